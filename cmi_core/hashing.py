@@ -1,0 +1,227 @@
+"""The ``ver3`` hash of CMI's requests and results (guide §4.1.3 and §4.2.4).
+
+``HASH = Base64(SHA-512(plaintext))``. The plaintext is built exactly as CMI's own PHP kit
+builds it (PROTOCOL.md §3):
+
+1. every posted field except ``hash`` and ``encoding`` (names compared without regard to
+   case, so a callback's ``HASH`` is excluded too); empty values are kept;
+2. fields ordered by name with PHP's ``natcasesort``: :func:`strnatcasecmp`, letters
+   compared upper-cased, runs of digits compared as numbers (``price2 < price10``), so
+   ``_`` sorts after letters (``EXTRAS < EXTRA_X``); the sort is stable, as PHP 8's is;
+3. each value trimmed the way PHP's ``trim`` does (space, ``\\t``, ``\\n``, ``\\r``, ``\\0``,
+   ``\\x0B`` only), then ``\\`` escaped as ``\\\\`` first and ``|`` as ``\\|`` second;
+4. the "document" rule (guide 1.4.2, §4.1.3 "Remarque"): the character that follows the
+   word ``document`` (any case) becomes ``.`` (``documentabc`` -> ``document.bc``);
+5. values joined with ``|``, then ``|`` and the escaped store key appended; UTF-8.
+
+The field order depends only on the set of names, which is the same for every callback
+of a shop, so it is computed once per name list and cached.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import re
+from collections.abc import Callable, Iterable, Mapping
+from operator import itemgetter
+
+from cmi_core.errors import SignatureError
+
+__all__ = [
+    "EXCLUDED_FIELDS",
+    "compute_hash",
+    "hash_plaintext",
+    "natcase_sorted",
+    "strnatcasecmp",
+    "verify_hash",
+]
+
+#: Field names never hashed, compared case-insensitively (guide §4.1.3 "Remarque").
+EXCLUDED_FIELDS = frozenset({"hash", "encoding"})
+PHP_TRIM = " \t\n\r\0\x0b"
+_DOCUMENT = re.compile(r"(document).", re.IGNORECASE | re.DOTALL)
+_SEPARATOR = "\x1f"  # joins values before escaping; a value holding it takes the slow path
+
+
+def _compare_right(a: str, i: int, b: str, j: int) -> tuple[int, int, int]:
+    """Compare two digit runs without leading zeros: the longer run is the larger number."""
+    bias = 0
+    while True:
+        a_digit = i < len(a) and a[i].isdigit()
+        b_digit = j < len(b) and b[j].isdigit()
+        if not a_digit and not b_digit:
+            return bias, i, j
+        if not a_digit:
+            return -1, i, j
+        if not b_digit:
+            return 1, i, j
+        if bias == 0 and a[i] != b[j]:
+            bias = -1 if a[i] < b[j] else 1
+        i += 1
+        j += 1
+
+
+def _compare_left(a: str, i: int, b: str, j: int) -> tuple[int, int, int]:
+    """Compare two "fractional" digit runs (one starts with 0): first difference wins."""
+    while True:
+        a_digit = i < len(a) and a[i].isdigit()
+        b_digit = j < len(b) and b[j].isdigit()
+        if not a_digit and not b_digit:
+            return 0, i, j
+        if not a_digit:
+            return -1, i, j
+        if not b_digit:
+            return 1, i, j
+        if a[i] != b[j]:
+            return (-1 if a[i] < b[j] else 1), i, j
+        i += 1
+        j += 1
+
+
+def _isspace(char: str) -> bool:
+    return char in " \t\n\r\x0b\x0c"
+
+
+def strnatcasecmp(a: str, b: str) -> int:
+    """PHP's ``strnatcasecmp`` (ext/standard/strnatcmp.c, PHP 8): -1, 0 or 1.
+
+    Digit runs compare as numbers, letters compare upper-cased (C ``toupper`` on ASCII),
+    leading zeros are skipped at the start of the strings, and runs starting with ``0``
+    compare digit by digit ("fractional" parts).
+    """
+    if not a or not b:
+        return 0 if len(a) == len(b) else (1 if len(a) > len(b) else -1)
+    a_end, b_end = len(a), len(b)
+    i = j = 0
+    leading = True
+    while True:
+        ca, cb = a[i], b[j]
+        if leading:
+            while ca == "0" and i + 1 < a_end and a[i + 1].isdigit():
+                i += 1
+                ca = a[i]
+            while cb == "0" and j + 1 < b_end and b[j + 1].isdigit():
+                j += 1
+                cb = b[j]
+            leading = False
+        while _isspace(ca):
+            i += 1
+            ca = a[i] if i < a_end else ""
+        while _isspace(cb):
+            j += 1
+            cb = b[j] if j < b_end else ""
+        if ca.isdigit() and cb.isdigit():
+            if ca == "0" or cb == "0":
+                result, i, j = _compare_left(a, i, b, j)
+            else:
+                result, i, j = _compare_right(a, i, b, j)
+            if result:
+                return result
+            if i == a_end and j == b_end:
+                return 0
+            if i == a_end:
+                return -1
+            if j == b_end:
+                return 1
+            ca, cb = a[i], b[j]
+        ca, cb = _ascii_upper(ca), _ascii_upper(cb)
+        if ca != cb:
+            return -1 if _c_order(ca) < _c_order(cb) else 1
+        i += 1
+        j += 1
+        if i >= a_end and j >= b_end:
+            return 0
+        if i >= a_end:
+            return -1
+        if j >= b_end:
+            return 1
+
+
+def _ascii_upper(char: str) -> str:
+    return char.upper() if "a" <= char <= "z" else char
+
+
+def _c_order(char: str) -> bytes:
+    # C compares unsigned chars of the UTF-8 bytes; an empty string is the NUL terminator.
+    return char.encode("utf-8") if char else b"\0"
+
+
+_natcase_key = functools.cmp_to_key(strnatcasecmp)
+
+
+def natcase_sorted(names: Iterable[str]) -> list[str]:
+    """Names in PHP ``natcasesort`` order (stable, like PHP 8's sort)."""
+    return sorted(names, key=_natcase_key)
+
+
+@functools.lru_cache(maxsize=512)
+def _hash_order(names: tuple[str, ...]) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
+    """A picker returning the hashed values of a field list, in hash order.
+
+    Cached per name list: a shop's callbacks all carry the same names, so the sort runs
+    once, not once per callback.
+    """
+    kept = [index for index, name in enumerate(names) if name.lower() not in EXCLUDED_FIELDS]
+    kept.sort(key=lambda index: _natcase_key(names[index]))
+    if len(kept) > 1:
+        return itemgetter(*kept)
+    return lambda values: tuple(values[index] for index in kept)
+
+
+def _escape(value: str) -> str:
+    """``\\`` then ``|`` escaped (in that order), as the kit does for the store key."""
+    return value.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def _escape_value(value: str) -> str:
+    """One field value as it enters the plaintext: trimmed, escaped, "document" rule."""
+    escaped = _escape(value.strip(PHP_TRIM))
+    if "document" in escaped.lower():
+        escaped = _DOCUMENT.sub(r"\1.", escaped)
+    return escaped
+
+
+def hash_plaintext(fields: Mapping[str, str], store_key: str) -> str:
+    """The exact text CMI hashes for these fields and this store key (guide §4.1.3)."""
+    values = _hash_order(tuple(fields))(tuple(fields.values()))
+    tail = _escape(store_key)
+    if not values:
+        return tail
+    # Fast path: trim each value, escape the whole joined text at once. Escaping is
+    # character by character, so this equals escaping value by value, unless a value
+    # holds the separator or the word "document" (whose rule is per value).
+    joined = _SEPARATOR.join([value.strip(PHP_TRIM) for value in values])
+    if joined.count(_SEPARATOR) == len(values) - 1 and "document" not in joined.lower():
+        return _escape(joined).replace(_SEPARATOR, "|") + "|" + tail
+    return "|".join([_escape_value(value) for value in values]) + "|" + tail
+
+
+def compute_hash(fields: Mapping[str, str], store_key: str) -> str:
+    """``Base64(SHA-512(plaintext))`` of the fields, as CMI computes it (``ver3``)."""
+    plaintext = hash_plaintext(fields, store_key)
+    return base64.b64encode(hashlib.sha512(plaintext.encode("utf-8")).digest()).decode("ascii")
+
+
+def received_hash(fields: Mapping[str, str]) -> str | None:
+    """The hash a message carries (``HASH`` on results, ``hash`` on requests), if any."""
+    for name, value in fields.items():
+        if name.lower() == "hash":
+            return value
+    return None
+
+
+def verify_hash(fields: Mapping[str, str], store_key: str) -> None:
+    """Check the hash a received message carries; raise :class:`SignatureError` if not valid.
+
+    A missing or empty hash is an error, never a silent ``False``. The comparison runs in
+    constant time (``hmac.compare_digest``). The messages never include either hash.
+    """
+    received = received_hash(fields)
+    if received is None or not received.strip():
+        raise SignatureError("the message carries no HASH field")
+    expected = compute_hash(fields, store_key)
+    if not hmac.compare_digest(expected.encode("ascii"), received.strip().encode("utf-8")):
+        raise SignatureError("the HASH does not match these fields and the store key")

@@ -1,0 +1,60 @@
+"""Test-wide fixtures: real services (Chromium) that either run or say why they did not.
+
+With ``CMI_REQUIRE_SERVICES=1`` (what ``.ci/run`` sets through ``python3 dev.py test
+--require-services``) a missing service is a test failure; elsewhere the tests that need
+it are skipped with the reason spelled out.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("CMI_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def services_required() -> bool:
+    return os.environ.get("CMI_REQUIRE_SERVICES", "") not in ("", "0", "false")
+
+
+def missing_service(reason: str) -> None:
+    """Fail when services are required (CI), skip with the reason otherwise."""
+    if services_required():
+        pytest.fail(f"required service missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """A headless Debian Chromium driven by Playwright (one per test session)."""
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        missing_service(
+            f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set CMI_CHROMIUM)"
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing_service("the playwright package is not installed (pip install -e '.[test]')")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    """A fresh browser context and page for one test."""
+    context = chromium.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        yield page
+    finally:
+        context.close()
