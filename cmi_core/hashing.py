@@ -82,7 +82,7 @@ def _compare_left(a: str, i: int, b: str, j: int) -> tuple[int, int, int]:
 
 
 def _isspace(char: str) -> bool:
-    return char in " \t\n\r\x0b\x0c"
+    return char != "" and char in " \t\n\r\x0b\x0c"  # C isspace; "" is the terminator
 
 
 def strnatcasecmp(a: str, b: str) -> int:

@@ -1,0 +1,268 @@
+"""The ``cmi`` command: hash, verify, build forms, call the API, run the sandbox.
+
+Secrets come from the environment rather than flags where possible (``CMI_STORE_KEY``,
+``CMI_API_PASSWORD``), so they stay out of shell histories and process lists. Every
+failure is one line on standard error and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, is_dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from cmi_core.callback import verify_callback
+from cmi_core.config import CMIConfig
+from cmi_core.errors import CMIError, SignatureError
+from cmi_core.form import render_redirect_form
+from cmi_core.hashing import compute_hash, hash_plaintext
+from cmi_core.money import parse_amount
+from cmi_core.request import Address, PaymentOrder, build_payment_request
+
+__all__ = ["main"]
+
+
+class UsageError(Exception):
+    """A problem with what was typed: exit status 2."""
+
+
+def read_fields(path: str | None) -> dict[str, str]:
+    """Fields from a file or stdin: a JSON object, or ``a=1&b=2`` form encoding."""
+    try:
+        text = Path(path).read_text(encoding="utf-8") if path else sys.stdin.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError("the fields are not UTF-8 text") from exc
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"invalid JSON: {exc.msg} (line {exc.lineno})") from exc
+        if not isinstance(data, dict):
+            raise UsageError("the JSON must be an object of field names to values")
+        return {str(k): "" if v is None else str(v) for k, v in data.items()}
+    return dict(parse_qsl(text, keep_blank_values=True))
+
+
+def _store_key(args: argparse.Namespace) -> str:
+    key: str = args.store_key or os.environ.get("CMI_STORE_KEY", "")
+    if not key:
+        raise UsageError("no store key: pass --store-key or set CMI_STORE_KEY")
+    return key
+
+
+def _config(args: argparse.Namespace, *, needs_api: bool = False) -> CMIConfig:
+    env = os.environ.get
+    client_id = args.client_id or env("CMI_CLIENT_ID", "")
+    if not client_id:
+        raise UsageError("no client id: pass --client-id or set CMI_CLIENT_ID")
+    username = getattr(args, "api_user", None) or env("CMI_API_USER", "")
+    password = env("CMI_API_PASSWORD", "")
+    if needs_api and not (username and password):
+        raise UsageError("the API needs CMI_API_USER (or --api-user) and CMI_API_PASSWORD")
+    return CMIConfig(
+        client_id=client_id,
+        store_key=(getattr(args, "store_key", None) or env("CMI_STORE_KEY", "")) or "-",
+        environment=args.environment or env("CMI_ENVIRONMENT", "test"),  # type: ignore[arg-type]
+        base_url=args.base_url or env("CMI_BASE_URL") or None,
+        api_username=username,
+        api_password=password,
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: _jsonable(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "value") and isinstance(value.value, str):  # enums
+        return value.value
+    return value
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(_jsonable(value), ensure_ascii=False, indent=2, default=str))
+
+
+def cmd_hash(args: argparse.Namespace) -> int:
+    fields = read_fields(args.file)
+    key = _store_key(args)
+    if args.plaintext:
+        print(hash_plaintext(fields, key))
+    print(compute_hash(fields, key))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    fields = read_fields(args.file)
+    try:
+        result = verify_callback(fields, _store_key(args))
+    except SignatureError as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 1
+    summary = {k: v for k, v in _jsonable(result).items() if k != "fields"}
+    _print_json({"valid": True, **summary})
+    return 0
+
+
+def cmd_form(args: argparse.Namespace) -> int:
+    data: dict[str, Any] = {}
+    if args.json:
+        data = json.loads(Path(args.json).read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise UsageError("--json must hold an object")
+    for name in ("oid", "amount", "email", "name", "ok_url", "fail_url", "callback_url"):
+        if getattr(args, name):
+            data[name] = getattr(args, name)
+    for name in ("shop_url", "currency", "lang", "description", "phone"):
+        if getattr(args, name):
+            data[name] = getattr(args, name)
+    missing = [n for n in ("oid", "amount", "email", "name", "ok_url", "fail_url") if not data.get(n)]
+    if missing:
+        raise UsageError("missing order data: " + ", ".join("--" + m.replace("_", "-") for m in missing))
+    config = _config(args)
+    if config.store_key == "-":
+        raise UsageError("no store key: pass --store-key or set CMI_STORE_KEY")
+    billing = data.get("billing")
+    order = PaymentOrder(
+        oid=str(data["oid"]),
+        amount=parse_amount(str(data["amount"])),
+        email=str(data["email"]),
+        billing_name=str(data["name"]),
+        ok_url=str(data["ok_url"]),
+        fail_url=str(data["fail_url"]),
+        callback_url=data.get("callback_url"),
+        shop_url=data.get("shop_url"),
+        currency=data.get("currency"),
+        lang=data.get("lang"),
+        description=str(data.get("description", "")),
+        phone=str(data.get("phone", "")),
+        billing=Address(**billing) if isinstance(billing, dict) else None,
+    )
+    request = build_payment_request(config, order)
+    if args.html:
+        print(render_redirect_form(request), end="")
+    else:
+        _print_json({"action": request.action, "fields": dict(request.fields)})
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from cmi_core.api import CMIClient  # the API client needs requests: import on use
+
+    client = CMIClient(_config(args, needs_api=True))
+    amount = parse_amount(args.amount) if getattr(args, "amount", None) else None
+    operations: dict[str, Callable[[], Any]] = {
+        "status": lambda: client.status(args.oid),
+        "history": lambda: client.history(args.oid),
+        "capture": lambda: client.capture(args.oid, amount),
+        "void": lambda: client.void(args.oid),
+        "refund": lambda: client.refund(args.oid, _required(amount)),
+    }
+    _print_json(operations[args.command]())
+    return 0
+
+
+def _required(amount: Decimal | None) -> Decimal:
+    if amount is None:
+        raise UsageError("refund needs --amount")
+    return amount
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from cmi_core.sandbox import main as sandbox_main
+
+    return int(sandbox_main(args.sandbox_args) or 0)
+
+
+def _connection_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--client-id", help="CMI client id (default: $CMI_CLIENT_ID)")
+    parser.add_argument("--environment", choices=("test", "production"), help="CMI host")
+    parser.add_argument("--base-url", help="another host, e.g. http://127.0.0.1:8765 (sandbox)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cmi", description="CMI payments from the shell.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    hashing = commands.add_parser("hash", help="print the ver3 hash of fields (JSON or a=1&b=2)")
+    hashing.add_argument("file", nargs="?", help="fields file (default: standard input)")
+    hashing.add_argument("--store-key", help="the store key (default: $CMI_STORE_KEY)")
+    hashing.add_argument("--plaintext", action="store_true", help="print the plaintext too")
+    hashing.set_defaults(run=cmd_hash)
+
+    verify = commands.add_parser("verify", help="check the HASH of received fields (exit 0/1)")
+    verify.add_argument("file", nargs="?", help="fields file (default: standard input)")
+    verify.add_argument("--store-key", help="the store key (default: $CMI_STORE_KEY)")
+    verify.set_defaults(run=cmd_verify)
+
+    form = commands.add_parser("form", help="print a signed payment request")
+    _connection_flags(form)
+    form.add_argument("--store-key", help="the store key (default: $CMI_STORE_KEY)")
+    form.add_argument("--json", help="order data as a JSON file (flags override it)")
+    for flag in ("oid", "amount", "email", "name", "ok-url", "fail-url", "callback-url"):
+        form.add_argument(f"--{flag}")
+    for flag in ("shop-url", "currency", "lang", "description", "phone"):
+        form.add_argument(f"--{flag}")
+    form.add_argument("--html", action="store_true", help="print the auto-submitting page")
+    form.set_defaults(run=cmd_form)
+
+    for name, text in (
+        ("status", "ask CMI for an order's status (ORDERSTATUS)"),
+        ("history", "list an order's transactions (ORDERHISTORY)"),
+        ("capture", "capture a pre-authorised order (PostAuth)"),
+        ("void", "cancel a pre-authorised or same-day order (Void)"),
+        ("refund", "refund a captured order (Credit)"),
+    ):
+        api = commands.add_parser(name, help=text + "; password from $CMI_API_PASSWORD")
+        _connection_flags(api)
+        api.add_argument("--api-user", help="API user name (default: $CMI_API_USER)")
+        api.add_argument("oid", help="the order id (oid)")
+        if name in ("capture", "refund"):
+            api.add_argument("--amount", help="amount (capture: default all authorised)")
+        api.set_defaults(run=cmd_api)
+
+    sandbox = commands.add_parser(
+        "sandbox", help="run the local CMI emulator (cmi sandbox --help)", add_help=False
+    )
+    sandbox.add_argument("sandbox_args", nargs=argparse.REMAINDER)
+    sandbox.set_defaults(run=cmd_sandbox)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except UsageError as exc:
+        print(f"cmi: {exc}", file=sys.stderr)
+        return 2
+    except CMIError as exc:
+        print(f"cmi: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"cmi: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+        print(f"cmi: invalid input: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

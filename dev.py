@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Set up and run cmi-payments from a fresh clone, with nothing but Python 3.11+.
+
+    python3 dev.py demo    # the demo: the local CMI emulator with a shop page, in a browser
+    python3 dev.py test    # the whole test suite (lint, types, tests), as CI runs it
+
+The first run creates ``.venv/`` and installs the project into it; later runs reuse it
+until ``pyproject.toml`` changes. ``test --require-services`` (what ``.ci/run`` uses)
+turns a missing Chromium or PostgreSQL into a failure instead of a skip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+MAIN_ENV = ROOT / ".venv"
+CORE_ENV = ROOT / ".venv-core"  # no Django: proves the core imports no framework
+MAIN_EXTRAS = "dev,all"
+CORE_EXTRAS = "test"
+
+
+def bin_path(env: Path, name: str) -> str:
+    folder = "Scripts" if os.name == "nt" else "bin"
+    return str(env / folder / name)
+
+
+def ensure_env(env: Path, extras: str) -> None:
+    """Create the virtual environment and install the project, unless already current."""
+    stamp = env / ".cmi-installed"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    if not env.exists():
+        print(f"dev.py: creating {env.name}/", flush=True)
+        venv.EnvBuilder(with_pip=True).create(env)
+    python = bin_path(env, "python")
+    run([python, "-m", "pip", "install", "-q", "--upgrade", "pip"])
+    print(f"dev.py: installing cmi-payments[{extras}] into {env.name}/", flush=True)
+    run([python, "-m", "pip", "install", "-q", "-e", f".[{extras}]"])
+    stamp.write_text(digest)
+
+
+def run(command: list[str], env: dict[str, str] | None = None) -> None:
+    result = subprocess.run(command, cwd=ROOT, env=env, check=False)  # noqa: S603
+    if result.returncode != 0:
+        print(f"dev.py: failed ({result.returncode}): {' '.join(command)}", flush=True)
+        sys.exit(result.returncode)
+
+
+def test(args: list[str]) -> None:
+    require = "--require-services" in args
+    pytest_args = [a for a in args if a != "--require-services"]
+    env = dict(os.environ)
+    if require:
+        env["CMI_REQUIRE_SERVICES"] = "1"
+    ensure_env(MAIN_ENV, MAIN_EXTRAS)
+    python = bin_path(MAIN_ENV, "python")
+    if not pytest_args:
+        print("dev.py: ruff, ruff format, mypy --strict", flush=True)
+        run([python, "-m", "ruff", "check", "."])
+        run([python, "-m", "ruff", "format", "--check", "."])
+        run([python, "-m", "mypy"])
+        print("dev.py: the core suite without Django", flush=True)
+        ensure_env(CORE_ENV, CORE_EXTRAS)
+        core_python = bin_path(CORE_ENV, "python")
+        run([core_python, "-c", "import importlib.util as u, sys; sys.exit(u.find_spec('django') is not None)"])
+        run([core_python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/core"], env)
+    print("dev.py: the whole test suite", flush=True)
+    run([python, "-m", "pytest", *(pytest_args or ["-q"])], env)
+
+
+def demo(args: list[str]) -> None:
+    ensure_env(MAIN_ENV, MAIN_EXTRAS)
+    run([bin_path(MAIN_ENV, "python"), "-m", "cmi_core.cli", "sandbox", *args])
+
+
+def main() -> None:
+    commands = {"test": test, "demo": demo}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(__doc__)
+        sys.exit(2)
+    if sys.version_info < (3, 11):
+        sys.exit("dev.py: cmi-payments needs Python 3.11 or newer")
+    try:
+        commands[sys.argv[1]](sys.argv[2:])
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""The ver3 hash: known answers from the guide, PHP's natcasesort, escaping, properties."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cmi_core.errors import SignatureError
+from cmi_core.hashing import (
+    compute_hash,
+    hash_plaintext,
+    natcase_sorted,
+    strnatcasecmp,
+    verify_hash,
+)
+
+# Guide §4.1.3: the example parameters, their order and plaintext, store key ABCD1234.
+GUIDE_FIELDS = {
+    "clientId": "100200127",
+    "amount": "95.93",
+    "okurl": "http://localhost:8080/SampleCodeJSPTTest/GenericVer3ResponseHandler",
+    "failUrl": "http://localhost:8080/SampleCodeJSPTTest/GenericVer3ResponseHandler",
+    "TranType": "PreAuth",
+    "email": "",
+    "callbackUrl": "http://localhost:8080/SampleCodeJSPTTest/GateResponseControl.jsp",
+    "currency": "504",
+    "rnd": "87954458746",
+    "storeType": "3d_pay_hosting",
+    "lang": "en",
+    "hashAlgorithm": "ver3",
+    "BillToName": "name",
+    "BillTocompany": "billToCompany",
+}
+GUIDE_PLAINTEXT = (
+    "95.93|billToCompany|name|http://localhost:8080/SampleCodeJSPTTest/GateResponseControl.jsp"
+    "|100200127|504||http://localhost:8080/SampleCodeJSPTTest/GenericVer3ResponseHandler|ver3"
+    "|en|http://localhost:8080/SampleCodeJSPTTest/GenericVer3ResponseHandler|87954458746"
+    "|3d_pay_hosting|PreAuth|ABCD1234"
+)
+# SHA-512/Base64 of GUIDE_PLAINTEXT, computed once and pinned as a regression vector.
+GUIDE_HASH = (
+    "bWMuDPPzpgwzCOI4k+pCwpKHe67O5mJclE2pH50AdCutkg9fl+VMeqOrNQL9deekqPEN5+mk+WGIkP40l5t+Ig=="
+)
+
+
+def sha(text: str) -> str:
+    return base64.b64encode(hashlib.sha512(text.encode("utf-8")).digest()).decode()
+
+
+def test_guide_example_plaintext_and_hash() -> None:
+    assert hash_plaintext(GUIDE_FIELDS, "ABCD1234") == GUIDE_PLAINTEXT
+    assert compute_hash(GUIDE_FIELDS, "ABCD1234") == sha(GUIDE_PLAINTEXT) == GUIDE_HASH
+
+
+def test_guide_example_order_of_names() -> None:
+    names = natcase_sorted(GUIDE_FIELDS)
+    assert names == [
+        "amount", "BillTocompany", "BillToName", "callbackUrl", "clientId", "currency",
+        "email", "failUrl", "hashAlgorithm", "lang", "okurl", "rnd", "storeType", "TranType",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("smaller", "larger"),
+    [
+        ("price2", "price10"),
+        ("Id9", "id10"),
+        ("EXTRAS", "EXTRA_X"),
+        ("EXTRA.CARDBRAND", "EXTRA.CARDISSUER"),
+        ("EXTRA.TRXDATE", "EXTRAS"),  # '.' (0x2E) before 'S'
+        ("amount", "BillToName"),
+        ("desc2", "desc12"),
+        ("total1", "totalA"),  # digits (0x3x) before letters
+        ("x01", "x1"),  # a run with a leading 0 compares digit by digit
+        ("a", "ab"),
+        ("Z", "_"),
+    ],
+)
+def test_strnatcasecmp_orders_like_php(smaller: str, larger: str) -> None:
+    assert strnatcasecmp(smaller, larger) == -1
+    assert strnatcasecmp(larger, smaller) == 1
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [("Amount", "amount"), ("ID10", "id10"), ("", ""), ("a ", "a "), ("a b", "ab")]
+)
+def test_strnatcasecmp_equal_ignoring_case(a: str, b: str) -> None:
+    assert strnatcasecmp(a, b) == 0
+
+
+def test_twelve_item_lines_sort_numerically() -> None:
+    fields = {f"price{n}": f"{n}.00" for n in range(1, 15)}
+    shuffled = dict(random.Random(4).sample(sorted(fields.items()), len(fields)))
+    expected = "|".join(f"{n}.00" for n in range(1, 15)) + "|K"
+    assert hash_plaintext(shuffled, "K") == expected
+
+
+def test_hash_and_encoding_excluded_whatever_their_case() -> None:
+    base = {"amount": "10.00", "oid": "A1"}
+    with_extras = {**base, "HASH": "x", "Hash": "y", "ENCODING": "utf-8", "encoding": "utf-8"}
+    assert hash_plaintext(with_extras, "K") == hash_plaintext(base, "K") == "10.00|A1|K"
+
+
+def test_empty_values_are_kept() -> None:
+    assert hash_plaintext({"a": "", "b": "x", "c": ""}, "K") == "|x||K"
+
+
+def test_backslash_escaped_before_pipe() -> None:
+    # "a\|b" must become "a\\\|b": backslash doubled first, then the pipe escaped.
+    assert hash_plaintext({"v": "a\\|b"}, "K") == "a\\\\\\|b|K"
+    assert hash_plaintext({"v": "ORDER-256712jbs\\j6b"}, "K") == "ORDER-256712jbs\\\\j6b|K"
+    assert hash_plaintext({"v": "x"}, "k|e\\y") == "x|k\\|e\\\\y"
+
+
+def test_php_trim_only() -> None:
+    # PHP's trim removes " \t\n\r\0\x0B"; Python's strip() would also remove \x0c and U+00A0.
+    fields = {"a": " \t\n\r\0\x0b value \x0b", "b": "\x0cform-feed\xa0"}
+    assert hash_plaintext(fields, "K") == "value|\x0cform-feed\xa0|K"
+
+
+@pytest.mark.parametrize(
+    ("value", "hashed"),
+    [
+        ("documentabc", "document.bc"),
+        ("document abc", "document.abc"),
+        ("My DOCUMENT!", "My DOCUMENT."),
+        ("document", "document"),
+        ("documentdocument", "document.ocument"),
+        ("a|document|b", "a\\|document.|b"),  # applied to the escaped value
+    ],
+)
+def test_document_rule(value: str, hashed: str) -> None:
+    assert hash_plaintext({"desc1": value, "id1": "1"}, "K") == f"{hashed}|1|K"
+
+
+def test_names_with_dots_are_hashed_raw() -> None:
+    fields = {"EXTRA.CARDBRAND": "VISA", "EXTRA_CARDBRAND": "MC", "EXTRAS": "s"}
+    assert hash_plaintext(fields, "K") == "VISA|s|MC|K"
+
+
+def test_arabic_and_accented_values_hash_as_utf8() -> None:
+    fields = {"BillToName": "محمد العلوي", "BillToCity": "Fès", "desc1": "Thé à la menthe"}
+    plaintext = "Fès|محمد العلوي|Thé à la menthe|clé"
+    assert hash_plaintext(fields, "clé") == plaintext
+    assert compute_hash(fields, "clé") == sha(plaintext)
+
+
+def test_verify_accepts_the_right_hash_in_any_case_of_name() -> None:
+    fields = {"oid": "A1", "amount": "1.00"}
+    digest = compute_hash(fields, "K")
+    verify_hash({**fields, "HASH": digest}, "K")
+    verify_hash({**fields, "hash": digest}, "K")
+
+
+@pytest.mark.parametrize("bad", [None, "", "   ", "bm90IHRoZSBoYXNo"])
+def test_verify_refuses_missing_or_wrong_hash(bad: str | None) -> None:
+    fields = {"oid": "A1", "amount": "1.00"}
+    if bad is not None:
+        fields["HASH"] = bad
+    with pytest.raises(SignatureError):
+        verify_hash(fields, "K")
+
+
+def test_verify_refuses_a_hash_made_with_another_key() -> None:
+    fields = {"oid": "A1", "amount": "1.00"}
+    with pytest.raises(SignatureError) as info:
+        verify_hash({**fields, "HASH": compute_hash(fields, "OTHER")}, "SECRET-KEY")
+    assert "SECRET-KEY" not in str(info.value)
+
+
+names = st.text(st.characters(codec="ascii", exclude_characters="\x00"), min_size=1, max_size=12)
+values = st.text(max_size=20)
+field_maps = st.dictionaries(names, values, min_size=1, max_size=15)
+
+
+@settings(max_examples=200, deadline=None)
+@given(field_maps, st.randoms())
+def test_property_field_order_never_changes_the_hash(
+    fields: dict[str, str], rnd: random.Random
+) -> None:
+    items = list(fields.items())
+    rnd.shuffle(items)
+    lowered = {name.lower() for name in fields}
+    if len(lowered) != len(fields):
+        return  # names equal but for case: PHP keeps their posted order (stable sort)
+    assert compute_hash(dict(items), "K") == compute_hash(fields, "K")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(values, min_size=1, max_size=8), st.lists(values, min_size=1, max_size=8))
+def test_property_distinct_value_lists_never_share_a_plaintext(
+    first: list[str], second: list[str]
+) -> None:
+    a = {f"f{i}": v for i, v in enumerate(first)}
+    b = {f"f{i}": v for i, v in enumerate(second)}
+    trimmed_a = [v.strip(" \t\n\r\0\x0b") for v in first]
+    trimmed_b = [v.strip(" \t\n\r\0\x0b") for v in second]
+    if "document" in "".join(first + second).lower():
+        return  # the document rule maps several values to one on purpose (guide 1.4.2)
+    if trimmed_a != trimmed_b:
+        assert hash_plaintext(a, "K") != hash_plaintext(b, "K")
+
+
+@settings(max_examples=150, deadline=None)
+@given(field_maps, st.data())
+def test_property_signed_fields_verify_and_any_change_fails(
+    fields: dict[str, str], data: st.DataObject
+) -> None:
+    fields = {k: v for k, v in fields.items() if k.lower() not in ("hash", "encoding")}
+    if not fields:
+        return
+    signed = {**fields, "HASH": compute_hash(fields, "K")}
+    verify_hash(signed, "K")
+    name = data.draw(st.sampled_from(sorted(fields)))
+    old = fields[name].strip(" \t\n\r\0\x0b")
+    new = data.draw(values.filter(lambda v: v.strip(" \t\n\r\0\x0b") != old))
+    if "document" in (old + new).lower():
+        return
+    with pytest.raises(SignatureError):
+        verify_hash({**signed, name: new}, "K")

@@ -1,0 +1,254 @@
+"""Bad input anywhere is answered (4xx), persistence, the demo shop, the command line."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+import requests
+
+from cmi_core.sandbox import DEFAULT_MERCHANT, Merchant, Sandbox, build_cli_parser
+from cmi_core.sandbox.cli import _sandbox_from_args, banner
+from cmi_core.sandbox.merchants import load_merchants_file, parse_merchant_spec
+
+from .support import Browser, Merchant as Shop, forms, payment_fields
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/nowhere", 404),
+        ("POST", "/nowhere", 404),
+        ("GET", "/fim/est3dgate", 405),
+        ("GET", "/fim/est3dgate/pay", 405),
+        ("PUT", "/fim/est3dgate", 405),
+        ("DELETE", "/merchant/", 405),
+        ("PATCH", "/fim/api", 405),
+        ("POST", "/merchant/", 405),
+        ("POST", "/merchant/order/X", 405),
+        ("GET", "/merchant/callback/1/retry", 405),
+        ("GET", "/", 200),
+        ("GET", "/sandbox/health", 200),
+        ("GET", "/merchant", 200),
+    ],
+)
+def test_routes_and_methods(sandbox: Sandbox, method: str, path: str, status: int) -> None:
+    answer = requests.request(method, sandbox.base_url + path, timeout=5)
+    assert answer.status_code == status
+    assert answer.headers["Content-Type"].startswith(("text/html", "application/json"))
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"%ff%fe=%ff", "application/x-www-form-urlencoded"),  # not UTF-8
+        (b"encoding=klingon&a=b", "application/x-www-form-urlencoded"),
+        (b"\xff\xfe\xfd", "application/x-www-form-urlencoded"),
+        (b"&".join(b"a%d=1" % n for n in range(1500)), "application/x-www-form-urlencoded"),
+        (b"", "application/x-www-form-urlencoded"),
+        (b"just text", "text/plain"),
+        (b'{"json": true}', "application/json"),
+    ],
+)
+def test_malformed_forms_are_4xx(sandbox: Sandbox, body: bytes, content_type: str) -> None:
+    for path in ("/fim/est3dgate", "/fim/est3dgate/pay", "/fim/est3dgate/3ds"):
+        answer = requests.post(
+            sandbox.base_url + path, data=body, headers={"Content-Type": content_type}, timeout=5
+        )
+        assert 400 <= answer.status_code < 500, (path, answer.status_code)
+
+
+def test_huge_body_is_413(sandbox: Sandbox) -> None:
+    answer = requests.post(sandbox.gateway_url, data=b"a=" + b"x" * (1024 * 1024 + 10), timeout=5)
+    assert answer.status_code == 413
+
+
+def test_bad_content_length_and_chunked(sandbox: Sandbox) -> None:
+    port = sandbox.port
+    for head in (
+        b"POST /fim/est3dgate HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n",
+        b"POST /fim/est3dgate HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"BREW /fim/est3dgate HTTP/1.1\r\nHost: x\r\n\r\n",
+    ):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            raw.sendall(head)
+            answer = raw.recv(4096)
+        assert answer.startswith(b"HTTP/1."), answer[:40]
+        status = int(answer.split()[1])
+        assert 400 <= status < 500
+
+
+def test_escaping_of_request_values(sandbox: Sandbox, merchant: Shop, browser: Browser) -> None:
+    fields = payment_fields(sandbox, merchant, billing_name='<img src=x onerror="alert(1)">')
+    fields = payment_fields(
+        sandbox, merchant, extra={"note": '"><script>alert(1)</script>'}, billing_name="A"
+    )
+    browser.open(fields)
+    page = browser.pay(cardHolderName="<b>x</b>").text
+    assert "<script>alert(1)</script>" not in page
+    assert "<b>x</b>" not in page
+    _, returned, _ = forms(page)["return"]
+    assert dict(returned)["note"] == '"><script>alert(1)</script>'
+
+
+def test_orders_survive_a_restart(data_dir: Path, merchant: Shop) -> None:
+    with Sandbox(port=0, data_dir=data_dir, callback_timeout=1.0) as first:
+        browser = Browser(first)
+        browser.open(payment_fields(first, merchant, oid="KEEP-1"))
+        browser.pay()
+        order = first.order("KEEP-1")
+        assert order is not None
+        assert order.state == "POST"
+    assert (data_dir / "sandbox.sqlite3").exists()
+    with Sandbox(port=0, data_dir=data_dir) as second:
+        order = second.order("KEEP-1")
+        assert order is not None
+        assert order.state == "POST"
+        assert len(second.store.callbacks(order.id)) == 1
+        page = requests.get(f"{second.base_url}/merchant/order/KEEP-1", timeout=5).text
+        assert "PostAuth" in page
+
+
+def test_temporary_data_dir_is_removed(merchant: Shop) -> None:
+    sandbox = Sandbox(port=0)
+    directory = sandbox.data_dir
+    sandbox.start()
+    assert directory.exists()
+    sandbox.stop()
+    assert not directory.exists()
+
+
+def test_second_merchant(merchant: Shop) -> None:
+    other = Merchant("600000002", "OTHER-KEY", "", "", "Autre boutique")
+    with Sandbox(port=0, merchants=[DEFAULT_MERCHANT, other]) as sandbox:
+        from cmi_core.hashing import compute_hash
+
+        fields = [
+            (k, other.client_id if k == "clientid" else v)
+            for k, v in payment_fields(sandbox, merchant)
+            if k != "hash"
+        ]
+        fields.append(("hash", compute_hash(dict(fields), other.store_key)))
+        page = Browser(sandbox).open(fields)
+        assert page.status_code == 200
+        assert "Autre boutique" in page.text
+
+
+def test_merchant_secrets_stay_out_of_repr() -> None:
+    text = repr(DEFAULT_MERCHANT)
+    assert DEFAULT_MERCHANT.store_key not in text
+    assert DEFAULT_MERCHANT.api_password not in text
+    with pytest.raises(ValueError, match="client_id"):
+        Merchant("bad id!", "key")
+
+
+def test_demo_shop_pays_a_test_order(sandbox: Sandbox) -> None:
+    http = requests.Session()
+    shop = http.get(f"{sandbox.base_url}/demo/?lang=en", timeout=5)
+    assert shop.status_code == 200
+    action, fields, buttons = forms(shop.text)["pay"]
+    assert action == sandbox.gateway_url
+    assert all("name" not in button for button in buttons)
+    oid = dict(fields)["oid"]
+    page = http.post(action, data=fields, timeout=5)
+    assert "Card number" in page.text
+    token = dict(forms(page.text)["card"][1])["session"]
+    result = http.post(
+        sandbox.gateway_url + "/pay",
+        data={
+            "session": token,
+            "pan": "4111111111111111",
+            "Ecom_Payment_Card_ExpDate_Month": "12",
+            "Ecom_Payment_Card_ExpDate_Year": "39",
+            "cv2": "123",
+        },
+        timeout=5,
+    )
+    order = sandbox.order(oid)
+    assert order is not None
+    assert order.state == "POST"  # the demo's callback answered ACTION=POSTAUTH
+    assert sandbox.demo.replies[oid] == ["ACTION=POSTAUTH"]
+    back_action, back_fields, _ = forms(result.text)["return"]
+    assert back_action.endswith("/demo/ok")
+    outcome = http.post(back_action, data=back_fields, timeout=5)
+    assert "Paiement accepté" in outcome.text
+    assert "HASH valide" in outcome.text
+    tampered = http.post(back_action, data=[*back_fields[:-1], ("HASH", "x")], timeout=5)
+    assert "HASH invalide" in tampered.text
+    assert http.post(f"{sandbox.base_url}/demo/callback", data={"a": "b"}).text == "FAILURE"
+
+
+def test_cli_arguments_and_banner(tmp_path: Path) -> None:
+    config = tmp_path / "sandbox.json"
+    config.write_text(
+        json.dumps(
+            {
+                "merchants": [
+                    {"client_id": "700000001", "store_key": "K1", "name": "Depuis le fichier"}
+                ],
+                "port": 0,
+            }
+        ),
+        encoding="utf-8",
+    )
+    parser = build_cli_parser()
+    args = parser.parse_args(
+        [
+            "--config",
+            str(config),
+            "--merchant",
+            "700000002:K2:api:secret",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--host",
+            "127.0.0.1",
+        ]
+    )
+    sandbox = _sandbox_from_args(args)
+    try:
+        assert sorted(sandbox.merchants()) == ["700000001", "700000002"]
+        sandbox.start()
+        text = banner(sandbox)
+        assert "700000001" in text
+        assert "K2" in text
+        assert "secret" in text
+        assert sandbox.base_url in text
+        assert requests.get(sandbox.base_url + "/sandbox/health", timeout=5).json() == {
+            "status": "ok"
+        }
+    finally:
+        sandbox.stop()
+    assert (tmp_path / "data" / "sandbox.sqlite3").exists()
+
+
+def test_cli_defaults() -> None:
+    args = build_cli_parser().parse_args([])
+    assert args.port is None  # 8765 unless a config file says otherwise
+    assert args.merchant == []
+
+
+@pytest.mark.parametrize("spec", ["onlyid", "a:b:c", "bad id:key", "id:key:user:"])
+def test_bad_merchant_specs(spec: str) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - each spec fails its own way
+        parse_merchant_spec(spec)
+
+
+def test_bad_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text('{"merchants": [{"store_key": "x"}]}', encoding="utf-8")
+    with pytest.raises(ValueError, match="client_id"):
+        load_merchants_file(path)
+
+
+def test_main_reports_a_busy_port(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from cmi_core.sandbox import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = main(["--port", str(port), "--data-dir", str(tmp_path)])
+    assert code == 2
+    assert "cannot listen" in capsys.readouterr().err
