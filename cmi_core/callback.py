@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from cmi_core.codes import ErrorCode, lookup
@@ -121,7 +121,7 @@ def verify_callback(fields: Mapping[str, str], store_key: str) -> CallbackResult
 verify_return = verify_callback
 
 
-class Reply(str, Enum):
+class Reply(StrEnum):
     """The three bodies the merchant may answer a callback with (guide §4.2.1)."""
 
     POSTAUTH = "ACTION=POSTAUTH"
@@ -129,7 +129,7 @@ class Reply(str, Enum):
     FAILURE = "FAILURE"
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """Why the decision is what it is; adapters log it and may show it to staff."""
 
     CAPTURE = "capture"  # first approval, auto capture: paid, CMI asked to capture

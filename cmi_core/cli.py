@@ -130,9 +130,10 @@ def cmd_form(args: argparse.Namespace) -> int:
     for name in ("shop_url", "currency", "lang", "description", "phone"):
         if getattr(args, name):
             data[name] = getattr(args, name)
-    missing = [n for n in ("oid", "amount", "email", "name", "ok_url", "fail_url") if not data.get(n)]
+    required = ("oid", "amount", "email", "name", "ok_url", "fail_url")
+    missing = ["--" + name.replace("_", "-") for name in required if not data.get(name)]
     if missing:
-        raise UsageError("missing order data: " + ", ".join("--" + m.replace("_", "-") for m in missing))
+        raise UsageError("missing order data: " + ", ".join(missing))
     config = _config(args)
     if config.store_key == "-":
         raise UsageError("no store key: pass --store-key or set CMI_STORE_KEY")

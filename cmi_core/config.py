@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from cmi_core.errors import ConfigurationError
 from cmi_core.money import Currency, get_currency
 
-__all__ = ["HOSTS", "CaptureMode", "CMIConfig", "Environment"]
+__all__ = ["HOSTS", "CMIConfig", "CaptureMode", "Environment"]
 
 Environment = Literal["test", "production"]
 CaptureMode = Literal["auto", "manual"]

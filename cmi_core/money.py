@@ -72,10 +72,7 @@ _AMOUNT_TEXT = re.compile(r"^[0-9]+(?:[.,][0-9]+)?$|^[.,][0-9]+$")
 def get_currency(code: str | int) -> Currency:
     """Return the currency for a numeric (``"504"``, ``504``) or alphabetic (``"MAD"``) code."""
     text = str(code).strip()
-    if text.isdigit():
-        found = CURRENCIES.get(text.zfill(3))
-    else:
-        found = _BY_ALPHA.get(text.upper())
+    found = CURRENCIES.get(text.zfill(3)) if text.isdigit() else _BY_ALPHA.get(text.upper())
     if found is None:
         raise ValidationError("currency", "an ISO 4217 currency CMI accepts (e.g. 504 for MAD)")
     return found
@@ -103,8 +100,7 @@ def check_amount(amount: Decimal, currency: Currency, field: str = "amount") -> 
     if not amount.is_finite() or amount <= 0:
         raise ValidationError(field, "must be greater than zero")
     exponent = amount.normalize().as_tuple().exponent
-    assert isinstance(exponent, int)  # finite, checked above
-    if -exponent > currency.minor_units:
+    if isinstance(exponent, int) and -exponent > currency.minor_units:
         raise ValidationError(
             field, f"{currency.alpha} allows at most {currency.minor_units} decimal places"
         )

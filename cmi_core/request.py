@@ -366,7 +366,10 @@ def build_payment_request(
     if order.amount_cur is not None:
         if not order.symbol_cur:
             raise ValidationError("symbolCur", "required with amountCur")
-        symbol = get_currency(order.symbol_cur)
+        try:
+            symbol = get_currency(order.symbol_cur)
+        except ValidationError as exc:
+            raise ValidationError("symbolCur", "an ISO 4217 currency such as EUR") from exc
         optional["amountCur"] = format_amount(order.amount_cur, symbol, "amountCur")
         optional["symbolCur"] = order.symbol_cur
     if order.auto_redirect is not None:

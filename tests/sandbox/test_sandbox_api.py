@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from decimal import Decimal
 
 import pytest
 import requests
+from defusedxml.ElementTree import fromstring
 
 from cmi_core.api import CMIClient, OrderNotFoundError, OrderState
 from cmi_core.errors import APIError
@@ -54,7 +54,7 @@ def call(sandbox: Sandbox, body: str | bytes, *, form: bool = False) -> dict[str
         )
     assert answer.status_code == 200
     assert answer.headers["Content-Type"].startswith("text/xml")
-    root = ET.fromstring(answer.content)
+    root = fromstring(answer.content)
     assert root.tag == "CC5Response"
     values = {child.tag: child.text or "" for child in root if child.tag != "Extra"}
     extra = root.find("Extra")

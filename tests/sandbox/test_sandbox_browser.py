@@ -40,6 +40,7 @@ def test_hosted_page_in_a_browser(
     page: Any,
     sandbox: Sandbox,
     merchant: Merchant,
+    *,
     lang: str,
     direction: str,
     label: str,

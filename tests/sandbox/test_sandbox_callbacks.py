@@ -288,7 +288,9 @@ def test_faults_over_http(sandbox: Sandbox, merchant: Merchant, browser: Browser
     form = requests.post(url, data={"oid": "F-HTTP", "fault": "none"}, timeout=5)
     assert form.json()["orders"] == []
     delay = requests.post(
-        url, data={"client_id": DEFAULT_MERCHANT.client_id, "fault": "delay", "seconds": "0.2"}
+        url,
+        data={"client_id": DEFAULT_MERCHANT.client_id, "fault": "delay", "seconds": "0.2"},
+        timeout=5,
     )
     assert delay.json()["merchants"][DEFAULT_MERCHANT.client_id]["delay"] == 0.2
     assert requests.get(url, timeout=5).json()["merchants"]

@@ -13,7 +13,14 @@ import pytest
 
 from cmi_core.errors import SignatureError
 from cmi_core.hashing import verify_hash
-from cmi_core.sandbox import CHALLENGE_CODE, DEFAULT_MERCHANT, TEST_CARDS, ManualClock, Sandbox
+from cmi_core.sandbox import (
+    CHALLENGE_CODE,
+    DEFAULT_MERCHANT,
+    TEST_CARDS,
+    ManualClock,
+    Sandbox,
+    TestCard,
+)
 
 from .support import Browser, Merchant, forms, payment_fields, resign
 
@@ -184,7 +191,7 @@ def test_payment_page_shows_order_and_card_form(
     ],
 )
 def test_page_language(
-    sandbox: Sandbox, merchant: Merchant, browser: Browser, lang: str, html_tag: str, text: str
+    sandbox: Sandbox, merchant: Merchant, browser: Browser, *, lang: str, html_tag: str, text: str
 ) -> None:
     page = browser.open(payment_fields(sandbox, merchant, lang=lang)).text
     assert html_tag in page
@@ -207,11 +214,8 @@ DECLINES = [card for card in TEST_CARDS if card.kind == "declined"]
 
 @pytest.mark.parametrize("card", DECLINES, ids=[c.proc_return_code for c in DECLINES])
 def test_issuer_declines(
-    sandbox: Sandbox, merchant: Merchant, browser: Browser, card: object
+    sandbox: Sandbox, merchant: Merchant, browser: Browser, card: TestCard
 ) -> None:
-    from cmi_core.sandbox.cards import TestCard
-
-    assert isinstance(card, TestCard)
     merchant.reply = "APPROVED"
     browser.open(payment_fields(sandbox, merchant, oid=f"ORD-DECL-{card.proc_return_code}"))
     page = browser.pay(pan=card.pan)
@@ -250,6 +254,7 @@ def test_platform_rejections(
     sandbox: Sandbox,
     merchant: Merchant,
     browser: Browser,
+    *,
     pan: str,
     month: str,
     year: str,

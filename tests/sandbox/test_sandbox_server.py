@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from cmi_core.sandbox import DEFAULT_MERCHANT, Merchant, Sandbox, build_cli_parser
+from cmi_core.hashing import compute_hash
+from cmi_core.sandbox import DEFAULT_MERCHANT, Merchant, Sandbox, build_cli_parser, main
 from cmi_core.sandbox.cli import _sandbox_from_args, banner
 from cmi_core.sandbox.merchants import load_merchants_file, parse_merchant_spec
 
-from .support import Browser, Merchant as Shop, forms, payment_fields
+from .support import Browser, forms, payment_fields
+from .support import Merchant as Shop
 
 
 @pytest.mark.parametrize(
@@ -81,7 +83,6 @@ def test_bad_content_length_and_chunked(sandbox: Sandbox) -> None:
 
 
 def test_escaping_of_request_values(sandbox: Sandbox, merchant: Shop, browser: Browser) -> None:
-    fields = payment_fields(sandbox, merchant, billing_name='<img src=x onerror="alert(1)">')
     fields = payment_fields(
         sandbox, merchant, extra={"note": '"><script>alert(1)</script>'}, billing_name="A"
     )
@@ -123,8 +124,6 @@ def test_temporary_data_dir_is_removed(merchant: Shop) -> None:
 def test_second_merchant(merchant: Shop) -> None:
     other = Merchant("600000002", "OTHER-KEY", "", "", "Autre boutique")
     with Sandbox(port=0, merchants=[DEFAULT_MERCHANT, other]) as sandbox:
-        from cmi_core.hashing import compute_hash
-
         fields = [
             (k, other.client_id if k == "clientid" else v)
             for k, v in payment_fields(sandbox, merchant)
@@ -243,8 +242,6 @@ def test_bad_config_file(tmp_path: Path) -> None:
 
 
 def test_main_reports_a_busy_port(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    from cmi_core.sandbox import main
-
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

@@ -1,0 +1,96 @@
+"""The ``cmi`` command: hash, verify, form; one-line errors, never a traceback."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cmi_core.cli import main
+from cmi_core.hashing import compute_hash
+from cmi_core.testing import make_callback
+from tests.core.test_hashing import GUIDE_FIELDS, GUIDE_HASH
+
+
+def run(argv: list[str], stdin: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    return main(argv)
+
+
+def test_hash_of_json_and_form_encoding(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["hash", "--store-key", "ABCD1234"], json.dumps(GUIDE_FIELDS), monkeypatch) == 0
+    assert capsys.readouterr().out.strip() == GUIDE_HASH
+    monkeypatch.setenv("CMI_STORE_KEY", "K")
+    assert run(["hash"], "a=1&b=&c=x%7Cy", monkeypatch) == 0
+    assert capsys.readouterr().out.strip() == compute_hash({"a": "1", "b": "", "c": "x|y"}, "K")
+
+
+def test_verify_exit_codes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fields = make_callback("K", oid="A1", amount=__import__("decimal").Decimal("10"))
+    assert run(["verify", "--store-key", "K"], json.dumps(fields), monkeypatch) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["valid"] is True
+    assert printed["oid"] == "A1"
+    assert printed["amount"] == "10.00"
+    assert run(["verify", "--store-key", "WRONG"], json.dumps(fields), monkeypatch) == 1
+    assert "invalid" in capsys.readouterr().err
+
+
+def test_form_prints_signed_fields(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CMI_STORE_KEY", "K")
+    argv = ["form", "--client-id", "600000001", "--oid", "O-1", "--amount", "12,5"]
+    argv += ["--email", "a@b.ma", "--name", "Ali", "--ok-url", "https://s.ma/ok"]
+    argv += ["--fail-url", "https://s.ma/ko", "--lang", "en"]
+    assert run(argv, "", monkeypatch) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["action"].endswith("/fim/est3dgate")
+    assert out["fields"]["amount"] == "12.50"
+    assert out["fields"]["hash"] == compute_hash(out["fields"], "K")
+    assert run([*argv, "--html"], "", monkeypatch) == 0
+    assert "<form" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "stdin", "message"),
+    [
+        (["hash"], "a=1", "no store key"),
+        (["hash", "--store-key", "K"], "{not json", "invalid JSON"),
+        (["hash", "--store-key", "K", "/nonexistent/file"], "", "cannot read"),
+        (["form", "--client-id", "1", "--store-key", "K"], "", "missing order data"),
+        (["status", "--client-id", "1", "O-1"], "", "CMI_API_PASSWORD"),
+    ],
+)
+def test_errors_are_one_line(
+    argv: list[str],
+    stdin: str,
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in ("CMI_STORE_KEY", "CMI_API_PASSWORD", "CMI_API_USER", "CMI_CLIENT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    assert run(argv, stdin, monkeypatch) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_validation_error_exits_1_without_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cmi_core.cli", "form", "--client-id", "1", "--store-key", "K",
+         "--oid", "bad oid", "--amount", "1", "--email", "a@b.ma", "--name", "A",
+         "--ok-url", "https://s.ma/ok", "--fail-url", "https://s.ma/ko"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == "cmi: oid: letters, digits, '.', '_' and '-' only"
