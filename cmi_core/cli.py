@@ -183,12 +183,6 @@ def _required(amount: Decimal | None) -> Decimal:
     return amount
 
 
-def cmd_sandbox(args: argparse.Namespace) -> int:
-    from cmi_core.sandbox import main as sandbox_main
-
-    return int(sandbox_main(args.sandbox_args) or 0)
-
-
 def _connection_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--client-id", help="CMI client id (default: $CMI_CLIENT_ID)")
     parser.add_argument("--environment", choices=("test", "production"), help="CMI host")
@@ -236,11 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
             api.add_argument("--amount", help="amount (capture: default all authorised)")
         api.set_defaults(run=cmd_api)
 
-    sandbox = commands.add_parser(
-        "sandbox", help="run the local CMI emulator (cmi sandbox --help)", add_help=False
-    )
-    sandbox.add_argument("sandbox_args", nargs=argparse.REMAINDER)
-    sandbox.set_defaults(run=cmd_sandbox)
+    from cmi_core.sandbox import build_cli_parser  # standard library only, like the rest
+
+    build_cli_parser(commands)
     return parser
 
 

@@ -157,18 +157,28 @@ def natcase_sorted(names: Iterable[str]) -> list[str]:
     return sorted(names, key=_natcase_key)
 
 
-@functools.lru_cache(maxsize=512)
-def _hash_order(names: tuple[str, ...]) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
-    """A picker returning the hashed values of a field list, in hash order.
+_ORDER_CACHE: dict[tuple[str, ...], Callable[[Mapping[str, str]], tuple[str, ...]]] = {}
+_ORDER_CACHE_SIZE = 512
+
+
+def _hash_order(names: tuple[str, ...]) -> Callable[[Mapping[str, str]], tuple[str, ...]]:
+    """A picker returning the hashed values of a field mapping, in hash order.
 
     Cached per name list: a shop's callbacks all carry the same names, so the sort runs
     once, not once per callback.
     """
-    kept = [index for index, name in enumerate(names) if name.lower() not in EXCLUDED_FIELDS]
-    kept.sort(key=lambda index: _natcase_key(names[index]))
+    picker = _ORDER_CACHE.get(names)
+    if picker is not None:
+        return picker
+    kept = natcase_sorted(name for name in names if name.lower() not in EXCLUDED_FIELDS)
     if len(kept) > 1:
-        return itemgetter(*kept)
-    return lambda values: tuple(values[index] for index in kept)
+        picker = itemgetter(*kept)
+    else:
+        picker = lambda fields: tuple(fields[name] for name in kept)  # noqa: E731
+    if len(_ORDER_CACHE) >= _ORDER_CACHE_SIZE:
+        _ORDER_CACHE.clear()
+    _ORDER_CACHE[names] = picker
+    return picker
 
 
 def _escape(value: str) -> str:
@@ -184,33 +194,62 @@ def _escape_value(value: str) -> str:
     return escaped
 
 
+# ASCII letters to lower case and PHP's trim characters to \x01, for one probing pass.
+_PROBE = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ" + PHP_TRIM.encode(),
+    b"abcdefghijklmnopqrstuvwxyz" + b"\x01" * len(PHP_TRIM),
+)
+_SEP = _SEPARATOR.encode()
+_WS_SEP, _SEP_WS = b"\x01" + _SEP, _SEP + b"\x01"
+
+
+@functools.lru_cache(maxsize=64)
+def _key_tail(store_key: str) -> bytes:
+    return b"|" + _escape(store_key).encode("utf-8")
+
+
+def _plaintext(fields: Mapping[str, str], store_key: str) -> bytes:
+    values = _hash_order(tuple(fields))(fields)
+    tail = _key_tail(store_key)
+    if not values:
+        return tail[1:]
+    # Fast path: join the values with a separator, check in one pass that no value needs
+    # trimming, holds the separator or the word "document" (whose rule is per value),
+    # then escape the whole text at once. Escaping is character by character, so this
+    # equals escaping value by value; otherwise fall back to exactly that.
+    data = _SEPARATOR.join(values).encode("utf-8")
+    probe = data.translate(_PROBE)
+    if (
+        data.count(_SEP) == len(values) - 1
+        and b"document" not in probe
+        and _WS_SEP not in probe
+        and _SEP_WS not in probe
+        and probe[:1] != b"\x01"
+        and probe[-1:] != b"\x01"
+    ):
+        return data.replace(b"\\", b"\\\\").replace(b"|", b"\\|").replace(_SEP, b"|") + tail
+    return "|".join([_escape_value(value) for value in values]).encode("utf-8") + tail
+
+
 def hash_plaintext(fields: Mapping[str, str], store_key: str) -> str:
     """The exact text CMI hashes for these fields and this store key (guide §4.1.3)."""
-    values = _hash_order(tuple(fields))(tuple(fields.values()))
-    tail = _escape(store_key)
-    if not values:
-        return tail
-    # Fast path: trim each value, escape the whole joined text at once. Escaping is
-    # character by character, so this equals escaping value by value, unless a value
-    # holds the separator or the word "document" (whose rule is per value).
-    joined = _SEPARATOR.join([value.strip(PHP_TRIM) for value in values])
-    if joined.count(_SEPARATOR) == len(values) - 1 and "document" not in joined.lower():
-        return _escape(joined).replace(_SEPARATOR, "|") + "|" + tail
-    return "|".join([_escape_value(value) for value in values]) + "|" + tail
+    return _plaintext(fields, store_key).decode("utf-8")
 
 
 def compute_hash(fields: Mapping[str, str], store_key: str) -> str:
     """``Base64(SHA-512(plaintext))`` of the fields, as CMI computes it (``ver3``)."""
-    plaintext = hash_plaintext(fields, store_key)
-    return base64.b64encode(hashlib.sha512(plaintext.encode("utf-8")).digest()).decode("ascii")
+    digest = hashlib.sha512(_plaintext(fields, store_key)).digest()
+    return base64.b64encode(digest).decode("ascii")
 
 
 def received_hash(fields: Mapping[str, str]) -> str | None:
     """The hash a message carries (``HASH`` on results, ``hash`` on requests), if any."""
-    for name, value in fields.items():
-        if name.lower() == "hash":
-            return value
-    return None
+    found = fields.get("HASH")
+    if found is None:
+        found = fields.get("hash")
+    if found is None:
+        found = next((v for k, v in fields.items() if k.lower() == "hash"), None)
+    return found
 
 
 def verify_hash(fields: Mapping[str, str], store_key: str) -> None:

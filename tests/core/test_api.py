@@ -632,6 +632,13 @@ def test_unusable_answers_to_a_capture_are_transport_errors_sent_once(
     assert len(mocked.calls) == 1
 
 
+def test_a_cc5_answer_mislabelled_as_html_is_still_read(
+    client: CMIClient, mocked: responses.RequestsMock
+) -> None:
+    reply(mocked, cc5(), content_type="text/html;charset=ISO-8859-9")
+    assert client.void("ORDER-1").approved is True
+
+
 def test_entity_declarations_are_refused_by_the_parser(
     client: CMIClient, mocked: responses.RequestsMock
 ) -> None:
