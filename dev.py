@@ -53,6 +53,35 @@ def run(command: list[str], env: dict[str, str] | None = None) -> None:
         sys.exit(result.returncode)
 
 
+#: (name, test folder, Django settings module or None). Folders not yet present are skipped.
+SUITES = [
+    ("core and sandbox", "tests/core tests/sandbox", None),
+    ("shared Django layer", "tests/adapters/django", "tests.adapters.django.settings"),
+    ("Oscar", "tests/adapters/oscar", "tests.adapters.oscar.settings"),
+    ("Saleor", "tests/adapters/saleor", "tests.adapters.saleor.settings"),
+    ("Wagtail", "tests/adapters/wagtail", "tests.adapters.wagtail.settings"),
+]
+
+
+def start_postgres(require: bool) -> object | None:
+    """A throw-away PostgreSQL server, or None (a failure when services are required)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.pgserver import PostgresServer, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        message = "PostgreSQL not found (apt-get install postgresql)"
+        if require:
+            print(f"dev.py: required service missing: {message}", flush=True)
+            sys.exit(1)
+        print(f"dev.py: {message}: the PostgreSQL passes are skipped", flush=True)
+        return None
+    server = PostgresServer(bindir)
+    server.start()
+    print(f"dev.py: PostgreSQL {bindir.parent.name} started on port {server.port}", flush=True)
+    return server
+
+
 def test(args: list[str]) -> None:
     require = "--require-services" in args
     pytest_args = [a for a in args if a != "--require-services"]
@@ -61,19 +90,41 @@ def test(args: list[str]) -> None:
         env["CMI_REQUIRE_SERVICES"] = "1"
     ensure_env(MAIN_ENV, MAIN_EXTRAS)
     python = bin_path(MAIN_ENV, "python")
-    if not pytest_args:
-        print("dev.py: ruff, ruff format, mypy --strict", flush=True)
-        run([python, "-m", "ruff", "check", "."])
-        run([python, "-m", "ruff", "format", "--check", "."])
-        run([python, "-m", "mypy"])
-        print("dev.py: the core suite without Django", flush=True)
-        ensure_env(CORE_ENV, CORE_EXTRAS)
-        core_python = bin_path(CORE_ENV, "python")
-        no_django = "import importlib.util as u, sys; sys.exit(u.find_spec('django') is not None)"
-        run([core_python, "-c", no_django])
-        run([core_python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/core"], env)
-    print("dev.py: the whole test suite", flush=True)
-    run([python, "-m", "pytest", *(pytest_args or ["-q"])], env)
+    if pytest_args:  # e.g. python3 dev.py test tests/core -k hash
+        run([python, "-m", "pytest", *pytest_args], env)
+        return
+    print("dev.py: ruff, ruff format, mypy --strict", flush=True)
+    run([python, "-m", "ruff", "check", "."])
+    run([python, "-m", "ruff", "format", "--check", "."])
+    run([python, "-m", "mypy"])
+    print("dev.py: the core suite without Django", flush=True)
+    ensure_env(CORE_ENV, CORE_EXTRAS)
+    core_python = bin_path(CORE_ENV, "python")
+    no_django = "import importlib.util as u, sys; sys.exit(u.find_spec('django') is not None)"
+    run([core_python, "-c", no_django])
+    run([core_python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/core"], env)
+    postgres = None
+    if any(settings and (ROOT / folder).exists() for _, folder, settings in SUITES):
+        postgres = start_postgres(require)
+    try:
+        for name, folders, settings in SUITES:
+            paths = [f for f in folders.split() if (ROOT / f).exists()]
+            if not paths:
+                continue
+            print(f"dev.py: {name} (SQLite)" if settings else f"dev.py: {name}", flush=True)
+            extra = ["--ds", settings] if settings else []
+            run([python, "-m", "pytest", "-q", *extra, *paths], env)
+            if settings and postgres is not None:
+                print(f"dev.py: {name} (PostgreSQL)", flush=True)
+                pg_env = {
+                    **env,
+                    "CMI_TEST_DATABASE": "postgres",
+                    "CMI_TEST_POSTGRES_DSN": postgres.dsn,  # type: ignore[attr-defined]
+                }
+                run([python, "-m", "pytest", "-q", *extra, *paths], pg_env)
+    finally:
+        if postgres is not None:
+            postgres.stop()  # type: ignore[attr-defined]
 
 
 def demo(args: list[str]) -> None:

@@ -14,8 +14,8 @@ import statistics
 import timeit
 from decimal import Decimal
 
-from cmi_core.hashing import compute_hash, hash_plaintext, verify_hash
 from cmi_core.config import CMIConfig
+from cmi_core.hashing import compute_hash, hash_plaintext, verify_hash
 from cmi_core.request import Address, LineItem, PaymentOrder, build_payment_request
 from cmi_core.testing import make_callback
 
@@ -37,25 +37,47 @@ def realistic_callback() -> dict[str, str]:
         shop_url="https://boutique.example.ma/basket/",
         description="Commande 100042 - Boutique Exemple",
         billing=Address(
-            street1="12, Rue Tarik Ibn Ziad", city="Casablanca", state="Grand Casablanca",
-            postal_code="20000", country="504", company="Atelier Amina",
-        ),  # fmt: skip
+            street1="12, Rue Tarik Ibn Ziad",
+            city="Casablanca",
+            state="Grand Casablanca",
+            postal_code="20000",
+            country="504",
+            company="Atelier Amina",
+        ),
         items=[
-            LineItem(id="a1", item_number="a1", product_code="TH-01", description="Thé vert",
-                     quantity=3, unit_price=Decimal("2.00"), total=Decimal("6.00")),
-            LineItem(id="b1", item_number="b1", product_code="MI-02", description="Miel",
-                     quantity=1, unit_price=Decimal("21.45"), total=Decimal("21.45")),
-        ],  # fmt: skip
+            LineItem(
+                id="a1",
+                item_number="a1",
+                product_code="TH-01",
+                description="Thé vert",
+                quantity=3,
+                unit_price=Decimal("2.00"),
+                total=Decimal("6.00"),
+            ),
+            LineItem(
+                id="b1",
+                item_number="b1",
+                product_code="MI-02",
+                description="Miel",
+                quantity=1,
+                unit_price=Decimal("21.45"),
+                total=Decimal("21.45"),
+            ),
+        ],
     )
     request = build_payment_request(config, order).as_dict()
     extra = {
-        "ACQBIN": "439218", "EXTRA.CARDISSUER": "CDM",
+        "ACQBIN": "439218",
+        "EXTRA.CARDISSUER": "CDM",
         "Ecom_Payment_Card_ExpDate_Month": "12",
-        "Ecom_Payment_Card_ExpDate_Year": "28", "eci": "05",
-        "cavv": "AAABCRA0I1WFQDgnWDSXAAAAAAA=", "xid": "7AFKUXDa5KeelWxM6wxfB9YfLDY=",
+        "Ecom_Payment_Card_ExpDate_Year": "28",
+        "eci": "05",
+        "cavv": "AAABCRA0I1WFQDgnWDSXAAAAAAA=",
+        "xid": "7AFKUXDa5KeelWxM6wxfB9YfLDY=",
         "md": "400000:BD64FA1BA77717D21DA26554D2DE0C9E65AB5D5872737AE720F5D2484180228C:4024",
-        "merchantID": "600000001", "txstatus": "Y",
-    }  # fmt: skip
+        "merchantID": "600000001",
+        "txstatus": "Y",
+    }
     fields = make_callback(KEY, oid="100042-1", amount=Decimal("27.45"), request_fields=request)
     fields.update(extra)
     fields.pop("HASH")
