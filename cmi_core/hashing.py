@@ -24,9 +24,11 @@ import base64
 import functools
 import hashlib
 import hmac
+import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from operator import itemgetter
+from typing import Any
 
 from cmi_core.errors import SignatureError
 
@@ -157,28 +159,33 @@ def natcase_sorted(names: Iterable[str]) -> list[str]:
     return sorted(names, key=_natcase_key)
 
 
-_ORDER_CACHE: dict[tuple[str, ...], Callable[[Mapping[str, str]], tuple[str, ...]]] = {}
-_ORDER_CACHE_SIZE = 512
+# A shop's callbacks carry the same field names every time, so the sort order of a name
+# set is remembered, keyed by the number of fields. Each entry's getter reads *every*
+# name of its set (hashed ones first, in hash order): when it finds them all in a
+# mapping of the same size, that mapping has exactly this name set, hence this order.
+_ORDERS: dict[int, list[tuple[Callable[[Mapping[str, str]], Any], int]]] = {}
+_ORDERS_PER_SIZE = 8
 
 
-def _hash_order(names: tuple[str, ...]) -> Callable[[Mapping[str, str]], tuple[str, ...]]:
-    """A picker returning the hashed values of a field mapping, in hash order.
-
-    Cached per name list: a shop's callbacks all carry the same names, so the sort runs
-    once, not once per callback.
-    """
-    picker = _ORDER_CACHE.get(names)
-    if picker is not None:
-        return picker
-    kept = natcase_sorted(name for name in names if name.lower() not in EXCLUDED_FIELDS)
-    if len(kept) > 1:
-        picker = itemgetter(*kept)
-    else:
-        picker = lambda fields: tuple(fields[name] for name in kept)  # noqa: E731
-    if len(_ORDER_CACHE) >= _ORDER_CACHE_SIZE:
-        _ORDER_CACHE.clear()
-    _ORDER_CACHE[names] = picker
-    return picker
+def _ordered_values(fields: Mapping[str, str]) -> tuple[str, ...]:
+    """The values to hash, in hash order (guide §4.1.3: natcasesort of the names)."""
+    count = len(fields)
+    for getter, kept in _ORDERS.get(count, ()):
+        try:
+            values = getter(fields)
+        except KeyError:
+            continue
+        return tuple(values[:kept])
+    names = natcase_sorted(fields)
+    hashed = [name for name in names if name.lower() not in EXCLUDED_FIELDS]
+    excluded = [name for name in names if name.lower() in EXCLUDED_FIELDS]
+    ambiguous = any(strnatcasecmp(a, b) == 0 for a, b in itertools.pairwise(names))
+    if count > 1 and not ambiguous:  # names PHP finds equal keep their posted order
+        cached = _ORDERS.setdefault(count, [])
+        if len(cached) >= _ORDERS_PER_SIZE:
+            cached.pop()
+        cached.insert(0, (itemgetter(*hashed, *excluded), len(hashed)))
+    return tuple(fields[name] for name in hashed)
 
 
 def _escape(value: str) -> str:
@@ -209,7 +216,7 @@ def _key_tail(store_key: str) -> bytes:
 
 
 def _plaintext(fields: Mapping[str, str], store_key: str) -> bytes:
-    values = _hash_order(tuple(fields))(fields)
+    values = _ordered_values(fields)
     tail = _key_tail(store_key)
     if not values:
         return tail[1:]

@@ -228,3 +228,18 @@ def test_property_signed_fields_verify_and_any_change_fails(
         return
     with pytest.raises(SignatureError):
         verify_hash({**signed, name: new}, "K")
+
+
+def test_remembered_order_is_per_name_set() -> None:
+    assert hash_plaintext({"b": "1", "a": "2"}, "K") == "2|1|K"
+    assert hash_plaintext({"c": "1", "a": "2"}, "K") == "2|1|K"
+    assert hash_plaintext({"a": "2", "c": "1"}, "K") == "2|1|K"
+    assert hash_plaintext({"b": "1", "HASH": "x"}, "K") == "1|K"
+    assert hash_plaintext({"b": "1", "zz": "x"}, "K") == "1|x|K"
+    assert hash_plaintext({"b": "1", "c": "2", "HASH": "h"}, "K") == "1|2|K"
+    assert hash_plaintext({"c": "2", "d": "1", "HASH": "h"}, "K") == "2|1|K"
+
+
+def test_names_php_finds_equal_keep_their_posted_order() -> None:
+    assert hash_plaintext({"Id1": "x", "ID1": "y"}, "K") == "x|y|K"
+    assert hash_plaintext({"ID1": "y", "Id1": "x"}, "K") == "y|x|K"
