@@ -56,9 +56,7 @@ class Shop:
             decision = decide_callback(result, known)
             if known is not None and result is not None and decision.status is not None:
                 trans_id = known.trans_id or (result.trans_id if result.approved else "")
-                self.payments[known.oid] = replace(
-                    known, status=decision.status, trans_id=trans_id
-                )
+                self.payments[known.oid] = replace(known, status=decision.status, trans_id=trans_id)
             self.replies.append(decision.body)
         return 200, decision.body
 
