@@ -1,0 +1,154 @@
+"""The durable record: one :class:`Payment` per CMI attempt, its callbacks, its operations.
+
+A payment's state and amounts are a :class:`cmi_core.PaymentStatus`; :attr:`Payment.status`
+reads it from the row and :meth:`Payment.set_status` writes one back. Only the services
+(:mod:`cmi_django.services`) move them, through the core's state machine.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+
+from cmi_core import KnownPayment, PaymentState, PaymentStatus
+
+__all__ = ["CallbackLog", "Operation", "Payment"]
+
+_MONEY = {"max_digits": 15, "decimal_places": 3}
+
+
+class Payment(models.Model):
+    """One CMI payment attempt (one ``oid``)."""
+
+    oid = models.CharField(max_length=64, unique=True)
+    platform = models.CharField(max_length=32, db_index=True)
+    reference = models.CharField(max_length=128, blank=True, db_index=True)
+    config_key = models.CharField(max_length=100, default="default")
+    amount = models.DecimalField(**_MONEY)
+    currency = models.CharField(max_length=3, default="504")
+    capture_mode = models.CharField(
+        max_length=6, choices=[("auto", "auto"), ("manual", "manual")], default="auto"
+    )
+    lang = models.CharField(max_length=2, default="fr")
+    email = models.CharField(max_length=254, blank=True)
+    state = models.CharField(
+        max_length=32,
+        choices=[(s.value, s.value) for s in PaymentState],
+        default=PaymentState.CREATED.value,
+        db_index=True,
+    )
+    authorised_amount = models.DecimalField(**_MONEY, default=Decimal(0))
+    captured_amount = models.DecimalField(**_MONEY, default=Decimal(0))
+    refunded_amount = models.DecimalField(**_MONEY, default=Decimal(0))
+    declined_attempts = models.PositiveIntegerField(default=0)
+    attention_reason = models.TextField(blank=True)
+    trans_id = models.CharField(max_length=64, blank=True)
+    auth_code = models.CharField(max_length=64, blank=True)
+    host_ref_num = models.CharField(max_length=64, blank=True)
+    masked_pan = models.CharField(max_length=32, blank=True)
+    card_brand = models.CharField(max_length=32, blank=True)
+    proc_return_code = models.CharField(max_length=8, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.oid} ({self.state})"
+
+    @property
+    def status(self) -> PaymentStatus:
+        """The state and amounts as the core's :class:`PaymentStatus`."""
+        return PaymentStatus(
+            state=PaymentState(self.state),
+            amount=self.amount,
+            authorised=self.authorised_amount,
+            captured=self.captured_amount,
+            refunded=self.refunded_amount,
+            declined_attempts=self.declined_attempts,
+            attention_reason=self.attention_reason,
+        )
+
+    def set_status(self, status: PaymentStatus) -> None:
+        """Copy a status from the core onto the row (not saved)."""
+        self.state = status.state.value
+        self.authorised_amount = status.authorised
+        self.captured_amount = status.captured
+        self.refunded_amount = status.refunded
+        self.declined_attempts = status.declined_attempts
+        self.attention_reason = status.attention_reason
+
+    def known_payment(self) -> KnownPayment:
+        """What :func:`cmi_core.decide_callback` needs to know of this payment."""
+        return KnownPayment(
+            oid=self.oid,
+            amount=self.amount,
+            currency=self.currency,
+            status=self.status,
+            capture_mode="manual" if self.capture_mode == "manual" else "auto",
+            trans_id=self.trans_id,
+        )
+
+
+class CallbackLog(models.Model):
+    """Every callback and okUrl/failUrl POST, as received, with what was answered."""
+
+    KINDS = (("callback", "callback"), ("ok", "ok"), ("fail", "fail"))
+
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="callbacks"
+    )
+    oid = models.CharField(max_length=64, blank=True, db_index=True)
+    kind = models.CharField(max_length=8, choices=KINDS)
+    fields = models.JSONField(default=dict, blank=True)
+    verified = models.BooleanField(default=False)
+    outcome = models.CharField(max_length=32, blank=True)
+    reply = models.CharField(max_length=32, blank=True)
+    error = models.TextField(blank=True)
+    remote_addr = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.oid} {self.outcome}"
+
+
+class Operation(models.Model):
+    """Every staff or API operation sent to CMI for a payment, and CMI's answer."""
+
+    KINDS = (
+        ("capture", "capture"),
+        ("void", "void"),
+        ("refund", "refund"),
+        ("status", "status"),
+    )
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="operations")
+    kind = models.CharField(max_length=8, choices=KINDS)
+    amount = models.DecimalField(**_MONEY, null=True, blank=True)
+    succeeded = models.BooleanField(default=False)
+    key = models.CharField(max_length=128, null=True, blank=True)
+    response = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    user = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        constraints = (
+            # A key names one successful operation; failed tries may repeat it.
+            models.UniqueConstraint(
+                fields=["payment", "kind", "key"],
+                condition=models.Q(key__isnull=False, succeeded=True),
+                name="cmi_django_operation_key_once",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.payment_id} {'ok' if self.succeeded else 'failed'}"

@@ -1,0 +1,770 @@
+"""Where the shared Django layer does its work: persist what the core decides.
+
+- :func:`create_payment`: the row (REDIRECTED) and the signed form (guide §4.1).
+- :func:`handle_callback`: the §4.2.1 path in one transaction: find the oid (unverified,
+  only to choose the store key), verify the hash with that payment's config, lock the row
+  (``select_for_update``), decide with :func:`cmi_core.decide_callback`, save, call the
+  platform hook, log. Any exception rolls back; the log row is then written on its own and
+  the reply is ``FAILURE``. Never raises.
+- :func:`handle_return`: the okUrl/failUrl POST (§4.2.2): verify; a verified approval the
+  callback has not delivered yet goes through the same path, decided as manual capture
+  (CMI got no ``ACTION=POSTAUTH``), then captured through the API after the commit when
+  the payment was in auto mode and an API user is configured.
+- :func:`capture`, :func:`void`, :func:`refund`, :func:`refresh`: staff operations through
+  :class:`cmi_core.CMIClient`. The row is locked and the state machine consulted *before*
+  CMI is called, so an illegal move raises :class:`cmi_core.TransitionError` and sends
+  nothing. An idempotency ``key`` that already succeeded returns its :class:`Operation`.
+
+The platform hook runs once per change, inside the transaction, after the row is saved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.urls import NoReverseMatch, reverse
+
+from cmi_core import (
+    APIError,
+    APIResult,
+    CallbackError,
+    CallbackResult,
+    CMIClient,
+    CMIConfig,
+    Decision,
+    Event,
+    OrderNotFoundError,
+    OrderState,
+    OrderStatus,
+    Outcome,
+    PaymentOrder,
+    PaymentRequest,
+    PaymentState,
+    PaymentStatus,
+    Reply,
+    SignatureError,
+    TransitionError,
+    apply,
+    build_payment_request,
+    decide_callback,
+    shopper_message,
+    verify_callback,
+)
+from cmi_core.codes import CANNOT_PROCESS, TECHNICAL
+from cmi_django import signals
+from cmi_django.config import get_config
+from cmi_django.hooks import get_hook
+from cmi_django.models import CallbackLog, Operation, Payment
+
+__all__ = [
+    "MAX_BODY",
+    "BadBodyError",
+    "CallbackOutcome",
+    "ReturnOutcome",
+    "StatusCheck",
+    "callback_url",
+    "capture",
+    "check_status",
+    "create_payment",
+    "flag",
+    "handle_callback",
+    "handle_callback_body",
+    "handle_return",
+    "new_oid",
+    "parse_body",
+    "refresh",
+    "refund",
+    "void",
+]
+
+logger = logging.getLogger("cmi_django")
+
+#: Larger callback or return bodies are refused unread (CMI's are a few KiB).
+MAX_BODY = 64 * 1024
+MAX_FIELDS = 500
+_OID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_LANGS = ("fr", "en", "ar")
+
+
+# -- reading what CMI posts --------------------------------------------------------------
+
+
+class BadBodyError(ValueError):
+    """A POST body that is not a readable form (too big, not UTF-8, repeated fields)."""
+
+
+def parse_body(body: bytes) -> dict[str, str]:
+    """CMI's form-encoded UTF-8 body as a dict; :class:`BadBodyError` when it is not one."""
+    if len(body) > MAX_BODY:
+        raise BadBodyError(f"body larger than {MAX_BODY} bytes")
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            errors="strict",
+            max_num_fields=MAX_FIELDS,
+        )
+    except UnicodeError:
+        raise BadBodyError("body is not UTF-8") from None
+    except ValueError:
+        raise BadBodyError(f"body has more than {MAX_FIELDS} fields") from None
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        if name in fields:
+            raise BadBodyError(f"field {name[:40]!r} sent more than once")
+        fields[name] = value
+    return fields
+
+
+def _oid_of(fields: Mapping[str, str]) -> str:
+    return (fields.get("oid") or fields.get("ReturnOid") or "").strip()
+
+
+def _find(oid: str) -> Payment | None:
+    """The payment an oid names, unlocked and unverified (only to choose its config)."""
+    if not _OID.match(oid):
+        return None
+    return Payment.objects.filter(oid=oid).first()
+
+
+def _verify(config: CMIConfig, fields: Mapping[str, str]) -> tuple[CallbackResult | None, str]:
+    try:
+        return verify_callback(fields, config.store_key), ""
+    except (SignatureError, CallbackError) as exc:
+        return None, str(exc)
+
+
+def _clip(value: str, field: str) -> str:
+    return value[: Payment._meta.get_field(field).max_length]
+
+
+def _loggable(fields: Mapping[str, str]) -> dict[str, str]:
+    """Received fields as JSON can hold them (PostgreSQL refuses NUL characters)."""
+    return {
+        str(k).replace("\x00", "\ufffd"): str(v).replace("\x00", "\ufffd")
+        for k, v in fields.items()
+    }
+
+
+# -- outcomes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallbackOutcome:
+    """What :func:`handle_callback` did: ``reply`` is the exact body to answer CMI with."""
+
+    reply: str
+    payment: Payment | None
+    decision: Decision | None
+    verified: bool = False
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ReturnOutcome:
+    """What :func:`handle_return` found: where to send the shopper, what to tell them.
+
+    ``approved``: the hash is good and the payment is paid. ``shopper_message`` is
+    shopper-safe (guide §3.1), in the payment's language, empty when approved.
+    """
+
+    payment: Payment | None
+    approved: bool
+    verified: bool
+    shopper_message: str
+    kind: str = "ok"
+    result: CallbackResult | None = None
+
+
+# -- hooks ------------------------------------------------------------------------------
+
+
+def _notify(
+    payment: Payment,
+    before: PaymentStatus,
+    after: PaymentStatus,
+    result: CallbackResult | None = None,
+) -> None:
+    """Call the platform hook, then send the signal, for each change between two statuses.
+
+    Callbacks: CALLBACK_AUTHORISED -> authorised, CAPTURE -> captured, CALLBACK_DECLINED ->
+    declined, FLAG -> needs_attention; staff operations and status syncs likewise.
+    """
+    hook = get_hook(payment.platform)
+    sender = Payment
+    if after.authorised and not before.authorised and result is not None:
+        hook.authorised(payment, result)
+        signals.payment_authorised.send(sender, payment=payment, result=result)
+    if after.captured > before.captured:
+        amount = after.captured - before.captured
+        hook.captured(payment, amount)
+        signals.payment_captured.send(sender, payment=payment, amount=amount)
+    if after.declined_attempts > before.declined_attempts and result is not None:
+        hook.declined(payment, result)
+        signals.payment_declined.send(sender, payment=payment, result=result)
+    if after.refunded > before.refunded:
+        amount = after.refunded - before.refunded
+        hook.refunded(payment, amount)
+        signals.payment_refunded.send(sender, payment=payment, amount=amount)
+    if after.state is PaymentState.VOIDED and before.state is not PaymentState.VOIDED:
+        hook.voided(payment)
+        signals.payment_voided.send(sender, payment=payment)
+    if after.state is PaymentState.NEEDS_ATTENTION and (
+        before.state is not PaymentState.NEEDS_ATTENTION
+        or after.attention_reason != before.attention_reason
+    ):
+        hook.needs_attention(payment, after.attention_reason)
+        signals.payment_needs_attention.send(sender, payment=payment, reason=after.attention_reason)
+
+
+# -- creating a payment -----------------------------------------------------------------
+
+
+def new_oid(prefix: str = "cmi") -> str:
+    """A fresh, CMI-safe oid ``<prefix>-<12 random digits>`` not used by any payment."""
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "-", prefix).strip("-")[:48] or "cmi"
+    while True:
+        oid = f"{clean}-{secrets.randbelow(10**12):012d}"
+        if not Payment.objects.filter(oid=oid).exists():
+            return oid
+
+
+def callback_url(request: Any = None) -> str | None:
+    """The absolute URL of :func:`cmi_django.views.callback_view` (``cmi_django:callback``).
+
+    Built from ``request`` when given, else from ``CMI_PUBLIC_URL``; None when neither
+    is available or ``cmi_django.urls`` is not included with its namespace.
+    """
+    try:
+        path = reverse("cmi_django:callback")
+    except NoReverseMatch:
+        return None
+    if request is not None:
+        return str(request.build_absolute_uri(path))
+    base = getattr(settings, "CMI_PUBLIC_URL", None)
+    return f"{base.rstrip('/')}{path}" if base else None
+
+
+def create_payment(
+    *,
+    platform: str,
+    reference: str,
+    order: PaymentOrder | Mapping[str, Any],
+    config_key: str = "default",
+    data: Mapping[str, Any] | None = None,
+) -> tuple[Payment, PaymentRequest]:
+    """Store a REDIRECTED payment and return it with its signed form (guide §4.1).
+
+    ``order`` is a :class:`cmi_core.PaymentOrder` or its keyword arguments; a missing
+    ``oid`` is made by :func:`new_oid` from ``platform``, a missing ``callback_url`` from
+    ``CMI_PUBLIC_URL``. Raises :class:`cmi_core.ValidationError` naming a bad field.
+    """
+    config = get_config(config_key)
+    if isinstance(order, PaymentOrder):
+        values = {f.name: getattr(order, f.name) for f in dataclasses.fields(order)}
+    else:
+        values = dict(order)
+    if not values.get("oid"):
+        values["oid"] = new_oid(platform)
+    if not values.get("callback_url"):
+        values["callback_url"] = callback_url()
+    neutral = PaymentOrder(**values)
+    request = build_payment_request(config, neutral)
+    fields = request.as_dict()
+    payment = Payment(
+        oid=fields["oid"],
+        platform=platform,
+        reference=str(reference)[:128],
+        config_key=config_key,
+        amount=neutral.amount,
+        currency=fields["currency"],
+        capture_mode=config.capture_mode,
+        lang=fields["lang"],
+        email=fields["email"],
+        data=dict(data or {}),
+    )
+    payment.set_status(apply(PaymentStatus.new(neutral.amount), Event.redirect()))
+    payment.save()
+    return payment, request
+
+
+# -- callbacks and returns --------------------------------------------------------------
+
+
+def _decide_and_save(payment: Payment, result: CallbackResult, *, as_manual: bool) -> Decision:
+    """Decide with the core, save the new status and result fields, call the hook."""
+    known = payment.known_payment()
+    if as_manual:
+        known = dataclasses.replace(known, capture_mode="manual")
+    decision = decide_callback(result, known)
+    if decision.needs_attention:
+        logger.warning("CMI payment %s needs attention: %s", payment.oid, decision.message)
+    if not decision.changed or decision.status is None:
+        return decision
+    before = payment.status
+    payment.set_status(decision.status)
+    if decision.outcome in (Outcome.CAPTURE, Outcome.AUTHORISE):
+        payment.trans_id = _clip(result.trans_id, "trans_id")
+        payment.auth_code = _clip(result.auth_code, "auth_code")
+        payment.host_ref_num = _clip(result.host_ref_num, "host_ref_num")
+        if as_manual:  # CMI got no ACTION=POSTAUTH: this payment is now captured by API
+            payment.capture_mode = "manual"
+    if decision.outcome in (Outcome.CAPTURE, Outcome.AUTHORISE, Outcome.DECLINED):
+        code = result.err_code or (result.error.system_code if result.error else "")
+        payment.masked_pan = _clip(result.masked_pan, "masked_pan")
+        payment.card_brand = _clip(result.card_brand, "card_brand")
+        payment.proc_return_code = _clip(result.proc_return_code, "proc_return_code")
+        payment.error_code = _clip(code, "error_code")
+    payment.save()
+    _notify(payment, before, payment.status, result)
+    return decision
+
+
+def _write_log(payment: Payment | None, **values: Any) -> None:
+    clean = {k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v for k, v in values.items()}
+    CallbackLog.objects.create(payment=payment, **clean)
+
+
+def _write_log_alone(**values: Any) -> None:
+    """The log row of a failed exchange, in its own transaction; failures only logged."""
+    try:
+        with transaction.atomic():
+            _write_log(None, **values)
+    except Exception:
+        logger.exception("could not write the CMI callback log for oid %r", values.get("oid"))
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+def handle_callback(fields: Mapping[str, str], *, remote_addr: str = "") -> CallbackOutcome:
+    """CMI's server-to-server callback (guide §4.2.1). Never raises; see the module doc."""
+    received = {str(k): str(v) for k, v in fields.items()}
+    oid = _oid_of(received)
+    log = {
+        "oid": oid[:64],
+        "kind": "callback",
+        "fields": _loggable(received),
+        "remote_addr": remote_addr[:64],
+    }
+    try:
+        with transaction.atomic():
+            outcome, label = _callback(received, oid)
+            _write_log(
+                outcome.payment,
+                verified=outcome.verified,
+                outcome=label,
+                reply=outcome.reply,
+                error=outcome.error,
+                **log,
+            )
+    except Exception as exc:
+        logger.exception("CMI callback for oid %r failed; replying FAILURE", oid[:64])
+        outcome = CallbackOutcome(Reply.FAILURE.value, None, None, error=_error_text(exc))
+        _write_log_alone(reply=outcome.reply, outcome="error", error=outcome.error, **log)
+    return outcome
+
+
+def _callback(fields: dict[str, str], oid: str) -> tuple[CallbackOutcome, str]:
+    found = _find(oid)
+    if found is None:
+        logger.warning("CMI callback for an unknown oid %r", oid[:64])
+        decision = decide_callback(None, None)
+        outcome = CallbackOutcome(decision.body, None, decision, error="no payment with this oid")
+        return outcome, Outcome.UNKNOWN_ORDER.value
+    result, error = _verify(get_config(found.config_key), fields)
+    if result is None:
+        logger.warning("CMI callback for %s refused: %s", found.oid, error)
+        decision = decide_callback(None, found.known_payment())
+        return CallbackOutcome(decision.body, found, decision, error=error), decision.outcome
+    payment = Payment.objects.select_for_update().get(pk=found.pk)
+    decision = _decide_and_save(payment, result, as_manual=False)
+    error = decision.message if decision.reply is Reply.FAILURE else ""
+    return CallbackOutcome(decision.body, payment, decision, True, error), decision.outcome
+
+
+def handle_callback_body(body: bytes, *, remote_addr: str = "") -> CallbackOutcome:
+    """:func:`handle_callback` for a raw POST body; an unreadable one is logged, FAILURE."""
+    try:
+        fields = parse_body(body)
+    except BadBodyError as exc:
+        logger.warning("unreadable CMI callback from %s: %s", remote_addr, exc)
+        outcome = CallbackOutcome(Reply.FAILURE.value, None, None, error=str(exc))
+        sample = {"_body": body[:1024].decode("utf-8", "replace").replace("\x00", "\ufffd")}
+        _write_log_alone(
+            oid="",
+            kind="callback",
+            fields=sample,
+            remote_addr=remote_addr[:64],
+            reply=outcome.reply,
+            outcome=Outcome.INVALID.value,
+            error=outcome.error,
+        )
+        return outcome
+    return handle_callback(fields, remote_addr=remote_addr)
+
+
+def handle_return(
+    fields: Mapping[str, str], *, kind: Literal["ok", "fail"], remote_addr: str = ""
+) -> ReturnOutcome:
+    """The shopper's okUrl/failUrl POST (guide §4.2.2). Never raises for bad input."""
+    received = {str(k): str(v) for k, v in fields.items()}
+    oid = _oid_of(received)
+    log = {
+        "oid": oid[:64],
+        "kind": kind,
+        "fields": _loggable(received),
+        "remote_addr": remote_addr[:64],
+    }
+    try:
+        with transaction.atomic():
+            outcome, label, error = _return(received, oid, kind)
+            _write_log(
+                outcome.payment, verified=outcome.verified, outcome=label, error=error, **log
+            )
+    except Exception as exc:
+        logger.exception("CMI %s return for oid %r failed", kind, oid[:64])
+        found = _find(oid)
+        lang = found.lang if found is not None and found.lang in _LANGS else "fr"
+        outcome = ReturnOutcome(found, False, False, TECHNICAL.get(lang), kind)
+        _write_log_alone(outcome="error", error=_error_text(exc), **log)
+    return outcome
+
+
+def _return(
+    fields: dict[str, str], oid: str, kind: Literal["ok", "fail"]
+) -> tuple[ReturnOutcome, str, str]:
+    found = _find(oid)
+    if found is None:
+        return ReturnOutcome(None, False, False, CANNOT_PROCESS.fr, kind), "unknown_order", ""
+    lang: Any = found.lang if found.lang in _LANGS else "fr"
+    config = get_config(found.config_key)
+    result, error = _verify(config, fields)
+    if result is None:
+        logger.warning("CMI %s return for %s refused: %s", kind, found.oid, error)
+        outcome = ReturnOutcome(found, False, False, CANNOT_PROCESS.get(lang), kind)
+        return outcome, Outcome.INVALID.value, error
+    payment, label = found, ("approved" if result.approved else "declined")
+    if kind == "ok" and result.approved:
+        payment = Payment.objects.select_for_update().get(pk=found.pk)
+        if PaymentState(payment.state).is_pending:  # the callback has not come (yet)
+            was_auto = payment.capture_mode == "auto"
+            decision = _decide_and_save(payment, result, as_manual=True)
+            label = decision.outcome.value
+            if decision.outcome is Outcome.AUTHORISE and was_auto and config.has_api_user:
+                pk = payment.pk
+                transaction.on_commit(lambda: _capture_after_return(pk))
+    approved = PaymentState(payment.state).is_paid and result.approved
+    message = "" if approved else shopper_message(result.proc_return_code, result.err_code, lang)
+    return ReturnOutcome(payment, approved, True, message, kind, result), label, ""
+
+
+def _capture_after_return(pk: int) -> None:
+    """Auto mode, approval seen on okUrl only: capture through the API, flag on failure."""
+    payment = Payment.objects.get(pk=pk)
+    try:
+        capture(payment, user="cmi_django (okUrl fallback)", key="okurl-capture")
+    except Exception as exc:
+        logger.exception("capture of %s after its okUrl return failed", payment.oid)
+        try:
+            flag(payment, f"automatic capture after the okUrl return failed: {exc}"[:500])
+        except Exception:
+            logger.exception("could not flag payment %s", payment.oid)
+
+
+def flag(payment: Payment, reason: str) -> bool:
+    """Mark the payment NEEDS_ATTENTION (hook ``needs_attention``); False if not allowed."""
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        before = locked.status
+        try:
+            after = apply(before, Event.flag(reason))
+        except TransitionError as exc:
+            logger.warning("payment %s not flagged: %s", locked.oid, exc)
+            return False
+        locked.set_status(after)
+        locked.save()
+        _notify(locked, before, after)
+    payment.refresh_from_db()
+    return True
+
+
+# -- staff operations -------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal | Enum):
+        return str(value.value if isinstance(value, Enum) else value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _api_error(exc: APIError) -> dict[str, Any]:
+    return {
+        "error": type(exc).__name__,
+        "response": exc.response,
+        "proc_return_code": exc.proc_return_code,
+        "err_msg": exc.err_msg,
+        "error_code": exc.error_code,
+        "http_status": exc.http_status,
+        "retryable": exc.retryable,
+    }
+
+
+def _api_config(payment: Payment) -> CMIConfig:
+    config = get_config(payment.config_key)
+    if not config.has_api_user:
+        raise ImproperlyConfigured(
+            f"CMI config {payment.config_key!r}: API_USERNAME and API_PASSWORD are needed "
+            "for capture, void, refund and status (CMI's API user)"
+        )
+    return config
+
+
+def _notify_after_operation(
+    payment: Payment,
+    before: PaymentStatus,
+    operation: Operation,
+    result: CallbackResult | None = None,
+) -> Exception | None:
+    """The hook after CMI accepted: its failure is kept apart (CMI's change is real)."""
+    try:
+        with transaction.atomic():
+            _notify(payment, before, payment.status, result)
+    except Exception as exc:
+        logger.exception(
+            "%s hook failed after the %s of %s", payment.platform, operation.kind, payment.oid
+        )
+        operation.error = f"CMI accepted; the platform hook failed: {type(exc).__name__}"
+        operation.save(update_fields=["error"])
+        return exc
+    return None
+
+
+def _operate(
+    payment: Payment,
+    kind: str,
+    event: Event,
+    call: Callable[[CMIClient, Payment], APIResult],
+    *,
+    amount: Decimal | None,
+    user: str,
+    key: str | None,
+) -> Operation:
+    raised: Exception | None = None
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        if key is not None:
+            done = locked.operations.filter(kind=kind, key=key, succeeded=True).first()
+            if done is not None:
+                payment.refresh_from_db()
+                return done
+        before = locked.status
+        after = apply(before, event)  # TransitionError: nothing is sent to CMI
+        config = _api_config(locked)
+        record = {"payment": locked, "kind": kind, "key": key, "user": user[:150]}
+        try:
+            with CMIClient(config) as client:
+                result = call(client, locked)
+        except APIError as exc:
+            logger.warning("CMI refused the %s of %s: %s", kind, locked.oid, exc)
+            operation = Operation.objects.create(
+                amount=amount,
+                succeeded=False,
+                response=_api_error(exc),
+                error=str(exc)[:1000],
+                **record,
+            )
+            raised = exc
+        else:
+            locked.set_status(after)
+            locked.save()
+            if kind == "capture":
+                amount = after.captured - before.captured
+            operation = Operation.objects.create(
+                amount=amount, succeeded=True, response=_jsonable(result), **record
+            )
+            raised = _notify_after_operation(locked, before, operation)
+    payment.refresh_from_db()
+    if raised is not None:
+        raise raised
+    return operation
+
+
+def capture(
+    payment: Payment, amount: Decimal | None = None, *, user: str = "", key: str | None = None
+) -> Operation:
+    """Capture (PostAuth) ``amount``, or everything authorised (guide §5.2)."""
+    return _operate(
+        payment,
+        "capture",
+        Event.capture(amount),
+        lambda client, p: client.capture(p.oid, amount, p.currency),
+        amount=amount,
+        user=user,
+        key=key,
+    )
+
+
+def void(payment: Payment, *, user: str = "", key: str | None = None) -> Operation:
+    """Cancel the authorisation or a same-day capture (guide §5.4)."""
+    return _operate(
+        payment,
+        "void",
+        Event.void(),
+        lambda client, p: client.void(p.oid),
+        amount=None,
+        user=user,
+        key=key,
+    )
+
+
+def refund(
+    payment: Payment, amount: Decimal, *, user: str = "", key: str | None = None
+) -> Operation:
+    """Refund ``amount`` of what was captured (Credit, guide §5.3)."""
+    return _operate(
+        payment,
+        "refund",
+        Event.refund(amount),
+        lambda client, p: client.refund(p.oid, amount, p.currency),
+        amount=amount,
+        user=user,
+        key=key,
+    )
+
+
+@dataclass(frozen=True)
+class StatusCheck:
+    """CMI's view of a payment and what it would make of ours (nothing saved).
+
+    ``order`` is None when CMI has no record of the oid (the shopper never paid).
+    """
+
+    order: OrderStatus | None
+    event: Event
+    before: PaymentStatus
+    after: PaymentStatus
+
+    @property
+    def changes(self) -> bool:
+        return self.after != self.before
+
+
+def _check(client: CMIClient, payment: Payment) -> StatusCheck:
+    try:
+        order: OrderStatus | None = client.status(payment.oid, payment.currency)
+    except OrderNotFoundError:
+        order = None
+    event = Event.status_sync(None)
+    if order is not None:
+        match order.state:
+            case OrderState.PRE:
+                event = Event.status_sync("PRE", order.amount)
+            case OrderState.POST:
+                event = Event.status_sync("POST", order.amount, order.captured_amount)
+            case OrderState.VOID:
+                event = Event.status_sync("VOID")
+            case OrderState.RFND:
+                history = client.history(payment.oid, payment.currency)
+                credits = [
+                    t.amount or Decimal(0)
+                    for t in history.transactions
+                    if t.charge_type.strip().upper() == "C" and t.approved
+                ]
+                refunded = sum(credits, Decimal(0)) or None
+                event = Event.status_sync("RFND", order.amount, order.captured_amount, refunded)
+    before = payment.status
+    return StatusCheck(order, event, before, apply(before, event))
+
+
+def check_status(payment: Payment) -> StatusCheck:
+    """Ask CMI (ORDERSTATUS) and compute the sync, without saving anything."""
+    with CMIClient(_api_config(payment)) as client:
+        return _check(client, payment)
+
+
+def _result_from_status(payment: Payment, order: OrderStatus) -> CallbackResult:
+    """The approval CMI's status answer stands for, for hooks (no callback came)."""
+    return CallbackResult(
+        oid=payment.oid,
+        approved=True,
+        response=order.result.response,
+        proc_return_code=order.proc_return_code or "00",
+        amount=order.amount or payment.amount,
+        currency=payment.currency,
+        trans_id=order.trans_id,
+        auth_code=order.auth_code,
+        host_ref_num=order.host_ref_num,
+        masked_pan=order.masked_pan,
+        card_brand="",
+        md_status=order.md_status,
+        err_code="",
+        err_msg="",
+        transaction_date="",
+        error=None,
+        fields=dict(order.extra),
+    )
+
+
+def refresh(payment: Payment, *, user: str = "") -> Operation:
+    """Ask CMI for the order's status and apply it (STATUS_SYNC: PRE, POST, RFND, VOID).
+
+    CMI is the authority: this is how a payment leaves NEEDS_ATTENTION. A report the state
+    machine refuses raises :class:`cmi_core.TransitionError` after recording the failed
+    operation; CMI's own errors raise :class:`cmi_core.APIError` likewise.
+    """
+    raised: Exception | None = None
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        config = _api_config(locked)
+        record = {"payment": locked, "kind": "status", "user": user[:150]}
+        try:
+            with CMIClient(config) as client:
+                check = _check(client, locked)
+        except (APIError, TransitionError) as exc:
+            logger.warning("status of %s not applied: %s", locked.oid, exc)
+            response = _api_error(exc) if isinstance(exc, APIError) else {"error": str(exc)}
+            operation = Operation.objects.create(
+                succeeded=False, response=response, error=str(exc)[:1000], **record
+            )
+            raised = exc
+        else:
+            order = check.order
+            if check.changes:
+                locked.set_status(check.after)
+            if order is not None and not locked.trans_id and order.trans_id:
+                locked.trans_id = _clip(order.trans_id, "trans_id")
+                locked.auth_code = _clip(order.auth_code, "auth_code")
+                locked.host_ref_num = _clip(order.host_ref_num, "host_ref_num")
+                locked.masked_pan = locked.masked_pan or _clip(order.masked_pan, "masked_pan")
+            locked.save()
+            response = _jsonable(order) if order is not None else {"state": None, "found": False}
+            operation = Operation.objects.create(succeeded=True, response=response, **record)
+            result = _result_from_status(locked, order) if order is not None else None
+            raised = _notify_after_operation(locked, check.before, operation, result)
+    payment.refresh_from_db()
+    if raised is not None:
+        raise raised
+    return operation

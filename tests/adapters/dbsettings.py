@@ -1,0 +1,39 @@
+"""The test database of every Django-based adapter suite: SQLite, or PostgreSQL on demand.
+
+``CMI_TEST_DATABASE=postgres`` with ``CMI_TEST_POSTGRES_DSN=postgresql://user[:pw]@host:port/db``
+(what ``python3 dev.py test`` sets when it starts its throw-away server) selects
+PostgreSQL; anything else, SQLite (in memory during tests).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+
+def using_postgres() -> bool:
+    return os.environ.get("CMI_TEST_DATABASE", "").lower() in ("postgres", "postgresql")
+
+
+def database_settings() -> dict[str, dict[str, Any]]:
+    """A ``DATABASES`` setting chosen from the environment (see the module docstring)."""
+    if not using_postgres():
+        return {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+    dsn = os.environ.get("CMI_TEST_POSTGRES_DSN", "")
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
+        raise RuntimeError(
+            "CMI_TEST_DATABASE=postgres needs CMI_TEST_POSTGRES_DSN, "
+            "e.g. postgresql://postgres@127.0.0.1:5432/postgres"
+        )
+    return {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parts.path.lstrip("/")) or "postgres",
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname,
+            "PORT": str(parts.port or 5432),
+        }
+    }

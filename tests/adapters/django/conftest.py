@@ -1,0 +1,94 @@
+"""Fixtures of the shared layer's tests: payments, signed callbacks, the real emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from cmi_django import services
+from cmi_django.models import Payment
+from django.test import Client
+
+from cmi_core.sandbox import DEFAULT_MERCHANT, Sandbox
+from cmi_core.testing import make_callback
+from tests.adapters.dbsettings import using_postgres
+
+STORE_KEY = "TEST-STORE-KEY-0001"
+AMOUNT = Decimal("120.50")
+
+postgres_only = pytest.mark.skipif(
+    not using_postgres(), reason="needs PostgreSQL (runs in dev.py's PostgreSQL pass)"
+)
+
+
+def order(**overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "amount": AMOUNT,
+        "email": "client@example.ma",
+        "billing_name": "Amina Test",
+        "ok_url": "https://shop.example.ma/cmi/ok/",
+        "fail_url": "https://shop.example.ma/cmi/fail/",
+    }
+    values.update(overrides)
+    return values
+
+
+@pytest.fixture
+def make_payment(db: None) -> Callable[..., Payment]:
+    def make(*, data: dict[str, Any] | None = None, **overrides: Any) -> Payment:
+        payment, _ = services.create_payment(
+            platform="test", reference="basket-1", order=order(**overrides), data=data
+        )
+        return payment
+
+    return make
+
+
+@pytest.fixture
+def payment(make_payment: Callable[..., Payment]) -> Payment:
+    return make_payment()
+
+
+def callback_for(payment: Payment, **kwargs: Any) -> dict[str, str]:
+    """A callback signed with the test store key for ``payment``."""
+    kwargs.setdefault("amount", payment.amount)
+    kwargs.setdefault("oid", payment.oid)
+    return make_callback(STORE_KEY, **kwargs)
+
+
+def post_callback(client: Client, fields: dict[str, str] | bytes) -> Any:
+    body = fields if isinstance(fields, bytes) else urlencode(fields)
+    return client.post(
+        "/cmi/callback/", data=body, content_type="application/x-www-form-urlencoded"
+    )
+
+
+@pytest.fixture
+def csrf_client() -> Client:
+    """A client that enforces CSRF like a browser-less CMI would meet it."""
+    return Client(enforce_csrf_checks=True)
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(port=0, callback_timeout=2.0) as running:
+        yield running
+
+
+@pytest.fixture
+def sandbox_settings(settings: Any, sandbox: Sandbox) -> Sandbox:
+    """``CMI_PAYMENTS["default"]`` pointing at the emulator with its API user."""
+    settings.CMI_PAYMENTS = {
+        "default": {
+            "CLIENT_ID": DEFAULT_MERCHANT.client_id,
+            "STORE_KEY": DEFAULT_MERCHANT.store_key,
+            "API_USERNAME": DEFAULT_MERCHANT.api_username,
+            "API_PASSWORD": DEFAULT_MERCHANT.api_password,
+            "BASE_URL": sandbox.base_url,
+            "CAPTURE_MODE": "manual",
+        }
+    }
+    return sandbox
