@@ -121,7 +121,8 @@ def test(args: list[str]) -> None:
                     "CMI_TEST_DATABASE": "postgres",
                     "CMI_TEST_POSTGRES_DSN": postgres.dsn,  # type: ignore[attr-defined]
                 }
-                run([python, "-m", "pytest", "-q", *extra, *paths], pg_env)
+                # The browser flows do not depend on the database: once is enough.
+                run([python, "-m", "pytest", "-q", "-m", "not browser", *extra, *paths], pg_env)
     finally:
         if postgres is not None:
             postgres.stop()  # type: ignore[attr-defined]

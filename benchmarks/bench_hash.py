@@ -13,9 +13,10 @@ import hashlib
 import statistics
 import timeit
 from decimal import Decimal
+from operator import itemgetter
 
 from cmi_core.config import CMIConfig
-from cmi_core.hashing import compute_hash, hash_plaintext, verify_hash
+from cmi_core.hashing import compute_hash, hash_plaintext, natcase_sorted, verify_hash
 from cmi_core.request import Address, LineItem, PaymentOrder, build_payment_request
 from cmi_core.testing import make_callback
 
@@ -96,10 +97,18 @@ def main() -> None:
     plaintext = hash_plaintext(fields, KEY).encode("utf-8")
     number = 20_000
     bare = per_call_us(lambda: base64.b64encode(hashlib.sha512(plaintext).digest()), number)
+    # The least any Python implementation does: pick the values in a known order, join,
+    # encode, digest. No sorting, trimming, escaping or checks: a floor, not a contender.
+    pick = itemgetter(*natcase_sorted(k for k in fields if k.lower() not in ("hash", "encoding")))
+    floor = per_call_us(
+        lambda: base64.b64encode(hashlib.sha512("|".join(pick(fields)).encode()).digest()),
+        number,
+    )
     hashing = per_call_us(lambda: compute_hash(fields, KEY), number)
     verifying = per_call_us(lambda: verify_hash(fields, KEY), number)
     print(f"callback: {len(fields)} fields, plaintext {len(plaintext)} bytes")
     print(f"bare SHA-512 + Base64 : {bare:7.2f} us/call")
+    print(f"floor: pick+join+SHA  : {floor:7.2f} us/call  ratio {floor / bare:.2f}")
     print(f"compute_hash (ver3)   : {hashing:7.2f} us/call  ratio {hashing / bare:.2f}")
     print(f"verify_hash (ver3)    : {verifying:7.2f} us/call  ratio {verifying / bare:.2f}")
     print("goal: ratio <= 3.00")
