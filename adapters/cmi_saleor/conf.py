@@ -1,0 +1,76 @@
+"""The app's settings, read when used (never at import).
+
+- ``CMI_SALEOR_APP_URL`` (required): the public base URL of this Django site, e.g.
+  ``"https://cmi-saleor.example.ma"``; every URL the app gives Saleor or CMI is built
+  from it (Saleor never follows redirects, so it must be the exact public address).
+- ``CMI_SALEOR_ALLOWED_API_URLS``: the Saleor API URLs allowed to install the app
+  (``["https://shop.example.ma/graphql/"]``); None (default) allows any.
+- ``CMI_SALEOR_ALLOWED_RETURN_HOSTS``: host names the storefront's ``returnUrl`` may
+  point to; None (default) allows any http(s) URL.
+- ``CMI_SALEOR_APP_ID`` (``"ma.cmi.payments"``) and ``CMI_SALEOR_APP_NAME`` (``"CMI"``):
+  the manifest id (the payment gateway id storefronts use) and name.
+- ``CMI_SALEOR_HTTP_TIMEOUT`` (10): seconds for each call to Saleor.
+- ``CMI_SALEOR_JWKS_REFETCH_INTERVAL`` (60): seconds between two JWKS re-fetches caused by
+  signatures made with a known key id (an unknown key id always re-fetches).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.urls import reverse
+
+DEFAULT_APP_ID = "ma.cmi.payments"
+
+
+def app_url() -> str:
+    value = getattr(settings, "CMI_SALEOR_APP_URL", None)
+    parts = urlsplit(value or "")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ImproperlyConfigured(
+            "CMI_SALEOR_APP_URL: set it to this app's public base URL, "
+            'e.g. "https://cmi-saleor.example.ma"'
+        )
+    return str(value).rstrip("/")
+
+
+def absolute(name: str, **kwargs: str) -> str:
+    """The public URL of the named ``cmi_saleor`` view."""
+    return app_url() + reverse(f"cmi_saleor:{name}", kwargs=kwargs or None)
+
+
+def app_id() -> str:
+    return str(getattr(settings, "CMI_SALEOR_APP_ID", None) or DEFAULT_APP_ID)
+
+
+def app_name() -> str:
+    return str(getattr(settings, "CMI_SALEOR_APP_NAME", None) or "CMI")
+
+
+def api_url_allowed(api_url: str) -> bool:
+    allowed = getattr(settings, "CMI_SALEOR_ALLOWED_API_URLS", None)
+    if allowed is None:
+        return True
+    if isinstance(allowed, str):
+        allowed = [allowed]
+    return api_url in set(allowed)
+
+
+def return_url_allowed(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
+        return False
+    hosts = getattr(settings, "CMI_SALEOR_ALLOWED_RETURN_HOSTS", None)
+    if hosts is None:
+        return True
+    return parts.hostname.lower() in {h.lower() for h in hosts}
+
+
+def http_timeout() -> float:
+    return float(getattr(settings, "CMI_SALEOR_HTTP_TIMEOUT", 10))
+
+
+def jwks_refetch_interval() -> float:
+    return float(getattr(settings, "CMI_SALEOR_JWKS_REFETCH_INTERVAL", 60))

@@ -1,0 +1,95 @@
+"""The configuration page Saleor's Dashboard shows at ``appUrl``, and its JSON API.
+
+The Dashboard loads the page in an iframe (``?saleorApiUrl=...``) and hands it a JWT
+through ``postMessage`` (the "handshake"). The page sends that JWT back with every API
+call (``Authorization-Bearer``, ``Saleor-Api-Url``); the API verifies it with the
+installation's JWKS, checks that it was issued for this app and that the staff user has
+``HANDLE_PAYMENTS``. Secrets are write-only (masked in answers, empty keeps them).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
+
+from cmi_saleor.forms import ChannelConfigurationForm, mask
+from cmi_saleor.models import ChannelConfiguration, SaleorInstallation
+from cmi_saleor.security import InvalidSignatureError, verify_dashboard_token
+
+__all__ = ["configuration_api", "configuration_page"]
+
+FIELDS = (
+    "channel",
+    "enabled",
+    "client_id",
+    "api_username",
+    "capture_mode",
+    "environment",
+    "base_url",
+    "lang",
+)
+
+
+@xframe_options_exempt  # shown inside the Dashboard's iframe
+@require_GET
+def configuration_page(request: HttpRequest) -> HttpResponse:
+    """Static page; everything it shows comes from the token-checked API."""
+    return render(request, "cmi_saleor/configuration.html")
+
+
+def _describe(config: ChannelConfiguration) -> dict[str, Any]:
+    described: dict[str, Any] = {name: getattr(config, name) for name in FIELDS}
+    described["store_key"] = mask(config.store_key)
+    described["api_password"] = mask(config.api_password)
+    return described
+
+
+def _authenticate(request: HttpRequest) -> SaleorInstallation | JsonResponse:
+    api_url = request.headers.get("Saleor-Api-Url", "")
+    installation = SaleorInstallation.objects.filter(saleor_api_url=api_url).first()
+    if installation is None:
+        return JsonResponse({"error": "unknown Saleor-Api-Url"}, status=403)
+    token = request.headers.get("Authorization-Bearer", "")
+    if not token and request.headers.get("Authorization", "").startswith("Bearer "):
+        token = request.headers["Authorization"][7:]
+    try:
+        verify_dashboard_token(installation, token.strip())
+    except InvalidSignatureError as exc:
+        return JsonResponse({"error": f"not authorised: {exc}"}, status=401)
+    return installation
+
+
+@csrf_exempt  # authenticated by the Dashboard's bearer token, not by a cookie
+def configuration_api(request: HttpRequest) -> JsonResponse:
+    if request.method not in ("GET", "POST"):
+        return JsonResponse({"error": "GET or POST"}, status=405)
+    installation = _authenticate(request)
+    if isinstance(installation, JsonResponse):
+        return installation
+    if request.method == "POST":
+        try:
+            data = json.loads(request.body or b"{}")
+        except ValueError:
+            return JsonResponse({"error": "body is not JSON"}, status=400)
+        if not isinstance(data, dict) or not isinstance(data.get("channel"), str):
+            return JsonResponse({"error": "a JSON object with a channel slug"}, status=400)
+        instance = ChannelConfiguration.objects.filter(
+            installation=installation, channel=data["channel"]
+        ).first()
+        values = {k: v for k, v in data.items() if k in (*FIELDS, "store_key", "api_password")}
+        values["installation"] = installation.pk
+        if instance is not None and "enabled" not in data:
+            values["enabled"] = instance.enabled
+        values.setdefault("enabled", True)
+        form = ChannelConfigurationForm(values, instance=instance)
+        if not form.is_valid():
+            return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
+        form.save()
+    channels = [_describe(c) for c in installation.channels.order_by("channel")]
+    return JsonResponse({"saleorApiUrl": installation.saleor_api_url, "channels": channels})

@@ -1,0 +1,143 @@
+"""The GraphQL the app speaks: subscription queries (webhook payloads), its own queries.
+
+Every document here is validated against Saleor's schema in the tests. Subscription
+payloads are what Saleor sends as the webhook body: the ``event`` object of the query.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from cmi_saleor import conf
+
+__all__ = [
+    "APP_ID_QUERY",
+    "SUBSCRIPTIONS",
+    "TRANSACTION_EVENT_REPORT",
+    "SaleorAPIError",
+    "execute",
+]
+
+_ADDRESS = """
+fragment CmiAddress on Address {
+  firstName lastName companyName streetAddress1 streetAddress2 city cityArea
+  postalCode countryArea phone country { code }
+}
+"""
+
+_SOURCE = (
+    """
+fragment CmiSource on OrderOrCheckout {
+  __typename
+  ... on Checkout {
+    id email channel { slug } billingAddress { ...CmiAddress }
+    lines { id quantity variant { id sku name product { name } } }
+  }
+  ... on Order {
+    id number userEmail channel { slug } billingAddress { ...CmiAddress }
+    lines { id quantity productName variantName productSku }
+  }
+}
+"""
+    + _ADDRESS
+)
+
+_TRANSACTION = """
+fragment CmiTransaction on TransactionItem {
+  id token pspReference
+  events { id type pspReference createdAt amount { amount currency } }
+}
+"""
+
+
+def _session(event_type: str, extra: str = "") -> str:
+    return (
+        f"subscription Cmi{event_type} {{ event {{ ... on {event_type} {{"
+        " issuedAt version recipient { id }"
+        " transaction { id token pspReference }"
+        " sourceObject { ...CmiSource }"
+        " data merchantReference action { amount currency actionType }"
+        f" {extra} }} }} }}" + _SOURCE
+    )
+
+
+def _action(event_type: str) -> str:
+    return (
+        f"subscription Cmi{event_type} {{ event {{ ... on {event_type} {{"
+        " issuedAt version recipient { id }"
+        " action { amount currency actionType }"
+        " transaction { ...CmiTransaction } } } }" + _TRANSACTION
+    )
+
+
+#: Sync event -> subscription query (the webhook body is its ``event``).
+SUBSCRIPTIONS: dict[str, str] = {
+    "PAYMENT_GATEWAY_INITIALIZE_SESSION": (
+        "subscription CmiPaymentGatewayInitializeSession { event {"
+        " ... on PaymentGatewayInitializeSession {"
+        " issuedAt version recipient { id } data amount sourceObject { ...CmiSource } } } }"
+        + _SOURCE
+    ),
+    "TRANSACTION_INITIALIZE_SESSION": _session("TransactionInitializeSession", "idempotencyKey"),
+    "TRANSACTION_PROCESS_SESSION": _session("TransactionProcessSession"),
+    "TRANSACTION_CHARGE_REQUESTED": _action("TransactionChargeRequested"),
+    "TRANSACTION_REFUND_REQUESTED": _action("TransactionRefundRequested"),
+    "TRANSACTION_CANCELATION_REQUESTED": _action("TransactionCancelationRequested"),
+}
+
+APP_ID_QUERY = "query CmiAppId { app { id } }"
+
+TRANSACTION_EVENT_REPORT = """
+mutation CmiTransactionEventReport(
+  $id: ID!, $type: TransactionEventTypeEnum!, $amount: PositiveDecimal!,
+  $pspReference: String!, $message: String, $externalUrl: String,
+  $availableActions: [TransactionActionEnum!], $paymentMethodDetails: PaymentMethodDetailsInput
+) {
+  transactionEventReport(
+    id: $id, type: $type, amount: $amount, pspReference: $pspReference, message: $message,
+    externalUrl: $externalUrl, availableActions: $availableActions,
+    paymentMethodDetails: $paymentMethodDetails
+  ) {
+    alreadyProcessed
+    transactionEvent { id }
+    errors { field message code }
+  }
+}
+"""
+
+
+class SaleorAPIError(Exception):
+    """Saleor did not answer a query as expected (transport, HTTP status or GraphQL errors)."""
+
+
+def execute(
+    api_url: str, token: str, query: str, variables: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """POST ``query`` to Saleor with the app token; its ``data``, or :class:`SaleorAPIError`."""
+    try:
+        response = requests.post(
+            api_url,
+            json={"query": query, "variables": variables or {}},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=conf.http_timeout(),
+            allow_redirects=False,
+        )
+    except requests.RequestException as exc:
+        raise SaleorAPIError(f"Saleor API unreachable: {type(exc).__name__}") from exc
+    if response.status_code != 200:
+        raise SaleorAPIError(f"Saleor API answered HTTP {response.status_code}")
+    try:
+        body = response.json()
+    except ValueError:
+        raise SaleorAPIError("Saleor API answered something that is not JSON") from None
+    if not isinstance(body, dict):
+        raise SaleorAPIError("Saleor API answered an unexpected JSON document")
+    if body.get("errors"):
+        messages = "; ".join(str(e.get("message", e))[:200] for e in body["errors"][:3])
+        raise SaleorAPIError(f"Saleor API errors: {messages}")
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise SaleorAPIError("Saleor API answered without data")
+    return data

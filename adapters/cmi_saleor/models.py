@@ -1,0 +1,133 @@
+"""What the app keeps: installations, per-channel CMI credentials, transaction mappings.
+
+- :class:`SaleorInstallation`: one Saleor API URL that installed the app, with its app
+  token (encrypted), app id and JWKS (for webhook signatures and Dashboard JWTs).
+- :class:`ChannelConfiguration`: the CMI merchant account of one channel of one
+  installation; secrets encrypted (:class:`cmi_django.crypto.EncryptedTextField`). Its
+  config key ``saleor:<pk>`` is what :class:`cmi_django.models.Payment` rows carry.
+- :class:`TransactionMap`: the short CMI ``oid`` <-> the Saleor transaction, the storefront
+  return URL, and the :class:`~cmi_django.models.Payment` (``platform="saleor"``,
+  ``reference`` = the transaction id).
+"""
+
+from __future__ import annotations
+
+from cmi_django.config import config_from_mapping
+from cmi_django.crypto import EncryptedTextField
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+
+from cmi_core import CMIConfig
+
+__all__ = ["ChannelConfiguration", "SaleorInstallation", "TransactionMap", "resolve_config"]
+
+
+class SaleorInstallation(models.Model):
+    """A Saleor instance that installed the app (the latest registration wins)."""
+
+    saleor_api_url = models.URLField(max_length=500, unique=True)
+    app_id = models.CharField(max_length=128)
+    token = EncryptedTextField()
+    jwks = models.JSONField(default=dict, blank=True)
+    jwks_fetched_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Saleor installation"
+
+    def __str__(self) -> str:
+        return self.saleor_api_url
+
+
+class ChannelConfiguration(models.Model):
+    """CMI credentials and options for one Saleor channel."""
+
+    CAPTURE_MODES = (("auto", "automatic (charge)"), ("manual", "manual (authorize)"))
+    ENVIRONMENTS = (("test", "test"), ("production", "production"))
+    LANGS = (("fr", "français"), ("en", "English"), ("ar", "العربية"))
+
+    installation = models.ForeignKey(
+        SaleorInstallation, on_delete=models.CASCADE, related_name="channels"
+    )
+    channel = models.CharField("channel slug", max_length=255)
+    enabled = models.BooleanField(default=True)
+    client_id = models.CharField("CMI client id", max_length=15)
+    store_key = EncryptedTextField("store key")
+    api_username = models.CharField("API user name", max_length=64, blank=True)
+    api_password = EncryptedTextField("API password", blank=True)
+    capture_mode = models.CharField(max_length=6, choices=CAPTURE_MODES, default="auto")
+    environment = models.CharField(max_length=10, choices=ENVIRONMENTS, default="test")
+    base_url = models.URLField(
+        "gateway base URL",
+        blank=True,
+        help_text="Only for a CMI emulator such as `cmi sandbox`; empty for CMI itself.",
+    )
+    lang = models.CharField("page language", max_length=2, choices=LANGS, default="fr")
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = (
+            models.UniqueConstraint(
+                fields=("installation", "channel"), name="cmi_saleor_one_config_per_channel"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.channel} ({self.installation})"
+
+    @property
+    def config_key(self) -> str:
+        return f"saleor:{self.pk}"
+
+    def cmi_config(self) -> CMIConfig:
+        """The core's configuration; ``ImproperlyConfigured`` names the bad field."""
+        return config_from_mapping(
+            {
+                "CLIENT_ID": self.client_id,
+                "STORE_KEY": self.store_key,
+                "ENVIRONMENT": self.environment,
+                "BASE_URL": self.base_url or None,
+                "API_USERNAME": self.api_username,
+                "API_PASSWORD": self.api_password,
+                "LANG": self.lang,
+                "CAPTURE_MODE": self.capture_mode,
+            },
+            setting=f"Saleor channel {self.channel!r}",
+        )
+
+
+def resolve_config(rest: str) -> CMIConfig:
+    """``cmi_django.config.get_config("saleor:<pk>")``: the channel configuration's."""
+    try:
+        found = ChannelConfiguration.objects.select_related(None).get(pk=int(rest))
+    except (ValueError, ChannelConfiguration.DoesNotExist):
+        raise ImproperlyConfigured(f"saleor:{rest}: no such CMI channel configuration") from None
+    return found.cmi_config()
+
+
+class TransactionMap(models.Model):
+    """One CMI payment (``oid``) made for one Saleor transaction."""
+
+    oid = models.CharField(max_length=64, unique=True)
+    payment = models.OneToOneField(
+        "cmi_django.Payment", on_delete=models.CASCADE, related_name="saleor_transaction"
+    )
+    installation = models.ForeignKey(
+        SaleorInstallation, null=True, on_delete=models.SET_NULL, related_name="transactions"
+    )
+    saleor_api_url = models.URLField(max_length=500)
+    channel = models.CharField(max_length=255)
+    transaction_id = models.CharField(max_length=255, db_index=True)
+    transaction_token = models.CharField(max_length=64, blank=True)
+    merchant_reference = models.CharField(max_length=255, blank=True)
+    source_type = models.CharField(max_length=16, blank=True)
+    source_id = models.CharField(max_length=255, blank=True)
+    return_url = models.URLField(max_length=2048, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.oid} -> {self.transaction_id}"

@@ -1,0 +1,162 @@
+"""Saleor's keys: fetching the JWKS, webhook signatures, Dashboard JWTs.
+
+Webhooks carry ``Saleor-Signature``, a detached JWS (RFC 7797, ``b64: false``) over the
+raw body, RS256, made with a key of ``<origin of the API URL>/.well-known/jwks.json``.
+The Dashboard gives the app's page a JWT (type ``thirdparty``) signed with the same keys.
+A signature that fails with the stored JWKS re-fetches it once (key rotation): always for
+an unknown key id, at most every ``CMI_SALEOR_JWKS_REFETCH_INTERVAL`` seconds otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import jwt
+import requests
+from django.utils import timezone
+from jwt import PyJWK, PyJWKSet
+from jwt.exceptions import InvalidTokenError, PyJWKError, PyJWKSetError
+
+from cmi_saleor import conf
+from cmi_saleor.models import SaleorInstallation
+
+__all__ = [
+    "InvalidSignatureError",
+    "fetch_jwks",
+    "jwks_url",
+    "verify_dashboard_token",
+    "verify_webhook",
+]
+
+logger = logging.getLogger("cmi_saleor")
+
+T = TypeVar("T")
+ALGORITHMS = ["RS256"]
+
+
+class InvalidSignatureError(Exception):
+    """A signature or token that Saleor's keys do not verify (or JWKS unavailable)."""
+
+
+def jwks_url(api_url: str) -> str:
+    parts = urlsplit(api_url)
+    return f"{parts.scheme}://{parts.netloc}/.well-known/jwks.json"
+
+
+def fetch_jwks(api_url: str) -> dict[str, Any]:
+    """Saleor's JWKS; :class:`InvalidSignatureError` when it cannot be read."""
+    try:
+        response = requests.get(
+            jwks_url(api_url), timeout=conf.http_timeout(), allow_redirects=False
+        )
+        response.raise_for_status()
+        jwks = response.json()
+        _keyset(jwks)  # refuse what PyJWT cannot use
+    except (requests.RequestException, ValueError, InvalidSignatureError) as exc:
+        raise InvalidSignatureError(f"cannot read Saleor's JWKS: {type(exc).__name__}") from exc
+    return dict(jwks)
+
+
+_CACHE: dict[str, PyJWKSet] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _keyset(jwks: Any) -> PyJWKSet:
+    """The parsed key set (cached by content: parsing RSA keys costs more than verifying)."""
+    text = json.dumps(jwks, sort_keys=True)
+    found = _CACHE.get(text)
+    if found is None:
+        try:
+            found = PyJWKSet.from_dict(jwks)
+        except (PyJWKError, PyJWKSetError, TypeError, AttributeError, KeyError) as exc:
+            raise InvalidSignatureError("unusable JWKS") from exc
+        with _CACHE_LOCK:
+            if len(_CACHE) > 64:
+                _CACHE.clear()
+            _CACHE[text] = found
+    return found
+
+
+def _key(jwks: Any, kid: str | None) -> PyJWK:
+    keys = _keyset(jwks).keys
+    if kid is None and len(keys) == 1:
+        return keys[0]
+    for key in keys:
+        if key.key_id == kid:
+            return key
+    raise InvalidSignatureError("no key with this kid")
+
+
+def _kid(token: str) -> str | None:
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except InvalidTokenError as exc:
+        raise InvalidSignatureError("malformed signature") from exc
+    return kid if isinstance(kid, str) else None
+
+
+def _with_refetch(installation: SaleorInstallation, token: str, check: Callable[[Any], T]) -> T:
+    """``check(jwks)`` with the stored JWKS, then once more with a fresh one if allowed."""
+    kid = _kid(token)
+    try:
+        return check(installation.jwks)
+    except (InvalidSignatureError, InvalidTokenError) as exc:
+        first = exc
+    known_kid = any(k.get("kid") == kid for k in (installation.jwks or {}).get("keys", []))
+    recent = installation.jwks_fetched_at is not None and (
+        timezone.now() - installation.jwks_fetched_at
+        < timedelta(seconds=conf.jwks_refetch_interval())
+    )
+    if known_kid and recent:
+        raise InvalidSignatureError(str(first)) from first
+    fresh = fetch_jwks(installation.saleor_api_url)
+    SaleorInstallation.objects.filter(pk=installation.pk).update(
+        jwks=fresh, jwks_fetched_at=timezone.now()
+    )
+    installation.jwks, installation.jwks_fetched_at = fresh, timezone.now()
+    try:
+        return check(fresh)
+    except (InvalidSignatureError, InvalidTokenError) as exc:
+        raise InvalidSignatureError(str(exc)) from exc
+
+
+def verify_webhook(installation: SaleorInstallation, body: bytes, signature: str) -> None:
+    """Check ``Saleor-Signature`` over the raw ``body``; :class:`InvalidSignatureError` if wrong."""
+    if not signature or signature.count(".") != 2:
+        raise InvalidSignatureError("missing or malformed Saleor-Signature")
+
+    def check(jwks: Any) -> None:
+        key = _key(jwks, _kid(signature))
+        jwt.api_jws.decode_complete(
+            signature, key=key.key, algorithms=ALGORITHMS, detached_payload=body
+        )
+
+    _with_refetch(installation, signature, check)
+
+
+def verify_dashboard_token(
+    installation: SaleorInstallation, token: str, permission: str = "HANDLE_PAYMENTS"
+) -> dict[str, Any]:
+    """The claims of a Dashboard JWT for this app, with ``permission``; else raises."""
+    if not token or token.count(".") != 2:
+        raise InvalidSignatureError("missing or malformed token")
+
+    def check(jwks: Any) -> dict[str, Any]:
+        key = _key(jwks, _kid(token))
+        claims: dict[str, Any] = jwt.decode(
+            token, key=key.key, algorithms=ALGORITHMS, options={"require": ["exp"]}
+        )
+        return claims
+
+    claims = _with_refetch(installation, token, check)
+    if claims.get("app") != installation.app_id:
+        raise InvalidSignatureError("the token is not for this app")
+    if permission not in (claims.get("permissions") or []):
+        raise InvalidSignatureError(f"the user lacks {permission}")
+    return claims

@@ -1,0 +1,211 @@
+"""HTTP endpoints: manifest, register, webhooks, CMI's callback and returns, health.
+
+Thin: read the request, check who sent it, call :mod:`cmi_saleor.webhooks` or
+:mod:`cmi_django.services`, answer. Every webhook is refused with 401/403 and no effect
+unless it is a POST from a registered Saleor (``Saleor-Api-Url``), for the event its URL
+names (``Saleor-Event``), signed with that Saleor's key (``Saleor-Signature``) and
+addressed to this installation (``recipient.id``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from cmi_django import services
+from cmi_django.views import callback_view as cmi_callback_view
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from cmi_saleor import conf
+from cmi_saleor.graphql import APP_ID_QUERY, SUBSCRIPTIONS, SaleorAPIError, execute
+from cmi_saleor.models import SaleorInstallation, TransactionMap
+from cmi_saleor.security import InvalidSignatureError, fetch_jwks, verify_webhook
+from cmi_saleor.webhooks import HANDLERS
+
+__all__ = ["callback", "health", "manifest", "register", "return_view", "webhook"]
+
+logger = logging.getLogger("cmi_saleor")
+
+VERSION = "0.1.0"
+REQUIRED_SALEOR_VERSION = ">=3.22"
+MAX_WEBHOOK_BODY = 1024 * 1024
+
+
+def event_slug(event: str) -> str:
+    """``TRANSACTION_INITIALIZE_SESSION`` -> ``transaction-initialize-session``."""
+    return event.lower().replace("_", "-")
+
+
+_EVENTS = {event_slug(e): e for e in HANDLERS}
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+@require_GET
+def manifest(request: HttpRequest) -> JsonResponse:
+    """The app manifest Saleor installs from (the gateway id is ``id``)."""
+    webhooks = [
+        {
+            "name": f"CMI {event.replace('_', ' ').lower()}",
+            "syncEvents": [event],
+            "query": query,
+            "targetUrl": conf.absolute("webhook", event=event_slug(event)),
+            "isActive": True,
+        }
+        for event, query in SUBSCRIPTIONS.items()
+    ]
+    return JsonResponse(
+        {
+            "id": conf.app_id(),
+            "name": conf.app_name(),
+            "version": VERSION,
+            "about": "Card payments through CMI (Centre Monétique Interbancaire, Morocco).",
+            "permissions": ["HANDLE_PAYMENTS"],
+            "appUrl": conf.absolute("configuration"),
+            "tokenTargetUrl": conf.absolute("register"),
+            "requiredSaleorVersion": REQUIRED_SALEOR_VERSION,
+            "author": "cmi-payments",
+            "brand": None,
+            "webhooks": webhooks,
+            "extensions": [],
+        }
+    )
+
+
+@csrf_exempt
+@require_POST
+def register(request: HttpRequest) -> JsonResponse:
+    """Saleor's install call: check the token, store it with the app id and JWKS."""
+    api_url = request.headers.get("Saleor-Api-Url", "").strip()
+    parts = urlsplit(api_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(api_url) > 500:
+        return _error(400, "missing or invalid Saleor-Api-Url header")
+    if not conf.api_url_allowed(api_url):
+        logger.warning("registration refused for %s: not in CMI_SALEOR_ALLOWED_API_URLS", api_url)
+        return _error(403, "this Saleor is not allowed to install the app")
+    try:
+        token = json.loads(request.body or b"{}").get("auth_token")
+    except (ValueError, AttributeError):
+        token = None
+    if not isinstance(token, str) or not token:
+        return _error(400, "auth_token missing")
+    try:
+        app = execute(api_url, token, APP_ID_QUERY).get("app") or {}
+        jwks = fetch_jwks(api_url)
+    except (SaleorAPIError, InvalidSignatureError) as exc:
+        logger.warning("registration for %s failed: %s", api_url, exc)
+        return _error(400, "could not confirm the token with Saleor")
+    app_id = app.get("id") if isinstance(app, dict) else None
+    if not isinstance(app_id, str) or not app_id:
+        return _error(400, "the token does not identify an app")
+    from django.utils import timezone
+
+    with transaction.atomic():
+        SaleorInstallation.objects.update_or_create(
+            saleor_api_url=api_url,
+            defaults={
+                "app_id": app_id,
+                "token": token,
+                "jwks": jwks,
+                "jwks_fetched_at": timezone.now(),
+            },
+        )
+    logger.info("installed for %s (app %s)", api_url, app_id)
+    return JsonResponse({"success": True})
+
+
+@csrf_exempt
+def webhook(request: HttpRequest, event: str) -> JsonResponse:
+    """Every sync payment webhook: verify, then hand the payload to its handler."""
+    name = _EVENTS.get(event)
+    if name is None:
+        return _error(404, "unknown event")
+    if request.method != "POST":
+        response = _error(405, "POST only")
+        response["Allow"] = "POST"
+        return response
+    api_url = request.headers.get("Saleor-Api-Url", "")
+    installation = SaleorInstallation.objects.filter(saleor_api_url=api_url).first()
+    if installation is None:
+        return _error(403, "unknown Saleor-Api-Url")
+    if request.headers.get("Saleor-Event", "").lower() != name.lower():
+        return _error(403, "Saleor-Event does not match this endpoint")
+    body = request.read(MAX_WEBHOOK_BODY + 1)
+    if len(body) > MAX_WEBHOOK_BODY:
+        return _error(413, "body too large")
+    try:
+        verify_webhook(installation, body, request.headers.get("Saleor-Signature", ""))
+    except InvalidSignatureError as exc:
+        logger.warning("%s webhook from %s refused: %s", name, api_url, exc)
+        return _error(401, "invalid signature")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return _error(400, "body is not JSON")
+    if not isinstance(payload, dict):
+        return _error(400, "body is not a JSON object")
+    recipient = payload.get("recipient")
+    if not isinstance(recipient, dict) or recipient.get("id") != installation.app_id:
+        return _error(403, "recipient is not this app")
+    answer = HANDLERS[name](installation, payload)
+    return JsonResponse(answer)
+
+
+#: CMI's server-to-server callback: the shared layer's view (plain text, never a 500).
+callback = cmi_callback_view
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query, keep_blank_values=True), *params.items()]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@csrf_exempt
+@require_POST
+def return_view(request: HttpRequest, kind: str) -> HttpResponse:
+    """The shopper's okUrl/failUrl POST: verify, then 303 to the storefront's return URL."""
+    try:
+        fields = services.parse_body(request.read(services.MAX_BODY + 1))
+    except services.BadBody:
+        fields = {}
+    outcome = services.handle_return(
+        fields,
+        kind="ok" if kind == "ok" else "fail",
+        remote_addr=request.META.get("REMOTE_ADDR", ""),
+    )
+    mapping = (
+        TransactionMap.objects.filter(payment=outcome.payment).first()
+        if outcome.payment is not None and outcome.verified
+        else None
+    )
+    if mapping is None or not mapping.return_url:
+        return HttpResponse(
+            "Le paiement n'a pas pu être vérifié. / The payment could not be verified.",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    params: dict[str, Any] = {"transaction": mapping.transaction_id, "cmi": kind}
+    if outcome.shopper_message:
+        params["message"] = outcome.shopper_message
+    response = HttpResponse(status=303)
+    response["Location"] = _with_query(mapping.return_url, **params)
+    return response
+
+
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    """Liveness and database check."""
+    try:
+        SaleorInstallation.objects.exists()
+    except Exception:  # any database failure makes the app unhealthy
+        logger.exception("health check: database unavailable")
+        return JsonResponse({"status": "error", "database": False}, status=503)
+    return JsonResponse({"status": "ok", "database": True})

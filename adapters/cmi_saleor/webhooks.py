@@ -1,0 +1,437 @@
+"""Saleor's payment webhooks -> calls to :mod:`cmi_django.services` -> Saleor's answers.
+
+Each handler takes the verified installation and the webhook's payload (the subscription's
+``event``, :data:`cmi_saleor.graphql.SUBSCRIPTIONS`) and returns the JSON response Saleor
+expects (``../shared/saleor/json_schemas``). Business failures are HTTP 200 with a
+``*_FAILURE`` result; nothing here raises for bad input.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from cmi_django import services
+from cmi_django.models import Operation, Payment
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+
+from cmi_core import (
+    Address,
+    APIError,
+    CMIError,
+    LineItem,
+    PaymentOrder,
+    PaymentState,
+    TransitionError,
+    get_currency,
+)
+from cmi_saleor import conf
+from cmi_saleor.countries import numeric_country
+from cmi_saleor.hooks import actions_for, money, psp_reference, silenced
+from cmi_saleor.models import ChannelConfiguration, SaleorInstallation, TransactionMap
+
+__all__ = ["HANDLERS"]
+
+logger = logging.getLogger("cmi_saleor")
+
+Payload = Mapping[str, Any]
+Answer = dict[str, Any]
+PAYMENT_METHODS = ["CARD"]
+
+
+# -- reading payloads ---------------------------------------------------------------------
+
+
+def _dict(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _amount(value: Any) -> Decimal | None:
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return amount if amount.is_finite() and amount > 0 else None
+
+
+def _channel(payload: Payload) -> str:
+    return _text(_dict(_dict(payload.get("sourceObject")).get("channel")).get("slug"))
+
+
+def _channel_config(
+    installation: SaleorInstallation, payload: Payload
+) -> ChannelConfiguration | None:
+    slug = _channel(payload)
+    if not slug:
+        return None
+    found = ChannelConfiguration.objects.filter(
+        installation=installation, channel=slug, enabled=True
+    )
+    return found.defer("store_key", "api_password").first()  # no decryption needed here
+
+
+def _order(
+    payload: Payload, *, oid: str, amount: Decimal, currency: str, lang: str, return_url: str
+) -> PaymentOrder:
+    """The neutral order CMI's form is built from (guide §4.1.1)."""
+    source = _dict(payload.get("sourceObject"))
+    is_order = source.get("__typename") == "Order"
+    email = _text(source.get("userEmail") if is_order else source.get("email"))
+    address = _dict(source.get("billingAddress"))
+    name = " ".join(
+        p for p in (_text(address.get("firstName")), _text(address.get("lastName"))) if p
+    )
+    billing = None
+    if address:
+        billing = Address(
+            street1=_text(address.get("streetAddress1")),
+            street2=_text(address.get("streetAddress2")),
+            city=_text(address.get("city")),
+            state=_text(address.get("countryArea")),
+            postal_code=_text(address.get("postalCode"))[:32],
+            country=numeric_country(_text(_dict(address.get("country")).get("code"))),
+            company=_text(address.get("companyName")),
+        )
+    items = []
+    for raw in source.get("lines") or []:
+        line = _dict(raw)
+        quantity = line.get("quantity")
+        if not isinstance(quantity, int) or quantity <= 0:
+            continue
+        if is_order:
+            description = " ".join(
+                p for p in (_text(line.get("productName")), _text(line.get("variantName"))) if p
+            )
+            code = _text(line.get("productSku"))
+        else:
+            variant = _dict(line.get("variant"))
+            product = _text(_dict(variant.get("product")).get("name"))
+            description = " ".join(p for p in (product, _text(variant.get("name"))) if p)
+            code = _text(variant.get("sku"))
+        items.append(
+            LineItem(
+                id=_text(line.get("id"))[:128] or str(len(items) + 1),
+                description=description,
+                quantity=quantity,
+                product_code=code[:64],
+            )
+        )
+    phone = _text(address.get("phone"))
+    label = f"order {source.get('number')}" if is_order else "checkout"
+    return PaymentOrder(
+        oid=oid,
+        amount=amount,
+        currency=currency,
+        email=email,
+        billing_name=name or email,
+        ok_url=conf.absolute("return", kind="ok"),
+        fail_url=conf.absolute("return", kind="fail"),
+        callback_url=conf.absolute("callback"),
+        shop_url=return_url or None,
+        lang=lang,
+        phone=phone if len(phone) <= 32 else "",
+        billing=billing,
+        items=items[:99],
+        description=f"Saleor {label}",
+    )
+
+
+# -- answers --------------------------------------------------------------------------------
+
+
+def _result(kind: str, payment: Payment | None, mode: str) -> str:
+    prefix = "AUTHORIZATION" if mode == "manual" else "CHARGE"
+    return f"{prefix}_{kind}"
+
+
+def _failure(mode: str, message: str, amount: Any = None) -> Answer:
+    answer: Answer = {"result": _result("FAILURE", None, mode), "message": message[:512]}
+    if amount is not None:
+        answer["amount"] = str(amount)
+    return answer
+
+
+def _session_answer(payment: Payment, mapping: TransactionMap | None) -> Answer:
+    """The transaction's current result, from what the payment row records."""
+    state = PaymentState(payment.state)
+    mode = payment.capture_mode
+    if state in (PaymentState.CAPTURED, PaymentState.PARTIALLY_REFUNDED, PaymentState.REFUNDED):
+        return {
+            "result": "CHARGE_SUCCESS",
+            "pspReference": psp_reference(payment),
+            "amount": money(payment.captured_amount, payment),
+            "message": "CMI: paid",
+            "actions": actions_for(payment),
+        }
+    if state is PaymentState.AUTHORISED:
+        return {
+            "result": "AUTHORIZATION_SUCCESS",
+            "pspReference": psp_reference(payment),
+            "amount": money(payment.authorised_amount, payment),
+            "message": "CMI: authorised",
+            "actions": actions_for(payment),
+        }
+    if state is PaymentState.NEEDS_ATTENTION:
+        return {
+            "result": _result("REQUEST", payment, mode),
+            "pspReference": psp_reference(payment),
+            "amount": money(payment.amount, payment),
+            "message": "CMI: the payment is being checked by the merchant",
+        }
+    if state is PaymentState.VOIDED:
+        return _failure(mode, "CMI: the payment was cancelled", money(payment.amount, payment))
+    if state is PaymentState.DECLINED:
+        return {
+            "result": _result("FAILURE", payment, mode),
+            "pspReference": payment.trans_id or payment.oid,
+            "amount": money(payment.amount, payment),
+            "message": f"CMI: declined ({payment.error_code or payment.proc_return_code})"[:512],
+        }
+    return {
+        "result": _result("ACTION_REQUIRED", payment, mode),
+        "pspReference": payment.oid,
+        "amount": money(payment.amount, payment),
+        "message": "CMI: waiting for the shopper to pay",
+        "data": {"oid": payment.oid, "transactionId": mapping.transaction_id if mapping else ""},
+    }
+
+
+# -- handlers -------------------------------------------------------------------------------
+
+
+def payment_gateway_initialize(installation: SaleorInstallation, payload: Payload) -> Answer:
+    config = _channel_config(installation, payload)
+    if config is None:
+        return {"data": {"available": False, "message": "CMI is not configured for this channel"}}
+    return {
+        "data": {
+            "available": True,
+            "gateway": conf.app_id(),
+            "paymentMethods": PAYMENT_METHODS,
+            "environment": config.environment,
+            "captureMode": config.capture_mode,
+            "languages": ["fr", "en", "ar"],
+            "defaultLanguage": config.lang,
+            "flow": "redirect-form",
+            "requires": ["returnUrl"],
+        }
+    }
+
+
+def transaction_initialize(installation: SaleorInstallation, payload: Payload) -> Answer:
+    config = _channel_config(installation, payload)
+    action = _dict(payload.get("action"))
+    mode = config.capture_mode if config is not None else "auto"
+    amount = _amount(action.get("amount"))
+    if config is None:
+        return _failure(mode, "CMI is not configured for this channel", action.get("amount"))
+    if amount is None:
+        return _failure(mode, "no amount to pay")
+    data = _dict(payload.get("data"))
+    return_url = _text(data.get("returnUrl"))
+    if not return_url or not conf.return_url_allowed(return_url):
+        return _failure(mode, "data.returnUrl: an allowed absolute http(s) URL is required", amount)
+    lang = _text(data.get("lang")) or config.lang
+    if lang not in ("fr", "en", "ar"):
+        lang = config.lang
+    transaction_ = _dict(payload.get("transaction"))
+    transaction_id = _text(transaction_.get("id"))
+    if not transaction_id:
+        return _failure(mode, "no transaction in the payload", amount)
+    try:
+        currency = get_currency(_text(action.get("currency"))).numeric
+        with transaction.atomic():
+            oid = services.new_oid("SAL")
+            order = _order(
+                payload, oid=oid, amount=amount, currency=currency, lang=lang, return_url=return_url
+            )
+            payment, request = services.create_payment(
+                platform="saleor",
+                reference=transaction_id,
+                order=order,
+                config_key=config.config_key,
+                data={"saleor_api_url": installation.saleor_api_url, "channel": config.channel},
+            )
+            source = _dict(payload.get("sourceObject"))
+            TransactionMap.objects.create(
+                oid=payment.oid,
+                payment=payment,
+                installation=installation,
+                saleor_api_url=installation.saleor_api_url,
+                channel=config.channel,
+                transaction_id=transaction_id,
+                transaction_token=_text(transaction_.get("token"))[:64],
+                merchant_reference=_text(payload.get("merchantReference"))[:255],
+                source_type=_text(source.get("__typename")).lower()[:16],
+                source_id=_text(source.get("id"))[:255],
+                return_url=return_url,
+            )
+    except CMIError as exc:  # ValidationError: a field CMI would refuse (e.g. no e-mail)
+        return _failure(mode, f"CMI cannot take this payment: {exc}", amount)
+    except ImproperlyConfigured as exc:
+        logger.error("CMI channel configuration %s is broken: %s", config.pk, exc)
+        return _failure(mode, "CMI is misconfigured for this channel", amount)
+    return {
+        "result": _result("ACTION_REQUIRED", payment, payment.capture_mode),
+        "pspReference": payment.oid,
+        "amount": money(payment.amount, payment),
+        "message": "Post data.fields to data.action (CMI's payment page)",
+        "data": {
+            "action": request.action,
+            "method": "POST",
+            "fields": request.as_dict(),
+            "oid": payment.oid,
+            "transactionId": transaction_id,
+        },
+    }
+
+
+def _mapping_for(installation: SaleorInstallation, payload: Payload) -> TransactionMap | None:
+    """The transaction's CMI payment: a paid one first, else the latest attempt."""
+    transaction_id = _text(_dict(payload.get("transaction")).get("id"))
+    mappings = list(
+        TransactionMap.objects.select_related("payment").filter(
+            installation=installation, transaction_id=transaction_id
+        )[:20]
+    )
+    paid = [m for m in mappings if PaymentState(m.payment.state).is_paid]
+    return (paid or mappings or [None])[0]
+
+
+def transaction_process(installation: SaleorInstallation, payload: Payload) -> Answer:
+    mapping = _mapping_for(installation, payload)
+    action = _dict(payload.get("action"))
+    if mapping is None:
+        return _failure("auto", "unknown transaction", action.get("amount"))
+    payment = mapping.payment
+    if payment.state == PaymentState.REDIRECTED.value:
+        _ask_cmi(payment)  # no callback yet: CMI's status API, when there is an API user
+    return _session_answer(payment, mapping)
+
+
+def _ask_cmi(payment: Payment) -> None:
+    try:
+        with silenced():  # our answer carries the result to Saleor
+            services.refresh(payment, user="saleor: transactionProcess")
+            if payment.state == PaymentState.AUTHORISED.value and payment.capture_mode == "auto":
+                # CMI never heard ACTION=POSTAUTH (no callback): capture as auto mode says.
+                services.capture(payment, user="saleor: transactionProcess", key="saleor-process")
+    except (CMIError, ImproperlyConfigured) as exc:
+        logger.info("status of %s not available from CMI: %s", payment.oid, exc)
+    payment.refresh_from_db()
+
+
+def _idempotency_key(payload: Payload, request_type: str, amount: Decimal | None) -> str:
+    """Saleor's request event id (stable across Saleor's retries), else its fields."""
+    transaction_ = _dict(payload.get("transaction"))
+    found = ""
+    latest = ""
+    for raw in transaction_.get("events") or []:
+        event = _dict(raw)
+        if event.get("type") != request_type:
+            continue
+        event_amount = _amount(_dict(event.get("amount")).get("amount"))
+        if amount is not None and event_amount != amount:
+            continue
+        created = _text(event.get("createdAt"))
+        if created >= latest:
+            latest, found = created, _text(event.get("id"))
+    if found:
+        return f"saleor-event:{found}"[:128]
+    parts = (
+        request_type,
+        _text(transaction_.get("pspReference")),
+        str(amount),
+        _text(payload.get("issuedAt")),
+    )
+    return "saleor:" + ":".join(parts)[:120]
+
+
+def _operation_answer(prefix: str, payment: Payment, operation: Operation) -> Answer:
+    response = operation.response if isinstance(operation.response, dict) else {}
+    amount = operation.amount if operation.amount is not None else payment.authorised_amount
+    return {
+        "result": f"{prefix}_SUCCESS",
+        "pspReference": str(response.get("trans_id") or "") or psp_reference(payment),
+        "amount": money(amount, payment),
+        "message": f"CMI accepted the {operation.kind}",
+        "actions": actions_for(payment),
+    }
+
+
+def _operate(
+    prefix: str,
+    request_type: str,
+    call: Callable[[Payment, Decimal | None, str], Operation],
+    installation: SaleorInstallation,
+    payload: Payload,
+) -> Answer:
+    action = _dict(payload.get("action"))
+    amount = _amount(action.get("amount"))
+    mapping = _mapping_for(installation, payload)
+    failure = {"result": f"{prefix}_FAILURE"}
+    if action.get("amount") is not None:
+        failure["amount"] = str(action.get("amount"))
+    if mapping is None:
+        return {**failure, "message": "unknown transaction"}
+    payment = mapping.payment
+    failure["pspReference"] = psp_reference(payment)
+    key = _idempotency_key(payload, request_type, amount)
+    try:
+        with silenced():  # the answer itself tells Saleor
+            operation = call(payment, amount, key)
+    except TransitionError as exc:
+        return {**failure, "message": f"not possible now: {exc.reason}"[:512]}
+    except APIError as exc:
+        return {**failure, "message": f"CMI refused: {exc.error_code or exc.err_msg or exc}"[:512]}
+    except (CMIError, ImproperlyConfigured) as exc:
+        logger.error("%s for %s failed: %s", prefix, payment.oid, exc)
+        return {**failure, "message": f"failed: {type(exc).__name__}"}
+    payment.refresh_from_db()
+    return _operation_answer(prefix, payment, operation)
+
+
+def transaction_charge(installation: SaleorInstallation, payload: Payload) -> Answer:
+    return _operate(
+        "CHARGE",
+        "CHARGE_REQUEST",
+        lambda p, amount, key: services.capture(p, amount, user="saleor", key=key),
+        installation,
+        payload,
+    )
+
+
+def transaction_refund(installation: SaleorInstallation, payload: Payload) -> Answer:
+    def call(payment: Payment, amount: Decimal | None, key: str) -> Operation:
+        if amount is None:
+            raise TransitionError(payment.state, "refund", "no amount to refund")
+        return services.refund(payment, amount, user="saleor", key=key)
+
+    return _operate("REFUND", "REFUND_REQUEST", call, installation, payload)
+
+
+def transaction_cancel(installation: SaleorInstallation, payload: Payload) -> Answer:
+    return _operate(
+        "CANCEL",
+        "CANCEL_REQUEST",
+        lambda p, amount, key: services.void(p, user="saleor", key=key),
+        installation,
+        payload,
+    )
+
+
+HANDLERS: dict[str, Callable[[SaleorInstallation, Payload], Answer]] = {
+    "PAYMENT_GATEWAY_INITIALIZE_SESSION": payment_gateway_initialize,
+    "TRANSACTION_INITIALIZE_SESSION": transaction_initialize,
+    "TRANSACTION_PROCESS_SESSION": transaction_process,
+    "TRANSACTION_CHARGE_REQUESTED": transaction_charge,
+    "TRANSACTION_REFUND_REQUESTED": transaction_refund,
+    "TRANSACTION_CANCELATION_REQUESTED": transaction_cancel,
+}

@@ -1,0 +1,11 @@
+"""The app at the site root (``/api/manifest``...) and Django admin at ``/admin/``."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("cmi_saleor.urls")),
+]

@@ -1,0 +1,214 @@
+"""End to end with the real emulator (``cmi sandbox``) and the app on a live server.
+
+The storefront initializes through Saleor (the stand-in signs the webhooks), the shopper
+posts the returned form to the emulator and pays; the emulator's callback reaches the app,
+which reports to Saleor; then Saleor asks the app to refund, charge, cancel.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import requests
+from cmi_django.models import Operation, Payment
+from cmi_saleor.models import ChannelConfiguration
+from django.test import Client
+
+from cmi_core.sandbox import DEFAULT_MERCHANT, Sandbox
+from tests.adapters.saleor.conftest import send
+from tests.adapters.saleor.standin import (
+    FakeSaleor,
+    action_payload,
+    new_transaction,
+    session_payload,
+)
+from tests.sandbox.support import APPROVED_CARD, Browser
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+INIT = "TRANSACTION_INITIALIZE_SESSION"
+PROCESS = "TRANSACTION_PROCESS_SESSION"
+DECLINE_CARD = "4000000000000051"
+RETURN_URL = "https://shop.example.ma/checkout/return"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(port=0, callback_timeout=5.0) as running:
+        yield running
+
+
+@pytest.fixture
+def app(
+    live_server: Any, settings: Any, installation: Any, sandbox: Sandbox
+) -> ChannelConfiguration:
+    settings.CMI_SALEOR_APP_URL = live_server.url
+    return ChannelConfiguration.objects.create(
+        installation=installation,
+        channel="default-channel",
+        client_id=DEFAULT_MERCHANT.client_id,
+        store_key=DEFAULT_MERCHANT.store_key,
+        api_username=DEFAULT_MERCHANT.api_username,
+        api_password=DEFAULT_MERCHANT.api_password,
+        base_url=sandbox.base_url,
+        capture_mode="auto",
+    )
+
+
+def start(
+    client: Client, saleor: FakeSaleor, sandbox: Sandbox
+) -> tuple[dict[str, Any], dict[str, Any], Browser]:
+    transaction = new_transaction()
+    payload = session_payload(INIT, transaction, data={"returnUrl": RETURN_URL})
+    answer = send(client, saleor, INIT, payload).json()
+    assert answer["result"] == "CHARGE_ACTION_REQUIRED"
+    browser = Browser(sandbox)
+    page = browser.open(list(answer["data"]["fields"].items()))
+    assert page.status_code == 200, page.text[:500]
+    assert answer["data"]["action"] == sandbox.gateway_url
+    return transaction, answer, browser
+
+
+def come_back(browser: Browser) -> requests.Response:
+    action, fields = browser.return_form()
+    return browser.http.post(action, data=fields, timeout=10, allow_redirects=False)
+
+
+def process(client: Client, saleor: FakeSaleor, transaction: dict[str, Any]) -> dict[str, Any]:
+    response = send(client, saleor, PROCESS, session_payload(PROCESS, transaction))
+    assert response.status_code == 200
+    return response.json()
+
+
+def act(client: Client, saleor: FakeSaleor, event: str, payload: dict[str, Any]) -> dict[str, Any]:
+    response = send(client, saleor, event, payload)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_pay_refund_then_cancel_is_refused(
+    client: Client, saleor: FakeSaleor, sandbox: Sandbox, app: ChannelConfiguration
+) -> None:
+    transaction, answer, browser = start(client, saleor, sandbox)
+    oid = answer["data"]["oid"]
+    browser.pay(APPROVED_CARD)
+    [report] = saleor.reports
+    assert report["type"] == "CHARGE_SUCCESS"
+    assert report["amount"] == "120.50"
+    assert report["paymentMethodDetails"]["card"]["lastDigits"] == "1111"
+    assert report["paymentMethodDetails"]["card"]["expYear"] == 2030
+    assert sandbox.order(oid).state == "POST"
+    back = come_back(browser)
+    assert back.status_code == 303
+    assert back.headers["Location"].startswith(RETURN_URL + "?transaction=")
+    result = process(client, saleor, transaction)
+    assert result["result"] == "CHARGE_SUCCESS"
+    assert result["pspReference"] == report["pspReference"]
+
+    refund = action_payload(transaction, "REFUND", "20.50")
+    answer_refund = act(client, saleor, "TRANSACTION_REFUND_REQUESTED", refund)
+    assert answer_refund["result"] == "REFUND_SUCCESS"
+    assert answer_refund["amount"] == "20.50"
+    assert sandbox.order(oid).state == "RFND"
+    # Saleor retries the same request (e.g. after a timeout): CMI is not asked twice
+    again = act(client, saleor, "TRANSACTION_REFUND_REQUESTED", refund)
+    assert again == answer_refund
+    assert Operation.objects.filter(kind="refund", succeeded=True).count() == 1
+    assert Payment.objects.get(oid=oid).refunded_amount == Decimal("20.50")
+    # no report for what Saleor asked itself: its answer is the record
+    assert len(saleor.reports) == 1
+
+    cancel = act(
+        client,
+        saleor,
+        "TRANSACTION_CANCELATION_REQUESTED",
+        action_payload(transaction, "CANCEL", "100.00"),
+    )
+    assert cancel["result"] == "CANCEL_FAILURE"
+    assert sandbox.order(oid).state == "RFND"
+
+
+def test_manual_capture_then_charge_request(
+    client: Client, saleor: FakeSaleor, sandbox: Sandbox, app: ChannelConfiguration
+) -> None:
+    app.capture_mode = "manual"
+    app.save()
+    transaction = new_transaction()
+    answer = act(
+        client, saleor, INIT, session_payload(INIT, transaction, data={"returnUrl": RETURN_URL})
+    )
+    assert answer["result"] == "AUTHORIZATION_ACTION_REQUIRED"
+    browser = Browser(sandbox)
+    browser.open(list(answer["data"]["fields"].items()))
+    browser.pay(APPROVED_CARD)
+    assert [r["type"] for r in saleor.reports] == ["AUTHORIZATION_SUCCESS"]
+    assert sandbox.order(answer["data"]["oid"]).state == "PRE"
+    charge = action_payload(transaction, "CHARGE", "100.00")
+    result = act(client, saleor, "TRANSACTION_CHARGE_REQUESTED", charge)
+    assert result["result"] == "CHARGE_SUCCESS"
+    assert result["amount"] == "100.00"
+    assert act(client, saleor, "TRANSACTION_CHARGE_REQUESTED", charge) == result
+    assert Operation.objects.filter(kind="capture", succeeded=True).count() == 1
+    assert sandbox.order(answer["data"]["oid"]).state == "POST"
+
+
+def test_decline_then_approval(
+    client: Client, saleor: FakeSaleor, sandbox: Sandbox, app: ChannelConfiguration
+) -> None:
+    transaction, _, browser = start(client, saleor, sandbox)
+    browser.pay(DECLINE_CARD)
+    assert [r["type"] for r in saleor.reports] == ["CHARGE_FAILURE"]
+    assert process(client, saleor, transaction)["result"] == "CHARGE_FAILURE"
+    browser.pay(APPROVED_CARD)
+    assert [r["type"] for r in saleor.reports] == ["CHARGE_FAILURE", "CHARGE_SUCCESS"]
+    assert saleor.reports[0]["pspReference"] != saleor.reports[1]["pspReference"]
+    assert process(client, saleor, transaction)["result"] == "CHARGE_SUCCESS"
+
+
+def test_duplicate_callback(
+    client: Client, saleor: FakeSaleor, sandbox: Sandbox, app: ChannelConfiguration
+) -> None:
+    _, answer, browser = start(client, saleor, sandbox)
+    sandbox.set_fault("twice", oid=answer["data"]["oid"])
+    browser.pay(APPROVED_CARD)
+    sandbox.wait_for_callbacks()
+    assert [r["type"] for r in saleor.reports] == ["CHARGE_SUCCESS"]
+    assert Payment.objects.get(oid=answer["data"]["oid"]).state == "captured"
+    assert sandbox.order(answer["data"]["oid"]).state == "POST"
+
+
+@pytest.mark.parametrize("trouble", ["callback_dropped", "saleor_down"])
+def test_process_session_asks_cmi_when_no_callback_was_recorded(
+    client: Client, saleor: FakeSaleor, sandbox: Sandbox, app: ChannelConfiguration, trouble: str
+) -> None:
+    """No callback recorded (CMI's never came, or Saleor refused the report so CMI heard
+    FAILURE and captured nothing): the process session reads CMI's status, captures the
+    authorisation as auto mode says, and answers CHARGE_SUCCESS itself."""
+    transaction, answer, browser = start(client, saleor, sandbox)
+    oid = answer["data"]["oid"]
+    if trouble == "callback_dropped":
+        sandbox.set_fault("drop", oid=oid)
+    else:
+        saleor.report_failure = "http"
+    browser.pay(APPROVED_CARD)
+    assert sandbox.order(oid).state == "PRE"
+    assert Payment.objects.get(oid=oid).state == "redirected"
+    saleor.report_failure = None
+    result = process(client, saleor, transaction)
+    assert result["result"] == "CHARGE_SUCCESS"
+    assert result["amount"] == "120.50"
+    assert sandbox.order(oid).state == "POST"
+    assert Payment.objects.get(oid=oid).state == "captured"
+    # only the refused report of the callback: the session answer is Saleor's record
+    assert len(saleor.reports) == (1 if trouble == "saleor_down" else 0)
+    assert saleor.recorded == {}
+
+
+def test_manifest_from_the_live_server(live_server: Any, app: ChannelConfiguration) -> None:
+    manifest = requests.get(f"{live_server.url}/api/manifest", timeout=5).json()
+    assert manifest["tokenTargetUrl"] == f"{live_server.url}/api/register"
+    assert json.loads(requests.get(f"{live_server.url}/health", timeout=5).text)["status"] == "ok"
