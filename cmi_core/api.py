@@ -88,7 +88,7 @@ _DATE_FORMATS = (
     "%Y%m%d %H:%M:%S",  # Extra/TRXDATE: 20230910 22:36:30
     "%Y-%m-%d %H:%M:%S.%f",  # ORDERSTATUS *_DTTM: 2023-09-10 22:36:30.155
     "%Y-%m-%d %H:%M:%S",
-    "%d/%m/%Y %H:%M:%S",  # guide §4.2.3 EXTRA.TRXDATE on callbacks
+    "%d/%m/%Y %H:%M:%S",  # guide §4.2.3 EXTRA.TRXDATE on callbacks, its "0" dropped
 )
 
 
@@ -516,7 +516,7 @@ class CMIClient:
             root = SafeET.fromstring(response.content, forbid_dtd=True)
         except DefusedXmlException as exc:
             raise fail("the XML declares a DTD or entities, refused", http_status=status) from exc
-        except SafeET.ParseError as exc:
+        except (SafeET.ParseError, LookupError) as exc:  # LookupError: unknown encoding
             raise fail(f"not well-formed XML ({content_type})", http_status=status) from exc
         if root.tag != "CC5Response":
             raise fail(f"unexpected root element <{root.tag}>", http_status=status)
@@ -558,13 +558,14 @@ class CMIClient:
         )
 
     def _result(self, operation: str, root: Element) -> APIResult:
+        # Every value is redacted: any of them may end up in an error message.
         def text(tag: str) -> str:
             element = root.find(tag)
-            return (element.text or "").strip() if element is not None else ""
+            return self._redact((element.text or "").strip()) if element is not None else ""
 
         extra_element = root.find("Extra")
         extra = {
-            child.tag: (child.text or "").strip()
+            child.tag: self._redact((child.text or "").strip())
             for child in (extra_element if extra_element is not None else ())
         }
         response = text("Response")
@@ -578,7 +579,7 @@ class CMIClient:
             host_ref_num=text("HostRefNum"),
             proc_return_code=text("ProcReturnCode"),
             trans_id=text("TransId"),
-            err_msg=self._redact(text("ErrMsg")),
+            err_msg=text("ErrMsg"),
             error_code=extra.get("ERRORCODE", "") or text("ERRORCODE"),
             settle_id=extra.get("SETTLEID", ""),
             trx_date=_parse_date(extra.get("TRXDATE", "")),
@@ -642,14 +643,16 @@ def _minor_amount(text: str, currency: Currency, name: str) -> Decimal | None:
     text = text.strip()
     if not text:
         return None
-    if not text.isdigit():
-        raise APITransportError(f"unreadable amount in {name}: {text!r}", retryable=False)
+    if not re.fullmatch(r"[0-9]{1,18}", text):
+        raise APITransportError(f"unreadable amount in {name}: {text[:20]!r}", retryable=False)
     return from_minor_units(text, currency)
 
 
 def _parse_date(text: str) -> datetime | None:
     """Parse CMI's dates (several formats); ``None`` when empty or unrecognised."""
     text = text.strip()
+    if re.fullmatch(r"\d\d/\d\d/0\d{4} .*", text):  # §4.2.3: "jj/mm/0aaaa hh24:mi:ss"
+        text = text[:6] + text[7:]
     for fmt in _DATE_FORMATS:
         try:
             # CMI sends its local time (Morocco) without an offset; it is returned naive

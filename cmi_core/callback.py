@@ -86,6 +86,9 @@ def verify_callback(fields: Mapping[str, str], store_key: str) -> CallbackResult
     oid = _get(fields, "oid", "ReturnOid")
     if not oid:
         raise CallbackError("the callback has no oid")
+    return_oid = _get(fields, "ReturnOid")
+    if return_oid and return_oid != oid:
+        raise CallbackError("the callback's ReturnOid differs from its oid")
     try:
         amount = parse_amount(_get(fields, "amount"))
         currency = get_currency(_get(fields, "currency")).numeric
@@ -94,7 +97,10 @@ def verify_callback(fields: Mapping[str, str], store_key: str) -> CallbackResult
     code = _get(fields, "ProcReturnCode")
     response = _get(fields, "Response")
     # §4.2.1 says "00"; the guide's own §4.2.5 example shows "0" with Response=Approved.
-    approved = code == "00" or (code == "0" and response == "Approved")
+    # A code contradicted by Response (Declined, Error) is not an approval.
+    approved = (code == "00" and response not in ("Declined", "Error")) or (
+        code == "0" and response == "Approved"
+    )
     err_code = _get(fields, "ErrCode")
     return CallbackResult(
         oid=oid,
@@ -159,6 +165,10 @@ class KnownPayment:
     capture_mode: Literal["auto", "manual"]
     trans_id: str = ""
 
+    def __post_init__(self) -> None:
+        # "MAD" and "504" name one currency; callbacks carry the numeric code.
+        object.__setattr__(self, "currency", get_currency(self.currency).numeric)
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -220,15 +230,16 @@ def decide_callback(callback: CallbackResult | None, payment: KnownPayment | Non
 
     - invalid callback (``None``: bad hash or format) or unknown ``oid``: ``FAILURE``,
       nothing changes;
+    - amount or currency different from the order's (checked before the result, as
+      §4.2.1 orders its checks): ``FAILURE``, nothing paid, the payment flagged while
+      unpaid;
     - failed attempt (``ProcReturnCode`` not ``00``): ``APPROVED`` (acknowledged), the
       attempt is recorded, the payment stays unpaid; one arriving after the payment was
       made changes nothing;
-    - approval whose amount or currency differ from the order: ``FAILURE``, nothing paid,
-      the payment flagged for the merchant;
     - first approval: paid; ``ACTION=POSTAUTH`` (capture now) in ``auto`` capture mode,
       ``APPROVED`` in ``manual`` mode;
-    - the same approval again (same ``TransId``): the same reply as the first time (but
-      ``APPROVED`` once the payment was voided), no second change;
+    - the same approval again (same ``TransId``, or no ``TransId`` recorded to tell): the
+      same reply as the first time (but ``APPROVED`` once voided), no second change;
     - another approval for a paid order, or a payment already waiting for staff:
       ``FAILURE`` and attention, nothing changes.
     """
@@ -237,15 +248,6 @@ def decide_callback(callback: CallbackResult | None, payment: KnownPayment | Non
     if payment is None or payment.oid != callback.oid:
         return _decision(Reply.FAILURE, Outcome.UNKNOWN_ORDER, None, message="unknown oid")
     state = payment.status.state
-    if not callback.approved:
-        if state in _UNPAID:
-            events: tuple[Event, ...] = (Event.declined(),)
-            return _decision(Reply.APPROVED, Outcome.DECLINED, payment, events)
-        return _decision(Reply.APPROVED, Outcome.LATE_DECLINE, payment)
-    if state is PaymentState.NEEDS_ATTENTION:
-        return _decision(
-            Reply.FAILURE, Outcome.ATTENTION, payment, attention=True, message="awaiting staff"
-        )
     if callback.amount != payment.amount or callback.currency != payment.currency:
         reason = (
             f"CMI reported {callback.amount} ({callback.currency}) for an order of "
@@ -254,6 +256,15 @@ def decide_callback(callback: CallbackResult | None, payment: KnownPayment | Non
         flag = (Event.flag(reason),) if state in _UNPAID else ()
         return _decision(
             Reply.FAILURE, Outcome.MISMATCH, payment, flag, attention=True, message=reason
+        )
+    if not callback.approved:
+        if state in _UNPAID:
+            events: tuple[Event, ...] = (Event.declined(),)
+            return _decision(Reply.APPROVED, Outcome.DECLINED, payment, events)
+        return _decision(Reply.APPROVED, Outcome.LATE_DECLINE, payment)
+    if state is PaymentState.NEEDS_ATTENTION:
+        return _decision(
+            Reply.FAILURE, Outcome.ATTENTION, payment, attention=True, message="awaiting staff"
         )
     if state in _UNPAID:
         if payment.capture_mode == "auto":

@@ -42,15 +42,29 @@ def read_fields(path: str | None) -> dict[str, str]:
     except UnicodeDecodeError as exc:
         raise UsageError("the fields are not UTF-8 text") from exc
     text = text.strip()
-    if text.startswith("{"):
+    if text.startswith(("{", "[", '"')):
         try:
-            data = json.loads(text)
+            # Numbers are kept as written ("27.50" stays "27.50"), as a form posts them.
+            data = json.loads(text, parse_float=str, parse_int=str)
         except json.JSONDecodeError as exc:
             raise UsageError(f"invalid JSON: {exc.msg} (line {exc.lineno})") from exc
         if not isinstance(data, dict):
             raise UsageError("the JSON must be an object of field names to values")
-        return {str(k): "" if v is None else str(v) for k, v in data.items()}
-    return dict(parse_qsl(text, keep_blank_values=True))
+        fields: dict[str, str] = {}
+        for name, raw in data.items():
+            if isinstance(raw, bool):
+                fields[str(name)] = "true" if raw else "false"
+            elif raw is None:
+                fields[str(name)] = ""
+            elif isinstance(raw, str):
+                fields[str(name)] = raw
+            else:
+                raise UsageError(f"field {name!r}: values must be strings, numbers or booleans")
+        return fields
+    try:
+        return dict(parse_qsl(text, keep_blank_values=True, errors="strict"))
+    except UnicodeDecodeError as exc:
+        raise UsageError("the form-encoded fields are not UTF-8") from exc
 
 
 def _store_key(args: argparse.Namespace) -> str:

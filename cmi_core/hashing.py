@@ -52,8 +52,8 @@ def _compare_right(a: str, i: int, b: str, j: int) -> tuple[int, int, int]:
     """Compare two digit runs without leading zeros: the longer run is the larger number."""
     bias = 0
     while True:
-        a_digit = i < len(a) and a[i].isdigit()
-        b_digit = j < len(b) and b[j].isdigit()
+        a_digit = i < len(a) and _isdigit(a[i])
+        b_digit = j < len(b) and _isdigit(b[j])
         if not a_digit and not b_digit:
             return bias, i, j
         if not a_digit:
@@ -69,8 +69,8 @@ def _compare_right(a: str, i: int, b: str, j: int) -> tuple[int, int, int]:
 def _compare_left(a: str, i: int, b: str, j: int) -> tuple[int, int, int]:
     """Compare two "fractional" digit runs (one starts with 0): first difference wins."""
     while True:
-        a_digit = i < len(a) and a[i].isdigit()
-        b_digit = j < len(b) and b[j].isdigit()
+        a_digit = i < len(a) and _isdigit(a[i])
+        b_digit = j < len(b) and _isdigit(b[j])
         if not a_digit and not b_digit:
             return 0, i, j
         if not a_digit:
@@ -81,6 +81,10 @@ def _compare_left(a: str, i: int, b: str, j: int) -> tuple[int, int, int]:
             return (-1 if a[i] < b[j] else 1), i, j
         i += 1
         j += 1
+
+
+def _isdigit(char: str) -> bool:
+    return "0" <= char <= "9"  # C isdigit: ASCII digits only ("" is not one)
 
 
 def _isspace(char: str) -> bool:
@@ -102,10 +106,10 @@ def strnatcasecmp(a: str, b: str) -> int:
     while True:
         ca, cb = a[i], b[j]
         if leading:
-            while ca == "0" and i + 1 < a_end and a[i + 1].isdigit():
+            while ca == "0" and i + 1 < a_end and _isdigit(a[i + 1]):
                 i += 1
                 ca = a[i]
-            while cb == "0" and j + 1 < b_end and b[j + 1].isdigit():
+            while cb == "0" and j + 1 < b_end and _isdigit(b[j + 1]):
                 j += 1
                 cb = b[j]
             leading = False
@@ -115,7 +119,7 @@ def strnatcasecmp(a: str, b: str) -> int:
         while _isspace(cb):
             j += 1
             cb = b[j] if j < b_end else ""
-        if ca.isdigit() and cb.isdigit():
+        if _isdigit(ca) and _isdigit(cb):
             if ca == "0" or cb == "0":
                 result, i, j = _compare_left(a, i, b, j)
             else:

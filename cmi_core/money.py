@@ -16,7 +16,9 @@ from cmi_core.errors import ValidationError
 
 __all__ = [
     "CURRENCIES",
+    "MAX_DIGITS",
     "Currency",
+    "display_amount",
     "format_amount",
     "from_minor_units",
     "get_currency",
@@ -67,6 +69,8 @@ CURRENCIES: dict[str, Currency] = {
 _BY_ALPHA = {c.alpha: c for c in CURRENCIES.values()}
 
 _AMOUNT_TEXT = re.compile(r"^[0-9]+(?:[.,][0-9]+)?$|^[.,][0-9]+$")
+#: Amounts CMI carries are far below this; larger ones are refused, not computed with.
+MAX_DIGITS = 15
 
 
 def get_currency(code: str | int) -> Currency:
@@ -85,7 +89,7 @@ def parse_amount(text: str, field: str = "amount") -> Decimal:
     thousands separators, ``NaN``).
     """
     cleaned = text.strip()
-    if not _AMOUNT_TEXT.match(cleaned):
+    if len(cleaned) > 2 * MAX_DIGITS or not _AMOUNT_TEXT.match(cleaned):
         raise ValidationError(field, "a decimal amount such as 29.95")
     try:
         return Decimal(cleaned.replace(",", "."))
@@ -99,6 +103,8 @@ def check_amount(amount: Decimal, currency: Currency, field: str = "amount") -> 
         raise ValidationError(field, "must be a decimal.Decimal, never a float")
     if not amount.is_finite() or amount <= 0:
         raise ValidationError(field, "must be greater than zero")
+    if amount.adjusted() >= MAX_DIGITS:
+        raise ValidationError(field, f"must be less than 10^{MAX_DIGITS}")
     exponent = amount.normalize().as_tuple().exponent
     if isinstance(exponent, int) and -exponent > currency.minor_units:
         raise ValidationError(
@@ -122,5 +128,12 @@ def to_minor_units(amount: Decimal, currency: Currency) -> int:
 
 
 def from_minor_units(value: int | str, currency: Currency) -> Decimal:
-    """``101`` (or ``"101"``) in MAD -> ``Decimal("1.01")``."""
+    """``101`` (or ``"101"``) in MAD -> ``Decimal("1.01")``; ValueError past 10^15."""
+    if isinstance(value, str) and len(value.strip()) > MAX_DIGITS + currency.minor_units:
+        raise ValueError("amount too large")
     return Decimal(int(value)).scaleb(-currency.minor_units).quantize(currency.quantum)
+
+
+def display_amount(amount: Decimal, currency: Currency) -> str:
+    """An amount for people, zero included (``0.00``): the currency's digits, no check."""
+    return f"{amount.quantize(currency.quantum):f}"

@@ -109,8 +109,11 @@ def _one_of(*choices: str) -> Callable[[str, str], None]:
     return check
 
 
+_URL = re.compile(r"^https?://[^\s/\"'<>\\]+[^\s\"'<>\\]*$")
+
+
 def _url(name: str, value: str) -> None:
-    if not re.match(r"^https?://[^\s/]+", value) or len(value) > MAX_URL:
+    if not _URL.match(value) or _CONTROL.search(value) or len(value) > MAX_URL:
         raise ValidationError(name, f"an absolute http(s) URL of at most {MAX_URL} characters")
 
 

@@ -932,3 +932,34 @@ def test_an_own_session_is_closed(config: CMIConfig, monkeypatch: pytest.MonkeyP
         pass
     assert len(created) == 1
     assert created[0].closed is True
+
+
+# Review findings: hostile or odd answers from "CMI".
+
+
+def test_unknown_xml_encoding_is_a_transport_error(
+    client: CMIClient, mocked: responses.RequestsMock
+) -> None:
+    body = b'<?xml version="1.0" encoding="bogus-xx"?><CC5Response/>'
+    mocked.add(responses.POST, API_URL, body=body, content_type="text/xml")
+    with pytest.raises(APITransportError):
+        client.void("ORDER-1")
+
+
+def test_password_echoed_in_any_field_is_redacted(
+    client: CMIClient, mocked: responses.RequestsMock
+) -> None:
+    body = cc5(response="Error", proc="99", err_msg="bad", extra={"ERRORCODE": PASSWORD})
+    mocked.add(responses.POST, API_URL, body=body, content_type="text/xml")
+    with pytest.raises(APIError) as info:
+        client.void("ORDER-1")
+    assert PASSWORD not in str(info.value)
+    assert PASSWORD not in info.value.error_code
+
+
+def test_callback_dates_with_cmis_five_digit_year() -> None:
+    from cmi_core.api import _parse_date
+
+    parsed = _parse_date("23/11/02017 15:57:06")
+    assert parsed is not None
+    assert (parsed.year, parsed.month, parsed.day, parsed.hour) == (2017, 11, 23, 15)

@@ -259,3 +259,29 @@ def test_payment_waiting_for_staff_is_left_alone() -> None:
     decision = decide(callback(), known)
     assert decision.body == "FAILURE"
     assert decision.status == flagged
+
+
+# Review findings.
+
+
+def test_declined_callback_with_another_amount_is_a_mismatch() -> None:
+    decision = decide(callback(approved=False, amount=Decimal("1.00")), payment())
+    assert decision.body == "FAILURE"
+    assert decision.outcome is Outcome.MISMATCH
+    assert decision.needs_attention
+
+
+def test_known_payment_currency_in_letters_is_the_same_currency() -> None:
+    known = replace(payment(), currency="MAD")
+    assert known.currency == "504"
+    assert decide(callback(), known).outcome is Outcome.CAPTURE
+
+
+def test_00_contradicted_by_response_is_not_an_approval() -> None:
+    fields = sign({**callback(), "Response": "Declined"}, KEY)
+    assert not verify_callback(fields, KEY).approved
+
+
+def test_return_oid_must_match_oid() -> None:
+    with pytest.raises(CallbackError, match="ReturnOid"):
+        verify_callback(sign({**callback(), "ReturnOid": "other"}, KEY), KEY)

@@ -94,3 +94,35 @@ def test_validation_error_exits_1_without_traceback() -> None:
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.strip() == "cmi: oid: letters, digits, '.', '_' and '-' only"
+
+
+def test_json_numbers_and_booleans_hash_as_posted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = '{"amount": 27.50, "AutoRedirect": true, "qty1": 3, "x": null}'
+    assert run(["hash", "--store-key", "k"], text, monkeypatch) == 0
+    fields = {"amount": "27.50", "AutoRedirect": "true", "qty1": "3", "x": ""}
+    assert capsys.readouterr().out.strip() == compute_hash(fields, "k")
+
+
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [("[1, 2]", "object"), ('{"a": [1]}', "values must be"), ("a=%ff", "not UTF-8")],
+)
+def test_unusable_fields_are_refused(
+    stdin: str, message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["hash", "--store-key", "k"], stdin, monkeypatch) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_huge_amount_is_one_line_not_a_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "cmi_core.cli", "form", "--client-id", "1", "--store-key", "K",
+         "--oid", "O-1", "--amount", "1" * 30, "--email", "a@b.ma", "--name", "A",
+         "--ok-url", "https://s.ma/ok", "--fail-url", "https://s.ma/ko"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("cmi: amount:")

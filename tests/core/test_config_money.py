@@ -98,3 +98,13 @@ def test_format_and_minor_units() -> None:
     assert from_minor_units(1250, tnd) == Decimal("1.250")
     with pytest.raises(ValidationError):
         format_amount(Decimal("0.001"), mad)
+
+
+@pytest.mark.parametrize("text", ["9" * 40, "1" * 16])
+def test_huge_amounts_are_refused_not_computed(text: str) -> None:
+    with pytest.raises(ValidationError):
+        format_amount(parse_amount(text), get_currency("504"))
+
+
+def test_amount_below_the_bound_is_fine() -> None:
+    assert format_amount(Decimal("1" * 14), get_currency("504")) == "1" * 14 + ".00"

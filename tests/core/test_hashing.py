@@ -243,3 +243,9 @@ def test_remembered_order_is_per_name_set() -> None:
 def test_names_php_finds_equal_keep_their_posted_order() -> None:
     assert hash_plaintext({"Id1": "x", "ID1": "y"}, "K") == "x|y|K"
     assert hash_plaintext({"ID1": "y", "Id1": "x"}, "K") == "y|x|K"
+
+
+def test_only_ascii_digits_are_digit_runs() -> None:
+    # C's isdigit knows no "²" or Arabic-Indic digits: they compare as bytes, after "1".
+    assert strnatcasecmp("x²", "x10") == 1
+    assert hash_plaintext({"x²": "A", "x10": "B"}, "K") == "B|A|K"
