@@ -46,7 +46,7 @@ class PostgresServer:
 
     def _run(self, *command: str) -> None:
         prefix = ["runuser", "-u", "postgres", "--"] if self.as_root else []
-        subprocess.run(  # noqa: S603 - fixed binaries, our own arguments
+        subprocess.run(
             [*prefix, *command], check=True, capture_output=True, cwd=self.root
         )
 
