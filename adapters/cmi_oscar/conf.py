@@ -1,0 +1,41 @@
+"""The Oscar adapter's settings, read when used (never at import).
+
+- ``CMI_OSCAR_CONFIG_KEY`` (default ``"default"``): which ``CMI_PAYMENTS`` entry pays
+  Oscar orders.
+- ``CMI_OSCAR_STATUS``: the order status to set for each payment state, merged over
+  :data:`DEFAULT_STATUS`; ``None`` leaves the status alone. A status must be reachable
+  under ``OSCAR_ORDER_STATUS_PIPELINE`` (when a pipeline is set); when it is not, the
+  order keeps its status and gets a note for staff instead.
+- ``CMI_OSCAR_SEND_CONFIRMATION`` (default True): send Oscar's order-placed e-mail once
+  the order is placed (after the commit; a failure is logged, never raised).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+__all__ = ["DEFAULT_STATUS", "config_key", "send_confirmation", "status_for"]
+
+#: Order status per payment state; see ``CMI_OSCAR_STATUS``.
+DEFAULT_STATUS: dict[str, str | None] = {
+    "authorised": "Pending",
+    "captured": "Paid",
+    "partially_refunded": None,
+    "refunded": "Refunded",
+    "voided": "Cancelled",
+    "needs_attention": None,
+}
+
+
+def config_key() -> str:
+    return str(getattr(settings, "CMI_OSCAR_CONFIG_KEY", "default"))
+
+
+def status_for(state: str) -> str | None:
+    """The Oscar order status for a payment state, or None to leave it."""
+    mapping = {**DEFAULT_STATUS, **getattr(settings, "CMI_OSCAR_STATUS", {})}
+    return mapping.get(state)
+
+
+def send_confirmation() -> bool:
+    return bool(getattr(settings, "CMI_OSCAR_SEND_CONFIRMATION", True))

@@ -1,0 +1,1 @@
+"""The CMI section of Oscar's dashboard: payments, their callbacks, staff operations."""

@@ -1,0 +1,49 @@
+"""The dashboard's filter form and the amount of a capture or refund."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from cmi_core import PaymentState
+
+
+class PaymentSearchForm(forms.Form):
+    state = forms.ChoiceField(
+        label=_("State"),
+        required=False,
+        choices=[("", _("All")), *[(s.value, s.value.replace("_", " ")) for s in PaymentState]],
+    )
+    order_number = forms.CharField(label=_("Order number"), required=False, max_length=128)
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def filter(self, queryset: Any) -> Any:
+        if not self.is_valid():
+            return queryset
+        data = self.cleaned_data
+        if data["state"]:
+            queryset = queryset.filter(state=data["state"])
+        if data["order_number"]:
+            number = data["order_number"].strip()
+            queryset = queryset.filter(reference=number) | queryset.filter(oid=number)
+        if data["date_from"]:
+            queryset = queryset.filter(created_at__date__gte=data["date_from"])
+        if data["date_to"]:
+            queryset = queryset.filter(created_at__date__lte=data["date_to"])
+        return queryset
+
+
+class AmountForm(forms.Form):
+    """An amount in the payment's currency: empty means "all of it" for a capture."""
+
+    amount = forms.DecimalField(
+        label=_("Amount"), required=False, min_value=Decimal("0.01"), decimal_places=3
+    )

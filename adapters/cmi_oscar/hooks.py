@@ -1,0 +1,172 @@
+"""What a CMI payment's moves do to the Oscar order (the ``cmi_django`` hook for "oscar").
+
+``cmi_django`` calls these inside the transaction that holds the payment row locked, once
+per change (a duplicate callback changes nothing and calls nothing). Each records Oscar's
+own payment models, as Oscar's checkout would:
+
+- ``authorised``: the order is placed (:func:`cmi_oscar.placement.place_order`, exactly
+  once), with a ``Source`` of type "CMI" whose ``amount_allocated`` is the authorised
+  amount, an "Authorise" ``Transaction`` and an "Authorised" ``PaymentEvent``;
+- ``captured``: the source is debited ("Debit" transaction, "Paid" event);
+- ``refunded``: the source records the refund ("Refund" transaction, "Refunded" event);
+- ``voided``: a "Void" transaction and a "Voided" event;
+- ``needs_attention``: a note on the order for staff, when there is an order.
+
+Each move also sets the order status from ``CMI_OSCAR_STATUS`` (:mod:`cmi_oscar.conf`).
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from cmi_django.hooks import PaymentHook
+from django.db import transaction
+from oscar.core.loading import get_class, get_model
+
+from cmi_oscar import conf
+from cmi_oscar.placement import find_order, place_order
+
+if TYPE_CHECKING:
+    from cmi_django.models import Payment
+
+    from cmi_core import CallbackResult
+
+logger = logging.getLogger("cmi_oscar")
+
+__all__ = ["DuplicatePaymentError", "OscarPaymentHook"]
+
+SOURCE_TYPE_CODE = "cmi"
+SOURCE_TYPE_NAME = "CMI"
+
+
+class DuplicatePaymentError(Exception):
+    """A second attempt of an order number was approved after the order was paid.
+
+    Raised inside the callback's transaction: ``cmi_django`` answers ``FAILURE``, so CMI
+    does not capture the second payment and flags it for the merchant (nothing is taken
+    twice); its callback log row shows this message.
+    """
+
+
+def _source(order: Any, payment: Payment) -> Any:
+    """The order's CMI ``Source`` for this payment (one per attempt that paid)."""
+    source_model = get_model("payment", "Source")
+    source_type, _ = get_model("payment", "SourceType")._default_manager.get_or_create(
+        code=SOURCE_TYPE_CODE, defaults={"name": SOURCE_TYPE_NAME}
+    )
+    source, _ = source_model._default_manager.get_or_create(
+        order=order,
+        source_type=source_type,
+        reference=payment.oid,
+        defaults={"currency": order.currency, "label": payment.masked_pan or ""},
+    )
+    return source
+
+
+def _event(order: Any, name: str, amount: Decimal, reference: str) -> None:
+    event_type, _ = get_model("order", "PaymentEventType")._default_manager.get_or_create(name=name)
+    event = get_model("order", "PaymentEvent")._default_manager.create(
+        order=order, event_type=event_type, amount=amount, reference=reference
+    )
+    quantity_model = get_model("order", "PaymentEventQuantity")
+    quantity_model._default_manager.bulk_create(
+        [
+            quantity_model(event=event, line=line, quantity=line.quantity)
+            for line in order.lines.all()
+        ]
+    )
+
+
+def _note(order: Any, message: str) -> None:
+    order.notes.create(note_type="CMI", message=message)
+
+
+def _set_status(order: Any, state: str) -> None:
+    """Move the order to ``CMI_OSCAR_STATUS[state]`` when the pipeline allows it."""
+    status = conf.status_for(state)
+    if not status or order.status == status:
+        return
+    if not order.pipeline:  # no pipeline: Oscar has no rule to break
+        old = order.status
+        order.status = status
+        order.save(update_fields=["status"])
+        order._create_order_status_change(old, status)
+        return
+    if status in order.available_statuses():
+        order.set_status(status)
+        return
+    logger.warning("Order #%s: status %r not reachable from %r", order.number, status, order.status)
+    _note(
+        order,
+        f"CMI: payment {state}; status {status!r} is not reachable from {order.status!r} "
+        "under OSCAR_ORDER_STATUS_PIPELINE, left unchanged.",
+    )
+
+
+def _send_confirmation(order_id: int) -> None:
+    """Oscar's order-placed e-mail, after the commit; a failure is logged, not raised."""
+    try:
+        order = get_model("order", "Order")._default_manager.get(pk=order_id)
+        dispatcher = get_class("order.utils", "OrderDispatcher")(logger=logger)
+        context = {"user": order.user, "order": order, "lines": order.lines.all()}
+        dispatcher.send_order_placed_email_for_user(order, context)
+    except Exception:  # an e-mail problem must not look like a payment problem
+        logger.exception("Order %s: the order-placed e-mail could not be sent", order_id)
+
+
+class OscarPaymentHook(PaymentHook):
+    """The Oscar adapter's :class:`cmi_django.hooks.PaymentHook`."""
+
+    def authorised(self, payment: Payment, result: CallbackResult | None) -> None:
+        # place_order holds the basket's row lock to the end of the transaction, so this
+        # check and the order's creation are one step for every attempt of the order.
+        order, created = place_order(payment, status=conf.status_for("authorised"))
+        others = order.sources.filter(source_type__code=SOURCE_TYPE_CODE).exclude(
+            reference=payment.oid
+        )
+        if not created and others.exists():
+            raise DuplicatePaymentError(
+                f"order #{order.number} is already paid by another CMI payment; "
+                f"{payment.oid} is not captured"
+            )
+        amount = payment.authorised_amount or payment.amount
+        source = _source(order, payment)
+        if source.amount_allocated < amount:
+            source.allocate(amount - source.amount_allocated, reference=payment.trans_id or "")
+            _event(order, "Authorised", amount, payment.trans_id or payment.oid)
+        if created and conf.send_confirmation():
+            transaction.on_commit(lambda: _send_confirmation(order.pk))
+
+    def captured(self, payment: Payment, amount: Decimal) -> None:
+        order = find_order(payment)
+        if order is None:
+            logger.error("CMI payment %s captured with no Oscar order", payment.oid)
+            return
+        _source(order, payment).debit(amount, reference=payment.trans_id or "")
+        _event(order, "Paid", amount, payment.trans_id or payment.oid)
+        _set_status(order, "captured")
+
+    def refunded(self, payment: Payment, amount: Decimal) -> None:
+        order = find_order(payment)
+        if order is None:
+            return
+        _source(order, payment).refund(amount, reference=payment.trans_id or "")
+        _event(order, "Refunded", amount, payment.oid)
+        _set_status(order, str(payment.state))
+
+    def voided(self, payment: Payment) -> None:
+        order = find_order(payment)
+        if order is None:
+            return
+        source = _source(order, payment)
+        amount = payment.captured_amount or payment.authorised_amount or payment.amount
+        source.transactions.create(txn_type="Void", amount=amount, reference=payment.oid)
+        _event(order, "Voided", amount, payment.oid)
+        _set_status(order, "voided")
+
+    def needs_attention(self, payment: Payment, reason: str) -> None:
+        order = find_order(payment)
+        if order is not None:
+            _note(order, f"CMI payment {payment.oid} needs attention: {reason}")

@@ -1,0 +1,382 @@
+"""CMI's callback on a real server: callbacks per second, latency, and exactly-once effects.
+
+    .venv/bin/python benchmarks/bench_oscar_callback.py [--clients 32] [--payments 1500]
+                                                       [--seconds 30] [--workers 4] [--threads 8]
+
+Starts a throw-away PostgreSQL (``tests/pgserver.py``), creates the Oscar test database
+(``tests/adapters/oscar/settings.py``), prepares distinct payments (each a frozen basket
+with its checkout data, as the payment step leaves it, for a product of its own), serves
+the shop with gunicorn (gthread workers, persistent database connections) on loopback,
+and drives:
+
+1. the callback endpoint: every client POSTs valid, signed, approved callbacks for
+   distinct payments; each places an Oscar order and captures it (``ACTION=POSTAUTH``);
+2. a trivial Django view under the same server, middleware and settings.
+
+Prints requests per second, p50/p99 latency, errors, the callback/trivial ratio, and
+checks the effects: one order and one debit per payment, nothing else. Needs gunicorn
+(a benchmark dependency) and PostgreSQL's server binaries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = "tests.adapters.oscar.settings"
+STORE_KEY = "TEST-STORE-KEY-0001"
+
+_wsgi: Any = None
+
+
+def _configure() -> None:
+    """Settings for the served app: the test settings plus a trivial view and pooling."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS)
+    from django.conf import settings
+
+    settings.ROOT_URLCONF = "benchmarks.bench_oscar_callback"
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 300
+    settings.ALLOWED_HOSTS = ["*"]
+
+
+def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """The WSGI application gunicorn serves (built on the first request of each worker)."""
+    global _wsgi  # noqa: PLW0603 - one application per worker process
+    if _wsgi is None:
+        _configure()
+        from django.core.wsgi import get_wsgi_application
+
+        _wsgi = get_wsgi_application()
+    return _wsgi(environ, start_response)  # type: ignore[no-any-return]
+
+
+def trivial(request: Any) -> Any:
+    """The comparison: a POST through the same middleware, CSRF-exempt like the callback."""
+    from django.http import HttpResponse
+
+    return HttpResponse("ok", content_type="text/plain")
+
+
+trivial.csrf_exempt = True  # type: ignore[attr-defined]
+
+
+def __getattr__(name: str) -> Any:
+    """``urlpatterns`` on demand: this module is the served URLconf, read after setup."""
+    if name == "urlpatterns":
+        from django.urls import include, path
+
+        return [path("bench/trivial/", trivial), path("", include("tests.adapters.oscar.urls"))]
+    raise AttributeError(name)
+
+
+# -- preparing the data ---------------------------------------------------------------
+
+
+def prepare(count: int) -> list[dict[str, str]]:
+    """``count`` payments as Oscar's payment step leaves them; their signed callbacks."""
+    from cmi_django import services
+    from cmi_oscar.placement import submission_data
+    from django.contrib.auth.models import AnonymousUser
+    from oscar.core.loading import get_class, get_model
+
+    from cmi_core.testing import make_callback
+    from tests.adapters.oscar.support import create_country, create_product
+
+    country = create_country()
+    selector = get_class("partner.strategy", "Selector")()
+    free = get_class("shipping.methods", "Free")()
+    calculator = get_class("checkout.calculators", "OrderTotalCalculator")()
+    basket_model = get_model("basket", "Basket")
+    address_model = get_model("order", "ShippingAddress")
+    callbacks = []
+    for index in range(count):
+        # One product each: otherwise every order waits on one stock record's row lock
+        # (Oscar allocates stock in the order's transaction), which measures Oscar's
+        # stock bookkeeping for a single best-seller rather than the callback path.
+        product = create_product(title=f"Bench {index}", upc=f"BENCH-{index}", stock=10)
+        basket = basket_model.objects.create()
+        basket.strategy = selector.strategy()
+        basket.add_product(product, 1)
+        charge = free.calculate(basket)
+        total = calculator.calculate(basket, charge)
+        basket.freeze()
+        number = str(100000 + basket.id)
+        address = address_model(
+            first_name="Amina", last_name=f"Bench {index}", line1="12 rue Tarik",
+            line4="Casablanca", postcode="20000", country=country,
+        )  # fmt: skip
+        data = submission_data(
+            order_number=number,
+            user=AnonymousUser(),
+            basket=basket,
+            shipping_address=address,
+            shipping_method=free,
+            shipping_charge=charge,
+            billing_address=None,
+            order_total=total,
+            guest_email="bench@example.ma",
+        )
+        payment, request = services.create_payment(
+            platform="oscar",
+            reference=number,
+            order={
+                "oid": f"{number}-1",
+                "amount": total.incl_tax,
+                "email": "bench@example.ma",
+                "billing_name": "Amina Bench",
+                "ok_url": "http://127.0.0.1/cmi/ok/",
+                "fail_url": "http://127.0.0.1/cmi/fail/",
+                "callback_url": "http://127.0.0.1/cmi/callback/",
+            },
+            data=data,
+        )
+        callbacks.append(
+            make_callback(
+                STORE_KEY,
+                oid=payment.oid,
+                amount=Decimal(total.incl_tax),
+                trans_id=f"T{index:08d}",
+                request_fields=request.as_dict(),
+            )
+        )
+    return callbacks
+
+
+# -- driving the server ---------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    name: str
+    latencies: list[float]
+    errors: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return float("nan")
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+    def line(self) -> str:
+        return (
+            f"{self.name:<10} {len(self.latencies):>6} requests in {self.seconds:5.1f} s: "
+            f"{self.rate:8.1f}/s  p50 {self.percentile(50):6.1f} ms  "
+            f"p99 {self.percentile(99):6.1f} ms  mean "
+            f"{statistics.fmean(self.latencies) * 1000 if self.latencies else 0:6.1f} ms  "
+            f"errors {self.errors}"
+        )
+
+
+def drive(
+    name: str,
+    url: str,
+    bodies: Callable[[], dict[str, str] | None],
+    expect: str,
+    *,
+    clients: int,
+    seconds: float,
+) -> Run:
+    """``clients`` threads, each with its own keep-alive session, until bodies or time run out."""
+    import requests
+
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients + 1)
+    deadline = [0.0]
+
+    def client() -> None:
+        mine: list[float] = []
+        bad = 0
+        with requests.Session() as http:
+            barrier.wait()
+            while time.perf_counter() < deadline[0]:
+                body = bodies()
+                if body is None:
+                    break
+                start = time.perf_counter()
+                try:
+                    response = http.post(url, data=body, timeout=30)
+                    ok = response.status_code == 200 and response.text == expect
+                except requests.RequestException:
+                    ok = False
+                elapsed = time.perf_counter() - start
+                if ok:
+                    mine.append(elapsed)
+                else:
+                    bad += 1
+        with lock:
+            latencies.extend(mine)
+            errors[0] += bad
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    deadline[0] = time.perf_counter() + seconds
+    start = time.perf_counter()
+    barrier.wait()
+    for thread in threads:
+        thread.join()
+    return Run(name, latencies, errors[0], time.perf_counter() - start)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(url: str, timeout: float = 60.0) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the server did not answer {url}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--payments", type=int, default=1500)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(ROOT))
+    from tests.pgserver import PostgresServer, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        sys.exit("PostgreSQL's server binaries are needed (apt-get install postgresql)")
+    server = PostgresServer(bindir)
+    server.start()
+    gunicorn = None
+    try:
+        os.environ.update(
+            {
+                "CMI_TEST_DATABASE": "postgres",
+                "CMI_TEST_POSTGRES_DSN": server.dsn,
+                "DJANGO_SETTINGS_MODULE": SETTINGS,
+            }
+        )
+        _configure()
+        import django
+
+        django.setup()
+        from django.db import connection
+
+        name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+        print(f"database {name} on PostgreSQL {bindir.parent.name}; preparing payments...")
+        callbacks = prepare(args.payments)
+        connection.close()
+
+        port = _free_port()
+        env = {**os.environ, "CMI_TEST_POSTGRES_DSN": server.dsn.rsplit("/", 1)[0] + f"/{name}"}
+        gunicorn = subprocess.Popen(  # noqa: S603 - our own command line
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(args.workers),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                str(args.threads),
+                "--backlog",
+                "1024",
+                "--log-level",
+                "warning",
+                "benchmarks.bench_oscar_callback:application",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        base = f"http://127.0.0.1:{port}"
+        _wait_for(f"{base}/bench/trivial/")
+        print(
+            f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); "
+            f"{args.clients} clients on loopback; {os.cpu_count()} CPUs\n"
+        )
+        pending: queue.SimpleQueue[dict[str, str]] = queue.SimpleQueue()
+        for body in callbacks:
+            pending.put(body)
+
+        def next_callback() -> dict[str, str] | None:
+            try:
+                return pending.get_nowait()
+            except queue.Empty:
+                return None
+
+        # Warm both paths (imports, connections) before measuring.
+        drive("warm-up", f"{base}/bench/trivial/", dict, "ok", clients=args.clients, seconds=2)
+        cb = drive(
+            "callback",
+            f"{base}/cmi/callback/",
+            next_callback,
+            "ACTION=POSTAUTH",
+            clients=args.clients,
+            seconds=args.seconds,
+        )
+        trivial_run = drive(
+            "trivial",
+            f"{base}/bench/trivial/",
+            dict,
+            "ok",
+            clients=args.clients,
+            seconds=min(args.seconds, 15.0),
+        )
+        print(cb.line())
+        print(trivial_run.line())
+        print(f"ratio callback/trivial: {cb.rate / trivial_run.rate:.2f}")
+        check(len(cb.latencies))
+    finally:
+        if gunicorn is not None:
+            gunicorn.terminate()
+            gunicorn.wait(timeout=30)
+        server.stop()
+
+
+def check(answered: int) -> None:
+    """Exactly once: an order and one debit per captured payment, nothing more."""
+    from cmi_django.models import Payment
+    from oscar.core.loading import get_model
+
+    captured = Payment.objects.filter(state="captured").count()
+    orders = get_model("order", "Order").objects.count()
+    debits = get_model("payment", "Transaction").objects.filter(txn_type="Debit").count()
+    print(
+        f"effects: {answered} callbacks answered ACTION=POSTAUTH, {captured} payments "
+        f"captured, {orders} orders, {debits} debits"
+    )
+    if not answered == captured == orders == debits:
+        sys.exit("effects do not match: not exactly once")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The dashboard section: list, detail, and staff operations against the emulator's API."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from cmi_django.config import get_config
+from cmi_django.models import Payment
+from django.urls import reverse
+from oscar.core.loading import get_model
+
+from cmi_core import CMIClient
+from cmi_core.sandbox import Sandbox
+from tests.adapters.oscar.conftest import sandbox_payments
+from tests.adapters.oscar.support import post_form, start_payment
+from tests.sandbox.support import Browser
+
+Order = get_model("order", "Order")
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def manual(settings: Any, sandbox: Sandbox) -> Sandbox:
+    settings.CMI_PAYMENTS = sandbox_payments(sandbox.base_url, capture_mode="manual")
+    return sandbox
+
+
+def paid_through_emulator(shopper: Any, product: Any, sandbox: Sandbox) -> Payment:
+    """A real approval on the emulator (PRE there), told to the shop by the okUrl POST.
+
+    The emulator cannot reach the test client's server, so its callback is dropped; the
+    verified okUrl POST places the order (manual mode: authorised, CMI holds PRE).
+    """
+    payment, fields = start_payment(shopper, product)
+    sandbox.set_fault("drop", oid=payment.oid)
+    browser = Browser(sandbox)
+    browser.open(list(fields.items()))
+    browser.pay()
+    action, returned = browser.return_form()
+    assert action.endswith("/cmi/ok/")
+    response = post_form(shopper, "/cmi/ok/", dict(returned))
+    assert response.status_code == 303
+    payment.refresh_from_db()
+    assert payment.state == "authorised"
+    assert sandbox.order(payment.oid).state == "PRE"
+    return payment
+
+
+def act(staff: Any, payment: Payment, action: str, **data: str) -> list[str]:
+    url = reverse("cmi_oscar_dashboard:cmi-payment-action", args=[payment.pk, action])
+    response = staff.post(url, data, follow=True)
+    assert response.status_code == 200
+    payment.refresh_from_db()
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_capture_then_partial_refund(
+    staff: Any, shopper: Any, product: Any, manual: Sandbox
+) -> None:
+    payment = paid_through_emulator(shopper, product, manual)
+    order = Order.objects.get()
+    assert order.status == "Pending"
+
+    act(staff, payment, "capture")
+    assert payment.state == "captured"
+    assert manual.order(payment.oid).state == "POST"
+    order.refresh_from_db()
+    assert order.status == "Paid"
+    assert order.sources.get().amount_debited == payment.amount
+
+    act(staff, payment, "refund", amount="20.50")
+    assert payment.state == "partially_refunded"
+    assert payment.refunded_amount == Decimal("20.50")
+    assert manual.order(payment.oid).state == "RFND"
+    source = order.sources.get()
+    assert source.amount_refunded == Decimal("20.50")
+    assert [e.event_type.name for e in order.payment_events.order_by("id")] == [
+        "Authorised",
+        "Paid",
+        "Refunded",
+    ]
+
+    messages = act(staff, payment, "refund", amount="500")
+    assert any("exceeds" in m for m in messages)  # refused before CMI is asked
+    assert payment.refunded_amount == Decimal("20.50")
+
+
+def test_void_cancels_the_order(staff: Any, shopper: Any, product: Any, manual: Sandbox) -> None:
+    payment = paid_through_emulator(shopper, product, manual)
+    act(staff, payment, "void")
+    assert payment.state == "voided"
+    assert manual.order(payment.oid).state == "VOID"
+    assert Order.objects.get().status == "Cancelled"
+
+
+def test_refresh_reads_cmi_and_cmi_refusals_reach_staff(
+    staff: Any, shopper: Any, product: Any, manual: Sandbox
+) -> None:
+    payment = paid_through_emulator(shopper, product, manual)
+    with CMIClient(get_config()) as client:  # someone voids it in CMI's Merchant Center
+        client.void(payment.oid)
+    messages = act(staff, payment, "capture")
+    assert any(m.startswith("CMI refused") for m in messages), messages
+    assert payment.state == "authorised"
+    assert payment.operations.get(kind="capture").succeeded is False
+
+    act(staff, payment, "refresh")
+    assert payment.state == "voided"
+    assert Order.objects.get().status == "Cancelled"
+
+
+def test_list_filters_and_detail(staff: Any, shopper: Any, product: Any, manual: Sandbox) -> None:
+    payment = paid_through_emulator(shopper, product, manual)
+    url = reverse("cmi_oscar_dashboard:cmi-payment-list")
+    assert payment.oid in staff.get(url).content.decode()
+    assert payment.oid in staff.get(url, {"state": "authorised"}).content.decode()
+    assert payment.oid not in staff.get(url, {"state": "captured"}).content.decode()
+    assert payment.oid in staff.get(url, {"order_number": payment.reference}).content.decode()
+    detail = staff.get(reverse("cmi_oscar_dashboard:cmi-payment-detail", args=[payment.pk]))
+    html = detail.content.decode()
+    assert 'id="cmi-capture"' in html
+    assert 'id="cmi-refund"' not in html  # nothing captured yet
+    assert detail.context["callbacks"].get().kind == "ok"
+
+
+def test_dashboard_is_for_staff_only(client: Any, db: None) -> None:
+    response = client.get(reverse("cmi_oscar_dashboard:cmi-payment-list"))
+    assert response.status_code == 302
+    assert "login" in response["Location"]
+
+
+def test_menu_entry_is_shown_to_staff(staff: Any) -> None:
+    page = staff.get(reverse("dashboard:index"))
+    assert reverse("cmi_oscar_dashboard:cmi-payment-list") in page.content.decode()
