@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up and run cmi-payments from a fresh clone, with nothing but Python 3.11+.
 
-    python3 dev.py demo    # the demo: the local CMI emulator with a shop page, in a browser
+    python3 dev.py demo    # the demo: an Oscar shop paying through the local CMI emulator
     python3 dev.py test    # the whole test suite (lint, types, tests), as CI runs it
 
 The first run creates ``.venv/`` and installs the project into it; later runs reuse it
@@ -129,8 +129,14 @@ def test(args: list[str]) -> None:
 
 
 def demo(args: list[str]) -> None:
+    """The Oscar demo shop and the CMI emulator (``--sandbox-only``: just the emulator)."""
     ensure_env(MAIN_ENV, MAIN_EXTRAS)
-    run([bin_path(MAIN_ENV, "python"), "-m", "cmi_core.cli", "sandbox", *args])
+    python = bin_path(MAIN_ENV, "python")
+    if "--sandbox-only" in args:
+        rest = [a for a in args if a != "--sandbox-only"]
+        run([python, "-m", "cmi_core.cli", "sandbox", *rest])
+    else:
+        run([python, "examples/oscar_shop/run_demo.py", *args])
 
 
 def main() -> None:

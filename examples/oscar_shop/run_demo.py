@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     call_command("migrate", interactive=False, verbosity=0)
     call_command("load_demo_catalogue")  # idempotent: adds only what is missing
+    call_command("update_index", verbosity=0)  # the catalogue pages are search results
 
     sandbox = Sandbox(host=args.host, port=args.sandbox_port, data_dir=var / "sandbox")
     sandbox.start()
