@@ -1,0 +1,276 @@
+"""The payments viewset of the Wagtail admin: list, filters, CSV, detail and staff actions.
+
+A :class:`~wagtail.admin.viewsets.model.ModelViewSet` over
+:class:`~cmi_wagtail.models.WagtailPayment` (the shared layer's payments of this
+platform), read-only: no add, edit or delete. The detail (inspect) view shows the
+payment, its callbacks and okUrl/failUrl returns with the replies sent, and its
+operations; capture, void, partial refund and "refresh from CMI" call
+:mod:`cmi_django.services` and report CMI's refusals as admin messages.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+import django_filters
+from django import forms
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views import View
+from wagtail.admin import messages
+from wagtail.admin.filters import DateRangePickerWidget, NumberRangeWidget, WagtailFilterSet
+from wagtail.admin.views.generic import InspectView
+from wagtail.admin.viewsets.model import ModelViewSet
+from wagtail.permissions import policy_registry
+
+from cmi_core import APIError, APITransportError, PaymentState, TransitionError, merchant_message
+from cmi_core.money import format_amount, get_currency
+from cmi_wagtail.models import WagtailPayment
+
+__all__ = ["PaymentFilterSet", "PaymentViewSet"]
+
+ACTIONS = ("capture", "void", "refund", "refresh")
+
+
+def _page_choices() -> list[tuple[str, str]]:
+    rows = WagtailPayment.objects.order_by().values_list("reference", "data__page_title").distinct()
+    seen: dict[str, str] = {}
+    for reference, title in rows:
+        if reference and reference not in seen:
+            seen[reference] = str(title or reference)
+    return sorted(seen.items(), key=lambda item: item[1].lower())
+
+
+class PaymentFilterSet(WagtailFilterSet):
+    state = django_filters.ChoiceFilter(
+        label=gettext_lazy("State"), choices=[(s.value, s.value) for s in PaymentState]
+    )
+    created_at = django_filters.DateFromToRangeFilter(
+        label=gettext_lazy("Date"), widget=DateRangePickerWidget
+    )
+    page = django_filters.ChoiceFilter(
+        label=gettext_lazy("Page"), field_name="reference", choices=_page_choices
+    )
+    amount = django_filters.RangeFilter(label=gettext_lazy("Amount"), widget=NumberRangeWidget)
+
+    class Meta:
+        model = WagtailPayment
+        fields: ClassVar[list[Any]] = ["state", "created_at", "page", "amount"]
+
+
+class ActionForm(forms.Form):
+    amount = forms.DecimalField(required=False, max_digits=15, decimal_places=3, min_value=0)
+
+
+class PaymentInspectView(InspectView):
+    template_name = "cmi_wagtail/admin/payment_inspect.html"
+    viewset: Any = None
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        payment: WagtailPayment = self.object
+        status = payment.status
+        currency = get_currency(payment.currency)
+        context.update(
+            {
+                "payment": payment,
+                "currency": currency.alpha,
+                "callbacks": payment.callbacks.order_by("created_at", "id"),
+                "operations": payment.operations.order_by("created_at", "id"),
+                "can_act": self.user_has_permission("change"),
+                "can_capture": status.state is PaymentState.AUTHORISED,
+                "can_void": status.state in (PaymentState.AUTHORISED, PaymentState.CAPTURED),
+                "can_refund": status.state
+                in (PaymentState.CAPTURED, PaymentState.PARTIALLY_REFUNDED),
+                "refundable": format_amount(
+                    max(status.captured - status.refunded, currency.quantum), currency
+                ),
+                "capturable": format_amount(max(status.authorised, currency.quantum), currency),
+                "action_urls": {
+                    name: reverse(self.viewset.get_url_name("action"), args=[payment.pk, name])
+                    for name in ACTIONS
+                },
+                "decline_reason": (
+                    merchant_message(payment.proc_return_code, payment.error_code)
+                    if payment.proc_return_code and payment.proc_return_code != "00"
+                    else ""
+                ),
+            }
+        )
+        return context
+
+
+class PaymentActionView(View):
+    """POST ``action/<pk>/<capture|void|refund|refresh>/``: one staff operation, then back."""
+
+    viewset: PaymentViewSet | None = None
+    http_method_names: ClassVar[list[Any]] = ["post"]
+
+    def post(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
+        from cmi_django import services
+
+        if self.viewset is None:
+            raise ImproperlyConfigured("PaymentActionView is built by PaymentViewSet")
+        policy = policy_registry.get_by_type(WagtailPayment)
+        if not policy.user_has_permission(request.user, "change"):
+            raise PermissionDenied
+        if action not in ACTIONS:
+            raise Http404(action)
+        payment = get_object_or_404(WagtailPayment, pk=pk)
+        back = HttpResponseRedirect(reverse(self.viewset.get_url_name("inspect"), args=[pk]))
+        form = ActionForm(request.POST)
+        amount: Decimal | None = None
+        if form.is_valid():
+            amount = form.cleaned_data["amount"] or None
+        elif action in ("capture", "refund"):
+            messages.error(request, _("Enter a valid amount."))
+            return back
+        user = request.user.get_username()
+        try:
+            if action == "capture":
+                services.capture(payment, amount, user=user)
+                text = _("Payment %(oid)s captured.")
+            elif action == "void":
+                services.void(payment, user=user)
+                text = _("Payment %(oid)s voided.")
+            elif action == "refund":
+                if amount is None:
+                    messages.error(request, _("Enter the amount to refund."))
+                    return back
+                services.refund(payment, amount, user=user)
+                text = _("Refund of %(amount)s on payment %(oid)s done.")
+            else:
+                services.refresh(payment, user=user)
+                text = _("Payment %(oid)s refreshed from CMI: %(state)s.")
+        except TransitionError as exc:
+            messages.error(request, _("Not possible now: %(reason)s") % {"reason": exc})
+        except APITransportError as exc:
+            messages.error(request, _("CMI could not be reached: %(error)s") % {"error": exc})
+        except APIError as exc:
+            messages.error(request, _("CMI refused: %(error)s") % {"error": _cmi_error(exc)})
+        except ImproperlyConfigured as exc:
+            messages.error(request, str(exc))
+        except (InvalidOperation, ValueError) as exc:
+            messages.error(request, _("Not possible: %(reason)s") % {"reason": exc})
+        else:
+            payment.refresh_from_db()
+            messages.success(
+                request,
+                text
+                % {
+                    "oid": payment.oid,
+                    "amount": amount if amount is not None else "",
+                    "state": payment.state,
+                },
+            )
+        return back
+
+
+def _cmi_error(exc: APIError) -> str:
+    parts = [p for p in (exc.error_code, exc.err_msg) if p]
+    return " ".join(parts) if parts else str(exc)
+
+
+class PaymentViewSet(ModelViewSet):
+    """Registered with ``@hooks.register("register_admin_viewset")`` in wagtail_hooks."""
+
+    model = WagtailPayment
+    name = "cmi_payments"
+    icon = "form"
+    menu_label = gettext_lazy("Payments")
+    menu_order = 350
+    add_to_admin_menu = True
+    inspect_view_enabled = True
+    inspect_view_class = PaymentInspectView
+    copy_view_enabled = False
+    list_display: ClassVar[list[Any]] = [
+        "oid",
+        "page_title",
+        "payer",
+        "amount",
+        "currency_alpha",
+        "state",
+        "created_at",
+    ]
+    list_export: ClassVar[list[Any]] = [
+        "oid",
+        "created_at",
+        "state",
+        "amount",
+        "currency_alpha",
+        "authorised_amount",
+        "captured_amount",
+        "refunded_amount",
+        "page_title",
+        "payer",
+        "email",
+        "lang",
+        "trans_id",
+        "auth_code",
+        "masked_pan",
+        "card_brand",
+        "proc_return_code",
+        "error_code",
+    ]
+    export_filename = "cmi-payments"
+    filterset_class = PaymentFilterSet
+    search_fields: ClassVar[list[Any]] = ["oid", "email", "trans_id", "reference"]
+    search_backend_name = None
+    ordering = "-created_at"
+    inspect_view_fields: ClassVar[list[Any]] = [
+        "oid",
+        "state",
+        "amount",
+        "currency",
+        "authorised_amount",
+        "captured_amount",
+        "refunded_amount",
+        "capture_mode",
+        "declined_attempts",
+        "attention_reason",
+        "email",
+        "lang",
+        "trans_id",
+        "auth_code",
+        "host_ref_num",
+        "masked_pan",
+        "card_brand",
+        "proc_return_code",
+        "error_code",
+        "config_key",
+        "created_at",
+        "updated_at",
+    ]
+
+    def get_common_view_kwargs(self, **kwargs: Any) -> dict[str, Any]:
+        view_kwargs = super().get_common_view_kwargs(**kwargs)
+        for name in (
+            "add_url_name",
+            "edit_url_name",
+            "delete_url_name",
+            "copy_url_name",
+            "history_url_name",
+            "usage_url_name",
+        ):
+            view_kwargs[name] = None
+        return view_kwargs
+
+    def get_inspect_view_kwargs(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_inspect_view_kwargs(viewset=self, **kwargs)
+
+    @property
+    def action_view(self) -> Any:
+        return self.construct_view(PaymentActionView, viewset=self)
+
+    def get_urlpatterns(self) -> list[Any]:
+        return [
+            path("", self.index_view, name="index"),
+            path("results/", self.index_results_view, name="index_results"),
+            path("inspect/<int:pk>/", self.inspect_view, name="inspect"),
+            path("action/<int:pk>/<str:action>/", self.action_view, name="action"),
+        ]
