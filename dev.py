@@ -2,6 +2,7 @@
 """Set up and run cmi-payments from a fresh clone, with nothing but Python 3.11+.
 
     python3 dev.py demo    # the demo: an Oscar shop paying through the local CMI emulator
+                           # (--wagtail: the example Wagtail site beside it, on port 8001)
     python3 dev.py test    # the whole test suite (lint, types, tests), as CI runs it
 
 The first run creates ``.venv/`` and installs the project into it; later runs reuse it
@@ -129,14 +130,31 @@ def test(args: list[str]) -> None:
 
 
 def demo(args: list[str]) -> None:
-    """The Oscar demo shop and the CMI emulator (``--sandbox-only``: just the emulator)."""
+    """The Oscar demo shop and the CMI emulator.
+
+    ``--wagtail`` also starts the example Wagtail site (port 8001) against the same
+    emulator; ``--sandbox-only`` starts just the emulator and its built-in demo page.
+    """
     ensure_env(MAIN_ENV, MAIN_EXTRAS)
     python = bin_path(MAIN_ENV, "python")
     if "--sandbox-only" in args:
         rest = [a for a in args if a != "--sandbox-only"]
         run([python, "-m", "cmi_core.cli", "sandbox", *rest])
-    else:
+        return
+    wagtail = None
+    if "--wagtail" in args:
+        args = [a for a in args if a != "--wagtail"]
+        sandbox_port = (
+            args[args.index("--sandbox-port") + 1] if "--sandbox-port" in args else "8765"
+        )
+        command = [python, "examples/wagtail_site/run_demo.py", "--external-sandbox"]
+        wagtail = subprocess.Popen([*command, "--sandbox-port", sandbox_port], cwd=ROOT)
+    try:
         run([python, "examples/oscar_shop/run_demo.py", *args])
+    finally:
+        if wagtail is not None:
+            wagtail.terminate()
+            wagtail.wait(timeout=10)
 
 
 def main() -> None:
