@@ -46,9 +46,7 @@ class PostgresServer:
 
     def _run(self, *command: str) -> None:
         prefix = ["runuser", "-u", "postgres", "--"] if self.as_root else []
-        subprocess.run(
-            [*prefix, *command], check=True, capture_output=True, cwd=self.root
-        )
+        subprocess.run([*prefix, *command], check=True, capture_output=True, cwd=self.root)
 
     def start(self) -> str:
         if self.as_root:
