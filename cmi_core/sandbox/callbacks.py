@@ -26,19 +26,19 @@ from datetime import timedelta
 from functools import partial
 from urllib.parse import urlencode
 
-from cmi_core.hashing import compute_hash
+from cmi_core.sandbox.cards import Outcome
 from cmi_core.sandbox.clock import Clock
 from cmi_core.sandbox.faults import Fault, FaultRegistry
+from cmi_core.sandbox.fields import Fields, field, sign
 from cmi_core.sandbox.ledger import Ledger, Refusal
 from cmi_core.sandbox.merchants import Merchant
-from cmi_core.sandbox.results import new_ids, sign, trx_date
+from cmi_core.sandbox.results import err_msg, host_msg, new_ids, trx_date
 from cmi_core.sandbox.storage import AttemptRow, CallbackRow, Store
 
-__all__ = ["CallbackDispatcher"]
+__all__ = ["CallbackDispatcher", "is_approval"]
 
 log = logging.getLogger("cmi_core.sandbox")
 
-Fields = list[tuple[str, str]]
 REPLY_LIMIT = 200
 _READ_LIMIT = 64 * 1024
 
@@ -53,12 +53,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
 
 
-def _value(fields: Sequence[tuple[str, str]], name: str) -> str:
-    return next((value for key, value in fields if key == name), "")
-
-
-def _is_approval(fields: Sequence[tuple[str, str]]) -> bool:
-    return _value(fields, "ProcReturnCode") == "00" and _value(fields, "Response") == "Approved"
+def is_approval(fields: Sequence[tuple[str, str]]) -> bool:
+    """An approved result: ``ProcReturnCode`` 00 and ``Response`` Approved (any name case)."""
+    return field(fields, "ProcReturnCode") == "00" and field(fields, "Response") == "Approved"
 
 
 class CallbackDispatcher:
@@ -154,20 +151,18 @@ class CallbackDispatcher:
             self.send(attempt, fields)
         if fault.twice:
             self.send(attempt, fields, note="sent twice (fault switch)")
-        if fault.stale and _is_approval(attempt.fields):
+        if fault.stale and is_approval(attempt.fields):
             self._send_stale(attempt, client_id)
 
     def _corrupted(self, fields: Fields, client_id: str) -> Fields:
         merchant = self.merchants().get(client_id)
-        key = (merchant.store_key if merchant else "") + "-corrupted"
-        kept = [(name, value) for name, value in fields if name != "HASH"]
-        return [*kept, ("HASH", compute_hash(dict(kept), key))]
+        return sign(fields, merchant.store_key if merchant else "", corrupt=True)
 
     def _send_stale(self, approved: AttemptRow, client_id: str) -> None:
         older = [
             a
             for a in self.store.attempts(approved.order_id)
-            if a.id < approved.id and not _is_approval(a.fields)
+            if a.id < approved.id and not is_approval(a.fields)
         ]
         if older:
             self.send(older[-1], older[-1].fields, note="old failed attempt sent again (stale)")
@@ -176,17 +171,23 @@ class CallbackDispatcher:
         if merchant is None:
             return
         earlier = self.clock.now() - timedelta(minutes=2)
+        decline = Outcome("Declined", "05", "ISO8583-05", "1")
         replaced = {
-            "Response": "Declined",
-            "ProcReturnCode": "05",
-            "AuthCode": "",
-            "ErrMsg": "Payment authorization declined",
-            "ErrCode": "ISO8583-05",
-            "TransId": new_ids(earlier).trans_id,
-            "EXTRA.TRXDATE": trx_date(earlier),
+            name.lower(): (name, value)
+            for name, value in [
+                ("Response", decline.response),
+                ("ProcReturnCode", decline.proc_return_code),
+                ("AuthCode", ""),
+                ("ErrMsg", err_msg(decline)),
+                ("ErrCode", decline.err_code),
+                ("TransId", new_ids(earlier).trans_id),
+                ("EXTRA.TRXDATE", trx_date(earlier)),
+                ("EXTRA.HOSTMSG", host_msg(decline)),
+                ("SettleId", ""),
+            ]
         }
-        fields = [(name, replaced.pop(name, value)) for name, value in approved.fields]
-        fields += list(replaced.items())
+        fields = [replaced.pop(name.lower(), (name, value)) for name, value in approved.fields]
+        fields += list(replaced.values())
         self.send(approved, sign(fields, merchant.store_key), note="made-up old decline (stale)")
 
     def _send_quietly(self, attempt: AttemptRow, fields: Fields) -> None:
@@ -253,7 +254,7 @@ class CallbackDispatcher:
         """Act on the reply; return the note to record."""
         notes = [note] if note else []
         order = self.store.get_order_by_id(attempt.order_id)
-        if order is None or not _is_approval(fields):
+        if order is None or not is_approval(fields):
             if status == "OK" and reply == "ACTION=POSTAUTH":
                 notes.append("nothing to capture: not an approved result")
             return "; ".join(notes)

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Literal
 
 from cmi_core.sandbox.clock import local
+from cmi_core.sandbox.fields import ascii_digits
 
 __all__ = [
     "CHALLENGE_CODE",
@@ -136,7 +137,7 @@ class CardEntry:
     def year2(self) -> str:
         """The expiry year as the callback carries it: two digits."""
         text = self.year.strip()
-        return text[-2:] if text.isdigit() else text
+        return text[-2:] if ascii_digits(text) else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +152,7 @@ class CardCheck:
 
 
 def luhn_valid(number: str) -> bool:
-    if not number.isdigit() or not 12 <= len(number) <= 19:
+    if not ascii_digits(number) or not 12 <= len(number) <= 19:
         return False
     total = 0
     for index, char in enumerate(reversed(number)):
@@ -184,14 +185,21 @@ def find_card(pan: str) -> TestCard | None:
 def check_card(entry: CardEntry, now: datetime) -> CardCheck:
     """Run the platform's checks on a typed card (number, expiry, CVV), guide §6.2."""
     number = entry.digits
-    masked = mask_pan(number) if number.isdigit() else ""
-    brand = brand_of(number) if number.isdigit() else ""
+    digits = ascii_digits(number)  # "0"-"9" only: never str.isdigit (Arabic-Indic digits)
+    masked = mask_pan(number) if digits else ""
+    brand = brand_of(number) if digits else ""
     if not luhn_valid(number):
         return CardCheck(None, Outcome.platform_error("CORE-2012"), brand, "", masked)
     card = _BY_PAN.get(number)
     issuer = card.issuer if card else ""
     month, year, cvv = entry.month.strip(), entry.year.strip(), entry.cvv.strip()
-    if not (month.isdigit() and 1 <= int(month) <= 12 and year.isdigit() and len(year) in (2, 4)):
+    if not (
+        ascii_digits(month)
+        and len(month) <= 2
+        and 1 <= int(month) <= 12
+        and ascii_digits(year)
+        and len(year) in (2, 4)
+    ):
         return CardCheck(card, Outcome.platform_error("CORE-2515"), brand, issuer, masked)
     full_year = int(year) if len(year) == 4 else 2000 + int(year)
     today = local(now)

@@ -2,31 +2,43 @@
 
 ``GET /demo/`` shows one product and a "Pay" button: a form signed with
 :func:`cmi_core.request.build_payment_request` for the first configured merchant, posted
-to the emulator's own ``/fim/est3dgate``. The shop's callback (``/demo/callback``)
-verifies the ``HASH`` and answers as guide §4.2.1 says (``ACTION=POSTAUTH`` for an
-approved payment, ``APPROVED`` for a failed attempt, ``FAILURE`` when the hash is wrong);
-its okUrl/failUrl (``/demo/ok``, ``/demo/fail``) verify the hash again and show the outcome.
+to the emulator's own ``/fim/est3dgate``; the shop remembers the order it signed (oid,
+amount, currency) as a merchant's database would. Its callback (``/demo/callback``) is a
+merchant's callback written with the core: :func:`cmi_core.verify_callback` (hash, oid,
+amount) then :func:`cmi_core.decide_callback` against the shop's own record, whose
+status it then stores. So ``ACTION=POSTAUTH`` only for the first approval of an order
+the shop knows, with its amount and currency; ``APPROVED`` for a failed attempt (or the
+same approval again, the same reply); ``FAILURE`` for a wrong hash, an unknown ``oid``
+or another amount. Its okUrl/failUrl (``/demo/ok``, ``/demo/fail``) verify the hash again
+and show the outcome.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from urllib.parse import quote
 
+from cmi_core.callback import CallbackResult, KnownPayment, decide_callback, verify_callback
 from cmi_core.config import CMIConfig
-from cmi_core.errors import SignatureError
+from cmi_core.errors import CMIError, SignatureError
 from cmi_core.hashing import verify_hash
 from cmi_core.request import PaymentOrder, build_payment_request
 from cmi_core.sandbox.cards import CHALLENGE_CODE, TEST_CARDS
 from cmi_core.sandbox.merchants import Merchant
 from cmi_core.sandbox.pages import e, hidden_form, lang_of, plain_page
+from cmi_core.states import Event, PaymentStatus, apply
 
 __all__ = ["DemoShop"]
 
 DEMO_AMOUNT = Decimal("199.00")
+DEMO_CURRENCY = "504"  # MAD, build_payment_request's default
+#: Orders the shop remembers (each visit of /demo/ signs a new one); the oldest go first.
+MAX_ORDERS = 1000
 
 
 class DemoShop:
@@ -36,6 +48,23 @@ class DemoShop:
         self.merchant = merchant
         self._lock = threading.Lock()
         self.replies: dict[str, list[str]] = {}
+        #: The shop's own record of its orders: what the callbacks are checked against.
+        self.orders: OrderedDict[str, KnownPayment] = OrderedDict()
+
+    def _remember(self, oid: str) -> None:
+        status = apply(PaymentStatus.new(DEMO_AMOUNT), Event.redirect())
+        payment = KnownPayment(
+            oid=oid,
+            amount=DEMO_AMOUNT,
+            currency=DEMO_CURRENCY,
+            status=status,
+            capture_mode="auto",
+        )
+        with self._lock:
+            self.orders[oid] = payment
+            while len(self.orders) > MAX_ORDERS:
+                forgotten, _ = self.orders.popitem(last=False)
+                self.replies.pop(forgotten, None)
 
     def page(self, public_base: str, callback_base: str, lang: str) -> str:
         lang = lang_of(lang)
@@ -60,6 +89,7 @@ class DemoShop:
                 description="Commande de démonstration",
             ),
         )
+        self._remember(oid)
         cards = "".join(
             f"<tr><td><code>{e(c.pan)}</code></td><td>{e(c.brand)}</td>"
             f"<td>{e(c.description)}</td></tr>"
@@ -82,17 +112,21 @@ class DemoShop:
         return page.replace("max-width:34rem", "max-width:48rem")
 
     def callback(self, fields: Sequence[tuple[str, str]]) -> str:
-        """The shop's CallbackURL: verify, then reply as guide §4.2.1 prescribes."""
-        values = dict(fields)
+        """The shop's CallbackURL: verify, decide against its own record (guide §4.2.1)."""
+        result: CallbackResult | None
         try:
-            verify_hash(values, self.merchant.store_key)
-        except SignatureError:
-            reply = "FAILURE"
-        else:
-            reply = "ACTION=POSTAUTH" if values.get("ProcReturnCode") == "00" else "APPROVED"
-        with self._lock:
-            self.replies.setdefault(values.get("oid", ""), []).append(reply)
-        return reply
+            result = verify_callback(dict(fields), self.merchant.store_key)
+        except CMIError:  # wrong or missing HASH, no oid, unreadable amount
+            result = None
+        with self._lock:  # a real shop locks the order's row
+            known = self.orders.get(result.oid) if result is not None else None
+            decision = decide_callback(result, known)
+            if known is not None and result is not None and decision.status is not None:
+                trans_id = known.trans_id or (result.trans_id if result.approved else "")
+                self.orders[known.oid] = replace(known, status=decision.status, trans_id=trans_id)
+            if known is not None:
+                self.replies.setdefault(known.oid, []).append(decision.body)
+        return decision.body
 
     def result(self, fields: Sequence[tuple[str, str]]) -> str:
         """okUrl / failUrl: verify the hash and show what happened."""
@@ -107,6 +141,7 @@ class DemoShop:
         title = "Paiement accepté" if approved else "Paiement non abouti"
         with self._lock:
             replies = ", ".join(self.replies.get(oid, [])) or "aucun callback reçu"
+            known = self.orders.get(oid)
         rows = [
             ("Commande", oid),
             ("Response", values.get("Response", "")),
@@ -114,6 +149,7 @@ class DemoShop:
             ("ErrMsg", values.get("ErrMsg", "")),
             ("Contrôle", verified),
             ("Réponses de la boutique aux callbacks", replies),
+            ("Statut côté boutique", known.status.state.value if known else "commande inconnue"),
         ]
         items = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in rows)
         body = (

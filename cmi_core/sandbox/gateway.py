@@ -39,6 +39,7 @@ from cmi_core.sandbox.cards import (
     issuer_outcome,
 )
 from cmi_core.sandbox.clock import Clock
+from cmi_core.sandbox.fields import Fields, ascii_digits, field, sign
 from cmi_core.sandbox.merchants import Merchant
 from cmi_core.sandbox.pages import (
     TEXTS,
@@ -49,12 +50,11 @@ from cmi_core.sandbox.pages import (
     payment_page,
     result_page,
 )
-from cmi_core.sandbox.results import err_msg, new_ids, result_fields, sign
+from cmi_core.sandbox.results import err_msg, new_ids, result_fields
 from cmi_core.sandbox.storage import SessionRow, Store
 
 __all__ = ["DEFAULT_SESSION_TIMEOUT", "Gateway", "Page"]
 
-Fields = list[tuple[str, str]]
 DEFAULT_SESSION_TIMEOUT = 1800  # seconds, guide §4.1.1 ``sessiontimeout``
 
 _ERROR_TITLES = {
@@ -73,12 +73,6 @@ _UNKNOWN_SESSION = {
 class Page:
     status: int
     html: str
-
-
-def field(fields: Sequence[tuple[str, str]], name: str) -> str:
-    """A request field's value, its name compared without regard to case."""
-    wanted = name.lower()
-    return next((value for key, value in fields if key.lower() == wanted), "")
 
 
 def callback_url(fields: Sequence[tuple[str, str]]) -> str:
@@ -103,15 +97,20 @@ class Gateway:
 
     # Helpers ------------------------------------------------------------------------
 
-    def _view(self, fields: Sequence[tuple[str, str]], merchant: Merchant) -> PaymentView:
+    @staticmethod
+    def _amount_text(fields: Sequence[tuple[str, str]]) -> tuple[str, str]:
+        """The request's amount as the page shows it, and the currency's letters."""
         currency = get_currency(field(fields, "currency").strip())
-        amount = format_amount(parse_amount(field(fields, "amount")), currency)
+        return format_amount(parse_amount(field(fields, "amount")), currency), currency.alpha
+
+    def _view(self, fields: Sequence[tuple[str, str]], merchant: Merchant) -> PaymentView:
+        amount, currency = self._amount_text(fields)
         return PaymentView(
             lang=lang_of(field(fields, "lang")),
             merchant_name=merchant.name,
             oid=field(fields, "oid").strip(),
             amount=amount,
-            currency=currency.alpha,
+            currency=currency,
             amount_cur=field(fields, "amountCur").strip(),
             symbol_cur=field(fields, "symbolCur").strip(),
             shop_url=field(fields, "shopurl").strip(),
@@ -153,8 +152,16 @@ class Gateway:
         mapping = dict(fields)
         try:
             validate_request(mapping, require_hash=True)
+            # What the page will show, computed now: an amount the core accepts but cannot
+            # format (decimal.InvalidOperation past its precision) is refused like any
+            # invalid field, before a session exists.
+            self._amount_text(fields)
         except ValidationError as exc:
             return self._refusal(lang, f"{exc.field}: {exc.rule}", code="", detail=exc.field)
+        except ArithmeticError:
+            return self._refusal(
+                lang, "amount: a decimal amount such as 29.95", code="", detail="amount"
+            )
         merchant = self.merchants().get(field(fields, "clientid").strip())
         if merchant is None:
             return self._refusal(lang, "Unknown merchant (clientid).", detail="clientid")
@@ -192,9 +199,10 @@ class Gateway:
             return self._refusal(
                 lang, f"Order {oid} already exists ({order.state}).", code="CORE-5110"
             )
+        view = self._view(fields, merchant)
         token = secrets.token_urlsafe(24)
         timeout_text = field(fields, "sessiontimeout").strip()
-        timeout = int(timeout_text) if timeout_text else DEFAULT_SESSION_TIMEOUT
+        timeout = int(timeout_text) if ascii_digits(timeout_text) else DEFAULT_SESSION_TIMEOUT
         self.store.create_session(
             token,
             client_id=merchant.client_id,
@@ -204,7 +212,7 @@ class Gateway:
             timeout=timeout,
             client_ip=client_ip,
         )
-        return Page(200, payment_page(self._view(fields, merchant), token))
+        return Page(200, payment_page(view, token))
 
     # 2. The card form ---------------------------------------------------------------
 
@@ -255,13 +263,15 @@ class Gateway:
             return self._refusal(lang, _UNKNOWN_SESSION[lang], code="3D-1034")
         entry = CardEntry(card.pan, data["month"], data["year"], "000", data.get("holder", ""))
         check = check_card(entry, self.clock.now())
-        self.store.set_session_state(session.token, "open")
         if self._expired(session):
             outcome = Outcome.platform_error("RULE-0001")
-        elif secrets.compare_digest(form.get("otp", "").strip(), CHALLENGE_CODE):
+        # Bytes: compare_digest refuses non-ASCII str, and such a code is just a wrong one.
+        elif secrets.compare_digest(form.get("otp", "").strip().encode(), CHALLENGE_CODE.encode()):
             outcome = issuer_outcome(card)
         else:
             outcome = CHALLENGE_FAILED
+        # Only once the outcome is known: the challenge is over, the card form is next.
+        self.store.set_session_state(session.token, "open")
         return self._finish(session, merchant, outcome, client_ip, check, entry=entry)
 
     # The attempt ----------------------------------------------------------------------

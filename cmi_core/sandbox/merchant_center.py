@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from urllib.parse import quote
 
-from cmi_core.money import Currency, get_currency
+from cmi_core.money import Currency, display_amount, get_currency
 from cmi_core.sandbox.clock import local
 from cmi_core.sandbox.pages import e, plain_page
 from cmi_core.sandbox.storage import CallbackRow, OrderRow, Store
@@ -26,8 +26,8 @@ _NAV = (
 
 
 def _money(amount: Decimal, currency: Currency) -> str:
-    """Display only: zero allowed (the money module formats positive request amounts)."""
-    return f"{amount.quantize(currency.quantum):f} {currency.alpha}"
+    """An amount with its currency letters (``120.50 MAD``, ``0.00 MAD``) for people."""
+    return f"{display_amount(amount, currency)} {currency.alpha}"
 
 
 def _net(order: OrderRow) -> Decimal:

@@ -3,9 +3,12 @@
 :func:`result_fields` builds what the callback, the okUrl/failUrl POST and the result page
 carry: every request field except its ``hash``, then ``Response``, ``ProcReturnCode``,
 ``AuthCode``, ``HostRefNum``, ``TransId``, ``EXTRA.TRXDATE`` (``dd/mm/0yyyy hh:mm:ss``),
-``MaskedPan`` (``400000***7190``), ``mdStatus``... and finally ``HASH`` (``ver3`` with the
-merchant's store key, guide §4.2.4). Identifiers imitate CMI's shapes: ``TransId`` like
-``17327P7GH13718``, ``HostRefNum`` 12 digits ending with the 6-digit ``acqStan``.
+``MaskedPan`` (``400000***7190``), ``mdStatus``, the 3-D Secure fields CMI leaves empty
+here (``iReqCode``, ``PResSyntaxOK``... spelled as the §4.2.5 example spells them), and
+``EXTRA.HOSTMSG``, ``SettleId``. :func:`cmi_core.sandbox.fields.sign` then appends
+``HASH`` (``ver3`` with the merchant's store key, guide §4.2.4). Identifiers imitate CMI's
+shapes: ``TransId`` like ``17327P7GH13718``, ``HostRefNum`` 12 digits ending with the
+6-digit ``acqStan``.
 """
 
 from __future__ import annotations
@@ -19,22 +22,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cmi_core.codes import lookup
-from cmi_core.hashing import compute_hash
 from cmi_core.sandbox.cards import CardCheck, CardEntry, Outcome
 from cmi_core.sandbox.clock import local
+from cmi_core.sandbox.fields import Fields, field
 
 __all__ = [
     "ACQBIN",
     "Ids",
     "api_trx_date",
     "err_msg",
+    "host_msg",
     "new_ids",
     "result_fields",
-    "sign",
     "trx_date",
 ]
-
-Fields = list[tuple[str, str]]
 
 #: The acquirer BIN the emulator reports (the guide's example value, §4.2.5).
 ACQBIN = "439218"
@@ -102,12 +103,31 @@ def _three_d_secure(outcome: Outcome, check: CardCheck | None, client_id: str) -
         ("mdStatus", outcome.md_status),
         ("mdErrorMsg", outcome.md_error),
         ("txstatus", {"1": "Y", "0": "N"}.get(outcome.md_status, "")),
+        # The ACS's own error report and the PARes checks: empty, as in the §4.2.5 example
+        # of an authenticated payment (the emulator has no ACS that could fail).
+        ("iReqCode", ""),
+        ("iReqDetail", ""),
+        ("vendorCode", ""),
+        ("PResSyntaxOK", ""),  # §4.2.3's table says PAResSyntaxOK; §4.2.5 shows this name
+        ("PResVerified", ""),  # §4.2.3: ParesVerified
         ("eci", eci),
         ("cavv", _b64(20) if outcome.md_status == "1" else ""),
         ("cavvAlgorithm", "2" if outcome.md_status == "1" else ""),
         ("xid", _b64(20) if ran else ""),
         ("md", md),
+        ("version", ""),  # §4.2.3: Version (MPI version); empty in §4.2.5
+        ("SID", ""),  # §4.2.3: sID (scheme id); empty in §4.2.5
     ]
+
+
+def host_msg(outcome: Outcome) -> str:
+    """``EXTRA.HOSTMSG``: ``APPROVED`` (§4.2.5), the decline's text from the authorisation
+    host, empty when the host was never asked (3-D Secure or platform errors)."""
+    if outcome.approved:
+        return "APPROVED"
+    if outcome.response == "Declined":
+        return err_msg(outcome).rstrip(".").upper()
+    return ""
 
 
 def result_fields(
@@ -122,7 +142,7 @@ def result_fields(
     entry: CardEntry | None = None,
 ) -> Fields:
     """Request fields (without ``hash``) plus the §4.2.3 result fields, unsigned."""
-    oid = next((value for name, value in request if name.lower() == "oid"), "")
+    oid = field(request, "oid")
     declined = outcome.response == "Declined"
     result: Fields = [
         ("Response", outcome.response),
@@ -133,6 +153,7 @@ def result_fields(
         ("TransId", ids.trans_id),
         ("ReturnOid", oid),
         ("EXTRA.TRXDATE", trx_date(now)),
+        ("EXTRA.HOSTMSG", host_msg(outcome)),
         ("ErrMsg", err_msg(outcome)),
     ]
     if not outcome.approved:
@@ -142,6 +163,7 @@ def result_fields(
         ("paymentType", "CARD"),
         ("merchantID", client_id),
         ("ACQBIN", ACQBIN),
+        ("SettleId", "1" if outcome.approved else ""),  # §4.2.5 shows 1 on an approval
     ]
     if check is not None and entry is not None:
         result += [
@@ -156,9 +178,3 @@ def result_fields(
     names = {name.lower() for name, _ in result} | {"hash"}
     kept = [(name, value) for name, value in request if name.lower() not in names]
     return kept + result
-
-
-def sign(fields: Sequence[tuple[str, str]], store_key: str) -> Fields:
-    """The fields with ``HASH`` appended (any previous hash field dropped first)."""
-    kept = [(name, value) for name, value in fields if name.lower() != "hash"]
-    return [*kept, ("HASH", compute_hash(dict(kept), store_key))]

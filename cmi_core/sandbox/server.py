@@ -17,7 +17,15 @@ Routes (all answers are HTML unless said otherwise):
 ==========================================  =============================================
 
 Bad input never crashes a handler: unknown paths get 404, wrong methods 405, bodies over
-1 MiB 413, unreadable forms 400, all as short HTML pages.
+1 MiB 413, unreadable forms 400, all as short HTML pages. A client that stops sending
+(a body shorter than its ``Content-Length``) is cut off after ``request_timeout``
+seconds (408); one that goes away mid-answer is forgotten quietly.
+
+The two state-changing developer routes (``/merchant/callback/<id>/retry`` and
+``POST /sandbox/faults``) refuse cross-site requests (403): an ``Origin`` (or, without
+it, a ``Referer``) must name the host the request was sent to; ``/sandbox/faults`` takes
+JSON (which no other site can post without a CORS preflight, and the preflight gets
+405), or a form only with such a same-origin header.
 """
 
 from __future__ import annotations
@@ -27,10 +35,12 @@ import json
 import logging
 import re
 import shutil
+import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -42,6 +52,7 @@ from cmi_core.sandbox.callbacks import CallbackDispatcher
 from cmi_core.sandbox.clock import Clock, SystemClock
 from cmi_core.sandbox.demo import DemoShop
 from cmi_core.sandbox.faults import Fault, FaultRegistry
+from cmi_core.sandbox.fields import ascii_digits
 from cmi_core.sandbox.gateway import Gateway, Page
 from cmi_core.sandbox.ledger import Ledger
 from cmi_core.sandbox.merchant_center import order_page, orders_page
@@ -56,6 +67,7 @@ log = logging.getLogger("cmi_core.sandbox")
 
 MAX_BODY = 1024 * 1024
 MAX_FIELDS = 1000
+REQUEST_TIMEOUT = 10.0  # seconds a connection may stay silent (request line, headers, body)
 DB_NAME = "sandbox.sqlite3"
 _HOST_HEADER = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 
@@ -95,6 +107,33 @@ def parse_form(body: bytes) -> list[tuple[str, str]]:
         raise BadRequest(400, "The form cannot be decoded.") from exc
 
 
+def same_origin(headers: Message) -> bool | None:
+    """Does the request come from a page of this host? None when the client does not say.
+
+    Browsers send ``Origin`` with every cross-site POST (``Origin: null`` from sandboxed
+    or privacy-stripped contexts, refused here); without it, ``Referer`` is used. Either
+    must name the host the request was sent to (its ``Host`` header). Scripts (curl,
+    ``requests``) send neither: None, left to each route.
+    """
+    claimed = headers.get("Origin")
+    if claimed is None:
+        claimed = headers.get("Referer")
+    if claimed is None:
+        return None
+    parts = urlsplit(claimed.strip())
+    host = headers.get("Host", "").strip().lower()
+    return parts.scheme in ("http", "https") and bool(host) and parts.netloc.lower() == host
+
+
+def _is_json(content_type: str) -> bool:
+    """``application/json`` or ``application/*+json`` by its MIME essence (not a substring:
+    ``text/plain; x=json`` is a form any site may post)."""
+    essence = content_type.split(";", 1)[0].strip().lower()
+    return essence == "application/json" or (
+        essence.startswith("application/") and essence.endswith("+json")
+    )
+
+
 def simple_page(status: int, message: str) -> str:
     phrase = HTTPStatus(status).phrase
     body = f"<h1>{status} {e(phrase)}</h1><p id='message'>{e(message)}</p>"
@@ -114,6 +153,12 @@ class _Handler(BaseHTTPRequestHandler):
         if code == HTTPStatus.NOT_IMPLEMENTED:
             code, message = HTTPStatus.METHOD_NOT_ALLOWED, "Method not allowed."
         super().send_error(code, message, explain)
+
+    def setup(self) -> None:
+        super().setup()
+        # A silent client (e.g. a body shorter than its Content-Length) no longer pins a
+        # thread forever: reads and writes give up after request_timeout seconds.
+        self.connection.settimeout(self.server.app.request_timeout)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.client_address[0], *args)
@@ -148,7 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise BadRequest(411, "Send a Content-Length (chunked bodies are not accepted).")
         length_text = self.headers.get("Content-Length", "0").strip() or "0"
-        if not length_text.isdigit():
+        if not ascii_digits(length_text):
             self.close_connection = True
             raise BadRequest(400, "Invalid Content-Length.")
         length = int(length_text)
@@ -166,10 +211,27 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.app.route(self, method, path)
         except BadRequest as exc:
             self._error(exc.status, exc.message)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            # The client went away: nobody to answer, nothing wrong with the sandbox.
+            self.close_connection = True
+            log.debug("client left during %s %s: %r", method, path, exc)
+        except TimeoutError:
+            self.close_connection = True
+            log.debug("client too slow on %s %s", method, path)
+            self._quietly(lambda: self._error(408, "The request body did not arrive in time."))
         except Exception:
             log.exception("sandbox handler failed on %s %s", method, path)
             self.close_connection = True
-            self._error(500, "The sandbox failed on this request; see its log.")
+            self._quietly(
+                lambda: self._error(500, "The sandbox failed on this request; see its log.")
+            )
+
+    def _quietly(self, answer: Callable[[], None]) -> None:
+        """Send a last answer; the connection may already be gone or stuck."""
+        try:
+            answer()
+        except OSError as exc:  # BrokenPipeError, ConnectionResetError, TimeoutError...
+            log.debug("could not answer %s: %r", self.client_address[0], exc)
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -202,6 +264,14 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     app: Sandbox
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client hanging up or stalling (e.g. while the last bytes are flushed) is not
+        # the sandbox's failure: no traceback on stderr for it.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            log.debug("connection from %s ended early", client_address)
+            return
+        super().handle_error(request, client_address)
+
 
 class Sandbox:
     """A local CMI: start it, point a :class:`~cmi_core.config.CMIConfig` at ``base_url``.
@@ -209,7 +279,8 @@ class Sandbox:
     ``Sandbox(port=0)`` picks a free port; ``data_dir=None`` keeps the SQLite file in a
     temporary directory removed by :meth:`stop`. ``clock`` (default the system clock) is
     what sessions, dates and the same-day rule read; tests pass a
-    :class:`~cmi_core.sandbox.clock.ManualClock`.
+    :class:`~cmi_core.sandbox.clock.ManualClock`. ``request_timeout`` is how long a
+    connection may stay silent before it is dropped.
     """
 
     def __init__(
@@ -221,9 +292,11 @@ class Sandbox:
         callback_timeout: float = 10.0,
         *,
         clock: Clock | None = None,
+        request_timeout: float = REQUEST_TIMEOUT,
     ) -> None:
         self.host = host
         self.port = port
+        self.request_timeout = request_timeout
         self.clock: Clock = clock or SystemClock()
         self._merchants = index_merchants(merchants or [DEFAULT_MERCHANT])
         self._temp_dir: str | None = None
@@ -419,6 +492,10 @@ class Sandbox:
             if method != "POST":
                 handler._not_allowed()
                 return
+            if same_origin(handler.headers) is False:
+                handler.close_connection = True  # its body, if any, is left unread
+                handler._error(403, "Cross-site request refused.")
+                return
             callback = self.store.get_callback(int(match.group(1)))
             if callback is None:
                 handler._error(404, "No such callback.")
@@ -453,9 +530,19 @@ class Sandbox:
 
     def _set_faults(self, handler: _Handler) -> None:
         body = handler._body()
-        content_type = handler.headers.get("Content-Type", "")
+        origin = same_origin(handler.headers)
+        is_json = _is_json(handler.headers.get("Content-Type", ""))
+        if origin is False or (not is_json and origin is not True):
+            handler._json(
+                403,
+                {
+                    "error": "cross-site request refused: send JSON "
+                    "(Content-Type: application/json), or a form from this host"
+                },
+            )
+            return
         try:
-            if "json" in content_type:
+            if is_json:
                 data = json.loads(body.decode("utf-8") or "{}")
                 if not isinstance(data, dict):
                     raise ValueError("a JSON object is expected")
@@ -472,6 +559,9 @@ class Sandbox:
                 )
         except (ValueError, TypeError, UnicodeDecodeError) as exc:
             handler._json(400, {"error": str(exc)})
+            return
+        except RecursionError:  # "[[[[..." nested past the interpreter's limit
+            handler._json(400, {"error": "the JSON document is nested too deeply"})
             return
         handler._json(200, self.faults.describe())
 

@@ -86,7 +86,8 @@ class XmlApi:
             return self.error("", "Invalid request: no XML document", BAD_REQUEST)
         try:
             root = fromstring(xml)
-        except (ET.ParseError, DefusedXmlException, ValueError):
+        # LookupError: an XML declaration naming an unknown encoding ("bogus-xx").
+        except (ET.ParseError, DefusedXmlException, ValueError, LookupError):
             return self.error("", "Invalid XML request", BAD_REQUEST)
         if root.tag != "CC5Request":
             return self.error("", "Invalid XML request: CC5Request expected", BAD_REQUEST)

@@ -265,6 +265,9 @@ def test_bad_credentials(sandbox: Sandbox, pre_order: str, body: str) -> None:
         xml_request("API-1", "Explode").encode(),
         xml_request("", "PostAuth").encode(),
         b"<CC5Request>" + b"<x>1</x>" * 20000 + b"</CC5Request>",
+        # An encoding Python does not know: LookupError, not a ParseError.
+        b'<?xml version="1.0" encoding="bogus-xx"?><CC5Request/>',
+        b"DATA=" + b'<?xml version="1.0" encoding="bogus-xx"?><CC5Request/>',
     ],
 )
 def test_malformed_requests_get_an_error_document(sandbox: Sandbox, body: bytes) -> None:

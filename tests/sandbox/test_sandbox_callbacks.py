@@ -285,11 +285,13 @@ def test_faults_over_http(sandbox: Sandbox, merchant: Merchant, browser: Browser
     assert answer.json()["orders"][0]["drop"] is True
     pay(sandbox, merchant, browser, "F-HTTP")
     assert merchant.callbacks == []
-    form = requests.post(url, data={"oid": "F-HTTP", "fault": "none"}, timeout=5)
+    same_site = {"Origin": sandbox.base_url}  # a form is taken from this host's pages only
+    form = requests.post(url, data={"oid": "F-HTTP", "fault": "none"}, headers=same_site, timeout=5)
     assert form.json()["orders"] == []
     delay = requests.post(
         url,
         data={"client_id": DEFAULT_MERCHANT.client_id, "fault": "delay", "seconds": "0.2"},
+        headers=same_site,
         timeout=5,
     )
     assert delay.json()["merchants"][DEFAULT_MERCHANT.client_id]["delay"] == 0.2
@@ -318,3 +320,144 @@ def test_bad_fault_requests_are_400(sandbox: Sandbox, payload: dict[str, str]) -
         timeout=5,
     )
     assert broken.status_code == 400
+
+
+# Review fixes ------------------------------------------------------------------------------
+
+
+def test_deeply_nested_fault_json_is_400(sandbox: Sandbox) -> None:
+    for body in (b"[" * 100000, b'{"a":' * 100000):
+        answer = requests.post(
+            f"{sandbox.base_url}/sandbox/faults",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            timeout=5,
+        )
+        assert answer.status_code == 400
+        assert "error" in answer.json()
+
+
+def test_field_lookup_is_case_insensitive_everywhere() -> None:
+    from cmi_core.sandbox import callbacks, gateway
+    from cmi_core.sandbox.fields import field
+
+    fields = [("PROCRETURNCODE", "00"), ("response", "Approved"), ("oid", "A")]
+    assert field(fields, "ProcReturnCode") == "00"
+    assert field(fields, "missing") == ""
+    assert callbacks.is_approval(fields)
+    assert not callbacks.is_approval([("procreturncode", "05"), ("Response", "Declined")])
+    assert vars(gateway)["field"] is field  # one helper, shared
+
+
+def test_one_signer_signs_like_cmi_and_corrupts_on_demand() -> None:
+    from cmi_core.sandbox import callbacks, fields, gateway, results
+    from cmi_core.testing import sign as reference
+
+    unsigned = [("oid", "A-1"), ("amount", "10.00"), ("encoding", "UTF-8"), ("hash", "old")]
+    signed = fields.sign(unsigned, KEY)
+    # Every field kept (encoding too: CMI echoes it), the request's hash replaced by HASH.
+    assert [name for name, _ in signed] == ["oid", "amount", "encoding", "HASH"]
+    assert dict(signed)["HASH"] == reference(dict(unsigned), KEY)["HASH"]
+    verify_hash(dict(signed), KEY)
+    corrupted = fields.sign(unsigned, KEY, corrupt=True)
+    assert corrupted[:-1] == signed[:-1]
+    with pytest.raises(SignatureError):
+        verify_hash(dict(corrupted), KEY)
+    assert vars(gateway)["sign"] is vars(callbacks)["sign"] is fields.sign
+    assert not hasattr(results, "sign")
+
+
+def test_merchant_center_formats_money_with_the_core() -> None:
+    from decimal import Decimal
+
+    from cmi_core.money import get_currency
+    from cmi_core.sandbox import merchant_center
+
+    mad, tnd, jpy = get_currency("504"), get_currency("788"), get_currency("392")
+    assert merchant_center._money(Decimal("120.5"), mad) == "120.50 MAD"
+    assert merchant_center._money(Decimal(0), mad) == "0.00 MAD"
+    assert merchant_center._money(Decimal("0.00"), tnd) == "0.000 TND"
+    assert merchant_center._money(Decimal(0), jpy) == "0 JPY"
+
+
+def _flagged_order(sandbox: Sandbox, merchant: Merchant, browser: Browser, oid: str) -> int:
+    merchant.reply = "FAILURE"
+    pay(sandbox, merchant, browser, oid)
+    order = sandbox.order(oid)
+    assert order is not None
+    [first] = sandbox.store.callbacks(order.id)
+    merchant.reply = "ACTION=POSTAUTH"
+    return first.id
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},
+        {"Referer": "http://evil.example/page"},
+        {"Origin": "http://127.0.0.1:1"},  # another port is another site
+    ],
+)
+def test_cross_site_retry_is_refused(
+    sandbox: Sandbox, merchant: Merchant, browser: Browser, headers: dict[str, str]
+) -> None:
+    callback_id = _flagged_order(sandbox, merchant, browser, "CB-CSRF")
+    answer = requests.post(
+        f"{sandbox.base_url}/merchant/callback/{callback_id}/retry",
+        headers=headers,
+        allow_redirects=False,
+        timeout=5,
+    )
+    assert answer.status_code == 403
+    assert len(merchant.callbacks) == 1
+    assert state(sandbox, "CB-CSRF") == ("PRE", True)
+
+
+@pytest.mark.parametrize("header", ["Origin", "Referer"])
+def test_same_origin_retry_works(
+    sandbox: Sandbox, merchant: Merchant, browser: Browser, header: str
+) -> None:
+    """The Merchant Center's own "Réessayer" button posts with this host as Origin."""
+    callback_id = _flagged_order(sandbox, merchant, browser, "CB-SAME")
+    page = f"{sandbox.base_url}/merchant/order/CB-SAME"
+    value = sandbox.base_url if header == "Origin" else page
+    answer = requests.post(
+        f"{sandbox.base_url}/merchant/callback/{callback_id}/retry",
+        headers={header: value},
+        timeout=5,
+    )
+    assert answer.status_code == 200
+    assert answer.url == page
+    assert state(sandbox, "CB-SAME") == ("POST", False)
+
+
+@pytest.mark.parametrize(
+    ("data", "headers"),
+    [
+        # What another site's <form> or no-cors fetch can send:
+        ("oid=X&fault=drop", {"Content-Type": "application/x-www-form-urlencoded"}),
+        (
+            "oid=X&fault=drop",
+            {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Origin": "http://evil.example",
+            },
+        ),
+        ('{"oid": "X", "fault": "drop"}', {"Content-Type": "text/plain; x=json"}),
+        ('{"oid": "X", "fault": "drop"}', {"Content-Type": "text/plain"}),
+        (
+            '{"oid": "X", "fault": "drop"}',
+            {"Content-Type": "application/json", "Origin": "http://evil.example"},
+        ),
+    ],
+)
+def test_cross_site_fault_switches_are_refused(
+    sandbox: Sandbox, data: str, headers: dict[str, str]
+) -> None:
+    answer = requests.post(
+        f"{sandbox.base_url}/sandbox/faults", data=data, headers=headers, timeout=5
+    )
+    assert answer.status_code == 403
+    assert "error" in answer.json()
+    assert sandbox.faults.describe() == {"merchants": {}, "orders": []}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -413,3 +414,152 @@ def test_without_auto_redirect_a_button_without_name(
     verify_hash(dict(fields), KEY)
     with pytest.raises(SignatureError):
         verify_hash({**dict(fields), "amount": "1.00"}, KEY)
+
+
+# Review fixes ------------------------------------------------------------------------------
+
+
+def test_non_ascii_challenge_code_is_a_wrong_code(
+    sandbox: Sandbox, merchant: Merchant, browser: Browser
+) -> None:
+    merchant.reply = lambda r: (
+        200,
+        "ACTION=POSTAUTH" if r.values["ProcReturnCode"] == "00" else "APPROVED",
+    )
+    browser.open(payment_fields(sandbox, merchant, oid="ORD-3DS-AR"))
+    browser.pay(pan="4000000000003220")
+    page = browser.answer_challenge("١٢٣٤٥٦")  # Arabic-Indic digits for 123456
+    assert page.status_code == 200
+    assert merchant.callbacks[0].values["ErrCode"] == "3D-1005"
+    assert 'name="pan"' in page.text  # the card form again: the session is usable
+    browser.pay(pan="4000000000003220")
+    browser.answer_challenge(CHALLENGE_CODE)
+    assert merchant.callbacks[1].values["ProcReturnCode"] == "00"
+    order = sandbox.order("ORD-3DS-AR")
+    assert order is not None
+    assert order.state == "POST"
+
+
+def test_challenge_state_changes_only_after_the_comparison(
+    sandbox: Sandbox, merchant: Merchant, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import secrets
+
+    browser.open(payment_fields(sandbox, merchant))
+    browser.pay(pan="4000000000003220")
+    token = dict(forms(browser.page.text)["challenge"][1])["session"]  # type: ignore[union-attr]
+
+    def broken(a: bytes, b: bytes) -> bool:
+        raise RuntimeError("comparison failed")
+
+    monkeypatch.setattr(secrets, "compare_digest", broken)
+    failed = browser.http.post(
+        sandbox.gateway_url + "/3ds", data={"session": token, "otp": CHALLENGE_CODE}, timeout=10
+    )
+    assert failed.status_code == 500
+    monkeypatch.undo()
+    session = sandbox.store.get_session(token)
+    assert session is not None
+    assert session.state == "challenge"  # not reset to "open" by the failed request
+    page = browser.http.post(
+        sandbox.gateway_url + "/3ds", data={"session": token, "otp": CHALLENGE_CODE}, timeout=10
+    )
+    assert page.status_code == 200
+    assert merchant.callbacks[0].values["ProcReturnCode"] == "00"
+
+
+def _sessions_created(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens of the payment sessions created from now on."""
+    tokens: list[str] = []
+    create = sandbox.store.create_session
+
+    def spy(token: str, **values: Any) -> None:
+        tokens.append(token)
+        create(token, **values)
+
+    monkeypatch.setattr(sandbox.store, "create_session", spy)
+    return tokens
+
+
+def test_huge_amount_is_an_invalid_field(
+    sandbox: Sandbox, merchant: Merchant, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions = _sessions_created(sandbox, monkeypatch)
+    fields = [(k, "9" * 40 if k == "amount" else v) for k, v in payment_fields(sandbox, merchant)]
+    page = browser.open(resign(fields))
+    assert page.status_code == 400
+    assert "amount" in page.text
+    assert 'name="pan"' not in page.text
+    assert sessions == []
+
+
+def test_amount_the_page_cannot_show_is_refused_before_a_session(
+    sandbox: Sandbox, merchant: Merchant, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the core accepts, an amount the page fails to format is a 400, no session."""
+    from decimal import InvalidOperation
+
+    from cmi_core.sandbox import gateway
+
+    def unformattable(*args: object, **kwargs: object) -> str:
+        raise InvalidOperation("quantize result has too many digits for current context")
+
+    sessions = _sessions_created(sandbox, monkeypatch)
+    monkeypatch.setattr(gateway, "format_amount", unformattable)
+    page = browser.open(payment_fields(sandbox, merchant, oid="ORD-HUGE"))
+    assert page.status_code == 400
+    assert "amount" in page.text
+    assert sessions == []
+    assert sandbox.order("ORD-HUGE") is None
+
+
+@pytest.mark.parametrize(
+    ("card", "err_code"),
+    [
+        (("4111111111111111", "12", "٣٠", "123"), "CORE-2515"),  # Arabic-Indic 30
+        (("4111111111111111", "12", "٢٠٣٠", "123"), "CORE-2515"),
+        (("4111111111111111", "١٢", "30", "123"), "CORE-2515"),
+        (("4111111111111111", "12", "３０", "123"), "CORE-2515"),  # fullwidth
+        (("٤١١١١١١١١١١١١١١١", "12", "30", "123"), "CORE-2012"),
+        (("4111111111111111", "12", "30", "١٢٣"), "CORE-2515"),
+    ],
+)
+def test_unicode_digits_are_not_card_digits(
+    sandbox: Sandbox,
+    merchant: Merchant,
+    browser: Browser,
+    card: tuple[str, str, str, str],
+    err_code: str,
+) -> None:
+    merchant.reply = "APPROVED"
+    browser.open(payment_fields(sandbox, merchant))
+    pan, month, year, cvv = card
+    browser.pay(pan=pan, month=month, year=year, cvv=cvv)
+    values = merchant.callbacks[0].values
+    assert values["ProcReturnCode"] == "99"
+    assert values["ErrCode"] == err_code
+    assert values.get("MaskedPan", "") in ("", "411111***1111")
+
+
+def test_result_carries_the_3ds_and_host_fields_of_the_guide(
+    sandbox: Sandbox, merchant: Merchant, browser: Browser
+) -> None:
+    merchant.reply = "APPROVED"
+    browser.open(payment_fields(sandbox, merchant))
+    browser.pay()
+    browser.open(payment_fields(sandbox, merchant))
+    browser.pay(pan="4000000000000515")
+    browser.open(payment_fields(sandbox, merchant))
+    browser.pay(pan="4000000000000101")
+    approved, declined, failed = (c.values for c in merchant.callbacks)
+    empty = ("iReqCode", "iReqDetail", "vendorCode", "PResSyntaxOK", "PResVerified")
+    for values in (approved, declined, failed):
+        verify_hash(values, KEY)
+        for name in (*empty, "version", "SID"):
+            assert values[name] == "", name  # present, empty as in the §4.2.5 example
+    assert approved["EXTRA.HOSTMSG"] == "APPROVED"
+    assert approved["SettleId"] == "1"
+    assert declined["EXTRA.HOSTMSG"] == "INSUFFICIENT FUNDS"
+    assert declined["SettleId"] == ""
+    assert failed["EXTRA.HOSTMSG"] == ""  # 3-D Secure failed: the host was never asked
+    assert failed["SettleId"] == ""

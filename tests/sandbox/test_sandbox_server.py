@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
+import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from cmi_core.hashing import compute_hash
 from cmi_core.sandbox import DEFAULT_MERCHANT, Merchant, Sandbox, build_cli_parser, main
 from cmi_core.sandbox.cli import _sandbox_from_args, banner
 from cmi_core.sandbox.merchants import load_merchants_file, parse_merchant_spec
+from cmi_core.testing import sign
 
 from .support import Browser, forms, payment_fields
 from .support import Merchant as Shop
@@ -249,3 +253,98 @@ def test_main_reports_a_busy_port(capsys: pytest.CaptureFixture[str], tmp_path: 
         code = main(["--port", str(port), "--data-dir", str(tmp_path)])
     assert code == 2
     assert "cannot listen" in capsys.readouterr().err
+
+
+# Review fixes ------------------------------------------------------------------------------
+
+
+def test_unicode_digit_content_length_is_400(sandbox: Sandbox) -> None:
+    # "²" is a digit to str.isdigit() and not to int(): it used to give a 500.
+    head = "POST /fim/est3dgate HTTP/1.1\r\nHost: x\r\nContent-Length: ²\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as raw:
+        raw.sendall(head.encode("latin-1"))
+        answer = raw.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:40]
+
+
+def test_a_body_shorter_than_its_length_times_out(merchant: Shop) -> None:
+    with Sandbox(port=0, request_timeout=0.5) as sandbox:
+        head = b"POST /fim/est3dgate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc"
+        with socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as raw:
+            raw.sendall(head)
+            started = time.monotonic()
+            answer = raw.recv(4096)
+            assert time.monotonic() - started < 4
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:40]
+        # The server still answers others.
+        assert requests.get(sandbox.base_url + "/sandbox/health", timeout=5).ok
+
+
+def test_a_client_that_leaves_is_no_error(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def gone(*args: object) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sandbox, "route", gone)
+    with (
+        caplog.at_level(logging.DEBUG, logger="cmi_core.sandbox"),
+        socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as raw,
+    ):
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert raw.recv(4096) == b""  # closed, no 500 page
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize("error", [BrokenPipeError, ConnectionResetError, TimeoutError])
+def test_server_is_quiet_about_hang_ups(
+    sandbox: Sandbox, capsys: pytest.CaptureFixture[str], error: type[OSError]
+) -> None:
+    server = sandbox._server
+    assert server is not None
+    try:
+        raise error()
+    except OSError:
+        server.handle_error(None, ("127.0.0.1", 1))
+    assert capsys.readouterr().err == ""
+
+
+def _demo_order(sandbox: Sandbox) -> str:
+    shop = requests.get(f"{sandbox.base_url}/demo/", timeout=5)
+    return dict(forms(shop.text)["pay"][1])["oid"]
+
+
+def _signed_callback(oid: str, **changes: str) -> dict[str, str]:
+    from cmi_core.testing import make_callback
+
+    values = make_callback(DEFAULT_MERCHANT.store_key, oid=oid, amount=Decimal("199.00"))
+    return sign({**values, **changes}, DEFAULT_MERCHANT.store_key)
+
+
+def test_demo_callback_checks_oid_and_amount(sandbox: Sandbox) -> None:
+    url = f"{sandbox.base_url}/demo/callback"
+    oid = _demo_order(sandbox)
+
+    def post(values: dict[str, str]) -> str:
+        return requests.post(url, data=values, timeout=5).text
+
+    # Properly signed, but not what the shop sold: no capture, the order is flagged.
+    assert post(_signed_callback("DEMO-UNKNOWN")) == "FAILURE"
+    assert post(_signed_callback(oid, amount="1.00")) == "FAILURE"
+    assert sandbox.demo.orders[oid].status.state == "needs_attention"
+    assert post(_signed_callback(oid)) == "FAILURE"  # staff must look first
+    other_currency = _demo_order(sandbox)
+    assert post(_signed_callback(other_currency, currency="978")) == "FAILURE"
+    # A failed attempt is acknowledged, then the approval captures once.
+    oid = _demo_order(sandbox)
+    declined = _signed_callback(oid, ProcReturnCode="05", Response="Declined", ErrCode="ISO8583-05")
+    assert post(declined) == "APPROVED"
+    approved = _signed_callback(oid)
+    assert post(approved) == "ACTION=POSTAUTH"
+    assert sandbox.demo.orders[oid].status.state == "captured"
+    assert sandbox.demo.orders[oid].trans_id == approved["TransId"]
+    assert post(approved) == "ACTION=POSTAUTH"  # the same approval: the same reply
+    other = _signed_callback(oid, TransId="25327ZZZZ9999")
+    assert post(other) == "FAILURE"  # another approval of a paid order
+    assert post(declined) == "APPROVED"  # a late failure changes nothing
+    assert sandbox.demo.orders[oid].status.state == "captured"
