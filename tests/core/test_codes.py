@@ -72,7 +72,10 @@ REVEALING = {
     "ar": ["رصيد", "مسروق", "مفقود", "CVV", "الحد", "سقف", "الأمان"],
 }
 
-GUIDE = Path(os.environ.get("CMI_GUIDE_TXT", "/work/shared/cmi/cmi-ecom-integration-v1.4.4.txt"))
+GUIDE = Path(
+    os.environ.get("CMI_GUIDE_TXT")
+    or Path(__file__).resolve().parents[3] / "shared/cmi/cmi-ecom-integration-v1.4.4.txt"
+)
 
 
 def guide_rows() -> list[tuple[str, ...]]:
