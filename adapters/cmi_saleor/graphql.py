@@ -135,7 +135,10 @@ def execute(
     if not isinstance(body, dict):
         raise SaleorAPIError("Saleor API answered an unexpected JSON document")
     if body.get("errors"):
-        messages = "; ".join(str(e.get("message", e))[:200] for e in body["errors"][:3])
+        errors = body["errors"] if isinstance(body["errors"], list) else [body["errors"]]
+        messages = "; ".join(
+            str(e.get("message", e) if isinstance(e, dict) else e)[:200] for e in errors[:3]
+        )
         raise SaleorAPIError(f"Saleor API errors: {messages}")
     data = body.get("data")
     if not isinstance(data, dict):

@@ -174,7 +174,7 @@ def return_view(request: HttpRequest, kind: str) -> HttpResponse:
     """The shopper's okUrl/failUrl POST: verify, then 303 to the storefront's return URL."""
     try:
         fields = services.parse_body(request.read(services.MAX_BODY + 1))
-    except services.BadBody:
+    except services.BadBodyError:
         fields = {}
     outcome = services.handle_return(
         fields,

@@ -117,3 +117,14 @@ def test_register_refuses_incomplete_calls(
 
 def test_register_is_post_only(client: Client) -> None:
     assert client.get("/api/register").status_code == 405
+
+
+@pytest.mark.parametrize("errors", [["boom"], "boom", [{"message": "no"}, 3]])
+def test_odd_graphql_errors_are_api_errors(errors: Any) -> None:
+    import responses
+    from cmi_saleor.graphql import SaleorAPIError, execute
+
+    with responses.RequestsMock() as mocked:
+        mocked.add(responses.POST, "https://saleor.example/graphql/", json={"errors": errors})
+        with pytest.raises(SaleorAPIError, match="Saleor API errors"):
+            execute("https://saleor.example/graphql/", "token", "{ app { id } }")

@@ -278,6 +278,26 @@ def test_unverified_return_is_not_redirected(
     assert client.get("/cmi/ok").status_code == 405
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"oid=1&oid=2",
+        b"oid=\xff\xfe",
+        b"a=" + b"x" * 70_000,
+        b"&".join(b"f%d=1" % i for i in range(600)),
+    ],
+    ids=["duplicate field", "not UTF-8", "huge", "too many fields"],
+)
+@pytest.mark.parametrize("kind", ["ok", "fail"])
+def test_unreadable_return_bodies_are_refused_not_crashed(
+    client: Client, body: bytes, kind: str
+) -> None:
+    response = client.post(
+        f"/cmi/{kind}", data=body, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 400
+
+
 def test_every_document_sent_to_saleor_is_valid() -> None:
     from cmi_saleor.graphql import APP_ID_QUERY, TRANSACTION_EVENT_REPORT
 
