@@ -4,7 +4,10 @@ Each adapter subclasses :class:`PaymentHook`, overrides what it needs and regist
 from its ``AppConfig.ready()`` with ``register_hook("oscar", OscarHook())``. The shared
 services call the hook of ``payment.platform`` inside the transaction that holds the
 payment row locked; an exception from a callback's hook rolls everything back and the
-reply to CMI is ``FAILURE``.
+reply to CMI is ``FAILURE``. A card was authorised, so after the rollback the payment is
+flagged (needs attention, with the exception's class and message) for staff to check and
+void, unless the exception is a :class:`RetryableHookError` (the platform is down for a
+while: CMI's retries, or Saleor's process-session call, will bring the news again).
 
 ``result`` is the verified :class:`cmi_core.CallbackResult` of the callback or okUrl POST;
 when the news comes from CMI's status API instead (``refresh``, ``cmi_reconcile``), it is
@@ -20,7 +23,15 @@ if TYPE_CHECKING:
     from cmi_core import CallbackResult
     from cmi_django.models import Payment
 
-__all__ = ["PaymentHook", "get_hook", "register_hook"]
+__all__ = ["PaymentHook", "RetryableHookError", "get_hook", "register_hook"]
+
+
+class RetryableHookError(Exception):
+    """A hook's temporary failure: roll back and answer ``FAILURE``, but do not flag.
+
+    Raise it (or subclass it) when trying the same callback again later can succeed, e.g.
+    the platform's API is unreachable. Any other exception flags the payment.
+    """
 
 
 class PaymentHook:

@@ -66,15 +66,17 @@ from cmi_core import (
 from cmi_core.codes import CANNOT_PROCESS, TECHNICAL
 from cmi_django import signals
 from cmi_django.config import get_config
-from cmi_django.hooks import get_hook
+from cmi_django.hooks import RetryableHookError, get_hook
 from cmi_django.models import CallbackLog, Operation, Payment
 
 __all__ = [
     "MAX_BODY",
     "BadBodyError",
     "CallbackOutcome",
+    "PlatformHookError",
     "ReturnOutcome",
     "StatusCheck",
+    "approve_without_callback",
     "callback_url",
     "capture",
     "check_status",
@@ -304,33 +306,131 @@ def create_payment(
 # -- callbacks and returns --------------------------------------------------------------
 
 
-def _decide_and_save(payment: Payment, result: CallbackResult, *, as_manual: bool) -> Decision:
-    """Decide with the core, save the new status and result fields, call the hook."""
+class PlatformHookError(Exception):
+    """The platform hook raised after a *verified* callback or return was applied.
+
+    Raised inside the transaction (so everything rolls back); carries the payment's pk and
+    the hook's own exception, so that :func:`handle_callback` / :func:`handle_return` can
+    flag the payment afterwards (a card was authorised: staff must know).
+    """
+
+    def __init__(self, payment_pk: int, error: Exception) -> None:
+        super().__init__(_error_text(error))
+        self.payment_pk = payment_pk
+        self.error = error
+
+
+def _notify_or_fail(
+    payment: Payment,
+    before: PaymentStatus,
+    after: PaymentStatus,
+    result: CallbackResult | None = None,
+) -> None:
+    """:func:`_notify` for a verified callback/return: a hook error becomes PlatformHookError."""
+    try:
+        _notify(payment, before, after, result)
+    except Exception as exc:
+        raise PlatformHookError(payment.pk, exc) from exc
+
+
+def _record_result(payment: Payment, result: CallbackResult, outcome: Outcome) -> None:
+    """Copy the callback's result fields onto the row (not saved)."""
+    if outcome in (Outcome.CAPTURE, Outcome.AUTHORISE):
+        payment.trans_id = _clip(result.trans_id, "trans_id")
+        payment.auth_code = _clip(result.auth_code, "auth_code")
+        payment.host_ref_num = _clip(result.host_ref_num, "host_ref_num")
+    if outcome in (Outcome.CAPTURE, Outcome.AUTHORISE, Outcome.DECLINED):
+        code = result.err_code or (result.error.system_code if result.error else "")
+        payment.masked_pan = _clip(result.masked_pan, "masked_pan")
+        payment.card_brand = _clip(result.card_brand, "card_brand")
+        payment.proc_return_code = _clip(result.proc_return_code, "proc_return_code")
+        payment.error_code = _clip(code, "error_code")
+
+
+def _decide(payment: Payment, result: CallbackResult, *, as_manual: bool) -> Decision:
     known = payment.known_payment()
     if as_manual:
         known = dataclasses.replace(known, capture_mode="manual")
     decision = decide_callback(result, known)
     if decision.needs_attention:
         logger.warning("CMI payment %s needs attention: %s", payment.oid, decision.message)
+    return decision
+
+
+def _decide_and_save(payment: Payment, result: CallbackResult) -> Decision:
+    """A verified callback: decide with the core, save the status and fields, call the hook."""
+    decision = _decide(payment, result, as_manual=False)
+    if decision.outcome is Outcome.DUPLICATE and not payment.trans_id and result.trans_id:
+        # The approval was learned from CMI's status API (no TransId kept from it): the
+        # callback's own TransId is recorded now; nothing else changes.
+        _record_result(payment, result, Outcome.AUTHORISE)
+        payment.save()
     if not decision.changed or decision.status is None:
         return decision
     before = payment.status
     payment.set_status(decision.status)
-    if decision.outcome in (Outcome.CAPTURE, Outcome.AUTHORISE):
-        payment.trans_id = _clip(result.trans_id, "trans_id")
-        payment.auth_code = _clip(result.auth_code, "auth_code")
-        payment.host_ref_num = _clip(result.host_ref_num, "host_ref_num")
-        if as_manual:  # CMI got no ACTION=POSTAUTH: this payment is now captured by API
-            payment.capture_mode = "manual"
-    if decision.outcome in (Outcome.CAPTURE, Outcome.AUTHORISE, Outcome.DECLINED):
-        code = result.err_code or (result.error.system_code if result.error else "")
-        payment.masked_pan = _clip(result.masked_pan, "masked_pan")
-        payment.card_brand = _clip(result.card_brand, "card_brand")
-        payment.proc_return_code = _clip(result.proc_return_code, "proc_return_code")
-        payment.error_code = _clip(code, "error_code")
+    _record_result(payment, result, decision.outcome)
     payment.save()
-    _notify(payment, before, payment.status, result)
+    _notify_or_fail(payment, before, payment.status, result)
     return decision
+
+
+def approve_without_callback(
+    payment: Payment,
+    result: CallbackResult,
+    *,
+    source: str,
+    sync: PaymentStatus | None = None,
+) -> str:
+    """Apply an approval CMI's callback has not delivered (yet); return the outcome label.
+
+    The one path for every approval learned without a callback: the okUrl POST
+    (``source="okurl"``), ``refresh``/``cmi_reconcile`` and Saleor's process-session call
+    (CMI's ORDERSTATUS). ``payment`` is locked by the caller (``select_for_update``), in its
+    transaction; the caller calls the hook (:func:`_notify`) with the status from before.
+
+    - okUrl (``sync`` None, ``result`` the verified POST): the core decides as for a
+      callback in manual capture mode (amounts checked, a mismatch flags); the callback's
+      TransId, auth code and card fields are recorded.
+    - status (``sync`` the status CMI's answer leads to, ``result`` built from it): that
+      status is applied; CMI's ORDERSTATUS TransId is *not* recorded (it may differ from the
+      callback's, which would make the late callback a "second approval"): the later
+      callback records its own; the auth code, host reference and card number are kept.
+
+    Once paid this way the payment's ``capture_mode`` is ``"manual"``: CMI never got
+    ``ACTION=POSTAUTH``, and a late duplicate callback is answered ``APPROVED`` (never
+    ``ACTION=POSTAUTH``, which would make CMI capture behind our back). If it was
+    ``"auto"``, it came from a pending state, it is now AUTHORISED and the config has an API
+    user, :func:`capture` runs after the commit with ``key=f"{source}-capture"``; if that
+    fails the payment is flagged (needs attention).
+    """
+    before = payment.status
+    was_auto = payment.capture_mode == "auto"
+    if sync is None:
+        decision = _decide(payment, result, as_manual=True)
+        label = decision.outcome.value
+        if decision.changed and decision.status is not None:
+            payment.set_status(decision.status)
+            _record_result(payment, result, decision.outcome)
+    else:
+        label = "status_sync"
+        payment.set_status(sync)
+        payment.auth_code = payment.auth_code or _clip(result.auth_code, "auth_code")
+        payment.host_ref_num = payment.host_ref_num or _clip(result.host_ref_num, "host_ref_num")
+        payment.masked_pan = payment.masked_pan or _clip(result.masked_pan, "masked_pan")
+    after = PaymentState(payment.state)
+    if after.is_paid and not before.state.is_paid:
+        payment.capture_mode = "manual"
+    payment.save()
+    if (
+        was_auto
+        and before.state.is_pending
+        and after is PaymentState.AUTHORISED
+        and get_config(payment.config_key).has_api_user
+    ):
+        pk = payment.pk
+        transaction.on_commit(lambda: _capture_after_approval(pk, source))
+    return label
 
 
 def _write_log(payment: Payment | None, **values: Any) -> None:
@@ -338,11 +438,12 @@ def _write_log(payment: Payment | None, **values: Any) -> None:
     CallbackLog.objects.create(payment=payment, **clean)
 
 
-def _write_log_alone(**values: Any) -> None:
+def _write_log_alone(payment_pk: int | None = None, **values: Any) -> None:
     """The log row of a failed exchange, in its own transaction; failures only logged."""
     try:
         with transaction.atomic():
-            _write_log(None, **values)
+            payment = Payment.objects.filter(pk=payment_pk).first() if payment_pk else None
+            _write_log(payment, **values)
     except Exception:
         logger.exception("could not write the CMI callback log for oid %r", values.get("oid"))
 
@@ -372,11 +473,39 @@ def handle_callback(fields: Mapping[str, str], *, remote_addr: str = "") -> Call
                 error=outcome.error,
                 **log,
             )
+    except PlatformHookError as failed:
+        logger.exception("CMI callback for oid %r: the platform hook failed", oid[:64])
+        outcome = CallbackOutcome(Reply.FAILURE.value, None, None, error=_error_text(failed.error))
+        _write_log_alone(
+            failed.payment_pk, reply=outcome.reply, outcome="error", error=outcome.error, **log
+        )
+        _flag_after_hook_failure(failed)
     except Exception as exc:
         logger.exception("CMI callback for oid %r failed; replying FAILURE", oid[:64])
         outcome = CallbackOutcome(Reply.FAILURE.value, None, None, error=_error_text(exc))
         _write_log_alone(reply=outcome.reply, outcome="error", error=outcome.error, **log)
     return outcome
+
+
+def _flag_after_hook_failure(failed: PlatformHookError) -> None:
+    """After the rollback: flag the payment, so staff learn a card was authorised.
+
+    Only for verified callbacks and returns (a forged POST never gets this far), and not
+    for a :class:`~cmi_django.hooks.RetryableHookError`. The reason names the hook's error
+    class and message (the platform's own words, no secrets).
+    """
+    payment = Payment.objects.filter(pk=failed.payment_pk).first()
+    if payment is None or isinstance(failed.error, RetryableHookError):
+        return  # a temporary failure: CMI's retry brings the approval again
+    reason = (
+        "CMI approved this payment but the platform could not record it "
+        f"({_error_text(failed.error)}); it was answered FAILURE: check it with CMI "
+        "(refresh) and void it if it is not wanted"
+    )
+    try:
+        flag(payment, reason[:1000])
+    except Exception:
+        logger.exception("could not flag payment %s after its hook failed", payment.oid)
 
 
 def _callback(fields: dict[str, str], oid: str) -> tuple[CallbackOutcome, str]:
@@ -392,7 +521,7 @@ def _callback(fields: dict[str, str], oid: str) -> tuple[CallbackOutcome, str]:
         decision = decide_callback(None, found.known_payment())
         return CallbackOutcome(decision.body, found, decision, error=error), decision.outcome
     payment = Payment.objects.select_for_update().get(pk=found.pk)
-    decision = _decide_and_save(payment, result, as_manual=False)
+    decision = _decide_and_save(payment, result)
     error = decision.message if decision.reply is Reply.FAILURE else ""
     return CallbackOutcome(decision.body, payment, decision, True, error), decision.outcome
 
@@ -421,7 +550,11 @@ def handle_callback_body(body: bytes, *, remote_addr: str = "") -> CallbackOutco
 def handle_return(
     fields: Mapping[str, str], *, kind: Literal["ok", "fail"], remote_addr: str = ""
 ) -> ReturnOutcome:
-    """The shopper's okUrl/failUrl POST (guide §4.2.2). Never raises for bad input."""
+    """The shopper's okUrl/failUrl POST (guide §4.2.2). Never raises for bad input.
+
+    An unverified POST (no hash, a wrong one, an unknown oid) gets ``payment=None``: it
+    names a payment nobody proved is theirs, so nothing may be shown or done for it.
+    """
     received = {str(k): str(v) for k, v in fields.items()}
     oid = _oid_of(received)
     log = {
@@ -433,14 +566,18 @@ def handle_return(
     try:
         with transaction.atomic():
             outcome, label, error = _return(received, oid, kind)
-            _write_log(
-                outcome.payment, verified=outcome.verified, outcome=label, error=error, **log
-            )
+            found = _find(oid) if not outcome.verified else outcome.payment
+            _write_log(found, verified=outcome.verified, outcome=label, error=error, **log)
+    except PlatformHookError as failed:
+        logger.exception("CMI %s return for oid %r: the platform hook failed", kind, oid[:64])
+        _write_log_alone(failed.payment_pk, outcome="error", error=_error_text(failed.error), **log)
+        _flag_after_hook_failure(failed)
+        payment = Payment.objects.filter(pk=failed.payment_pk).first()
+        lang = payment.lang if payment is not None and payment.lang in _LANGS else "fr"
+        outcome = ReturnOutcome(payment, False, True, TECHNICAL.get(lang), kind)
     except Exception as exc:
         logger.exception("CMI %s return for oid %r failed", kind, oid[:64])
-        found = _find(oid)
-        lang = found.lang if found is not None and found.lang in _LANGS else "fr"
-        outcome = ReturnOutcome(found, False, False, TECHNICAL.get(lang), kind)
+        outcome = ReturnOutcome(None, False, False, TECHNICAL.fr, kind)
         _write_log_alone(outcome="error", error=_error_text(exc), **log)
     return outcome
 
@@ -456,32 +593,31 @@ def _return(
     result, error = _verify(config, fields)
     if result is None:
         logger.warning("CMI %s return for %s refused: %s", kind, found.oid, error)
-        outcome = ReturnOutcome(found, False, False, CANNOT_PROCESS.get(lang), kind)
+        outcome = ReturnOutcome(None, False, False, CANNOT_PROCESS.get(lang), kind)
         return outcome, Outcome.INVALID.value, error
     payment, label = found, ("approved" if result.approved else "declined")
     if kind == "ok" and result.approved:
         payment = Payment.objects.select_for_update().get(pk=found.pk)
         if PaymentState(payment.state).is_pending:  # the callback has not come (yet)
-            was_auto = payment.capture_mode == "auto"
-            decision = _decide_and_save(payment, result, as_manual=True)
-            label = decision.outcome.value
-            if decision.outcome is Outcome.AUTHORISE and was_auto and config.has_api_user:
-                pk = payment.pk
-                transaction.on_commit(lambda: _capture_after_return(pk))
+            before = payment.status
+            label = approve_without_callback(payment, result, source="okurl")
+            _notify_or_fail(payment, before, payment.status, result)
     approved = PaymentState(payment.state).is_paid and result.approved
     message = "" if approved else shopper_message(result.proc_return_code, result.err_code, lang)
     return ReturnOutcome(payment, approved, True, message, kind, result), label, ""
 
 
-def _capture_after_return(pk: int) -> None:
-    """Auto mode, approval seen on okUrl only: capture through the API, flag on failure."""
+def _capture_after_approval(pk: int, source: str) -> None:
+    """Auto mode, approval learned without a callback: capture through the API, flag on failure."""
     payment = Payment.objects.get(pk=pk)
+    if payment.state != PaymentState.AUTHORISED.value:  # flagged meanwhile, or captured
+        return
     try:
-        capture(payment, user="cmi_django (okUrl fallback)", key="okurl-capture")
+        capture(payment, user=f"cmi_django ({source}, no callback)", key=f"{source}-capture")
     except Exception as exc:
-        logger.exception("capture of %s after its okUrl return failed", payment.oid)
+        logger.exception("capture of %s after its approval (%s) failed", payment.oid, source)
         try:
-            flag(payment, f"automatic capture after the okUrl return failed: {exc}"[:500])
+            flag(payment, f"automatic capture after the {source} approval failed: {exc}"[:500])
         except Exception:
             logger.exception("could not flag payment %s", payment.oid)
 
@@ -728,12 +864,16 @@ def _result_from_status(payment: Payment, order: OrderStatus) -> CallbackResult:
     )
 
 
-def refresh(payment: Payment, *, user: str = "") -> Operation:
+def refresh(payment: Payment, *, user: str = "", source: str = "refresh") -> Operation:
     """Ask CMI for the order's status and apply it (STATUS_SYNC: PRE, POST, RFND, VOID).
 
     CMI is the authority: this is how a payment leaves NEEDS_ATTENTION. A report the state
     machine refuses raises :class:`cmi_core.TransitionError` after recording the failed
-    operation; CMI's own errors raise :class:`cmi_core.APIError` likewise.
+    operation; CMI's own errors raise :class:`cmi_core.APIError` likewise. An approval
+    learned this way (the payment was not paid, CMI says it is) goes through
+    :func:`approve_without_callback` with ``source`` (``"refresh"``, ``"reconcile"``,
+    ``"saleor-process"``...): manual capture from then on, captured through the API after
+    the commit when it was in auto mode.
     """
     raised: Exception | None = None
     with transaction.atomic():
@@ -752,18 +892,26 @@ def refresh(payment: Payment, *, user: str = "") -> Operation:
             raised = exc
         else:
             order = check.order
-            if check.changes:
-                locked.set_status(check.after)
-            if order is not None and not locked.trans_id and order.trans_id:
-                locked.trans_id = _clip(order.trans_id, "trans_id")
-                locked.auth_code = _clip(order.auth_code, "auth_code")
-                locked.host_ref_num = _clip(order.host_ref_num, "host_ref_num")
-                locked.masked_pan = locked.masked_pan or _clip(order.masked_pan, "masked_pan")
-            locked.save()
+            result = _result_from_status(locked, order) if order is not None else None
+            approval = (
+                result is not None and check.after.state.is_paid and not check.before.state.is_paid
+            )
+            if approval and result is not None:
+                approve_without_callback(locked, result, source=source, sync=check.after)
+            else:
+                if check.changes:
+                    locked.set_status(check.after)
+                locked.save()
             response = _jsonable(order) if order is not None else {"state": None, "found": False}
             operation = Operation.objects.create(succeeded=True, response=response, **record)
-            result = _result_from_status(locked, order) if order is not None else None
             raised = _notify_after_operation(locked, check.before, operation, result)
+            if approval and raised is not None and not isinstance(raised, RetryableHookError):
+                # the platform could not record the order: flagged, so nothing is captured
+                flag(
+                    locked,
+                    f"CMI approved this payment but the platform hook failed "
+                    f"({_error_text(raised)}); void it if it is not wanted"[:1000],
+                )
     payment.refresh_from_db()
     if raised is not None:
         raise raised

@@ -10,15 +10,17 @@ import logging
 from typing import Any, ClassVar, Literal
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import NoReverseMatch, reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from django.views.generic import TemplateView
 
 from cmi_core import Reply
 from cmi_django import services
 
-__all__ = ["ReturnView", "callback_view"]
+__all__ = ["ReturnView", "UnconfirmedView", "callback_view"]
 
 logger = logging.getLogger("cmi_django")
 
@@ -46,11 +48,17 @@ class ReturnView(View):
 
     Subclasses set ``kind`` (``"ok"`` or ``"fail"``) and implement
     :meth:`get_redirect_url`, which may also store ``outcome.shopper_message`` (e.g. with
-    Django's messages framework) before naming the page.
+    Django's messages framework) before naming the page. It is called for *verified* POSTs
+    only: an unverified one (no hash, a wrong one, an unknown oid) names a payment nobody
+    proved is theirs, so it is sent to the neutral :meth:`get_unverified_url` page
+    ("we could not confirm this payment"), with nothing to act on.
     """
 
     http_method_names: ClassVar[list[str]] = ["post"]
     kind: Literal["ok", "fail"] = "ok"
+    #: The URL name of the neutral page (e.g. ``"cmi_oscar:unconfirmed"``); when it does
+    #: not resolve, ``cmi_django:unconfirmed``, then the site's root.
+    unverified_url_name: str | None = None
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
@@ -59,9 +67,34 @@ class ReturnView(View):
             fields = {}
         remote = request.META.get("REMOTE_ADDR", "")
         outcome = services.handle_return(fields, kind=self.kind, remote_addr=remote)
-        response = HttpResponseRedirect(self.get_redirect_url(outcome))
+        if outcome.verified and outcome.payment is not None:
+            url = self.get_redirect_url(outcome)
+        else:
+            url = self.get_unverified_url()
+        response = HttpResponseRedirect(url)
         response.status_code = 303
         return response
 
     def get_redirect_url(self, outcome: services.ReturnOutcome) -> str:
         raise NotImplementedError("ReturnView subclasses name the page to redirect to")
+
+    def get_unverified_url(self) -> str:
+        """The neutral page for unverified POSTs: no payment, no shopper data."""
+        for name in (self.unverified_url_name, "cmi_django:unconfirmed"):
+            if name:
+                try:
+                    return reverse(name)
+                except NoReverseMatch:
+                    continue
+        return "/"
+
+
+class UnconfirmedView(TemplateView):
+    """GET: "we could not confirm this payment" (fr/en/ar), showing nothing of any payment.
+
+    Where :class:`ReturnView` sends okUrl/failUrl POSTs whose hash is missing or wrong.
+    Override the template ``cmi_django/unconfirmed.html`` to dress it like the shop.
+    """
+
+    template_name = "cmi_django/unconfirmed.html"
+    http_method_names: ClassVar[list[str]] = ["get", "head"]

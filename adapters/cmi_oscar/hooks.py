@@ -44,9 +44,10 @@ SOURCE_TYPE_NAME = "CMI"
 class DuplicatePaymentError(Exception):
     """A second attempt of an order number was approved after the order was paid.
 
-    Raised inside the callback's transaction: ``cmi_django`` answers ``FAILURE``, so CMI
-    does not capture the second payment and flags it for the merchant (nothing is taken
-    twice); its callback log row shows this message.
+    Raised inside the callback's transaction: ``cmi_django`` rolls back and answers
+    ``FAILURE``, so CMI does not capture the second payment (nothing is taken twice); then
+    it flags the payment (needs attention, with this message; a note on the order) so that
+    staff void the authorisation. Its callback log row shows this message too.
     """
 
 

@@ -46,7 +46,8 @@ class BasketChangedError(Exception):
     """The frozen basket no longer holds what the shopper paid for: no order is placed.
 
     Raised inside the callback's transaction, so ``cmi_django`` rolls back and answers
-    ``FAILURE``: CMI does not capture and flags the payment for the merchant.
+    ``FAILURE`` (CMI does not capture), then flags the payment (needs attention, with this
+    message) so that staff void the authorisation.
     """
 
 

@@ -2,12 +2,14 @@
 
 Names (namespace ``cmi_oscar``): ``callback`` (CMI's server-to-server POST), ``ok`` and
 ``fail`` (the shopper's POSTs from CMI's page), ``return`` and ``failed`` (the GET pages
-they redirect to), ``cancel`` (CMI's ``shopurl``, the Cancel link on its page).
+they redirect to), ``cancel`` (CMI's ``shopurl``, the Cancel link on its page) and
+``unconfirmed`` (where okUrl/failUrl POSTs that fail verification are sent: it shows no
+payment).
 """
 
 from __future__ import annotations
 
-from cmi_django.views import callback_view
+from cmi_django.views import UnconfirmedView, callback_view
 from django.urls import path
 
 from cmi_oscar import views
@@ -20,4 +22,5 @@ urlpatterns = [
     path("return/<str:token>/", views.ReturnPageView.as_view(), name="return"),
     path("failed/<str:token>/", views.FailPageView.as_view(), name="failed"),
     path("cancel/<str:token>/", views.CancelView.as_view(), name="cancel"),
+    path("unconfirmed/", UnconfirmedView.as_view(), name="unconfirmed"),
 ]

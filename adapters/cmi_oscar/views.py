@@ -7,11 +7,14 @@
   ``RedirectRequired`` cannot do). The order is placed later, by the callback.
 - :class:`OkReturnView` / :class:`FailReturnView`: CMI's okUrl/failUrl POSTs
   (CSRF-exempt, verified by ``cmi_django``), answered 303 to a GET page, where the
-  shopper's session cookie is back (SameSite drops it on the cross-site POST).
+  shopper's session cookie is back (SameSite drops it on the cross-site POST). Only a
+  verified POST gets a signed token for its payment's pages; the others go to the neutral
+  ``cmi_oscar:unconfirmed`` page.
 - :class:`ReturnPageView`: the thank-you page once the order exists, a short wait while
   the callback is on its way, or a review notice when the payment needs staff.
 - :class:`FailPageView` and :class:`CancelView` (CMI's ``shopurl``): the basket is
-  thawed and the shopper is back on the payment step with a shopper-safe message.
+  thawed (only while the payment is unpaid and not waiting for staff) and the shopper is
+  back on the payment step with a shopper-safe message.
 """
 
 from __future__ import annotations
@@ -228,7 +231,13 @@ class CMIPaymentDetailsMixin:
 
 
 def _to_payment_step(request: HttpRequest, payment: Payment, message: str) -> HttpResponse:
-    """Thaw the basket, tell the shopper, and send them back to the payment step."""
+    """Thaw the basket, tell the shopper, and send them back to the payment step.
+
+    Only an unpaid payment's basket is thawed: one that is paid or waiting for staff keeps
+    its frozen basket (the order is, or may still be, placed from it).
+    """
+    if not PaymentState(payment.state).is_pending:
+        return ReturnPageView.as_view()(request, token=payment_token(payment.oid))
     basket = thaw_basket(payment, getattr(request, "basket", None))
     if basket is not None and hasattr(request, "basket") and basket.id != request.basket.id:
         request.basket = basket
@@ -241,27 +250,30 @@ class OkReturnView(ReturnView):
     """CMI's okUrl POST: verified (and the order placed if the callback has not come)."""
 
     kind = "ok"
+    unverified_url_name = "cmi_oscar:unconfirmed"
 
     def get_redirect_url(self, outcome: services.ReturnOutcome) -> str:
-        if outcome.payment is None or outcome.payment.platform != PLATFORM:
-            return reverse("basket:summary")
-        return reverse("cmi_oscar:return", args=[payment_token(outcome.payment.oid)])
+        payment = outcome.payment  # verified: cmi_django sends the others elsewhere
+        if payment is None or not outcome.verified or payment.platform != PLATFORM:
+            return self.get_unverified_url()
+        return reverse("cmi_oscar:return", args=[payment_token(payment.oid)])
 
 
 class FailReturnView(ReturnView):
     """CMI's failUrl POST: the shopper gave up or the last attempt failed."""
 
     kind = "fail"
+    unverified_url_name = "cmi_oscar:unconfirmed"
 
     def get_redirect_url(self, outcome: services.ReturnOutcome) -> str:
-        if outcome.payment is None or outcome.payment.platform != PLATFORM:
-            return reverse("basket:summary")
-        token = payment_token(outcome.payment.oid)
+        payment, result = outcome.payment, outcome.result
+        if payment is None or result is None or payment.platform != PLATFORM:
+            return self.get_unverified_url()
+        token = payment_token(payment.oid)
+        if result.approved:  # an approval posted to failUrl: nothing to thaw
+            return reverse("cmi_oscar:return", args=[token])
         url = reverse("cmi_oscar:failed", args=[token])
-        result = outcome.result
-        if result is not None and not result.approved:  # a verified failure: say why
-            url += "?" + _codes_query(result.proc_return_code, result.err_code)
-        return url
+        return url + "?" + _codes_query(result.proc_return_code, result.err_code)
 
 
 def _codes_query(proc_return_code: str, err_code: str) -> str:

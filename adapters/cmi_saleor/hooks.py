@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from cmi_django.hooks import PaymentHook
+from cmi_django.hooks import PaymentHook, RetryableHookError
 from django.urls import NoReverseMatch, reverse
 
 from cmi_core import PaymentState, format_amount, get_currency, merchant_message
@@ -55,8 +55,8 @@ _LAST_RESULT: contextvars.ContextVar[CallbackResult | None] = contextvars.Contex
 _PAN = re.compile(r"^\s*([0-9]{4})[0-9]*[^0-9]+[^0-9]*?([0-9]{4})\s*$")
 
 
-class SaleorReportError(Exception):
-    """Saleor did not record the reported event."""
+class SaleorReportError(RetryableHookError):
+    """Saleor did not record the reported event (retryable: the payment is not flagged)."""
 
 
 @contextlib.contextmanager

@@ -317,12 +317,13 @@ def transaction_process(installation: SaleorInstallation, payload: Payload) -> A
 
 
 def _ask_cmi(payment: Payment) -> None:
+    """No callback yet: CMI's status API. An approval learned there goes through
+    :func:`cmi_django.services.approve_without_callback` (inside ``refresh``): manual
+    capture from then on, and in auto mode captured through the API after the commit
+    (``key="saleor-process-capture"``), before this answer is built."""
     try:
         with silenced():  # our answer carries the result to Saleor
-            services.refresh(payment, user="saleor: transactionProcess")
-            if payment.state == PaymentState.AUTHORISED.value and payment.capture_mode == "auto":
-                # CMI never heard ACTION=POSTAUTH (no callback): capture as auto mode says.
-                services.capture(payment, user="saleor: transactionProcess", key="saleor-process")
+            services.refresh(payment, user="saleor: transactionProcess", source="saleor-process")
     except (CMIError, ImproperlyConfigured) as exc:
         logger.info("status of %s not available from CMI: %s", payment.oid, exc)
     payment.refresh_from_db()

@@ -27,7 +27,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from cmi_core import Address, CMIError, render_redirect_form
+from cmi_core import Address, CMIError, PaymentState, render_redirect_form
 from cmi_wagtail.config import PLATFORM, config_key
 
 if TYPE_CHECKING:
@@ -120,12 +120,7 @@ def read_landing(token: str) -> dict[str, Any] | None:
         return None
     payment = WagtailPayment.objects.filter(oid=oid).first() if oid else None
     if payment is not None:
-        approved = approved and payment.state in (
-            "authorised",
-            "captured",
-            "partially_refunded",
-            "refunded",
-        )
+        approved = approved and PaymentState(payment.state).is_paid
     return {"approved": approved, "message": message, "payment": payment}
 
 

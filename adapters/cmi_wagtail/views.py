@@ -5,7 +5,7 @@ server-to-server callback, and the shopper's cross-site POST to okUrl/failUrl) a
 CSRF-exempt Django views in :mod:`cmi_wagtail.urls`, included before ``wagtail_urls``.
 The returns verify through :func:`cmi_django.services.handle_return`, then answer 303 to
 the payment page's ``thank-you/`` or ``failure/`` route with a signed, shopper-safe
-result.
+result; unverified ones go to ``cmi/unconfirmed/``, which shows no payment.
 """
 
 from __future__ import annotations
@@ -36,15 +36,17 @@ __all__ = ["CheckoutView", "ResultView", "ReturnView", "callback_view"]
 class ReturnView(BaseReturnView):
     """okUrl (``kind="ok"``) and failUrl (``kind="fail"``): 303 to the page's landing route."""
 
+    unverified_url_name = "cmi_wagtail:unconfirmed"
+
     def get_redirect_url(self, outcome: services.ReturnOutcome) -> str:
         from cmi_wagtail.models import AbstractPaymentPage
 
-        payment = outcome.payment
+        payment = outcome.payment  # verified: cmi_django sends the others elsewhere
+        if payment is None:
+            return self.get_unverified_url()
         message = outcome.shopper_message
-        token = landing_token(
-            payment.oid if payment is not None else "", approved=outcome.approved, message=message
-        )
-        landing_id = (payment.data or {}).get("landing_page_id") if payment else None
+        token = landing_token(payment.oid, approved=outcome.approved, message=message)
+        landing_id = (payment.data or {}).get("landing_page_id")
         if landing_id:
             from wagtail.models import Page
 

@@ -4,22 +4,22 @@ A :class:`~wagtail.admin.viewsets.model.ModelViewSet` over
 :class:`~cmi_wagtail.models.WagtailPayment` (the shared layer's payments of this
 platform), read-only: no add, edit or delete. The detail (inspect) view shows the
 payment, its callbacks and okUrl/failUrl returns with the replies sent, and its
-operations; capture, void, partial refund and "refresh from CMI" call
-:mod:`cmi_django.services` and report CMI's refusals as admin messages.
+operations; capture, void, partial refund and "refresh from CMI" go through
+:func:`cmi_django.actions.staff_action` (shared with Oscar's dashboard: each rendered form
+carries a fresh idempotency key, so a form sent twice is one operation) and report CMI's
+refusals as admin messages.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 import django_filters
-from django import forms
+from cmi_django.actions import ACTIONS, allowed_actions, new_action_key, staff_action
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 from wagtail.admin import messages
@@ -28,13 +28,11 @@ from wagtail.admin.views.generic import InspectView
 from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.permissions import policy_registry
 
-from cmi_core import APIError, APITransportError, PaymentState, TransitionError, merchant_message
+from cmi_core import PaymentState, merchant_message
 from cmi_core.money import format_amount, get_currency
 from cmi_wagtail.models import WagtailPayment
 
 __all__ = ["PaymentFilterSet", "PaymentViewSet"]
-
-ACTIONS = ("capture", "void", "refund", "refresh")
 
 
 def _page_choices() -> list[tuple[str, str]]:
@@ -63,10 +61,6 @@ class PaymentFilterSet(WagtailFilterSet):
         fields: ClassVar[list[Any]] = ["state", "created_at", "page", "amount"]
 
 
-class ActionForm(forms.Form):
-    amount = forms.DecimalField(required=False, max_digits=15, decimal_places=3, min_value=0)
-
-
 class PaymentInspectView(InspectView):
     template_name = "cmi_wagtail/admin/payment_inspect.html"
     viewset: Any = None
@@ -76,6 +70,7 @@ class PaymentInspectView(InspectView):
         payment: WagtailPayment = self.object
         status = payment.status
         currency = get_currency(payment.currency)
+        allowed = allowed_actions(payment)
         context.update(
             {
                 "payment": payment,
@@ -83,14 +78,12 @@ class PaymentInspectView(InspectView):
                 "callbacks": payment.callbacks.order_by("created_at", "id"),
                 "operations": payment.operations.order_by("created_at", "id"),
                 "can_act": self.user_has_permission("change"),
-                "can_capture": status.state is PaymentState.AUTHORISED,
-                "can_void": status.state in (PaymentState.AUTHORISED, PaymentState.CAPTURED),
-                "can_refund": status.state
-                in (PaymentState.CAPTURED, PaymentState.PARTIALLY_REFUNDED),
-                "refundable": format_amount(
-                    max(status.captured - status.refunded, currency.quantum), currency
-                ),
-                "capturable": format_amount(max(status.authorised, currency.quantum), currency),
+                "can_capture": "capture" in allowed,
+                "can_void": "void" in allowed,
+                "can_refund": "refund" in allowed,
+                "refundable": format_amount(max(status.refundable, currency.quantum), currency),
+                "capturable": format_amount(max(status.capturable, currency.quantum), currency),
+                "action_key": new_action_key(),
                 "action_urls": {
                     name: reverse(self.viewset.get_url_name("action"), args=[payment.pk, name])
                     for name in ACTIONS
@@ -112,8 +105,6 @@ class PaymentActionView(View):
     http_method_names: ClassVar[list[Any]] = ["post"]
 
     def post(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
-        from cmi_django import services
-
         if self.viewset is None:
             raise ImproperlyConfigured("PaymentActionView is built by PaymentViewSet")
         policy = policy_registry.get_by_type(WagtailPayment)
@@ -122,58 +113,15 @@ class PaymentActionView(View):
         if action not in ACTIONS:
             raise Http404(action)
         payment = get_object_or_404(WagtailPayment, pk=pk)
-        back = HttpResponseRedirect(reverse(self.viewset.get_url_name("inspect"), args=[pk]))
-        form = ActionForm(request.POST)
-        amount: Decimal | None = None
-        if form.is_valid():
-            amount = form.cleaned_data["amount"] or None
-        elif action in ("capture", "refund"):
-            messages.error(request, _("Enter a valid amount."))
-            return back
-        user = request.user.get_username()
-        try:
-            if action == "capture":
-                services.capture(payment, amount, user=user)
-                text = _("Payment %(oid)s captured.")
-            elif action == "void":
-                services.void(payment, user=user)
-                text = _("Payment %(oid)s voided.")
-            elif action == "refund":
-                if amount is None:
-                    messages.error(request, _("Enter the amount to refund."))
-                    return back
-                services.refund(payment, amount, user=user)
-                text = _("Refund of %(amount)s on payment %(oid)s done.")
-            else:
-                services.refresh(payment, user=user)
-                text = _("Payment %(oid)s refreshed from CMI: %(state)s.")
-        except TransitionError as exc:
-            messages.error(request, _("Not possible now: %(reason)s") % {"reason": exc})
-        except APITransportError as exc:
-            messages.error(request, _("CMI could not be reached: %(error)s") % {"error": exc})
-        except APIError as exc:
-            messages.error(request, _("CMI refused: %(error)s") % {"error": _cmi_error(exc)})
-        except ImproperlyConfigured as exc:
-            messages.error(request, str(exc))
-        except (InvalidOperation, ValueError) as exc:
-            messages.error(request, _("Not possible: %(reason)s") % {"reason": exc})
-        else:
-            payment.refresh_from_db()
-            messages.success(
-                request,
-                text
-                % {
-                    "oid": payment.oid,
-                    "amount": amount if amount is not None else "",
-                    "state": payment.state,
-                },
-            )
-        return back
-
-
-def _cmi_error(exc: APIError) -> str:
-    parts = [p for p in (exc.error_code, exc.err_msg) if p]
-    return " ".join(parts) if parts else str(exc)
+        result = staff_action(
+            payment,
+            action,
+            request.POST.get("amount", ""),
+            user=request.user.get_username(),
+            key=request.POST.get("key"),
+        )
+        (messages.success if result.ok else messages.error)(request, result.message)
+        return HttpResponseRedirect(reverse(self.viewset.get_url_name("inspect"), args=[pk]))
 
 
 class PaymentViewSet(ModelViewSet):

@@ -1,8 +1,7 @@
-"""The dashboard's filter form and the amount of a capture or refund."""
+"""The dashboard's filter form (amounts of staff actions: :mod:`cmi_django.actions`)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -39,11 +38,3 @@ class PaymentSearchForm(forms.Form):
         if data["date_to"]:
             queryset = queryset.filter(created_at__date__lte=data["date_to"])
         return queryset
-
-
-class AmountForm(forms.Form):
-    """An amount in the payment's currency: empty means "all of it" for a capture."""
-
-    amount = forms.DecimalField(
-        label=_("Amount"), required=False, min_value=Decimal("0.01"), decimal_places=3
-    )

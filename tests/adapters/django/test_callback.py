@@ -223,16 +223,41 @@ def test_hook_exception_rolls_back_and_still_logs(
     payment = make_payment(data={"hook_raises": True})
     assert post_callback(client, callback_for(payment)).content == b"FAILURE"
     saved = reload(payment)
-    assert (saved.state, saved.trans_id, saved.authorised_amount) == ("redirected", "", 0)
-    assert calls(payment) == []  # the hook's own write was rolled back too
+    assert (saved.trans_id, saved.authorised_amount) == ("", 0)  # the approval rolled back
+    assert "authorised" not in calls(payment)  # the hook's own write was rolled back too
     log = CallbackLog.objects.get(oid=payment.oid)
     assert (log.reply, log.outcome) == ("FAILURE", "error")
     assert "HookFailedError" in log.error
     assert STORE_KEY not in caplog.text
     assert any(r.levelname == "ERROR" and r.exc_info for r in caplog.records)
-    # CMI retries later; once the platform is fixed the same callback goes through.
+    # A card was authorised but the platform could not record it: after the rollback the
+    # payment is flagged (its own transaction), so staff learn of it and can void it.
+    assert saved.state == "needs_attention"
+    assert "HookFailedError: the platform could not place the order" in saved.attention_reason
+    assert calls(payment) == ["needs_attention"]
+    assert log.payment == saved
+    # CMI's retries are answered FAILURE until staff look (refresh, then capture or void).
+    Payment.objects.filter(pk=payment.pk).update(data={})
+    assert post_callback(client, callback_for(payment)).content == b"FAILURE"
+    assert reload(payment).state == "needs_attention"
+
+
+def test_retryable_hook_error_is_not_flagged(
+    client: Client, make_payment: Callable[..., Payment]
+) -> None:
+    payment = make_payment(data={"hook_retry": True})
+    assert post_callback(client, callback_for(payment)).content == b"FAILURE"
+    assert reload(payment).state == "redirected"  # CMI retries; nothing to tell staff yet
     Payment.objects.filter(pk=payment.pk).update(data={})
     assert post_callback(client, callback_for(payment)).content == b"ACTION=POSTAUTH"
+
+
+def test_forged_callback_never_flags(client: Client, make_payment: Callable[..., Payment]) -> None:
+    payment = make_payment(data={"hook_raises": True})
+    forged = tamper(callback_for(payment), HASH="c2lnbmF0dXJlIGZvcmfDqWU=")
+    assert post_callback(client, forged).content == b"FAILURE"
+    assert reload(payment).state == "redirected"
+    assert calls(payment) == []
 
 
 def test_signals_are_sent_once(client: Client, payment: Payment) -> None:
@@ -288,21 +313,35 @@ def test_ok_return_without_callback_authorises_then_captures_by_api(
     client: Client,
     make_payment: Callable[..., Payment],
     django_capture_on_commit_callbacks: Any,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """No API user here: authorised, nothing queued. The capture through CMI's API is
+    tested for real in test_operations.py (test_ok_return_fallback_captures_...)."""
     payment = make_payment()
-    captured: list[str] = []
-    monkeypatch.setattr(services, "capture", lambda p, **kw: captured.append(kw["key"]))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = post_return(client, "/cmi/ok/", callback_for(payment, trans_id="T-1"))
     assert response["Location"] == "/thanks/"
     saved = reload(payment)
     assert (saved.state, saved.capture_mode, saved.trans_id) == ("authorised", "manual", "T-1")
-    # no API user in the test settings: nothing is queued for capture
-    assert (len(callbacks), captured) == (0, [])
+    assert len(callbacks) == 0  # no API user in the test settings: nothing to capture with
+    assert not saved.operations.exists()
     # the callback arriving late is a duplicate answered APPROVED (CMI must not capture)
     assert post_callback(client, callback_for(payment, trans_id="T-1")).content == b"APPROVED"
     assert calls(payment) == ["authorised"]
+
+
+def test_ok_return_hook_failure_flags_the_payment(
+    client: Client, make_payment: Callable[..., Payment]
+) -> None:
+    payment = make_payment(data={"hook_raises": True})
+    outcome = services.handle_return(callback_for(payment, trans_id="T-1"), kind="ok")
+    assert (outcome.verified, outcome.approved) == (True, False)
+    assert outcome.payment is not None
+    assert outcome.payment.pk == payment.pk
+    saved = reload(payment)
+    assert saved.state == "needs_attention"
+    assert "HookFailedError" in saved.attention_reason
+    assert (saved.authorised_amount, saved.trans_id) == (0, "")  # the approval rolled back
+    assert CallbackLog.objects.get(kind="ok").payment == saved
 
 
 def test_fail_return_gives_shopper_safe_message(client: Client, payment: Payment) -> None:
@@ -319,7 +358,33 @@ def test_fail_return_gives_shopper_safe_message(client: Client, payment: Payment
 def test_forged_ok_return_is_not_approved(client: Client, payment: Payment) -> None:
     forged = tamper(callback_for(payment), amount="1.00")
     outcome = services.handle_return(forged, kind="ok")
-    assert (outcome.approved, outcome.verified) == (False, False)
+    assert (outcome.approved, outcome.verified, outcome.payment) == (False, False, None)
     assert reload(payment).state == PaymentState.REDIRECTED
-    assert post_return(client, "/cmi/ok/", forged)["Location"] == "/checkout/?retry=1"
-    assert CallbackLog.objects.filter(kind="ok", verified=False).count() == 2
+    response = post_return(client, "/cmi/ok/", forged)
+    assert response["Location"] == "/cmi/unconfirmed/"  # the neutral page, not the shop's
+    assert CallbackLog.objects.filter(kind="ok", verified=False, payment=payment).count() == 2
+
+
+@pytest.mark.parametrize("path", ["/cmi/ok/", "/cmi/fail/"])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param(lambda p: {"oid": p.oid}, id="no-hash"),
+        pytest.param(lambda p: tamper(callback_for(p), HASH="A" * 88), id="wrong-hash"),
+    ],
+)
+def test_unverified_return_names_no_payment(
+    client: Client, payment: Payment, path: str, fields: Any
+) -> None:
+    outcome = services.handle_return(fields(payment), kind="ok" if "ok" in path else "fail")
+    assert (outcome.payment, outcome.verified, outcome.approved) == (None, False, False)
+    response = post_return(client, path, fields(payment))
+    assert (response.status_code, response["Location"]) == (303, "/cmi/unconfirmed/")
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "data-cmi-unconfirmed" in html
+    assert payment.oid not in html
+    assert payment.email not in html
+    assert reload(payment).state == PaymentState.REDIRECTED
+    assert calls(payment) == []

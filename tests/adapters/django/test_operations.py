@@ -22,7 +22,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 
 from cmi_core import APIError, PaymentState, TransitionError
-from cmi_core.sandbox import Sandbox
+from cmi_core.sandbox import DEFAULT_MERCHANT, Sandbox
+from cmi_core.testing import make_callback
 from tests.adapters.django.testapp.models import HookCall
 from tests.sandbox.support import Browser, Merchant, merchant_handler
 
@@ -176,7 +177,11 @@ def test_refresh_applies_what_cmi_says(sandbox_settings: Sandbox, merchant: Merc
     assert operation.response["state"] == "PRE"
     assert payment.state == PaymentState.AUTHORISED
     assert payment.authorised_amount == AMOUNT
-    assert payment.trans_id
+    # ORDERSTATUS's TransId is not recorded (the callback's may differ): see
+    # approve_without_callback; it is in the operation's response and the hook's result.
+    assert (payment.trans_id, payment.capture_mode) == ("", "manual")
+    assert operation.response["trans_id"]
+    assert payment.auth_code
     assert hook_calls(payment) == [("authorised", AMOUNT)]
     # after a partial refund our row drifts; refresh brings CMI's amounts back (RFND)
     services.capture(payment)
@@ -274,13 +279,102 @@ def test_ok_return_fallback_captures_through_api_after_commit(
     assert (outcome.verified, outcome.approved) == (True, True)
     payment.refresh_from_db()
     capture = Operation.objects.get(payment=payment, kind="capture")
+    assert payment.capture_mode == "manual"
     if api_works:
         assert (payment.state, payment.captured_amount) == (PaymentState.CAPTURED, AMOUNT)
         assert (capture.succeeded, capture.key) == (True, "okurl-capture")
         assert sandbox_settings.order(payment.oid).state == "POST"
+        # the real callback arrives late: APPROVED (never ACTION=POSTAUTH), nothing twice
+        (late,) = merchant.wait_for("/callback", 1)
+        assert services.handle_callback(late.values).reply == "APPROVED"
+        payment.refresh_from_db()
+        assert (payment.state, payment.captured_amount) == (PaymentState.CAPTURED, AMOUNT)
+        assert Operation.objects.filter(payment=payment, kind="capture").count() == 1
+        assert [m for m, _ in hook_calls(payment)] == ["authorised", "captured"]
     else:
         assert payment.state == PaymentState.NEEDS_ATTENTION
         assert "automatic capture" in payment.attention_reason
         assert "wrong-password" not in payment.attention_reason + capture.error
         assert not capture.succeeded
         assert sandbox_settings.order(payment.oid).state == "PRE"
+
+
+def _auto_with_lost_callback(
+    sandbox: Sandbox, merchant: Merchant, settings: Any, **entry: Any
+) -> Payment:
+    """Auto mode; paid on the emulator; the callback recorded but never fed (CMI: PRE)."""
+    settings.CMI_PAYMENTS = {
+        "default": {**settings.CMI_PAYMENTS["default"], "CAPTURE_MODE": "auto", **entry}
+    }
+    payment = pay_on_emulator(sandbox, merchant.base_url)
+    assert (payment.state, payment.capture_mode) == (PaymentState.REDIRECTED, "auto")
+    assert sandbox.order(payment.oid).state == "PRE"
+    return payment
+
+
+@pytest.mark.parametrize("via", ["refresh", "reconcile"])
+def test_approval_learned_from_status_in_auto_mode_is_captured_by_api(
+    sandbox_settings: Sandbox,
+    merchant: Merchant,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+    via: str,
+) -> None:
+    payment = _auto_with_lost_callback(sandbox_settings, merchant, settings)
+    with django_capture_on_commit_callbacks(execute=True):
+        if via == "refresh":
+            services.refresh(payment, user="staff@shop")
+        else:
+            Payment.objects.filter(pk=payment.pk).update(
+                updated_at=payment.updated_at.replace(year=2020)
+            )
+            call_command("cmi_reconcile", stdout=StringIO())
+    payment.refresh_from_db()
+    assert (payment.state, payment.captured_amount) == (PaymentState.CAPTURED, AMOUNT)
+    assert (payment.capture_mode, payment.trans_id) == ("manual", "")
+    capture = Operation.objects.get(payment=payment, kind="capture")
+    assert (capture.succeeded, capture.key) == (True, f"{via}-capture")
+    assert sandbox_settings.order(payment.oid).state == "POST"
+    # CMI's callback finally comes (its TransId need not be ORDERSTATUS's): a duplicate,
+    # answered APPROVED; its TransId is recorded now; nothing is captured twice.
+    (late,) = merchant.wait_for("/callback", 1)
+    fields = {**late.values}
+    assert services.handle_callback(fields).reply == "APPROVED"
+    payment.refresh_from_db()
+    assert payment.trans_id == fields["TransId"]
+    assert Operation.objects.filter(payment=payment, kind="capture").count() == 1
+    assert [m for m, _ in hook_calls(payment)] == ["authorised", "captured"]
+
+
+def test_status_approval_then_callback_with_another_transid_is_a_duplicate(
+    sandbox_settings: Sandbox, merchant: Merchant
+) -> None:
+    payment = pay_on_emulator(sandbox_settings, merchant.base_url)  # manual mode
+    services.refresh(payment)
+    assert (payment.state, payment.trans_id) == (PaymentState.AUTHORISED, "")
+    (late,) = merchant.wait_for("/callback", 1)
+    other = make_callback(
+        DEFAULT_MERCHANT.store_key, oid=payment.oid, amount=AMOUNT, trans_id="OTHER-TRANS-ID"
+    )
+    assert services.handle_callback(other).reply == "APPROVED"
+    payment.refresh_from_db()
+    assert (payment.state, payment.trans_id) == (PaymentState.AUTHORISED, "OTHER-TRANS-ID")
+    assert hook_calls(payment) == [("authorised", AMOUNT)]
+    assert late.values["oid"] == payment.oid
+
+
+def test_status_approval_whose_hook_fails_is_flagged_not_captured(
+    sandbox_settings: Sandbox,
+    merchant: Merchant,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    payment = _auto_with_lost_callback(sandbox_settings, merchant, settings)
+    Payment.objects.filter(pk=payment.pk).update(data={"hook_raises": True})
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        services.refresh(payment)
+    payment.refresh_from_db()
+    assert payment.state == PaymentState.NEEDS_ATTENTION
+    assert "HookFailedError" in payment.attention_reason
+    assert not Operation.objects.filter(payment=payment, kind="capture").exists()
+    assert sandbox_settings.order(payment.oid).state == "PRE"

@@ -182,11 +182,16 @@ def test_second_approved_attempt_is_not_captured(shopper: Any, product: Any, cli
     ok = post_form(client, "/cmi/callback/", callback_for(first, trans_id="T-1"))
     assert ok.content == b"ACTION=POSTAUTH"
     twice = post_form(client, "/cmi/callback/", callback_for(second, trans_id="T-2"))
-    assert twice.content == b"FAILURE"  # CMI keeps it uncaptured and flags it
-    assert Order.objects.get().sources.get().reference == first.oid
+    assert twice.content == b"FAILURE"  # CMI keeps it uncaptured
+    order = Order.objects.get()  # no second order
+    assert order.sources.get().reference == first.oid
+    # ...and staff learn a card was authorised: flagged, with a note on the order
     second.refresh_from_db()
-    assert second.state == "redirected"
+    assert second.state == "needs_attention"
+    assert "DuplicatePaymentError" in second.attention_reason
+    assert "already paid" in second.attention_reason
     assert "already paid" in CallbackLog.objects.get(oid=second.oid).error
+    assert any(second.oid in note.message for note in order.notes.all())
 
 
 def test_basket_changed_after_payment_started_places_no_order(
@@ -197,3 +202,57 @@ def test_basket_changed_after_payment_started_places_no_order(
     basket.lines.update(quantity=3)  # behind the frozen basket's back
     assert post_form(client, "/cmi/callback/", callback_for(payment)).content == b"FAILURE"
     assert not Order.objects.exists()
+    payment.refresh_from_db()
+    assert payment.state == "needs_attention"
+    assert "BasketChangedError" in payment.attention_reason
+
+
+@pytest.mark.parametrize("path", ["/cmi/ok/", "/cmi/fail/"])
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda p: {"oid": p.oid}, id="no-hash"),
+        pytest.param(lambda p: {**callback_for(p), "HASH": "A" * 88}, id="wrong-hash"),
+    ],
+)
+def test_unverified_return_reveals_and_changes_nothing(
+    shopper: Any, product: Any, client: Any, path: str, forge: Any
+) -> None:
+    """Someone else POSTs the victim's oid to okUrl/failUrl: no page of that payment."""
+    victim, fields = start_payment(shopper, product)
+    ok = post_form(client, "/cmi/callback/", callback_for(victim, request_fields=fields))
+    assert ok.content == b"ACTION=POSTAUTH"  # the victim's order exists
+    Order.objects.get()
+    attacker = type(client)()
+    response = post_form(attacker, path, forge(victim))
+    assert (response.status_code, response["Location"]) == (303, "/cmi/unconfirmed/")
+    page = attacker.get(response["Location"], follow=True)
+    html = page.content.decode()
+    assert page.status_code == 200
+    for secret in (victim.reference, victim.oid, "amina@example.ma", "Tarik"):
+        assert secret not in html
+    assert "checkout_order_id" not in attacker.session
+
+
+@pytest.mark.parametrize("path", ["/cmi/ok/", "/cmi/fail/"])
+def test_unverified_return_does_not_thaw_the_frozen_basket(
+    shopper: Any, product: Any, client: Any, path: str
+) -> None:
+    victim, _ = start_payment(shopper, product)
+    attacker = type(client)()
+    response = post_form(attacker, path, {"oid": victim.oid})
+    attacker.get(response["Location"], follow=True)
+    assert Basket.objects.get(pk=victim.data["basket_id"]).status == Basket.FROZEN
+    victim.refresh_from_db()
+    assert victim.state == "redirected"
+    # the genuine approval still places the order
+    assert post_form(client, "/cmi/callback/", callback_for(victim)).content == b"ACTION=POSTAUTH"
+    assert Order.objects.get().number == victim.reference
+
+
+def test_approval_posted_to_fail_url_does_not_thaw(shopper: Any, product: Any) -> None:
+    payment, fields = start_payment(shopper, product)
+    response = post_form(shopper, "/cmi/fail/", callback_for(payment, request_fields=fields))
+    assert "/cmi/return/" in response["Location"]
+    shopper.get(response["Location"])
+    assert Basket.objects.get(pk=payment.data["basket_id"]).status == Basket.FROZEN

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -19,6 +20,7 @@ from cmi_saleor.models import ChannelConfiguration
 from django.test import Client
 
 from cmi_core.sandbox import DEFAULT_MERCHANT, Sandbox
+from cmi_core.testing import make_callback
 from tests.adapters.saleor.conftest import send
 from tests.adapters.saleor.standin import (
     FakeSaleor,
@@ -202,10 +204,25 @@ def test_process_session_asks_cmi_when_no_callback_was_recorded(
     assert result["result"] == "CHARGE_SUCCESS"
     assert result["amount"] == "120.50"
     assert sandbox.order(oid).state == "POST"
-    assert Payment.objects.get(oid=oid).state == "captured"
+    payment = Payment.objects.get(oid=oid)
+    assert (payment.state, payment.capture_mode) == ("captured", "manual")
+    (capture,) = Operation.objects.filter(payment=payment, kind="capture")
+    assert (capture.succeeded, capture.key) == (True, "saleor-process-capture")
     # only the refused report of the callback: the session answer is Saleor's record
     assert len(saleor.reports) == (1 if trouble == "saleor_down" else 0)
     assert saleor.recorded == {}
+    # CMI's callback comes late (its TransId need not be ORDERSTATUS's): a duplicate,
+    # answered APPROVED, never ACTION=POSTAUTH, and nothing is captured twice.
+    late = make_callback(
+        DEFAULT_MERCHANT.store_key, oid=oid, amount=payment.amount, trans_id="LATE-TRANS-1"
+    )
+    reply = client.post(
+        "/cmi/callback/", data=urlencode(late), content_type="application/x-www-form-urlencoded"
+    )
+    assert reply.content == b"APPROVED"
+    payment.refresh_from_db()
+    assert (payment.state, payment.trans_id) == ("captured", "LATE-TRANS-1")
+    assert Operation.objects.filter(payment=payment, kind="capture").count() == 1
 
 
 def test_manifest_from_the_live_server(live_server: Any, app: ChannelConfiguration) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -213,11 +214,24 @@ def pay_through_sandbox(
     return pay
 
 
-def act(client: Client, payment: Payment, action: str, amount: str = "") -> list[str]:
+def act(
+    client: Client, payment: Payment, action: str, amount: str = "", key: str = ""
+) -> list[str]:
     url = f"{INDEX}action/{payment.pk}/{action}/"
-    response = client.post(url, {"amount": amount} if amount else {}, follow=True)
+    data = {"amount": amount} if amount else {}
+    if key:
+        data["key"] = key
+    response = client.post(url, data, follow=True)
     assert response.status_code == 200
     return [str(m) for m in response.context["messages"]]
+
+
+def form_key(client: Client, payment: Payment, action: str) -> str:
+    """The idempotency key the inspect page's ``action`` form carries (fresh per render)."""
+    html = client.get(f"{INDEX}inspect/{payment.pk}/").content.decode()
+    match = re.search(rf'name="key" value="({action}-[0-9a-f]+)"', html)
+    assert match, f"no {action} form"
+    return match.group(1)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -249,6 +263,71 @@ def test_capture_then_partial_refund(
     assert any("500" in m or "refund" in m.lower() or "rembours" in m.lower() for m in messages)
     payment.refresh_from_db()
     assert payment.refunded_amount == Decimal("40.00")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refund_form_sent_twice_refunds_once(
+    pay_through_sandbox: Callable[..., Payment], admin_client: Client, sandbox: Sandbox
+) -> None:
+    payment = pay_through_sandbox()
+    act(admin_client, payment, "capture", "150.00", key=form_key(admin_client, payment, "capture"))
+    key = form_key(admin_client, payment, "refund")
+    assert key != form_key(admin_client, payment, "refund")  # a fresh key per render
+    act(admin_client, payment, "refund", "40.00", key=key)
+    messages = act(admin_client, payment, "refund", "40.00", key=key)  # the same form again
+    assert any("already done" in m for m in messages), messages
+    payment.refresh_from_db()
+    assert payment.refunded_amount == Decimal("40.00")
+    assert payment.operations.filter(kind="refund").count() == 1
+    row = sandbox.order(payment.oid)
+    assert row.refunded == Decimal("40.00")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refunded_and_voided_signals(
+    pay_through_sandbox: Callable[..., Payment], admin_client: Client
+) -> None:
+    from cmi_wagtail import signals
+
+    calls: list[tuple[str, dict[str, Any]]] = []
+    connected = []
+    for name in ("payment_refunded", "payment_voided"):
+
+        def handler(sender: Any, _name: str = name, **kwargs: Any) -> None:
+            kwargs.pop("signal", None)
+            calls.append((_name, {"sender": sender, **kwargs}))
+
+        getattr(signals, name).connect(handler, weak=False)
+        connected.append((getattr(signals, name), handler))
+    try:
+        refunded = pay_through_sandbox()
+        act(admin_client, refunded, "capture", "150.00")
+        act(admin_client, refunded, "refund", "40.00")
+        voided = pay_through_sandbox()
+        act(admin_client, voided, "void")
+    finally:
+        for signal, handler in connected:
+            signal.disconnect(handler)
+    assert [name for name, _ in calls] == ["payment_refunded", "payment_voided"]
+    refund, void = calls[0][1], calls[1][1]
+    assert (refund["payment"].pk, refund["amount"]) == (refunded.pk, Decimal("40.00"))
+    assert refund["sender"] is PaymentPage
+    assert refund["page"].pk == refunded.data["page_id"]
+    assert (void["payment"].pk, void["sender"]) == (voided.pk, PaymentPage)
+    assert void["page"].pk == voided.data["page_id"]
+
+
+@pytest.mark.django_db
+def test_action_buttons_follow_allowed_actions(admin_client: Client, listed: list[Payment]) -> None:
+    needs_attention = listed[1]
+    Payment.objects.filter(pk=needs_attention.pk).update(
+        state="needs_attention", attention_reason="checked by hand"
+    )
+    html = admin_client.get(f"{INDEX}inspect/{needs_attention.pk}/").content.decode()
+    assert 'data-cmi-action="void"' in html  # VOID is allowed from NEEDS_ATTENTION
+    assert 'data-cmi-action="capture"' not in html
+    assert 'data-cmi-action="refund"' not in html
+    assert 'data-cmi-action="refresh"' in html
 
 
 @pytest.mark.django_db(transaction=True)

@@ -176,12 +176,42 @@ def test_forged_return_is_not_a_payment(
     forged = tamper(approved, amount="1.00")
     back = post_form(csrf_client, "/cmi/ok/", forged)
     assert back.status_code == 303
-    assert "/failure/" in back["Location"]
+    assert back["Location"] == "/cmi/unconfirmed/"  # neutral: no page of that payment
     payment.refresh_from_db()
     assert payment.state == PaymentState.REDIRECTED.value
     reply = post_form(csrf_client, "/cmi/callback/", forged)
     assert reply.content == b"FAILURE"
     assert CallbackLog.objects.filter(oid=payment.oid, verified=False).count() == 2
+
+
+@pytest.mark.parametrize("path", ["/cmi/ok/", "/cmi/fail/"])
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda fields: {"oid": fields["oid"]}, id="no-hash"),
+        pytest.param(lambda fields: {**fields, "HASH": "A" * 88}, id="wrong-hash"),
+    ],
+)
+def test_unverified_return_reveals_and_changes_nothing(
+    pay_page: PaymentPage, client: Client, csrf_client: Client, path: str, forge: Any
+) -> None:
+    """Someone POSTs another payer's oid: no landing token, no page of that payment."""
+    payment, request_fields = pay(client, pay_page)
+    approved = make_callback(
+        STORE_KEY, oid=payment.oid, amount=payment.amount, request_fields=request_fields
+    )
+    assert post_form(csrf_client, "/cmi/callback/", approved).content == b"ACTION=POSTAUTH"
+    stranger = Client()
+    back = post_form(stranger, path, forge(approved))
+    assert (back.status_code, back["Location"]) == (303, "/cmi/unconfirmed/")
+    page = stranger.get(back["Location"])
+    html = page.content.decode()
+    assert page.status_code == 200
+    for secret in (payment.oid, SHOPPER["email"], SHOPPER["name"], "Merci pour votre paiement"):
+        assert secret not in html
+    before = Payment.objects.get(pk=payment.pk)
+    assert (before.state, before.captured_amount) == ("captured", payment.amount)
+    assert CallbackLog.objects.filter(oid=payment.oid, kind=path[5:-1], verified=False).exists()
 
 
 def test_forged_landing_token_shows_nothing_paid(pay_page: PaymentPage, client: Client) -> None:

@@ -43,7 +43,7 @@ class Command(BaseCommand):
                     check = services.check_status(payment)
                     after = check.after.state.value
                 else:
-                    services.refresh(payment, user="cmi_reconcile")
+                    services.refresh(payment, user="cmi_reconcile", source="reconcile")
                     after = payment.state
             except Exception as exc:  # noqa: BLE001 - reported, then on to the next one
                 failed += 1

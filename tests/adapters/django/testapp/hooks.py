@@ -3,7 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from cmi_django.hooks import PaymentHook
+from cmi_django.hooks import PaymentHook, RetryableHookError
 from cmi_django.models import Payment
 
 from .models import HookCall
@@ -14,7 +14,7 @@ class HookFailedError(RuntimeError):
 
 
 class RecordingHook(PaymentHook):
-    """Records each call; raises in ``authorised`` when ``payment.data["hook_raises"]``."""
+    """Records each call; raises in ``authorised`` on ``data["hook_raises"]``/``["hook_retry"]``."""
 
     def _record(self, payment: Payment, method: str, amount: Any = None, detail: str = "") -> None:
         HookCall.objects.create(oid=payment.oid, method=method, amount=amount, detail=detail)
@@ -23,6 +23,8 @@ class RecordingHook(PaymentHook):
         self._record(payment, "authorised", result.amount, result.trans_id)
         if payment.data.get("hook_raises"):
             raise HookFailedError("the platform could not place the order")
+        if payment.data.get("hook_retry"):
+            raise RetryableHookError("the platform is down for a while")
 
     def captured(self, payment: Payment, amount: Decimal) -> None:
         self._record(payment, "captured", amount)
