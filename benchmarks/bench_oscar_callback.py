@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_oscar_callback.py [--clients 32] [--payments 1500]
                                                        [--seconds 30] [--workers 4] [--threads 8]
+                                                       [--single 100] [--no-email]
 
 Starts a throw-away PostgreSQL (``tests/pgserver.py``), creates the Oscar test database
 (``tests/adapters/oscar/settings.py``), prepares distinct payments (each a frozen basket
@@ -11,7 +12,12 @@ and drives:
 
 1. the callback endpoint: every client POSTs valid, signed, approved callbacks for
    distinct payments; each places an Oscar order and captures it (``ACTION=POSTAUTH``);
-2. a trivial Django view under the same server, middleware and settings.
+2. a trivial Django view under the same server, middleware and settings;
+3. both again from one client (``--single`` requests): the latency of one callback alone.
+
+Oscar's order-placed e-mail is rendered and sent after the commit but before the reply
+(``transaction.on_commit``, in the request); ``--no-email`` turns it off
+(``CMI_OSCAR_SEND_CONFIRMATION = False``) to show what it costs.
 
 Prints requests per second, p50/p99 latency, errors, the callback/trivial ratio, and
 checks the effects: one order and one debit per payment, nothing else. Needs gunicorn
@@ -21,6 +27,7 @@ checks the effects: one order and one debit per payment, nothing else. Needs gun
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import queue
 import socket
@@ -40,6 +47,7 @@ SETTINGS = "tests.adapters.oscar.settings"
 STORE_KEY = "TEST-STORE-KEY-0001"
 
 _wsgi: Any = None
+_WSGI_LOCK = threading.Lock()
 
 
 def _configure() -> None:
@@ -50,16 +58,19 @@ def _configure() -> None:
     settings.ROOT_URLCONF = "benchmarks.bench_oscar_callback"
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 300
     settings.ALLOWED_HOSTS = ["*"]
+    if os.environ.get("CMI_BENCH_NO_EMAIL"):  # --no-email: measure without Oscar's e-mail
+        settings.CMI_OSCAR_SEND_CONFIRMATION = False
 
 
 def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     """The WSGI application gunicorn serves (built on the first request of each worker)."""
     global _wsgi  # noqa: PLW0603 - one application per worker process
-    if _wsgi is None:
-        _configure()
-        from django.core.wsgi import get_wsgi_application
+    with _WSGI_LOCK:  # gthread: the first requests of a worker arrive together
+        if _wsgi is None:
+            _configure()
+            from django.core.wsgi import get_wsgi_application
 
-        _wsgi = get_wsgi_application()
+            _wsgi = get_wsgi_application()
     return _wsgi(environ, start_response)  # type: ignore[no-any-return]
 
 
@@ -238,6 +249,13 @@ def drive(
     return Run(name, latencies, errors[0], time.perf_counter() - start)
 
 
+def _next(bodies: queue.SimpleQueue[dict[str, str]]) -> dict[str, str] | None:
+    try:
+        return bodies.get_nowait()
+    except queue.Empty:
+        return None
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -258,14 +276,51 @@ def _wait_for(url: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"the server did not answer {url}")
 
 
-def main() -> None:
+def _gunicorn(args: argparse.Namespace, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """gunicorn serving this module's application on ``port``."""
+    return subprocess.Popen(  # noqa: S603 - our own command line
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(args.threads),
+            "--backlog",
+            "1024",
+            "--log-level",
+            "warning",
+            "benchmarks.bench_oscar_callback:application",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--payments", type=int, default=1500)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--single", type=int, default=100, help="callbacks from one client")
+    parser.add_argument(
+        "--no-email",
+        action="store_true",
+        help="without Oscar's order-placed e-mail (sent after the commit, before the reply)",
+    )
     args = parser.parse_args()
+    if args.no_email:
+        os.environ["CMI_BENCH_NO_EMAIL"] = "1"
+    return args
+
+
+def main() -> None:
+    args = _arguments()
 
     sys.path.insert(0, str(ROOT))
     from tests.pgserver import PostgresServer, find_bindir
@@ -292,31 +347,12 @@ def main() -> None:
 
         name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
         print(f"database {name} on PostgreSQL {bindir.parent.name}; preparing payments...")
-        callbacks = prepare(args.payments)
+        callbacks = prepare(args.payments + args.single)
         connection.close()
 
         port = _free_port()
         env = {**os.environ, "CMI_TEST_POSTGRES_DSN": server.dsn.rsplit("/", 1)[0] + f"/{name}"}
-        gunicorn = subprocess.Popen(  # noqa: S603 - our own command line
-            [
-                str(Path(sys.executable).with_name("gunicorn")),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(args.workers),
-                "--worker-class",
-                "gthread",
-                "--threads",
-                str(args.threads),
-                "--backlog",
-                "1024",
-                "--log-level",
-                "warning",
-                "benchmarks.bench_oscar_callback:application",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
+        gunicorn = _gunicorn(args, port, env)
         base = f"http://127.0.0.1:{port}"
         _wait_for(f"{base}/bench/trivial/")
         print(
@@ -324,14 +360,16 @@ def main() -> None:
             f"{args.clients} clients on loopback; {os.cpu_count()} CPUs\n"
         )
         pending: queue.SimpleQueue[dict[str, str]] = queue.SimpleQueue()
-        for body in callbacks:
+        for body in callbacks[: args.payments]:
             pending.put(body)
+        alone: queue.SimpleQueue[dict[str, str]] = queue.SimpleQueue()
+        for body in callbacks[args.payments :]:
+            alone.put(body)
 
         def next_callback() -> dict[str, str] | None:
-            try:
-                return pending.get_nowait()
-            except queue.Empty:
-                return None
+            return _next(pending)
+
+        count = itertools.count()
 
         # Warm both paths (imports, connections) before measuring.
         drive("warm-up", f"{base}/bench/trivial/", dict, "ok", clients=args.clients, seconds=2)
@@ -351,10 +389,33 @@ def main() -> None:
             clients=args.clients,
             seconds=min(args.seconds, 15.0),
         )
+        single = [
+            drive(
+                "callback",
+                f"{base}/cmi/callback/",
+                lambda: _next(alone),
+                "ACTION=POSTAUTH",
+                clients=1,
+                seconds=args.seconds,
+            ),
+            drive(
+                "trivial",
+                f"{base}/bench/trivial/",
+                lambda: {} if next(count) < args.single else None,
+                "ok",
+                clients=1,
+                seconds=args.seconds,
+            ),
+        ]
+        email = "without" if args.no_email else "with"
+        print(f"{args.clients} clients ({email} the order-placed e-mail):")
         print(cb.line())
         print(trivial_run.line())
         print(f"ratio callback/trivial: {cb.rate / trivial_run.rate:.2f}")
-        check(len(cb.latencies))
+        print("one client:")
+        for run in single:
+            print(run.line())
+        check(len(cb.latencies) + len(single[0].latencies))
     finally:
         if gunicorn is not None:
             gunicorn.terminate()

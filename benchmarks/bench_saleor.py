@@ -1,45 +1,68 @@
-"""The Saleor app under a real threaded WSGI server with 32 concurrent clients.
+"""The Saleor app under gunicorn with 32 concurrent clients, against a trivial view.
 
     .venv/bin/python benchmarks/bench_saleor.py [--requests 2000] [--clients 32]
+                                               [--workers 4] [--threads 8] [--single 200]
 
-Three paths on the same server and database (SQLite in a temporary file, or PostgreSQL
-with ``CMI_BENCH_POSTGRES_DSN=postgresql://...``):
+The database is SQLite in a temporary file, or PostgreSQL with
+``CMI_BENCH_POSTGRES_DSN=postgresql://...`` (the benchmark creates and drops its own
+database there), or a throw-away PostgreSQL with ``--postgres`` (``tests/pgserver.py``).
+The app is served by gunicorn (gthread workers, persistent database connections) on
+loopback; the clients are threads of this process, each with its own keep-alive session.
+Paths, all on the same server and database:
 
 - ``trivial``: a view answering ``ok`` (the server's own cost);
 - ``webhook``: PAYMENT_GATEWAY_INITIALIZE_SESSION, signed like Saleor signs it: installation
   lookup, detached JWS RS256 verification, recipient check, channel lookup, JSON answer;
-- ``callback``: CMI's callback for an already captured payment (a duplicate): parse, verify
-  the ver3 hash, lock the row, decide, write the callback log. The first delivery of a
-  callback also waits for Saleor's ``transactionEventReport``, which is Saleor's latency,
-  not the app's, and is left out.
+- ``callback``: CMI's first callback of a distinct payment each time: parse, verify the
+  ver3 hash, lock the row, decide (capture), report ``CHARGE_SUCCESS`` to Saleor with
+  ``transactionEventReport``, then write the callback log and answer ``ACTION=POSTAUTH``.
+  Saleor's GraphQL endpoint is a stand-in here: a small threaded HTTP server in its own
+  process that answers the mutation at once (one new connection per report, as the app
+  makes), so Saleor's own latency is left out; it shares the machine's CPUs;
+- ``duplicate``: the same callback of an already captured payment, again and again
+  (verified, row locked, decided DUPLICATE, logged; no report).
 
-Prints requests/s, p50/p99 latency per path and the ratio of each path's throughput to the
-trivial view's (issue 5's goal: ratio >= 0.5, p99 < 50 ms).
+Prints requests/s, p50/p99 latency, errors and the ratio of each path's throughput to
+the trivial view's (issue 5's goal: ratio >= 0.5, p99 < 50 ms), one client's latencies,
+and checks the callbacks' effects: one capture and one Saleor report per callback.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing
 import os
+import queue
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "adapters")]
 
+_wsgi: Any = None
+_WSGI_LOCK = threading.Lock()
 
-def configure(db_path: str) -> None:
+
+def configure() -> None:
+    """Settings from the environment (the same in this process and in gunicorn's)."""
     import django
     from django.conf import settings
 
+    if settings.configured:
+        return
     dsn = os.environ.get("CMI_BENCH_POSTGRES_DSN")
     if dsn:
         os.environ["CMI_TEST_DATABASE"] = "postgres"
@@ -47,12 +70,14 @@ def configure(db_path: str) -> None:
         from tests.adapters.dbsettings import database_settings
 
         databases = database_settings()
+        databases["default"]["CONN_MAX_AGE"] = 300
     else:
         databases = {
             "default": {
                 "ENGINE": "django.db.backends.sqlite3",
-                "NAME": db_path,
+                "NAME": os.environ["CMI_BENCH_SQLITE"],
                 "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+                "CONN_MAX_AGE": 300,
             }
         }
     settings.configure(
@@ -66,7 +91,7 @@ def configure(db_path: str) -> None:
             "cmi_django",
             "cmi_saleor",
         ],
-        ROOT_URLCONF=__name__,
+        ROOT_URLCONF="benchmarks.bench_saleor",
         DATABASES=databases,
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         CMI_PAYMENTS={},
@@ -76,7 +101,16 @@ def configure(db_path: str) -> None:
     django.setup()
 
 
-urlpatterns: list[object] = []
+def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """The WSGI application gunicorn serves (built on the first request of each worker)."""
+    global _wsgi  # noqa: PLW0603 - one application per worker process
+    with _WSGI_LOCK:  # gthread: the first requests of a worker arrive together
+        if _wsgi is None:
+            configure()
+            from django.core.wsgi import get_wsgi_application
+
+            _wsgi = get_wsgi_application()
+    return _wsgi(environ, start_response)  # type: ignore[no-any-return]
 
 
 def trivial(request: object) -> object:
@@ -85,21 +119,74 @@ def trivial(request: object) -> object:
     return HttpResponse("ok", content_type="text/plain")
 
 
-def setup_data() -> tuple[dict[str, object], bytes, dict[str, str], bytes]:
-    """An installation, a channel, a captured payment; a signed webhook and a callback."""
+def __getattr__(name: str) -> Any:
+    """``urlpatterns`` on demand: this module is the served URLconf, read after setup."""
+    if name == "urlpatterns":
+        from django.urls import include, path
+
+        return [path("trivial", trivial), path("", include("cmi_saleor.urls"))]
+    raise AttributeError(name)
+
+
+# -- Saleor's GraphQL endpoint, a fast stand-in ---------------------------------------------
+
+
+def standin(port_out: Any, reports: Any, jwks: dict[str, Any]) -> None:
+    """Answer ``transactionEventReport`` (recorded) and the JWKS; count the reports."""
+    events = itertools.count(1)
+    jwks_body = json.dumps(jwks).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _send(self, body: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            self._send(jwks_body)
+
+        def do_POST(self) -> None:
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if "transactionEventReport" not in request.get("query", ""):
+                self.send_error(400)
+                return
+            with reports.get_lock():
+                reports.value += 1
+            answer = {"alreadyProcessed": False, "transactionEvent": {"id": f"E{next(events)}"}}
+            self._send(
+                json.dumps({"data": {"transactionEventReport": {**answer, "errors": []}}}).encode()
+            )
+
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 1024
+        daemon_threads = True
+
+    server = Server(("127.0.0.1", 0), Handler)
+    port_out.value = server.server_address[1]
+    server.serve_forever()
+
+
+# -- data -----------------------------------------------------------------------------------
+
+
+def setup_data(api_url: str, fresh: int) -> dict[str, Any]:
+    """An installation and channel; a captured payment; ``fresh`` payments awaiting CMI."""
     from cmi_django import services
     from cmi_saleor.hooks import silenced
     from cmi_saleor.models import ChannelConfiguration, SaleorInstallation, TransactionMap
     from django.core.management import call_command
-    from django.urls import include, path
 
     from cmi_core.sandbox import DEFAULT_MERCHANT
     from cmi_core.testing import make_callback
     from tests.adapters.saleor.standin import FakeSaleor, checkout, recipient
 
-    urlpatterns[:] = [path("trivial", trivial), path("", include("cmi_saleor.urls"))]
     call_command("migrate", verbosity=0)
-    saleor = FakeSaleor()
+    saleor = FakeSaleor(api_url=api_url)
     installation = SaleorInstallation.objects.create(
         saleor_api_url=saleor.api_url, app_id=saleor.app_id, token=saleor.token, jwks=saleor.jwks()
     )
@@ -109,36 +196,42 @@ def setup_data() -> tuple[dict[str, object], bytes, dict[str, str], bytes]:
         client_id=DEFAULT_MERCHANT.client_id,
         store_key=DEFAULT_MERCHANT.store_key,
     )
-    payment, request = services.create_payment(
-        platform="saleor",
-        reference="VHJhbnNhY3Rpb25JdGVtOjE=",
-        order={
-            "amount": Decimal("120.50"),
-            "email": "amina@example.ma",
-            "billing_name": "Amina Test",
-            "ok_url": "http://127.0.0.1:8000/cmi/ok",
-            "fail_url": "http://127.0.0.1:8000/cmi/fail",
-            "callback_url": "http://127.0.0.1:8000/cmi/callback",
-        },
-        config_key=channel.config_key,
-    )
-    TransactionMap.objects.create(
-        oid=payment.oid,
-        payment=payment,
-        installation=installation,
-        saleor_api_url=saleor.api_url,
-        channel=channel.channel,
-        transaction_id="VHJhbnNhY3Rpb25JdGVtOjE=",
-        return_url="https://shop.example.ma/return",
-    )
-    fields = make_callback(
-        DEFAULT_MERCHANT.store_key,
-        oid=payment.oid,
-        amount=payment.amount,
-        request_fields=request.as_dict(),
-    )
-    with silenced():  # the first delivery (its Saleor report is not measured)
-        outcome = services.handle_callback(fields)
+
+    def payment(index: int) -> dict[str, str]:
+        transaction_id = f"VHJhbnNhY3Rpb25JdGVtOj{index:06d}"
+        created, request = services.create_payment(
+            platform="saleor",
+            reference=transaction_id,
+            order={
+                "amount": Decimal("120.50"),
+                "email": "amina@example.ma",
+                "billing_name": "Amina Test",
+                "ok_url": "http://127.0.0.1:8000/cmi/ok",
+                "fail_url": "http://127.0.0.1:8000/cmi/fail",
+                "callback_url": "http://127.0.0.1:8000/cmi/callback",
+            },
+            config_key=channel.config_key,
+        )
+        TransactionMap.objects.create(
+            oid=created.oid,
+            payment=created,
+            installation=installation,
+            saleor_api_url=saleor.api_url,
+            channel=channel.channel,
+            transaction_id=transaction_id,
+            return_url="https://shop.example.ma/return",
+        )
+        return make_callback(
+            DEFAULT_MERCHANT.store_key,
+            oid=created.oid,
+            amount=created.amount,
+            trans_id=f"T{index:08d}",
+            request_fields=request.as_dict(),
+        )
+
+    duplicate = payment(0)
+    with silenced():  # its first delivery, done here
+        outcome = services.handle_callback(duplicate)
     if outcome.reply != "ACTION=POSTAUTH":
         raise SystemExit(f"setup failed: {outcome}")
     body = json.dumps(
@@ -150,109 +243,303 @@ def setup_data() -> tuple[dict[str, object], bytes, dict[str, str], bytes]:
         }
     ).encode()
     headers = saleor.headers("PAYMENT_GATEWAY_INITIALIZE_SESSION", body)
-    return {"saleor": saleor}, body, headers, urlencode(fields).encode()
+    return {
+        "jwks": saleor.jwks(),
+        "webhook": (body, {**headers, "Content-Type": "application/json"}),
+        "duplicate": urlencode(duplicate).encode(),
+        "fresh": [urlencode(payment(i)).encode() for i in range(1, fresh + 1)],
+    }
 
 
-def serve() -> tuple[str, multiprocessing.Process]:
-    """The server in a child process (forked), so that clients and server share no GIL."""
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
-    from django.db import connections
-
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-    class Server(ThreadedWSGIServer):
-        request_queue_size = 256  # Django's default (10) drops SYNs under 32 clients
-
-    server = Server(("127.0.0.1", 0), Quiet, allow_reuse_address=True)
-    server.daemon_threads = True
-    server.set_app(WSGIHandler())
-    connections.close_all()
-    child = multiprocessing.get_context("fork").Process(target=server.serve_forever, daemon=True)
-    child.start()
-    server.socket.close()
-    return f"http://127.0.0.1:{server.server_address[1]}", child
+# -- driving the server ---------------------------------------------------------------------
 
 
 def load(
-    url: str, body: bytes | None, headers: dict[str, str], total: int, clients: int
+    url: str,
+    bodies: Callable[[], bytes | None],
+    headers: dict[str, str],
+    expect: bytes,
+    *,
+    total: int,
+    clients: int,
 ) -> tuple[float, list[float], int]:
+    """``total`` requests from ``clients`` threads; (seconds, latencies, errors)."""
     import requests
 
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
     counter = iter(range(total))
+    barrier = threading.Barrier(clients + 1)
 
     def worker() -> None:
         nonlocal errors
-        session = requests.Session()
         mine: list[float] = []
         bad = 0
-        while True:
-            with lock:
-                if next(counter, None) is None:
-                    break
-            start = time.perf_counter()
-            if body is None:
-                response = session.get(url, timeout=30)
-            else:
-                response = session.post(url, data=body, headers=headers, timeout=30)
-            mine.append(time.perf_counter() - start)
-            bad += response.status_code != 200
+        with requests.Session() as session:
+            barrier.wait()
+            while True:
+                with lock:
+                    if next(counter, None) is None:
+                        break
+                body = bodies()
+                start = time.perf_counter()
+                try:
+                    if body is None:
+                        response = session.get(url, timeout=30)
+                    else:
+                        response = session.post(url, data=body, headers=headers, timeout=30)
+                    ok = response.status_code == 200 and response.content.startswith(expect)
+                except requests.RequestException:
+                    ok = False
+                mine.append(time.perf_counter() - start)
+                bad += not ok
         with lock:
             latencies.extend(mine)
             errors += bad
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
-    began = time.perf_counter()
     for t in threads:
         t.start()
+    barrier.wait()
+    began = time.perf_counter()
     for t in threads:
         t.join()
-    return time.perf_counter() - began, latencies, errors
+    return time.perf_counter() - began, sorted(latencies), errors
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(url: str, timeout: float = 60.0) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the server did not answer {url}")
+
+
+def _pct(latencies: list[float], p: float) -> float:
+    return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1000
+
+
+def serve(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
+    """gunicorn serving this module's application; (process, base URL)."""
+    port = _free_port()
+    gunicorn = subprocess.Popen(  # noqa: S603 - our own command line
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(args.threads),
+            "--backlog",
+            "1024",
+            "--log-level",
+            "warning",
+            "benchmarks.bench_saleor:application",
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+    )
+    base = f"http://127.0.0.1:{port}"
+    _wait_for(f"{base}/trivial")
+    return gunicorn, base
+
+
+Result = tuple[float, list[float], int]
+
+
+def measure(
+    args: argparse.Namespace, base: str, data: dict[str, Any]
+) -> tuple[dict[str, Result], dict[str, Result]]:
+    """Every path with ``args.clients`` clients, then with one client."""
+    fresh: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+    for body in data["fresh"]:
+        fresh.put(body)
+    webhook_body, webhook_headers = data["webhook"]
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    paths: dict[str, tuple[str, Callable[[], bytes | None], dict[str, str], bytes]] = {
+        "trivial": (f"{base}/trivial", lambda: None, {}, b"ok"),
+        "webhook": (
+            f"{base}/api/webhooks/payment-gateway-initialize-session",
+            lambda: webhook_body,
+            webhook_headers,
+            b'{"data"',
+        ),
+        "callback": (f"{base}/cmi/callback", fresh.get_nowait, form, b"ACTION=POSTAUTH"),
+        "duplicate": (
+            f"{base}/cmi/callback",
+            lambda: data["duplicate"],
+            form,
+            b"ACTION=POSTAUTH",
+        ),
+    }
+    # Warm every worker (imports, connections, caches) on the repeatable paths.
+    for name in ("trivial", "webhook", "duplicate"):
+        url, bodies, headers, expect = paths[name]
+        load(url, bodies, headers, expect, total=400, clients=args.clients)
+    results: dict[str, Result] = {}
+    for name, (url, bodies, headers, expect) in paths.items():
+        results[name] = load(
+            url, bodies, headers, expect, total=args.requests, clients=args.clients
+        )
+    single: dict[str, Result] = {}
+    for name, (url, bodies, headers, expect) in paths.items():
+        single[name] = load(url, bodies, headers, expect, total=args.single, clients=1)
+    return results, single
+
+
+def report(
+    args: argparse.Namespace,
+    db: str,
+    results: dict[str, Result],
+    single: dict[str, Result],
+    effects: str,
+) -> None:
+    print(
+        f"{args.requests} requests per path, {args.clients} concurrent clients, {db}, "
+        f"gunicorn {args.workers} workers x {args.threads} threads (gthread), "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
+    )
+    print(f"{'path':<10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'ratio':>8}{'errors':>8}")
+    base_rps = args.requests / results["trivial"][0]
+    for name, (seconds, latencies, errors) in results.items():
+        rps = args.requests / seconds
+        print(
+            f"{name:<10}{rps:>10.0f}{_pct(latencies, 50):>10.1f}{_pct(latencies, 99):>10.1f}"
+            f"{rps / base_rps:>8.2f}{errors:>8}"
+        )
+    print(f"one client, {args.single} requests each:")
+    for name, (_, latencies, errors) in single.items():
+        print(
+            f"{name:<10} p50 {_pct(latencies, 50):6.2f} ms  mean "
+            f"{statistics.fmean(latencies) * 1000:6.2f} ms  p99 {_pct(latencies, 99):6.2f} ms"
+            f"  errors {errors}"
+        )
+    print(effects)
+
+
+def start_standin() -> tuple[multiprocessing.Process, str, Any]:
+    """Saleor's stand-in in a child process; (process, GraphQL URL, report counter)."""
+    from tests.adapters.saleor.standin import FakeSaleor
+
+    context = multiprocessing.get_context("fork")
+    port_out, reports = context.Value("i", 0), context.Value("i", 0)
+    process = context.Process(
+        target=standin, args=(port_out, reports, FakeSaleor().jwks()), daemon=True
+    )
+    process.start()
+    while not port_out.value:
+        time.sleep(0.05)
+    return process, f"http://127.0.0.1:{port_out.value}/graphql/", reports
+
+
+def _database(admin_dsn: str | None, drop: bool = False) -> None:
+    """Create (or drop) the benchmark's own database on ``admin_dsn``'s server."""
+    if not admin_dsn:
+        return
+    import psycopg
+
+    name = f"cmi_bench_saleor_{os.getpid()}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        if not drop:
+            conn.execute(f"CREATE DATABASE {name}")
+    if not drop:
+        os.environ["CMI_BENCH_POSTGRES_DSN"] = admin_dsn.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _start_postgres() -> Any:
+    """A throw-away PostgreSQL (``tests/pgserver.py``); sets ``CMI_BENCH_POSTGRES_DSN``."""
+    from tests.pgserver import PostgresServer, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        sys.exit("PostgreSQL's server binaries are needed (apt-get install postgresql)")
+    server = PostgresServer(bindir)
+    os.environ["CMI_BENCH_POSTGRES_DSN"] = server.start()
+    return server
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--single", type=int, default=200, help="requests from one client")
+    parser.add_argument("--postgres", action="store_true", help="start a throw-away server")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        configure(str(Path(tmp) / "bench.sqlite3"))
-        _, webhook_body, webhook_headers, callback_body = setup_data()
-        base, server = serve()
-        form = {"Content-Type": "application/x-www-form-urlencoded"}
-        paths = {
-            "trivial": (f"{base}/trivial", None, {}),
-            "webhook": (
-                f"{base}/api/webhooks/payment-gateway-initialize-session",
-                webhook_body,
-                {**webhook_headers, "Content-Type": "application/json"},
-            ),
-            "callback": (f"{base}/cmi/callback", callback_body, form),
-        }
-        load(paths["trivial"][0], None, {}, 200, args.clients)  # warm up
-        results = {}
-        for name, (url, body, headers) in paths.items():
-            elapsed, latencies, errors = load(url, body, headers, args.requests, args.clients)
-            latencies.sort()
-            results[name] = (args.requests / elapsed, latencies, errors)
-        server.terminate()
-        server.join()
-    base_rps = results["trivial"][0]
-    db = "PostgreSQL" if os.environ.get("CMI_BENCH_POSTGRES_DSN") else "SQLite"
-    print(
-        f"{args.requests} requests per path, {args.clients} concurrent clients, {db}, "
-        f"Django's threaded WSGI server, {os.cpu_count()} CPUs"
+
+    pg = _start_postgres() if args.postgres else None
+    admin_dsn = os.environ.get("CMI_BENCH_POSTGRES_DSN")
+    tmp = tempfile.TemporaryDirectory()
+    gunicorn = stand_in = None
+    try:
+        _database(admin_dsn)  # a database of our own on that server
+        if not admin_dsn:
+            os.environ["CMI_BENCH_SQLITE"] = str(Path(tmp.name) / "bench.sqlite3")
+        configure()
+
+        stand_in, api_url, reports = start_standin()
+        fresh_count = args.requests + args.single
+        print(f"preparing {fresh_count} payments...", flush=True)
+        data = setup_data(api_url, fresh_count)
+        from django.db import connections
+
+        connections.close_all()
+
+        gunicorn, base = serve(args)
+        results, single = measure(args, base, data)
+        answered = args.requests + args.single - results["callback"][2] - single["callback"][2]
+        effects = check(answered, reports.value)
+    finally:
+        if gunicorn is not None:
+            gunicorn.terminate()
+            gunicorn.wait(timeout=30)
+        if stand_in is not None:
+            stand_in.terminate()
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # noqa: BLE001,S110 - settings may never have been configured
+            pass
+        _database(admin_dsn, drop=True)
+        if pg is not None:
+            pg.stop()
+        tmp.cleanup()
+
+    report(args, "PostgreSQL" if admin_dsn else "SQLite", results, single, effects)
+
+
+def check(answered: int, reports: int) -> str:
+    """Exactly once: each answered first callback captured one payment and sent one report."""
+    from cmi_django.models import CallbackLog, Payment
+
+    captured = Payment.objects.filter(state="captured").count() - 1  # less the duplicate's
+    logged = CallbackLog.objects.filter(kind="callback", outcome="capture").count() - 1
+    line = (
+        f"effects: {answered} first callbacks answered ACTION=POSTAUTH, {captured} payments "
+        f"captured, {logged} capture logs, {reports} CHARGE_SUCCESS reports to the stand-in"
     )
-    print(f"{'path':<10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'ratio':>8}{'errors':>8}")
-    for name, (rps, latencies, errors) in results.items():
-        p50 = statistics.median(latencies) * 1000
-        p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-        print(f"{name:<10}{rps:>10.0f}{p50:>10.1f}{p99:>10.1f}{rps / base_rps:>8.2f}{errors:>8}")
+    if not answered == captured == logged == reports:
+        sys.exit(f"{line}\neffects do not match: not exactly once")
+    return line
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ Each move also sets the order status from ``CMI_OSCAR_STATUS`` (:mod:`cmi_oscar.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,13 @@ __all__ = ["DuplicatePaymentError", "OscarPaymentHook"]
 SOURCE_TYPE_CODE = "cmi"
 SOURCE_TYPE_NAME = "CMI"
 
+#: Auto capture: the source and order lines ``authorised`` just wrote, for ``captured``,
+#: which cmi_django calls right after it in the same transaction (read once, then cleared).
+#: The order itself is read again (an ``order_placed`` receiver may have changed it).
+_PLACED: contextvars.ContextVar[tuple[int, Any, list[Any] | None] | None] = contextvars.ContextVar(
+    "cmi_oscar_placed", default=None
+)
+
 
 class DuplicatePaymentError(Exception):
     """A second attempt of an order number was approved after the order was paid.
@@ -51,33 +59,41 @@ class DuplicatePaymentError(Exception):
     """
 
 
-def _source(order: Any, payment: Payment) -> Any:
-    """The order's CMI ``Source`` for this payment (one per attempt that paid)."""
+def _source(order: Any, payment: Payment, *, new_order: bool = False) -> Any:
+    """The order's CMI ``Source`` for this payment (one per attempt that paid).
+
+    ``new_order``: the order was placed in this transaction, so it has no source yet.
+    """
     source_model = get_model("payment", "Source")
     source_type, _ = get_model("payment", "SourceType")._default_manager.get_or_create(
         code=SOURCE_TYPE_CODE, defaults={"name": SOURCE_TYPE_NAME}
     )
+    values = {"currency": order.currency, "label": payment.masked_pan or ""}
+    if new_order:
+        return source_model._default_manager.create(
+            order=order, source_type=source_type, reference=payment.oid, **values
+        )
     source, _ = source_model._default_manager.get_or_create(
-        order=order,
-        source_type=source_type,
-        reference=payment.oid,
-        defaults={"currency": order.currency, "label": payment.masked_pan or ""},
+        order=order, source_type=source_type, reference=payment.oid, defaults=values
     )
     return source
 
 
-def _event(order: Any, name: str, amount: Decimal, reference: str) -> None:
+def _event(
+    order: Any, name: str, amount: Decimal, reference: str, lines: list[Any] | None = None
+) -> list[Any]:
+    """A payment event over every line of the order; returns the lines (to reuse)."""
     event_type, _ = get_model("order", "PaymentEventType")._default_manager.get_or_create(name=name)
     event = get_model("order", "PaymentEvent")._default_manager.create(
         order=order, event_type=event_type, amount=amount, reference=reference
     )
+    if lines is None:
+        lines = list(order.lines.all())
     quantity_model = get_model("order", "PaymentEventQuantity")
     quantity_model._default_manager.bulk_create(
-        [
-            quantity_model(event=event, line=line, quantity=line.quantity)
-            for line in order.lines.all()
-        ]
+        [quantity_model(event=event, line=line, quantity=line.quantity) for line in lines]
     )
+    return lines
 
 
 def _note(order: Any, message: str) -> None:
@@ -133,20 +149,30 @@ class OscarPaymentHook(PaymentHook):
                 f"{payment.oid} is not captured"
             )
         amount = payment.authorised_amount or payment.amount
-        source = _source(order, payment)
+        source = _source(order, payment, new_order=created)
+        lines = None
         if source.amount_allocated < amount:
             source.allocate(amount - source.amount_allocated, reference=payment.trans_id or "")
-            _event(order, "Authorised", amount, payment.trans_id or payment.oid)
+            lines = _event(order, "Authorised", amount, payment.trans_id or payment.oid)
+        # Auto capture: ``captured`` comes next, in this transaction. Always (re)set, so
+        # nothing from a transaction that rolled back before ``captured`` is ever reused.
+        _PLACED.set((payment.pk, source, lines) if payment.captured_amount > 0 else None)
         if created and conf.send_confirmation():
             transaction.on_commit(lambda: _send_confirmation(order.pk))
 
     def captured(self, payment: Payment, amount: Decimal) -> None:
+        placed = _PLACED.get()
+        _PLACED.set(None)
         order = find_order(payment)
         if order is None:
             logger.error("CMI payment %s captured with no Oscar order", payment.oid)
             return
-        _source(order, payment).debit(amount, reference=payment.trans_id or "")
-        _event(order, "Paid", amount, payment.trans_id or payment.oid)
+        if placed is not None and placed[0] == payment.pk and placed[1].order_id == order.pk:
+            _, source, lines = placed
+        else:
+            source, lines = _source(order, payment), None
+        source.debit(amount, reference=payment.trans_id or "")
+        _event(order, "Paid", amount, payment.trans_id or payment.oid, lines)
         _set_status(order, "captured")
 
     def refunded(self, payment: Payment, amount: Decimal) -> None:

@@ -68,7 +68,12 @@ _CACHE_LOCK = threading.Lock()
 
 
 def _keyset(jwks: Any) -> PyJWKSet:
-    """The parsed key set (cached by content: parsing RSA keys costs more than verifying)."""
+    """The parsed key set, cached by content (parsing RSA keys costs more than verifying).
+
+    The cache holds public keys only and is keyed on the exact JWKS document, so a
+    re-fetched (rotated) JWKS is parsed afresh and a key gone from it is never used again;
+    every signature is still verified, on every request.
+    """
     text = json.dumps(jwks, sort_keys=True)
     found = _CACHE.get(text)
     if found is None:
@@ -101,9 +106,13 @@ def _kid(token: str) -> str | None:
     return kid if isinstance(kid, str) else None
 
 
-def _with_refetch(installation: SaleorInstallation, token: str, check: Callable[[Any], T]) -> T:
-    """``check(jwks)`` with the stored JWKS, then once more with a fresh one if allowed."""
-    kid = _kid(token)
+def _with_refetch(
+    installation: SaleorInstallation, kid: str | None, check: Callable[[Any], T]
+) -> T:
+    """``check(jwks)`` with the stored JWKS, then once more with a fresh one if allowed.
+
+    ``kid`` is the key id the token's header names (read once by the caller).
+    """
     try:
         return check(installation.jwks)
     except (InvalidSignatureError, InvalidTokenError) as exc:
@@ -131,13 +140,15 @@ def verify_webhook(installation: SaleorInstallation, body: bytes, signature: str
     if not signature or signature.count(".") != 2:
         raise InvalidSignatureError("missing or malformed Saleor-Signature")
 
+    kid = _kid(signature)
+
     def check(jwks: Any) -> None:
-        key = _key(jwks, _kid(signature))
+        key = _key(jwks, kid)
         jwt.api_jws.decode_complete(
             signature, key=key.key, algorithms=ALGORITHMS, detached_payload=body
         )
 
-    _with_refetch(installation, signature, check)
+    _with_refetch(installation, kid, check)
 
 
 def verify_dashboard_token(
@@ -147,14 +158,16 @@ def verify_dashboard_token(
     if not token or token.count(".") != 2:
         raise InvalidSignatureError("missing or malformed token")
 
+    kid = _kid(token)
+
     def check(jwks: Any) -> dict[str, Any]:
-        key = _key(jwks, _kid(token))
+        key = _key(jwks, kid)
         claims: dict[str, Any] = jwt.decode(
             token, key=key.key, algorithms=ALGORITHMS, options={"require": ["exp"]}
         )
         return claims
 
-    claims = _with_refetch(installation, token, check)
+    claims = _with_refetch(installation, kid, check)
     if claims.get("app") != installation.app_id:
         raise InvalidSignatureError("the token is not for this app")
     if permission not in (claims.get("permissions") or []):

@@ -141,3 +141,22 @@ def test_wrong_key_fails_cleanly(settings: Any) -> None:
     assert SECRET not in str(caught.value)
     settings.SECRET_KEY = "cmi-django-tests-only"
     assert Credential.objects.get(name="site").secret == SECRET
+
+
+def test_the_derived_key_is_cached_per_secret(settings: Any) -> None:
+    """HKDF runs once per secret, not per call; another secret gets another key."""
+    from cmi_django import crypto
+
+    settings.CMI_ENCRYPTION_KEY = "cache-test-key-a"
+    token = encrypt("secret")
+    before = crypto._fernet_for.cache_info()
+    assert decrypt(token) == "secret"
+    assert decrypt(token) == "secret"
+    after = crypto._fernet_for.cache_info()
+    assert (after.hits, after.misses) == (before.hits + 2, before.misses)
+    settings.CMI_ENCRYPTION_KEY = "cache-test-key-b"  # a changed secret: not the cached key
+    with pytest.raises(DecryptionError):
+        decrypt(token)
+    assert crypto._fernet_for.cache_info().misses == after.misses + 1
+    settings.CMI_ENCRYPTION_KEY = "cache-test-key-a"
+    assert decrypt(token) == "secret"

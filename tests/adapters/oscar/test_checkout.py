@@ -256,3 +256,28 @@ def test_approval_posted_to_fail_url_does_not_thaw(shopper: Any, product: Any) -
     assert "/cmi/return/" in response["Location"]
     shopper.get(response["Location"])
     assert Basket.objects.get(pk=payment.data["basket_id"]).status == Basket.FROZEN
+
+
+def test_auto_capture_records_source_and_events_once(
+    shopper: Any, product: Any, client: Any
+) -> None:
+    """``captured`` reuses what ``authorised`` wrote in the same transaction, then forgets it."""
+    from cmi_oscar import hooks
+
+    payment, fields = start_payment(shopper, product)
+    callback = callback_for(payment, request_fields=fields)
+    assert post_form(client, "/cmi/callback/", callback).content == b"ACTION=POSTAUTH"
+    assert hooks._PLACED.get() is None
+    order = Order.objects.get()
+    source = order.sources.get()
+    assert (source.amount_allocated, source.amount_debited) == (payment.amount, payment.amount)
+    assert sorted(source.transactions.values_list("txn_type", flat=True)) == [
+        "Authorise",
+        "Debit",
+    ]
+    events = order.payment_events.order_by("id")
+    assert [e.event_type.name for e in events] == ["Authorised", "Paid"]
+    for event in events:
+        assert sorted((q.line_id, q.quantity) for q in event.line_quantities.all()) == sorted(
+            (line.id, line.quantity) for line in order.lines.all()
+        )

@@ -168,3 +168,50 @@ def test_stale_jwks_is_refetched_once_then_refused(
         == 401
     )
     assert saleor.jwks_fetches == fetches + 1
+
+
+def test_parsed_keys_are_cached_by_content_and_rotation_still_works(
+    client: Client, saleor: FakeSaleor, channel: Any, settings: Any
+) -> None:
+    from cmi_saleor import security
+
+    assert send(client, saleor, EVENT, initialize()).status_code == 200
+    stored = SaleorInstallation.objects.get().jwks
+    assert security._keyset(stored) is security._keyset(json.loads(json.dumps(stored)))
+    old_key, old_kid = saleor.key, saleor.kid
+    fetches = saleor.jwks_fetches
+    saleor.rotate()
+    assert send(client, saleor, EVENT, initialize()).status_code == 200  # one re-fetch
+    assert saleor.jwks_fetches == fetches + 1
+    assert security._keyset(SaleorInstallation.objects.get().jwks) is not security._keyset(stored)
+    # The old key set is still parsed in the cache, but the stored JWKS no longer has its
+    # key: a body signed with it is refused (after the one re-fetch an unknown kid costs).
+    settings.CMI_SALEOR_JWKS_REFETCH_INTERVAL = 3600
+    body = json.dumps(initialize()).encode()
+    stale = saleor.sign(body, key=old_key, kid=old_kid)
+    response = send(client, saleor, EVENT, None, body=body, **{"Saleor-Signature": stale})
+    assert response.status_code == 401
+    assert saleor.jwks_fetches == fetches + 2
+
+
+def test_a_webhook_does_not_decrypt_the_app_token(
+    client: Client, saleor: FakeSaleor, channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cmi_django import crypto
+
+    calls: list[str] = []
+    real = crypto.decrypt
+    monkeypatch.setattr(crypto, "decrypt", lambda token: calls.append(token) or real(token))
+    response = send(
+        client,
+        saleor,
+        "PAYMENT_GATEWAY_INITIALIZE_SESSION",
+        {
+            "recipient": {"id": saleor.app_id},
+            "data": None,
+            "amount": 120.5,
+            "sourceObject": initialize()["sourceObject"],
+        },
+    )
+    assert response.status_code == 200
+    assert calls == []
