@@ -30,7 +30,6 @@ import argparse
 import itertools
 import os
 import queue
-import socket
 import statistics
 import subprocess
 import sys
@@ -256,26 +255,6 @@ def _next(bodies: queue.SimpleQueue[dict[str, str]]) -> dict[str, str] | None:
         return None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(url: str, timeout: float = 60.0) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"the server did not answer {url}")
-
-
 def _gunicorn(args: argparse.Namespace, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """gunicorn serving this module's application on ``port``."""
     return subprocess.Popen(  # noqa: S603 - our own command line
@@ -323,6 +302,7 @@ def main() -> None:
     args = _arguments()
 
     sys.path.insert(0, str(ROOT))
+    from benchmarks.serving import free_port, wait_for
     from tests.pgserver import PostgresServer, find_bindir
 
     bindir = find_bindir()
@@ -350,11 +330,11 @@ def main() -> None:
         callbacks = prepare(args.payments + args.single)
         connection.close()
 
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, "CMI_TEST_POSTGRES_DSN": server.dsn.rsplit("/", 1)[0] + f"/{name}"}
         gunicorn = _gunicorn(args, port, env)
         base = f"http://127.0.0.1:{port}"
-        _wait_for(f"{base}/bench/trivial/")
+        wait_for(f"{base}/bench/trivial/")
         print(
             f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); "
             f"{args.clients} clients on loopback; {os.cpu_count()} CPUs\n"

@@ -35,7 +35,6 @@ import json
 import multiprocessing
 import os
 import queue
-import socket
 import statistics
 import subprocess
 import sys
@@ -308,33 +307,15 @@ def load(
     return time.perf_counter() - began, sorted(latencies), errors
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(url: str, timeout: float = 60.0) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"the server did not answer {url}")
-
-
 def _pct(latencies: list[float], p: float) -> float:
     return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1000
 
 
 def serve(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
     """gunicorn serving this module's application; (process, base URL)."""
-    port = _free_port()
+    from benchmarks.serving import free_port, wait_for
+
+    port = free_port()
     gunicorn = subprocess.Popen(  # noqa: S603 - our own command line
         [
             str(Path(sys.executable).with_name("gunicorn")),
@@ -356,7 +337,7 @@ def serve(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
         env=os.environ.copy(),
     )
     base = f"http://127.0.0.1:{port}"
-    _wait_for(f"{base}/trivial")
+    wait_for(f"{base}/trivial")
     return gunicorn, base
 
 
