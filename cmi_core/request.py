@@ -61,18 +61,18 @@ REQUIRED = (
     "rnd",
     "hashAlgorithm",
 )
-#: Free text cut to its length rather than refused (see the module docstring).
-FREE_TEXT = frozenset(
-    {
-        "description",
-        "BillToName",
-        "BillToCompany",
-        "BillToStreet1",
-        "BillToStreet2",
-        "BillToCity",
-        "BillToStateProv",
-    }
-)
+#: Free text cut to its length (guide §4.1.1) rather than refused (see the docstring).
+#: ``desc`` is the item description ``descN``.
+FREE_TEXT = {
+    "description": 125,
+    "BillToName": 255,
+    "BillToCompany": 255,
+    "BillToStreet1": 255,
+    "BillToStreet2": 255,
+    "BillToCity": 64,
+    "BillToStateProv": 32,
+    "desc": 128,
+}
 MAX_URL = 2048
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -160,17 +160,17 @@ RULES: dict[str, Callable[[str, str], None]] = {
     "shopurl": _url,
     "lang": _one_of(*LANGUAGES),
     "email": _all(_max(64), _pattern(_EMAIL, "an e-mail address")),
-    "billtoname": _max(255),
+    "billtoname": _max(FREE_TEXT["BillToName"]),
     "rnd": _all(_max(20), _pattern(_ALNUM, "letters and digits only")),
     "hashalgorithm": _one_of(HASH_ALGORITHM),
     "encoding": _all(_max(32), _one_of(ENCODING)),
-    "description": _max(125),
+    "description": _max(FREE_TEXT["description"]),
     "tel": _all(_max(32), _pattern(_TEL, "digits, spaces and + ( ) . - only")),
-    "billtocompany": _max(255),
-    "billtostreet1": _max(255),
-    "billtostreet2": _max(255),
-    "billtocity": _max(64),
-    "billtostateprov": _max(32),
+    "billtocompany": _max(FREE_TEXT["BillToCompany"]),
+    "billtostreet1": _max(FREE_TEXT["BillToStreet1"]),
+    "billtostreet2": _max(FREE_TEXT["BillToStreet2"]),
+    "billtocity": _max(FREE_TEXT["BillToCity"]),
+    "billtostateprov": _max(FREE_TEXT["BillToStateProv"]),
     "billtopostalcode": _max(32),
     "billtocountry": _all(_max(3), _pattern(_NUMERIC, "the numeric ISO 3166 code, e.g. 504")),
     "callbackresponse": _one_of(*_BOOLEAN),
@@ -185,7 +185,7 @@ ITEM_RULES: dict[str, Callable[[str, str], None]] = {
     "itemnumber": _max(128),
     "productcode": _max(64),
     "qty": _quantity,
-    "desc": _max(128),
+    "desc": _max(FREE_TEXT["desc"]),
     "price": _amount,
     "total": _amount,
 }
@@ -304,8 +304,7 @@ def new_rnd() -> str:
 
 
 def _free_text(name: str, value: str) -> str:
-    limit = {"description": 125, "BillToCity": 64, "BillToStateProv": 32}.get(name, 255)
-    return _CONTROL.sub(" ", value).strip()[:limit].rstrip()
+    return _CONTROL.sub(" ", value).strip()[: FREE_TEXT[name]].rstrip()
 
 
 def _boolean(value: bool) -> str:
@@ -359,7 +358,7 @@ def build_payment_request(
         optional[f"itemnumber{number}"] = item.item_number.strip() or None
         optional[f"productcode{number}"] = item.product_code.strip() or None
         optional[f"qty{number}"] = str(item.quantity)
-        optional[f"desc{number}"] = _CONTROL.sub(" ", item.description).strip()[:128] or None
+        optional[f"desc{number}"] = _free_text("desc", item.description) or None
         if item.unit_price is not None:
             optional[f"price{number}"] = format_amount(item.unit_price, currency, f"price{number}")
         if item.total is not None:
