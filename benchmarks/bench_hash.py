@@ -16,7 +16,13 @@ from decimal import Decimal
 from operator import itemgetter
 
 from cmi_core.config import CMIConfig
-from cmi_core.hashing import compute_hash, hash_plaintext, natcase_sorted, verify_hash
+from cmi_core.hashing import (
+    EXCLUDED_FIELDS,
+    compute_hash,
+    hash_plaintext,
+    natcase_sorted,
+    verify_hash,
+)
 from cmi_core.request import Address, LineItem, PaymentOrder, build_payment_request
 from cmi_core.testing import make_callback
 
@@ -99,7 +105,7 @@ def main() -> None:
     bare = per_call_us(lambda: base64.b64encode(hashlib.sha512(plaintext).digest()), number)
     # The least any Python implementation does: pick the values in a known order, join,
     # encode, digest. No sorting, trimming, escaping or checks: a floor, not a contender.
-    pick = itemgetter(*natcase_sorted(k for k in fields if k.lower() not in ("hash", "encoding")))
+    pick = itemgetter(*natcase_sorted(k for k in fields if k.lower() not in EXCLUDED_FIELDS))
     floor = per_call_us(
         lambda: base64.b64encode(hashlib.sha512("|".join(pick(fields)).encode()).digest()),
         number,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from cmi_core.hashing import compute_hash
+from cmi_core.hashing import EXCLUDED_FIELDS, compute_hash
 from cmi_core.money import format_amount, get_currency
 
 __all__ = ["make_callback", "sign", "tamper"]
@@ -17,7 +17,7 @@ __all__ = ["make_callback", "sign", "tamper"]
 
 def sign(fields: Mapping[str, str], store_key: str) -> dict[str, str]:
     """The fields with ``HASH`` set as CMI computes it (any previous hash replaced)."""
-    unsigned = {k: v for k, v in fields.items() if k.lower() not in ("hash", "encoding")}
+    unsigned = {k: v for k, v in fields.items() if k.lower() not in EXCLUDED_FIELDS}
     return {**unsigned, "HASH": compute_hash(unsigned, store_key)}
 
 
@@ -47,7 +47,7 @@ def make_callback(
     """
     code = proc_return_code or ("00" if approved else "05")
     fields: dict[str, str] = {
-        k: v for k, v in (request_fields or {}).items() if k.lower() not in ("hash", "encoding")
+        k: v for k, v in (request_fields or {}).items() if k.lower() not in EXCLUDED_FIELDS
     }
     fields.update(
         {
