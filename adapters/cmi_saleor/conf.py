@@ -11,7 +11,11 @@
   the manifest id (the payment gateway id storefronts use) and name.
 - ``CMI_SALEOR_HTTP_TIMEOUT`` (10): seconds for each call to Saleor.
 - ``CMI_SALEOR_JWKS_REFETCH_INTERVAL`` (60): seconds between two JWKS re-fetches caused by
-  signatures made with a known key id (an unknown key id always re-fetches).
+  failed signatures made with a key id the stored JWKS has.
+- ``CMI_SALEOR_JWKS_UNKNOWN_KID_INTERVAL`` (5): the same for a key id the stored JWKS lacks
+  (a key rotation, or a forgery): short, so a rotation is picked up at once, yet forged
+  key ids cost Saleor at most one fetch per this many seconds per installation. Never
+  longer than ``CMI_SALEOR_JWKS_REFETCH_INTERVAL``.
 """
 
 from __future__ import annotations
@@ -74,3 +78,7 @@ def http_timeout() -> float:
 
 def jwks_refetch_interval() -> float:
     return float(getattr(settings, "CMI_SALEOR_JWKS_REFETCH_INTERVAL", 60))
+
+
+def jwks_unknown_kid_interval() -> float:
+    return float(getattr(settings, "CMI_SALEOR_JWKS_UNKNOWN_KID_INTERVAL", 5))

@@ -3,8 +3,15 @@
 Webhooks carry ``Saleor-Signature``, a detached JWS (RFC 7797, ``b64: false``) over the
 raw body, RS256, made with a key of ``<origin of the API URL>/.well-known/jwks.json``.
 The Dashboard gives the app's page a JWT (type ``thirdparty``) signed with the same keys.
-A signature that fails with the stored JWKS re-fetches it once (key rotation): always for
-an unknown key id, at most every ``CMI_SALEOR_JWKS_REFETCH_INTERVAL`` seconds otherwise.
+A signature that fails with the stored JWKS may re-fetch it once (key rotation), if the
+installation's last fetch (``jwks_fetched_at``) is older than
+``CMI_SALEOR_JWKS_UNKNOWN_KID_INTERVAL`` seconds (default 5) when the token names a key id
+the stored JWKS lacks, or ``CMI_SALEOR_JWKS_REFETCH_INTERVAL`` (default 60) when it names a
+known one. The right to fetch is claimed in the database (a conditional UPDATE of
+``jwks_fetched_at``), so however many requests arrive, from however many workers, forged
+key ids cost Saleor at most one JWKS fetch per interval per installation; a failed fetch
+counts too. A genuine rotation verifies on its first webhook unless the JWKS was fetched
+less than the short interval before it (then on the first one after).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from urllib.parse import urlsplit
 
 import jwt
 import requests
+from django.db.models import Q
 from django.utils import timezone
 from jwt import PyJWK, PyJWKSet
 from jwt.exceptions import InvalidTokenError, PyJWKError, PyJWKSetError
@@ -106,6 +114,25 @@ def _kid(token: str) -> str | None:
     return kid if isinstance(kid, str) else None
 
 
+def _claim_fetch(installation: SaleorInstallation, interval: float) -> bool:
+    """Whether this request may fetch the JWKS now (then the fetch time is set to now).
+
+    One conditional UPDATE: of concurrent requests, in any process, at most one sees the
+    last fetch older than ``interval`` and moves it to now; the others then see it recent.
+    """
+    now = timezone.now()
+    stale = Q(jwks_fetched_at__isnull=True) | Q(
+        jwks_fetched_at__lte=now - timedelta(seconds=interval)
+    )
+    claimed: bool = (
+        SaleorInstallation.objects.filter(stale, pk=installation.pk).update(jwks_fetched_at=now)
+        == 1
+    )
+    if claimed:
+        installation.jwks_fetched_at = now
+    return claimed
+
+
 def _with_refetch(
     installation: SaleorInstallation, kid: str | None, check: Callable[[Any], T]
 ) -> T:
@@ -117,18 +144,39 @@ def _with_refetch(
         return check(installation.jwks)
     except (InvalidSignatureError, InvalidTokenError) as exc:
         first = exc
-    known_kid = any(k.get("kid") == kid for k in (installation.jwks or {}).get("keys", []))
+    known_kid = any(
+        isinstance(k, dict) and k.get("kid") == kid
+        for k in (installation.jwks or {}).get("keys", [])
+    )
+    interval = conf.jwks_refetch_interval()
+    if not known_kid:
+        interval = min(interval, conf.jwks_unknown_kid_interval())
     recent = installation.jwks_fetched_at is not None and (
-        timezone.now() - installation.jwks_fetched_at
-        < timedelta(seconds=conf.jwks_refetch_interval())
+        timezone.now() - installation.jwks_fetched_at < timedelta(seconds=interval)
     )
-    if known_kid and recent:
+    if recent:
         raise InvalidSignatureError(str(first)) from first
+    if not _claim_fetch(installation, interval):
+        # Another request (maybe in another worker) fetched it since this one read the
+        # installation: its JWKS, if newer than ours, is in the database by now.
+        stored = (
+            SaleorInstallation.objects.filter(pk=installation.pk)
+            .values_list("jwks", flat=True)
+            .first()
+        )
+        if stored is None or stored == installation.jwks:
+            raise InvalidSignatureError(str(first)) from first
+        installation.jwks = stored
+        try:
+            return check(stored)
+        except (InvalidSignatureError, InvalidTokenError) as exc:
+            raise InvalidSignatureError(str(exc)) from exc
     fresh = fetch_jwks(installation.saleor_api_url)
+    fetched_at = timezone.now()
     SaleorInstallation.objects.filter(pk=installation.pk).update(
-        jwks=fresh, jwks_fetched_at=timezone.now()
+        jwks=fresh, jwks_fetched_at=fetched_at
     )
-    installation.jwks, installation.jwks_fetched_at = fresh, timezone.now()
+    installation.jwks, installation.jwks_fetched_at = fresh, fetched_at
     try:
         return check(fresh)
     except (InvalidSignatureError, InvalidTokenError) as exc:

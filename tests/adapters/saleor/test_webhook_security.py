@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from cmi_django.models import Payment
 from cmi_saleor.models import SaleorInstallation
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.test import Client
+from django.utils import timezone
 from jwt.utils import base64url_encode
 
 from tests.adapters.saleor.conftest import send
@@ -128,9 +130,15 @@ def test_webhooks_are_post_only(client: Client, channel: Any) -> None:
     assert client.post("/api/webhooks/no-such-event").status_code == 404
 
 
+def fetched_a_while_ago(seconds: float = 3600) -> None:
+    """Time passes: the stored JWKS was fetched ``seconds`` ago (a rotation comes later)."""
+    SaleorInstallation.objects.update(jwks_fetched_at=timezone.now() - timedelta(seconds=seconds))
+
+
 def test_key_rotation_refetches_the_jwks_once(
     client: Client, saleor: FakeSaleor, channel: Any
 ) -> None:
+    fetched_a_while_ago()
     fetches = saleor.jwks_fetches
     saleor.rotate()
     response = send(client, saleor, EVENT, initialize())
@@ -179,16 +187,22 @@ def test_parsed_keys_are_cached_by_content_and_rotation_still_works(
     stored = SaleorInstallation.objects.get().jwks
     assert security._keyset(stored) is security._keyset(json.loads(json.dumps(stored)))
     old_key, old_kid = saleor.key, saleor.kid
+    fetched_a_while_ago()
     fetches = saleor.jwks_fetches
     saleor.rotate()
     assert send(client, saleor, EVENT, initialize()).status_code == 200  # one re-fetch
     assert saleor.jwks_fetches == fetches + 1
     assert security._keyset(SaleorInstallation.objects.get().jwks) is not security._keyset(stored)
     # The old key set is still parsed in the cache, but the stored JWKS no longer has its
-    # key: a body signed with it is refused (after the one re-fetch an unknown kid costs).
+    # key: a body signed with it is refused (the JWKS was just fetched: no re-fetch)...
     settings.CMI_SALEOR_JWKS_REFETCH_INTERVAL = 3600
     body = json.dumps(initialize()).encode()
     stale = saleor.sign(body, key=old_key, kid=old_kid)
+    response = send(client, saleor, EVENT, None, body=body, **{"Saleor-Signature": stale})
+    assert response.status_code == 401
+    assert saleor.jwks_fetches == fetches + 1
+    # ... and still refused after the one re-fetch an unknown kid may cost later on.
+    fetched_a_while_ago()
     response = send(client, saleor, EVENT, None, body=body, **{"Saleor-Signature": stale})
     assert response.status_code == 401
     assert saleor.jwks_fetches == fetches + 2
