@@ -58,3 +58,14 @@ def page(chromium: Any) -> Iterator[Any]:
         yield page
     finally:
         context.close()
+
+
+@pytest.fixture(scope="session")
+def sync_orm_beside_playwright() -> Iterator[None]:
+    """Playwright's sync API keeps an asyncio loop in the test thread once a browser has
+    started, so Django takes every ORM call there (the test database's set-up included)
+    for async code and refuses it. They are plain synchronous calls between browser
+    steps: browser test modules allow them with this fixture."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield

@@ -7,9 +7,7 @@ would. Skipped, with the reason, when Chromium is missing (``tests/conftest.py``
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,25 +20,15 @@ from tests.adapters.oscar.conftest import sandbox_payments
 
 Order = get_model("order", "Order")
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("sync_orm_beside_playwright"),
+]
 
 APPROVED = "4111 1111 1111 1111"
 DECLINED = "4000 0000 0000 0051"
 CHALLENGE = "4000 0000 0000 3220"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _orm_beside_playwright() -> Iterator[None]:
-    """Playwright's sync API keeps an event loop in this thread, so Django takes every
-    ORM call here (the test database's set-up included) for async code. They are plain
-    synchronous calls between browser steps: allow them, for this module's tests."""
-    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if before is None:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
 @pytest.fixture

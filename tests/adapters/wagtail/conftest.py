@@ -32,12 +32,8 @@ postgres_only = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _sync_orm_beside_playwright() -> Iterator[None]:
-    """Playwright's sync API keeps an asyncio loop in the test thread once a browser test
-    started; the tests' own ORM calls (and the database set-up) are still synchronous."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
+def _sync_orm(sync_orm_beside_playwright: None) -> None:
+    """This suite mixes browser and ORM steps throughout (see tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")
