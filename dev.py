@@ -34,7 +34,9 @@ def bin_path(env: Path, name: str) -> str:
 def ensure_env(env: Path, extras: str) -> None:
     """Create the virtual environment and install the project, unless already current."""
     stamp = env / ".cmi-installed"
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    # The C accelerator is built at install time: a changed source needs a re-install.
+    sources = (ROOT / "pyproject.toml").read_bytes() + (ROOT / "cmi_core/_speedups.c").read_bytes()
+    digest = hashlib.sha256(sources + extras.encode()).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return
     if not env.exists():

@@ -20,7 +20,7 @@ of a shop, so it is computed once per name list and cached.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import functools
 import hashlib
 import hmac
@@ -33,6 +33,7 @@ from typing import Any
 from cmi_core.errors import SignatureError
 
 __all__ = [
+    "ACCELERATED",
     "EXCLUDED_FIELDS",
     "compute_hash",
     "hash_plaintext",
@@ -164,32 +165,27 @@ def natcase_sorted(names: Iterable[str]) -> list[str]:
 
 
 # A shop's callbacks carry the same field names every time, so the sort order of a name
-# set is remembered, keyed by the number of fields. Each entry's getter reads *every*
-# name of its set (hashed ones first, in hash order): when it finds them all in a
-# mapping of the same size, that mapping has exactly this name set, hence this order.
-_ORDERS: dict[int, list[tuple[Callable[[Mapping[str, str]], Any], int]]] = {}
+# set is remembered, keyed by the number of fields. Each entry reads *every* name of its
+# set (hashed ones first, in hash order): when it finds them all in a mapping of the same
+# size, that mapping has exactly this name set, hence this order.
+_Order = tuple[tuple[str, ...], int, Callable[[Mapping[str, str]], Any]]  # names, kept, getter
+_ORDERS: dict[int, list[_Order]] = {}
 _ORDERS_PER_SIZE = 8
 
 
-def _ordered_values(fields: Mapping[str, str]) -> tuple[str, ...]:
-    """The values to hash, in hash order (guide §4.1.3: natcasesort of the names)."""
-    count = len(fields)
-    for getter, kept in _ORDERS.get(count, ()):
-        try:
-            values = getter(fields)
-        except KeyError:
-            continue
-        return tuple(values[:kept])
+def _hashed_names(fields: Mapping[str, str]) -> list[str]:
+    """The names to hash, in hash order (guide §4.1.3: natcasesort), remembered if it can."""
     names = natcase_sorted(fields)
     hashed = [name for name in names if name.lower() not in EXCLUDED_FIELDS]
     excluded = [name for name in names if name.lower() in EXCLUDED_FIELDS]
     ambiguous = any(strnatcasecmp(a, b) == 0 for a, b in itertools.pairwise(names))
-    if count > 1 and not ambiguous:  # names PHP finds equal keep their posted order
-        cached = _ORDERS.setdefault(count, [])
+    if len(names) > 1 and not ambiguous:  # names PHP finds equal keep their posted order
+        cached = _ORDERS.setdefault(len(names), [])
         if len(cached) >= _ORDERS_PER_SIZE:
             cached.pop()
-        cached.insert(0, (itemgetter(*hashed, *excluded), len(hashed)))
-    return tuple(fields[name] for name in hashed)
+        every = (*hashed, *excluded)
+        cached.insert(0, (every, len(hashed), itemgetter(*every)))
+    return hashed
 
 
 def _escape(value: str) -> str:
@@ -205,13 +201,25 @@ def _escape_value(value: str) -> str:
     return escaped
 
 
-# ASCII letters to lower case and PHP's trim characters to \x01, for one probing pass.
-_PROBE = bytes.maketrans(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ" + PHP_TRIM.encode(),
-    b"abcdefghijklmnopqrstuvwxyz" + b"\x01" * len(PHP_TRIM),
-)
+# One probing pass maps every byte to its class: PHP's trim characters to \x01, the
+# separator to \x02, the letters of "document" (either case) to \x04..\x20, anything else
+# to \x00. Searching that mostly-zero text skips ahead quickly.
 _SEP = _SEPARATOR.encode()
-_WS_SEP, _SEP_WS = b"\x01" + _SEP, _SEP + b"\x01"
+
+
+def _probe_table() -> bytes:
+    table = bytearray(256)
+    for byte in PHP_TRIM.encode():
+        table[byte] = 1
+    table[_SEP[0]] = 2
+    for index, letter in enumerate(b"document"):
+        table[letter] = table[letter - 32] = 4 * (index + 1)
+    return bytes(table)
+
+
+_PROBE = _probe_table()
+_PROBE_DOCUMENT = b"document".translate(_PROBE)
+_PROBE_WS_SEP, _PROBE_SEP_WS = b"\x01\x02", b"\x02\x01"
 
 
 @functools.lru_cache(maxsize=64)
@@ -219,22 +227,23 @@ def _key_tail(store_key: str) -> bytes:
     return b"|" + _escape(store_key).encode("utf-8")
 
 
-def _plaintext(fields: Mapping[str, str], store_key: str) -> bytes:
-    values = _ordered_values(fields)
-    tail = _key_tail(store_key)
-    if not values:
-        return tail[1:]
+def _join_python(values: tuple[str, ...], tail: bytes) -> bytes:
+    """The plaintext of values already in hash order: trimmed, escaped, "document", joined.
+
+    The pure-Python definition; ``cmi_core._speedups.plaintext`` computes the same in C.
+    """
     # Fast path: join the values with a separator, check in one pass that no value needs
     # trimming, holds the separator or the word "document" (whose rule is per value),
     # then escape the whole text at once. Escaping is character by character, so this
-    # equals escaping value by value; otherwise fall back to exactly that.
+    # equals escaping value by value; otherwise fall back to exactly that. (``find``, not
+    # ``in``: ``bytes in bytes`` first tries the operand as an int and pays for the error.)
     data = _SEPARATOR.join(values).encode("utf-8")
     probe = data.translate(_PROBE)
     if (
         data.count(_SEP) == len(values) - 1
-        and b"document" not in probe
-        and _WS_SEP not in probe
-        and _SEP_WS not in probe
+        and probe.find(_PROBE_DOCUMENT) < 0
+        and probe.find(_PROBE_WS_SEP) < 0
+        and probe.find(_PROBE_SEP_WS) < 0
         and probe[:1] != b"\x01"
         and probe[-1:] != b"\x01"
     ):
@@ -242,15 +251,51 @@ def _plaintext(fields: Mapping[str, str], store_key: str) -> bytes:
     return "|".join([_escape_value(value) for value in values]).encode("utf-8") + tail
 
 
+def _accelerated() -> Callable[[Mapping[str, str], tuple[str, ...], int, bytes], bytes] | None:
+    try:
+        from cmi_core._speedups import plaintext
+    except ImportError:  # built without a C compiler: the pure-Python definition
+        return None
+    return plaintext
+
+
+_c_plaintext = _accelerated()
+
+#: True when the C accelerator (``cmi_core._speedups``) builds the plaintext.
+ACCELERATED = _c_plaintext is not None
+
+
+def _plaintext(fields: Mapping[str, str], store_key: str) -> bytes:
+    tail = _key_tail(store_key)
+    for names, kept, getter in _ORDERS.get(len(fields), ()):
+        try:
+            if _c_plaintext is not None:
+                return _c_plaintext(fields, names, kept, tail)
+            values = getter(fields)
+        except KeyError:
+            continue
+        return _join_python(values[:kept], tail) if kept else tail[1:]
+    names = tuple(_hashed_names(fields))
+    if _c_plaintext is not None:
+        return _c_plaintext(fields, names, len(names), tail)
+    values = tuple(fields[name] for name in names)
+    return _join_python(values, tail) if values else tail[1:]
+
+
 def hash_plaintext(fields: Mapping[str, str], store_key: str) -> str:
     """The exact text CMI hashes for these fields and this store key (guide §4.1.3)."""
     return _plaintext(fields, store_key).decode("utf-8")
 
 
+def _digest(fields: Mapping[str, str], store_key: str) -> bytes:
+    return binascii.b2a_base64(
+        hashlib.sha512(_plaintext(fields, store_key)).digest(), newline=False
+    )
+
+
 def compute_hash(fields: Mapping[str, str], store_key: str) -> str:
     """``Base64(SHA-512(plaintext))`` of the fields, as CMI computes it (``ver3``)."""
-    digest = hashlib.sha512(_plaintext(fields, store_key)).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return _digest(fields, store_key).decode("ascii")
 
 
 def received_hash(fields: Mapping[str, str]) -> str | None:
@@ -270,8 +315,8 @@ def verify_hash(fields: Mapping[str, str], store_key: str) -> None:
     constant time (``hmac.compare_digest``). The messages never include either hash.
     """
     received = received_hash(fields)
-    if received is None or not received.strip():
+    received = received.strip() if received is not None else ""
+    if not received:
         raise SignatureError("the message carries no HASH field")
-    expected = compute_hash(fields, store_key)
-    if not hmac.compare_digest(expected.encode("ascii"), received.strip().encode("utf-8")):
+    if not hmac.compare_digest(_digest(fields, store_key), received.encode("utf-8")):
         raise SignatureError("the HASH does not match these fields and the store key")

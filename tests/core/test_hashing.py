@@ -8,9 +8,10 @@ import itertools
 import random
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cmi_core import hashing
 from cmi_core.errors import SignatureError
 from cmi_core.hashing import (
     compute_hash,
@@ -19,6 +20,7 @@ from cmi_core.hashing import (
     strnatcasecmp,
     verify_hash,
 )
+from tests.conftest import missing_service
 
 # Guide §4.1.3: the example parameters, their order and plaintext, store key ABCD1234.
 GUIDE_FIELDS = {
@@ -47,6 +49,17 @@ GUIDE_PLAINTEXT = (
 GUIDE_HASH = (
     "bWMuDPPzpgwzCOI4k+pCwpKHe67O5mJclE2pH50AdCutkg9fl+VMeqOrNQL9deekqPEN5+mk+WGIkP40l5t+Ig=="
 )
+
+
+@pytest.fixture(autouse=True, params=["C", "pure Python"])
+def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs on both definitions of the plaintext: the C accelerator
+    (``cmi_core._speedups``, built where a compiler exists) and the pure-Python one."""
+    if request.param == "C" and not hashing.ACCELERATED:
+        missing_service("the C accelerator cmi_core._speedups was not built (no C compiler?)")
+    if request.param == "pure Python":
+        monkeypatch.setattr(hashing, "_c_plaintext", None)
+    return str(request.param)
 
 
 def sha(text: str) -> str:
@@ -249,3 +262,91 @@ def test_only_ascii_digits_are_digit_runs() -> None:
     # C's isdigit knows no "²" or Arabic-Indic digits: they compare as bytes, after "1".
     assert strnatcasecmp("x²", "x10") == 1
     assert hash_plaintext({"x²": "A", "x10": "B"}, "K") == "B|A|K"
+
+
+# -- the C accelerator against the pure-Python definition --------------------------------
+
+# Values rich in what the plaintext rules act on: trim characters, "\\" and "|", the word
+# "document" in any case, the separator the pure-Python fast path uses, multi-byte text.
+tricky = st.lists(
+    st.sampled_from(
+        [" ", "\t", "\n", "\r", "\0", "\x0b", "\x0c", "\\", "|", "\x1f", "document",
+         "DoCuMeNt", "d", "é", "م", "😀", "a", "7", "\xa0"]
+    )
+    | st.text(max_size=4),
+    max_size=12,
+).map("".join)  # fmt: skip
+
+
+C_PLAINTEXT = hashing._c_plaintext  # the C definition, whatever a test patches
+
+
+def both(fields: dict[str, str], names: tuple[str, ...], kept: int) -> tuple[object, object]:
+    """The C result and the pure-Python result (or the exception type each raised)."""
+    tail = b"|" + b"K\\\\|"
+    results: list[object] = []
+    for compute in (
+        lambda: C_PLAINTEXT(fields, names, kept, tail),  # type: ignore[misc]
+        lambda: (
+            hashing._join_python(tuple([fields[n] for n in names][:kept]), tail)
+            if kept
+            else tail[1:]
+        ),
+    ):
+        try:
+            results.append(compute())
+        except (KeyError, TypeError, UnicodeEncodeError) as exc:
+            results.append(type(exc))
+    return results[0], results[1]
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(tricky, min_size=1, max_size=20), st.data())
+def test_accelerator_equals_the_python_definition(
+    implementation: str, values: list[str], data: st.DataObject
+) -> None:
+    if implementation != "C":
+        return  # compared with the pure-Python definition, so run once
+    fields = {f"f{i}": value for i, value in enumerate(values)}
+    names = tuple(fields)
+    kept = data.draw(st.integers(0, len(names)))
+    c_result, python_result = both(fields, names, kept)
+    assert c_result == python_result
+
+
+@pytest.mark.parametrize(
+    ("fields", "names", "kept", "expected"),
+    [
+        ({"a": "x", "HASH": "h"}, ("a", "HASH"), 1, b"x|K\\\\|"),
+        ({"HASH": "h"}, ("HASH",), 0, b"K\\\\|"),  # nothing hashed: no "|" before the key
+        ({"a": "x"}, ("a", "b"), 1, KeyError),  # every name must be there
+        ({"a": 1}, ("a",), 1, TypeError),
+        ({"a": "x\ud800"}, ("a",), 1, UnicodeEncodeError),  # as str.encode raises
+        ({"a": "documenté|x"}, ("a",), 1, b"document.\\|x|K\\\\|"),  # a whole character
+        ({"a": "x document"}, ("a",), 1, b"x document|K\\\\|"),  # nothing after the word
+        ({"a": " \t\0\x0b"}, ("a",), 1, b"|K\\\\|"),
+        ({f"n{i}": str(i) for i in range(300)}, tuple(f"n{i}" for i in range(300)), 300, None),
+    ],
+)
+def test_accelerator_edge_cases(
+    implementation: str, fields: dict[str, object], names: tuple[str, ...], kept: int,
+    expected: object,
+) -> None:  # fmt: skip
+    if implementation != "C":
+        return  # compared with the pure-Python definition, so run once
+    c_result, python_result = both(fields, names, kept)  # type: ignore[arg-type]
+    assert c_result == python_result
+    if expected is not None:
+        assert c_result == expected
+
+
+def test_accelerator_reads_mappings_through_getitem(implementation: str) -> None:
+    class LastValue(dict):  # like Django's QueryDict: a dict whose [] gives the last value
+        def __getitem__(self, name: str) -> str:
+            return str(super().__getitem__(name)[-1])
+
+    fields = LastValue({"b": ["1", "2"], "a": ["3"]})
+    assert hash_plaintext(fields, "K") == "3|2|K"  # type: ignore[arg-type]
+    assert hash_plaintext(fields, "K") == "3|2|K"  # type: ignore[arg-type]  # cached order
