@@ -16,9 +16,10 @@ Paths, all on the same server and database:
 - ``callback``: CMI's first callback of a distinct payment each time: parse, verify the
   ver3 hash, lock the row, decide (capture), report ``CHARGE_SUCCESS`` to Saleor with
   ``transactionEventReport``, then write the callback log and answer ``ACTION=POSTAUTH``.
-  Saleor's GraphQL endpoint is a stand-in here: a small threaded HTTP server in its own
-  process that answers the mutation at once (one new connection per report, as the app
-  makes), so Saleor's own latency is left out; it shares the machine's CPUs;
+  Saleor's GraphQL endpoint is a stand-in here: a small threaded HTTP/1.1 server in its
+  own process that answers the mutation at once (keep-alive: each gunicorn thread reuses
+  its connection, as the app does with Saleor), so Saleor's own latency is left out; it
+  shares the machine's CPUs;
 - ``duplicate``: the same callback of an already captured payment, again and again
   (verified, row locked, decided DUPLICATE, logged; no report).
 
@@ -136,6 +137,8 @@ def standin(port_out: Any, reports: Any, jwks: dict[str, Any]) -> None:
     jwks_body = json.dumps(jwks).encode()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as Saleor's own server
+
         def log_message(self, *args: object) -> None:
             pass
 

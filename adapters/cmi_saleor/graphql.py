@@ -6,6 +6,7 @@ payloads are what Saleor sends as the webhook body: the ``event`` object of the 
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import requests
@@ -112,20 +113,44 @@ class SaleorAPIError(Exception):
     """Saleor did not answer a query as expected (transport, HTTP status or GraphQL errors)."""
 
 
+_local = threading.local()
+
+
+def _http() -> requests.Session:
+    """This thread's HTTP session: connections to Saleor are kept open and reused, so a
+    callback's report does not pay a new TCP and TLS handshake each time."""
+    session: requests.Session | None = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+    return session
+
+
+def _post(api_url: str, token: str, body: dict[str, Any]) -> requests.Response:
+    """One POST; once more on a broken connection (a kept-alive one Saleor closed
+    meanwhile). Safe: what the app sends is idempotent (``{ app { id } }``, and
+    ``transactionEventReport``, which Saleor deduplicates on the PSP reference)."""
+    for attempt in (1, 2):
+        try:
+            return _http().post(
+                api_url,
+                json=body,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=conf.http_timeout(),
+                allow_redirects=False,
+            )
+        except requests.ConnectionError as exc:
+            if attempt == 2 or isinstance(exc, requests.Timeout):
+                raise SaleorAPIError(f"Saleor API unreachable: {type(exc).__name__}") from exc
+        except requests.RequestException as exc:
+            raise SaleorAPIError(f"Saleor API unreachable: {type(exc).__name__}") from exc
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
 def execute(
     api_url: str, token: str, query: str, variables: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """POST ``query`` to Saleor with the app token; its ``data``, or :class:`SaleorAPIError`."""
-    try:
-        response = requests.post(
-            api_url,
-            json={"query": query, "variables": variables or {}},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=conf.http_timeout(),
-            allow_redirects=False,
-        )
-    except requests.RequestException as exc:
-        raise SaleorAPIError(f"Saleor API unreachable: {type(exc).__name__}") from exc
+    response = _post(api_url, token, {"query": query, "variables": variables or {}})
     if response.status_code != 200:
         raise SaleorAPIError(f"Saleor API answered HTTP {response.status_code}")
     try:

@@ -1,0 +1,101 @@
+"""Reports to Saleor reuse this thread's connection instead of a new TCP/TLS handshake each."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from cmi_saleor.graphql import SaleorAPIError, execute
+
+
+class _Saleor(ThreadingHTTPServer):
+    """A keep-alive HTTP/1.1 GraphQL endpoint that counts the connections it accepts."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.connections = 0
+        self.authorizations: list[str] = []
+        self.hang_up = False  # close each connection after answering, without saying so
+
+    def get_request(self) -> Any:
+        self.connections += 1
+        return super().get_request()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Saleor
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.authorizations.append(self.headers["Authorization"])
+        body = json.dumps({"data": {"app": {"id": "QXBwOjE="}}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = self.server.hang_up
+
+
+@pytest.fixture
+def saleor() -> Iterator[_Saleor]:
+    server = _Saleor()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_one_thread_reuses_its_connection(saleor: _Saleor) -> None:
+    url = f"http://127.0.0.1:{saleor.server_address[1]}/graphql/"
+    for token in ("token-1", "token-2", "token-3"):
+        assert execute(url, token, "{ app { id } }") == {"app": {"id": "QXBwOjE="}}
+    assert saleor.connections == 1
+    # Each request carries its own token: nothing of one call leaks into the next.
+    assert saleor.authorizations == ["Bearer token-1", "Bearer token-2", "Bearer token-3"]
+
+
+def test_each_thread_has_its_own_connection(saleor: _Saleor) -> None:
+    url = f"http://127.0.0.1:{saleor.server_address[1]}/graphql/"
+    execute(url, "token", "{ app { id } }")
+    failures: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            execute(url, "token", "{ app { id } }")
+        except BaseException as exc:  # noqa: BLE001 - reported to the test thread
+            failures.append(exc)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert not failures
+    assert saleor.connections == 2
+
+
+def test_a_connection_saleor_closed_is_replaced(saleor: _Saleor) -> None:
+    # Servers drop idle keep-alive connections: the next report opens a new one.
+    saleor.hang_up = True
+    url = f"http://127.0.0.1:{saleor.server_address[1]}/graphql/"
+    for _ in range(3):
+        assert execute(url, "token", "{ app { id } }") == {"app": {"id": "QXBwOjE="}}
+    assert saleor.connections == 3
+
+
+def test_saleor_gone_is_an_api_error(saleor: _Saleor) -> None:
+    url = f"http://127.0.0.1:{saleor.server_address[1]}/graphql/"
+    saleor.shutdown()
+    saleor.server_close()
+    with pytest.raises(SaleorAPIError, match="unreachable"):
+        execute(url, "token", "{ app { id } }")
