@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from decimal import Decimal
 from http.server import ThreadingHTTPServer
 from io import StringIO
@@ -20,6 +21,7 @@ from cmi_django import services
 from cmi_django.models import Operation, Payment
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from cmi_core import APIError, PaymentState, TransitionError
 from cmi_core.sandbox import DEFAULT_MERCHANT, Sandbox
@@ -223,6 +225,29 @@ def test_reconcile_command(sandbox_settings: Sandbox, merchant: Merchant) -> Non
     assert fresh.oid not in text
     assert "done: 2 checked, 1 changed, 0 failed" in text
     assert Payment.objects.get(pk=paid.pk).state == PaymentState.AUTHORISED
+
+
+def test_reconcile_leaves_old_abandoned_payments_alone(
+    sandbox_settings: Sandbox, merchant: Merchant
+) -> None:
+    old, _ = services.create_payment(platform="test", reference="c1", order=order())
+    recent, _ = services.create_payment(platform="test", reference="c2", order=order())
+    now = timezone.now()
+    Payment.objects.filter(pk=old.pk).update(
+        created_at=now - timedelta(days=8), updated_at=now - timedelta(days=8)
+    )
+    Payment.objects.filter(pk=recent.pk).update(updated_at=now - timedelta(hours=1))
+    out = StringIO()
+    call_command("cmi_reconcile", "--dry-run", stdout=out)
+    text = out.getvalue()
+    assert "1 payment(s) created more than 7 day(s) ago left alone (--max-age)" in text
+    assert f"{recent.oid}: unchanged (redirected)" in text
+    assert old.oid not in text
+    assert "done: 1 checked, 0 would change, 0 failed" in text
+    out = StringIO()
+    call_command("cmi_reconcile", "--max-age", "0", stdout=out)
+    assert f"{old.oid}: unchanged (redirected)" in out.getvalue()
+    assert "done: 2 checked, 0 changed, 0 failed" in out.getvalue()
 
 
 def test_reconcile_reports_errors(payment: Payment) -> None:

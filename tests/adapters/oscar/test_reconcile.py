@@ -144,7 +144,7 @@ def test_tab_closed_reconcile_places_the_order_once(
     assert reconcile("--dry-run") == [
         "1 payment(s) to check",
         f"{payment.oid}: would move redirected -> authorised",
-        "done: 1 checked, 1 changed, 0 failed",
+        "done: 1 checked, 1 would change, 0 failed",
     ]
     payment.refresh_from_db()
     assert payment.state == "redirected"

@@ -3,6 +3,9 @@
 Payments still pending (redirected, declined) or authorised, not updated for
 ``--older-than`` minutes, get CMI's ORDERSTATUS; what CMI says is applied like
 :func:`cmi_django.services.refresh` (hooks included). ``--dry-run`` asks but saves nothing.
+A payment abandoned on CMI's page stays pending (CMI knows no such order), so payments
+created more than ``--max-age`` days ago are left alone instead of being asked about on
+every run forever; they are counted in the output (``--max-age 0``: no limit).
 """
 
 from __future__ import annotations
@@ -21,18 +24,37 @@ STUCK = (PaymentState.REDIRECTED, PaymentState.DECLINED, PaymentState.AUTHORISED
 
 
 class Command(BaseCommand):
-    help = "Ask CMI for the status of payments stuck as redirected or authorised, apply it."
+    help = (
+        "Ask CMI for the status of payments stuck as redirected, declined or authorised, apply it."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--older-than", type=int, default=30, metavar="MINUTES")
         parser.add_argument("--platform", default=None)
+        parser.add_argument(
+            "--max-age",
+            type=int,
+            default=7,
+            metavar="DAYS",
+            help="leave alone payments created more than DAYS days ago (0: no limit)",
+        )
         parser.add_argument("--dry-run", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        since = timezone.now() - timedelta(minutes=options["older_than"])
+        now = timezone.now()
+        since = now - timedelta(minutes=options["older_than"])
         stuck = Payment.objects.filter(state__in=[s.value for s in STUCK], updated_at__lt=since)
         if options["platform"]:
             stuck = stuck.filter(platform=options["platform"])
+        if options["max_age"] > 0:
+            born = now - timedelta(days=options["max_age"])
+            too_old = stuck.filter(created_at__lt=born).count()
+            stuck = stuck.filter(created_at__gte=born)
+            if too_old:
+                self.stdout.write(
+                    f"{too_old} payment(s) created more than {options['max_age']} day(s) ago "
+                    "left alone (--max-age)"
+                )
         payments = list(stuck.order_by("created_at"))
         self.stdout.write(f"{len(payments)} payment(s) to check")
         changed = failed = 0
@@ -55,6 +77,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{payment.oid}: {verb} {before} -> {after}")
             else:
                 self.stdout.write(f"{payment.oid}: unchanged ({before})")
-        self.stdout.write(f"done: {len(payments)} checked, {changed} changed, {failed} failed")
+        moved = "would change" if options["dry_run"] else "changed"
+        self.stdout.write(f"done: {len(payments)} checked, {changed} {moved}, {failed} failed")
         if failed:
             raise CommandError(f"{failed} payment(s) could not be checked")
