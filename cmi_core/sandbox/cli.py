@@ -1,7 +1,8 @@
 """``cmi sandbox``: run the emulator from the command line.
 
 ``cmi sandbox [--host H] [--port 8765] [--data-dir ./.cmi-sandbox]
-[--merchant CLIENT_ID:STORE_KEY[:API_USER:API_PASSWORD]]... [--config FILE]``
+[--merchant CLIENT_ID:STORE_KEY[:API_USER:API_PASSWORD]]... [--allowed-host NAME]...
+[--config FILE]``
 
 Prints the merchants' credentials and the URLs to use, then serves until Ctrl-C.
 """
@@ -48,10 +49,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a merchant account (repeatable); default: the built-in test merchant",
     )
     parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another Host name the sandbox is reached under (repeatable): NAME, .DOMAIN for "
+        "it and its subdomains, * for any; localhost, IP addresses and --host always are",
+    )
+    parser.add_argument(
         "--config",
         type=Path,
         help='JSON file: {"merchants": [{"client_id", "store_key", "api_username", '
-        '"api_password", "name"}], "host", "port", "data_dir"}',
+        '"api_password", "name"}], "host", "port", "data_dir", "allowed_hosts"}',
     )
     parser.add_argument(
         "--callback-timeout", type=float, default=10.0, help="seconds to wait for a callback reply"
@@ -85,6 +94,7 @@ def _sandbox_from_args(args: argparse.Namespace) -> Sandbox:
         data_dir=data_dir,
         merchants=merchants or [DEFAULT_MERCHANT],
         callback_timeout=args.callback_timeout,
+        allowed_hosts=[*settings.get("allowed_hosts", []), *args.allowed_host],
     )
 
 
@@ -108,6 +118,7 @@ def banner(sandbox: Sandbox) -> str:
         f"  demo shop       {sandbox.base_url}/demo/",
         f"  merchant center {sandbox.base_url}/merchant/",
         f"  data            {sandbox.store.path}",
+        f"  Host names      {sandbox.host_policy.describe()}",
         "",
         (
             f"  approved card   {TEST_CARDS[0].pan}, any future expiry, any CVV;"

@@ -23,6 +23,8 @@ __all__ = [
 ]
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9]{1,15}$")
+#: The config file's settings besides "merchants".
+SETTINGS = ("host", "port", "data_dir", "allowed_hosts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +83,8 @@ def _merchant_from_json(item: Mapping[str, Any]) -> Merchant:
 def load_merchants_file(path: Path) -> tuple[list[Merchant], dict[str, Any]]:
     """Read a JSON config: ``{"merchants": [{...}], "host": ..., "port": ...}``.
 
-    Returns the merchants and the remaining settings (host, port, data_dir).
+    Returns the merchants and the remaining settings (host, port, data_dir,
+    allowed_hosts: a list of host names).
     """
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
@@ -90,7 +93,10 @@ def load_merchants_file(path: Path) -> tuple[list[Merchant], dict[str, Any]]:
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise ValueError('"merchants" must be a list of objects')
     merchants = [_merchant_from_json(entry) for entry in entries]
-    settings = {k: v for k, v in data.items() if k in ("host", "port", "data_dir")}
+    settings = {k: v for k, v in data.items() if k in SETTINGS}
+    hosts = settings.get("allowed_hosts", [])
+    if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+        raise ValueError('"allowed_hosts" must be a list of host names')
     return merchants, settings
 
 

@@ -26,6 +26,12 @@ The two state-changing developer routes (``/merchant/callback/<id>/retry`` and
 it, a ``Referer``) must name the host the request was sent to; ``/sandbox/faults`` takes
 JSON (which no other site can post without a CORS preflight, and the preflight gets
 405), or a form only with such a same-origin header.
+
+Before any of that, every request must name one of the emulator's own hosts in its
+``Host`` header (``localhost``, an IP address, the ``--host`` name, the operator's
+``allowed_hosts``; :mod:`cmi_core.sandbox.hosts`), else 421 (400 when it has none or a
+malformed one), plain text, the connection closed, nothing read or changed: a page whose
+DNS name was rebound to 127.0.0.1 is same-origin with itself, but still sends its own name.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from email.message import Message
 from http import HTTPStatus
@@ -54,6 +60,7 @@ from cmi_core.sandbox.demo import DemoShop
 from cmi_core.sandbox.faults import Fault, FaultRegistry
 from cmi_core.sandbox.fields import ascii_digits
 from cmi_core.sandbox.gateway import Gateway, Page
+from cmi_core.sandbox.hosts import HostPolicy
 from cmi_core.sandbox.ledger import Ledger
 from cmi_core.sandbox.merchant_center import order_page, orders_page
 from cmi_core.sandbox.merchants import DEFAULT_MERCHANT, Merchant, index_merchants
@@ -69,7 +76,9 @@ MAX_BODY = 1024 * 1024
 MAX_FIELDS = 1000
 REQUEST_TIMEOUT = 10.0  # seconds a connection may stay silent (request line, headers, body)
 DB_NAME = "sandbox.sqlite3"
-_HOST_HEADER = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+_HOST_HEADER = re.compile(r"^[A-Za-z0-9._\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+#: Refused Host names logged as warnings (the first time each); later ones at debug level.
+MAX_REPORTED_HOSTS = 100
 
 
 class BadRequest(Exception):  # noqa: N818 - an HTTP answer, not a failure of ours
@@ -159,6 +168,33 @@ class _Handler(BaseHTTPRequestHandler):
         # A silent client (e.g. a body shorter than its Content-Length) no longer pins a
         # thread forever: reads and writes give up after request_timeout seconds.
         self.connection.settimeout(self.server.app.request_timeout)
+
+    def parse_request(self) -> bool:
+        # Every request, whatever its method or path, names one of our hosts or is refused
+        # before anything else is read (DNS rebinding: see cmi_core.sandbox.hosts).
+        return super().parse_request() and self._host_allowed()
+
+    def handle_expect_100(self) -> bool:
+        # "Expect: 100-continue" is answered inside parse_request: refuse before inviting
+        # the body of a request that will not be served.
+        return self._host_allowed() and super().handle_expect_100()
+
+    def _host_allowed(self) -> bool:
+        hosts = self.headers.get_all("Host") or []
+        refusal = self.server.app.host_policy.check(hosts, self.request_version, self.path)
+        if refusal is None:
+            return True
+        self.server.app._report_refused_host(hosts, refusal.message)
+        self.close_connection = True  # its body, if any, is left unread
+        self._quietly(
+            lambda: self._send(
+                refusal.status,
+                refusal.message + "\n",
+                "text/plain; charset=utf-8",
+                headers=[("Connection", "close")],
+            )
+        )
+        return False
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.client_address[0], *args)
@@ -280,7 +316,10 @@ class Sandbox:
     temporary directory removed by :meth:`stop`. ``clock`` (default the system clock) is
     what sessions, dates and the same-day rule read; tests pass a
     :class:`~cmi_core.sandbox.clock.ManualClock`. ``request_timeout`` is how long a
-    connection may stay silent before it is dropped.
+    connection may stay silent before it is dropped. ``allowed_hosts`` are more names
+    the sandbox is reached under (``"sandbox.test"``, ``".docker.internal"``, ``"*"``):
+    requests whose ``Host`` is none of them, ``localhost``, an IP address or ``host`` are
+    refused (421), see :mod:`cmi_core.sandbox.hosts`.
     """
 
     def __init__(
@@ -293,8 +332,13 @@ class Sandbox:
         *,
         clock: Clock | None = None,
         request_timeout: float = REQUEST_TIMEOUT,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         self.host = host
+        #: The Host names served (localhost, IP addresses, ``host``, ``allowed_hosts``).
+        self.host_policy = HostPolicy(host, allowed_hosts)
+        self._reported_hosts: set[str] = set()
+        self._reported_lock = threading.Lock()
         self.port = port
         self.request_timeout = request_timeout
         self.clock: Clock = clock or SystemClock()
@@ -431,6 +475,16 @@ class Sandbox:
     def wait_for_callbacks(self, timeout: float = 10.0) -> None:
         """Wait for delayed or concurrent callbacks still running."""
         self.dispatcher.wait_idle(timeout)
+
+    def _report_refused_host(self, hosts: Sequence[str], message: str) -> None:
+        """A warning the first time a Host is refused (the operator may need to allow it)."""
+        key = hosts[0] if hosts else ""
+        with self._reported_lock:
+            first = key not in self._reported_hosts
+            first = first and len(self._reported_hosts) < MAX_REPORTED_HOSTS
+            if first:
+                self._reported_hosts.add(key)
+        log.log(logging.WARNING if first else logging.DEBUG, "refused request: %s", message)
 
     # Routing --------------------------------------------------------------------------
 

@@ -74,9 +74,12 @@ def test_huge_body_is_413(sandbox: Sandbox) -> None:
 def test_bad_content_length_and_chunked(sandbox: Sandbox) -> None:
     port = sandbox.port
     for head in (
-        b"POST /fim/est3dgate HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n",
-        b"POST /fim/est3dgate HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-        b"BREW /fim/est3dgate HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /fim/est3dgate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: lots\r\n\r\n",
+        (
+            b"POST /fim/est3dgate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        ),
+        b"BREW /fim/est3dgate HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
     ):
         with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
             raw.sendall(head)
@@ -260,7 +263,7 @@ def test_main_reports_a_busy_port(capsys: pytest.CaptureFixture[str], tmp_path: 
 
 def test_unicode_digit_content_length_is_400(sandbox: Sandbox) -> None:
     # "²" is a digit to str.isdigit() and not to int(): it used to give a 500.
-    head = "POST /fim/est3dgate HTTP/1.1\r\nHost: x\r\nContent-Length: ²\r\n\r\n"
+    head = "POST /fim/est3dgate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ²\r\n\r\n"
     with socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as raw:
         raw.sendall(head.encode("latin-1"))
         answer = raw.recv(4096)
@@ -269,7 +272,7 @@ def test_unicode_digit_content_length_is_400(sandbox: Sandbox) -> None:
 
 def test_a_body_shorter_than_its_length_times_out(merchant: Shop) -> None:
     with Sandbox(port=0, request_timeout=0.5) as sandbox:
-        head = b"POST /fim/est3dgate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc"
+        head = b"POST /fim/est3dgate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nabc"
         with socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as raw:
             raw.sendall(head)
             started = time.monotonic()
@@ -291,7 +294,7 @@ def test_a_client_that_leaves_is_no_error(
         caplog.at_level(logging.DEBUG, logger="cmi_core.sandbox"),
         socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as raw,
     ):
-        raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert raw.recv(4096) == b""  # closed, no 500 page
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
