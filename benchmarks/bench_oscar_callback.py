@@ -34,7 +34,6 @@ import statistics
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -204,48 +203,17 @@ def drive(
     clients: int,
     seconds: float,
 ) -> Run:
-    """``clients`` threads, each with its own keep-alive session, until bodies or time run out."""
-    import requests
+    """``clients`` keep-alive connections POSTing ``bodies()`` until they or time run out."""
+    from urllib.parse import urlencode
 
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    barrier = threading.Barrier(clients + 1)
-    deadline = [0.0]
+    from benchmarks.serving import hammer
 
-    def client() -> None:
-        mine: list[float] = []
-        bad = 0
-        with requests.Session() as http:
-            barrier.wait()
-            while time.perf_counter() < deadline[0]:
-                body = bodies()
-                if body is None:
-                    break
-                start = time.perf_counter()
-                try:
-                    response = http.post(url, data=body, timeout=30)
-                    ok = response.status_code == 200 and response.text == expect
-                except requests.RequestException:
-                    ok = False
-                elapsed = time.perf_counter() - start
-                if ok:
-                    mine.append(elapsed)
-                else:
-                    bad += 1
-        with lock:
-            latencies.extend(mine)
-            errors[0] += bad
+    def next_body() -> bytes | None:
+        body = bodies()
+        return None if body is None else urlencode(body).encode()
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    deadline[0] = time.perf_counter() + seconds
-    start = time.perf_counter()
-    barrier.wait()
-    for thread in threads:
-        thread.join()
-    return Run(name, latencies, errors[0], time.perf_counter() - start)
+    run = hammer(url, next_body, expect=expect.encode(), clients=clients, seconds=seconds)
+    return Run(name, run.latencies, run.errors, run.seconds)
 
 
 def _next(bodies: queue.SimpleQueue[dict[str, str]]) -> dict[str, str] | None:

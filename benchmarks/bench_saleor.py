@@ -7,7 +7,8 @@ The database is SQLite in a temporary file, or PostgreSQL with
 ``CMI_BENCH_POSTGRES_DSN=postgresql://...`` (the benchmark creates and drops its own
 database there), or a throw-away PostgreSQL with ``--postgres`` (``tests/pgserver.py``).
 The app is served by gunicorn (gthread workers, persistent database connections) on
-loopback; the clients are threads of this process, each with its own keep-alive session.
+loopback; the clients are keep-alive connections on one event loop of this process
+(``benchmarks/serving.py``: light enough that the server, not the clients, sets the pace).
 Paths, all on the same server and database:
 
 - ``trivial``: a view answering ``ok`` (the server's own cost);
@@ -265,49 +266,22 @@ def load(
     total: int,
     clients: int,
 ) -> tuple[float, list[float], int]:
-    """``total`` requests from ``clients`` threads; (seconds, latencies, errors)."""
-    import requests
+    """``total`` POSTs from ``clients`` keep-alive connections; (seconds, latencies, errors).
 
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    counter = iter(range(total))
-    barrier = threading.Barrier(clients + 1)
+    ``bodies()`` gives each request's body (None: an empty one).
+    """
+    from benchmarks.serving import hammer
 
-    def worker() -> None:
-        nonlocal errors
-        mine: list[float] = []
-        bad = 0
-        with requests.Session() as session:
-            barrier.wait()
-            while True:
-                with lock:
-                    if next(counter, None) is None:
-                        break
-                body = bodies()
-                start = time.perf_counter()
-                try:
-                    if body is None:
-                        response = session.get(url, timeout=30)
-                    else:
-                        response = session.post(url, data=body, headers=headers, timeout=30)
-                    ok = response.status_code == 200 and response.content.startswith(expect)
-                except requests.RequestException:
-                    ok = False
-                mine.append(time.perf_counter() - start)
-                bad += not ok
-        with lock:
-            latencies.extend(mine)
-            errors += bad
+    left = iter(range(total))
 
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    began = time.perf_counter()
-    for t in threads:
-        t.join()
-    return time.perf_counter() - began, sorted(latencies), errors
+    def next_body() -> bytes | None:
+        if next(left, None) is None:
+            return None
+        body = bodies()
+        return b"" if body is None else body
+
+    run = hammer(url, next_body, expect=expect, clients=clients, headers=headers)
+    return run.seconds, sorted(run.latencies), run.errors
 
 
 def _pct(latencies: list[float], p: float) -> float:

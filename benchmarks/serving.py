@@ -1,9 +1,13 @@
-"""What the endpoint benchmarks share: a free loopback port, waiting for a server."""
+"""What the endpoint benchmarks share: a free port, waiting for a server, the load."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 
 def free_port() -> int:
@@ -26,3 +30,118 @@ def wait_for(url: str, timeout: float = 60.0) -> None:
             pass
         time.sleep(0.3)
     raise RuntimeError(f"the server did not answer {url}")
+
+
+# -- the load: many keep-alive connections on one event loop --------------------------------
+#
+# A client per thread with ``requests`` costs more CPU per request than a trivial Django
+# view does; on a small machine it, not the server, then sets the pace, and every path
+# looks about as fast as the trivial one. Raw HTTP/1.1 on asyncio costs a few tens of
+# microseconds per request, so the server's own costs show.
+
+
+@dataclass
+class Load:
+    """What one run measured: seconds, latencies of the good answers, bad answers."""
+
+    seconds: float
+    latencies: list[float]
+    errors: int
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies) + self.errors
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        """The ``p``th percentile latency of the good answers, in milliseconds."""
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return float("nan")
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """One HTTP/1.1 response: (status, body, whether the server keeps the connection)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {
+        name.strip().lower(): value.strip()
+        for name, _, value in (line.partition(":") for line in lines[1:] if line)
+    }
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            chunk = await reader.readexactly(size + 2)
+            if size == 0:
+                break
+            body += chunk[:-2]
+    else:
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return status, body, headers.get("connection", "").lower() != "close"
+
+
+def hammer(
+    url: str,
+    bodies: Callable[[], bytes | None],
+    *,
+    expect: bytes,
+    clients: int,
+    headers: dict[str, str] | None = None,
+    seconds: float = 3600.0,
+) -> Load:
+    """POST ``bodies()`` to ``url`` from ``clients`` keep-alive connections at once.
+
+    Each connection sends its next request as soon as the previous answer is read, until
+    ``bodies()`` returns None or ``seconds`` pass. A good answer is a 200 whose body
+    starts with ``expect``; anything else (or a broken connection) is an error.
+    """
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+    if "content-type" not in extra.lower():
+        extra += "Content-Type: application/x-www-form-urlencoded\r\n"
+    prefix = f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n{extra}".encode()
+    latencies: list[float] = []
+    errors = 0
+
+    async def client(deadline: float) -> None:
+        nonlocal errors
+        connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        while time.perf_counter() < deadline:
+            body = bodies()
+            if body is None:
+                break
+            start = time.perf_counter()
+            try:
+                if connection is None:
+                    connection = await asyncio.open_connection(host, port)
+                reader, writer = connection
+                writer.write(prefix + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                status, answer, keep = await asyncio.wait_for(_answer(reader), 30)
+                good = status == 200 and answer.startswith(expect)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                    TimeoutError, ValueError, IndexError):  # fmt: skip
+                good, keep = False, False
+            if good:
+                latencies.append(time.perf_counter() - start)
+            else:
+                errors += 1
+            if not keep and connection is not None:
+                connection[1].close()
+                connection = None
+        if connection is not None:
+            connection[1].close()
+
+    async def main() -> float:
+        began = time.perf_counter()
+        await asyncio.gather(*(client(began + seconds) for _ in range(clients)))
+        return time.perf_counter() - began
+
+    elapsed = asyncio.run(main())
+    return Load(elapsed, latencies, errors)
