@@ -70,6 +70,7 @@ document_rule(unsigned char *start, unsigned char *end)
 static PyObject *
 plaintext(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
+    (void)module;
     if (nargs != 4 || !PyTuple_Check(args[1]) || !PyLong_Check(args[2]) ||
         !PyBytes_Check(args[3])) {
         PyErr_SetString(PyExc_TypeError,
@@ -193,6 +194,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "cmi_core._speedups",
     "Optional C accelerator for the ver3 plaintext (see cmi_core.hashing).", -1, methods,
+    NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC
