@@ -3,9 +3,9 @@
  * plaintext(fields, names, kept, tail) -> bytes: the values of names[:kept] (names
  * already in hash order; names[kept:] are only checked to be present), each trimmed like
  * PHP's trim(), "\" and "|" escaped with a backslash, the "document" rule applied,
- * UTF-8; joined with "|"; tail appended. It is exactly hashing._plaintext_python (the
- * pure-Python definition, used when this module is not built); the tests hold the two
- * to the same output.
+ * UTF-8; joined with "|"; tail appended. It is exactly hashing._join_python over the
+ * looked-up values (the pure-Python definition, used when this module is not built); the
+ * tests hold the two to the same output and the same exceptions.
  *
  * Working on UTF-8 bytes is exact: PHP's trim characters, "\", "|" and the letters of
  * "document" are ASCII, and an ASCII byte never occurs inside a multi-byte sequence.
@@ -111,30 +111,31 @@ plaintext(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             goto done;
         }
         values[found] = value;
-        if (found >= kept) {
-            continue; /* read only to prove the name set: never hashed */
+    }
+    /* Then, as the Python definition fails (itemgetter, then str.join, then encode): every
+     * kept value must be a str, and only then is any encoded. */
+    for (Py_ssize_t i = 0; i < kept; i++) {
+        if (!PyUnicode_Check(values[i])) {
+            PyErr_Format(PyExc_TypeError, "field %R: expected str, %.80s found",
+                         PyTuple_GET_ITEM(names, i), Py_TYPE(values[i])->tp_name);
+            goto done;
         }
+    }
+    for (Py_ssize_t i = 0; i < kept; i++) {
         Py_ssize_t length;
-        if (!PyUnicode_Check(value)) {
-            PyErr_Format(PyExc_TypeError, "field %R: expected str, %.80s found", name,
-                         Py_TYPE(value)->tp_name);
-            found++;
-            goto done;
-        }
-        if (PyUnicode_AsUTF8AndSize(value, &length) == NULL) {
-            found++; /* a lone surrogate: UnicodeEncodeError, as str.encode raises */
-            goto done;
+        if (PyUnicode_AsUTF8AndSize(values[i], &length) == NULL) {
+            goto done; /* a lone surrogate: UnicodeEncodeError, as str.encode raises */
         }
         if (length > (PY_SSIZE_T_MAX - bound) / 2) {
             PyErr_NoMemory();
-            found++;
             goto done;
         }
         bound += 2 * length; /* every byte escaped, at worst */
     }
     if (kept == 0) { /* nothing hashed but the store key: no "|" before it */
-        result = PyBytes_FromStringAndSize(PyBytes_AS_STRING(tail) + 1,
-                                           PyBytes_GET_SIZE(tail) - 1);
+        Py_ssize_t skip = PyBytes_GET_SIZE(tail) > 0; /* as tail[1:], also for b"" */
+        result = PyBytes_FromStringAndSize(PyBytes_AS_STRING(tail) + skip,
+                                           PyBytes_GET_SIZE(tail) - skip);
         goto done;
     }
     if ((result = PyBytes_FromStringAndSize(NULL, bound)) == NULL) {
@@ -144,7 +145,7 @@ plaintext(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     unsigned char *write = out;
     for (Py_ssize_t i = 0; i < kept; i++) {
         Py_ssize_t length;
-        /* The UTF-8 form is cached on the str by the first loop: no second encoding. */
+        /* The UTF-8 form is cached on the str by the loop above: no second encoding. */
         const unsigned char *read =
             (const unsigned char *)PyUnicode_AsUTF8AndSize(values[i], &length);
         const unsigned char *end = read + length;

@@ -195,7 +195,7 @@ def _escape(value: str) -> str:
 
 def _escape_value(value: str) -> str:
     """One field value as it enters the plaintext: trimmed, escaped, "document" rule."""
-    escaped = _escape(value.strip(PHP_TRIM))
+    escaped = _escape(str.strip(value, PHP_TRIM))  # a str subclass's own strip is not CMI's
     if "document" in escaped.lower():
         escaped = _DOCUMENT.sub(r"\1.", escaped)
     return escaped
@@ -267,7 +267,10 @@ ACCELERATED = _c_plaintext is not None
 
 def _plaintext(fields: Mapping[str, str], store_key: str) -> bytes:
     tail = _key_tail(store_key)
-    for names, kept, getter in _ORDERS.get(len(fields), ()):
+    # A remembered order is proved by finding every one of its names: a dict subclass
+    # whose __missing__ answers for absent names (defaultdict) proves nothing that way.
+    missing = type(fields) is not dict and hasattr(type(fields), "__missing__")
+    for names, kept, getter in () if missing else _ORDERS.get(len(fields), ()):
         try:
             if _c_plaintext is not None:
                 return _c_plaintext(fields, names, kept, tail)

@@ -350,3 +350,95 @@ def test_accelerator_reads_mappings_through_getitem(implementation: str) -> None
     fields = LastValue({"b": ["1", "2"], "a": ["3"]})
     assert hash_plaintext(fields, "K") == "3|2|K"  # type: ignore[arg-type]
     assert hash_plaintext(fields, "K") == "3|2|K"  # type: ignore[arg-type]  # cached order
+
+
+@pytest.mark.parametrize(
+    ("fields", "names", "kept", "expected"),
+    [
+        # Every name is looked up before any value is checked, as itemgetter then join do:
+        ({"a": 1}, ("a", "b"), 2, KeyError),
+        ({"a": "x\ud800"}, ("a", "b"), 2, KeyError),
+        # Every value is checked to be a str before any is encoded, as str.join then encode:
+        ({"a": "x\ud800", "b": 1}, ("a", "b"), 2, TypeError),
+        ({"a": "x\ud800", "b": "y", "c": 1}, ("a", "b", "c"), 3, TypeError),
+    ],
+)
+def test_accelerator_raises_what_the_python_definition_raises_first(
+    implementation: str, fields: dict[str, object], names: tuple[str, ...], kept: int,
+    expected: type[Exception],
+) -> None:  # fmt: skip
+    if implementation != "C":
+        return  # compared with the pure-Python definition, so run once
+    assert both(fields, names, kept) == (expected, expected)  # type: ignore[arg-type]
+
+
+def test_a_surrogate_and_a_non_str_raise_type_error_in_both(
+    implementation: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hashing, "_ORDERS", {})
+    with pytest.raises(TypeError):
+        compute_hash({"a": "x\ud800", "b": 1}, "K")  # type: ignore[dict-item]
+    assert hash_plaintext({"a": "1", "c": "2"}, "K") == "1|2|K"  # remembered, same size
+    with pytest.raises(TypeError):
+        compute_hash({"a": "x\ud800", "b": 1}, "K")  # type: ignore[dict-item]
+
+
+def test_accelerator_with_an_empty_tail_and_nothing_kept(implementation: str) -> None:
+    if implementation != "C":
+        return
+    assert C_PLAINTEXT({"HASH": "h"}, ("HASH",), 0, b"") == b""  # type: ignore[misc]  # as b""[1:]
+
+
+def test_str_subclass_values_hash_their_characters(implementation: str) -> None:
+    class Loud(str):  # overridden methods are not what CMI hashes: the characters are
+        __slots__ = ()
+
+        def strip(self, chars: str | None = None) -> str:
+            return "STRIPPED"
+
+    assert hash_plaintext({"a": Loud("x"), "b": "y"}, "K") == "x|y|K"
+    assert hash_plaintext({"a": Loud(" x "), "b": "y"}, "K") == "x|y|K"
+    assert hash_plaintext({"a": Loud("x"), "b": "documentz"}, "K") == "x|document.|K"
+
+
+def test_a_defaultdict_never_reuses_the_order_of_another_name_set(
+    implementation: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collections import defaultdict
+
+    monkeypatch.setattr(hashing, "_ORDERS", {})
+    assert hash_plaintext({"a": "1", "b": "2", "HASH": "h"}, "K") == "1|2|K"  # remembered
+    fields = defaultdict(str, {"a": "1", "c": "EVIL", "HASH": "h"})  # same size, no "b"
+    assert hash_plaintext(fields, "K") == "1|EVIL|K"  # "c" is signed, "b" is not invented
+    assert dict(fields) == {"a": "1", "c": "EVIL", "HASH": "h"}  # and nothing was added
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.sampled_from(["x", " document|", "x\ud800", 1, None, b"x"]), max_size=6),
+    st.data(),
+)
+def test_accelerator_fails_like_the_python_definition(
+    implementation: str, values: list[object], data: st.DataObject
+) -> None:
+    if implementation != "C":
+        return  # compared with the pure-Python definition, so run once
+    fields = {f"f{i}": value for i, value in enumerate(values)}
+    present_and_missing = [f"f{i}" for i in range(len(values) + data.draw(st.integers(0, 2)))]
+    names = tuple(data.draw(st.permutations(present_and_missing)))
+    kept = data.draw(st.integers(0, len(names)))
+    tail = b"|K"
+
+    def python() -> bytes:  # as _plaintext: every name looked up, then the kept ones joined
+        looked_up = tuple([fields[name] for name in names])
+        return hashing._join_python(looked_up[:kept], tail) if kept else tail[1:]  # type: ignore[arg-type]
+
+    results: list[object] = []
+    for compute in (lambda: C_PLAINTEXT(fields, names, kept, tail), python):  # type: ignore[misc]
+        try:
+            results.append(compute())
+        except (KeyError, TypeError, UnicodeEncodeError) as exc:
+            results.append(type(exc))
+    assert results[0] == results[1]
