@@ -279,6 +279,10 @@ tricky = st.lists(
 
 
 C_PLAINTEXT = hashing._c_plaintext  # the C definition, whatever a test patches
+# Property tests of C against Python; they run once, under the "C" implementation.
+ACCELERATOR_PROPERTY = settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def both(fields: dict[str, str], names: tuple[str, ...], kept: int) -> tuple[object, object]:
@@ -300,9 +304,7 @@ def both(fields: dict[str, str], names: tuple[str, ...], kept: int) -> tuple[obj
     return results[0], results[1]
 
 
-@settings(
-    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@ACCELERATOR_PROPERTY
 @given(st.lists(tricky, min_size=1, max_size=20), st.data())
 def test_accelerator_equals_the_python_definition(
     implementation: str, values: list[str], data: st.DataObject
@@ -413,9 +415,7 @@ def test_a_defaultdict_never_reuses_the_order_of_another_name_set(
     assert dict(fields) == {"a": "1", "c": "EVIL", "HASH": "h"}  # and nothing was added
 
 
-@settings(
-    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@ACCELERATOR_PROPERTY
 @given(
     st.lists(st.sampled_from(["x", " document|", "x\ud800", 1, None, b"x"]), max_size=6),
     st.data(),
