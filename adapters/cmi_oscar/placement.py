@@ -178,8 +178,17 @@ def place_order(payment: Payment, *, status: str | None = None) -> tuple[Any, bo
             raise BasketChangedError(
                 f"basket {basket.id} changed since payment {payment.oid} was started"
             )
-        shipping_address = _saved_address("order", "ShippingAddress", data["shipping_address"])
-        billing_address = _saved_address("order", "BillingAddress", data["billing_address"])
+        # Oscar's own (or the shop's forked) checkout methods save the addresses and,
+        # for a signed-in shopper, update the address book as Oscar's checkout does.
+        checkout = get_class("checkout.mixins", "OrderPlacementMixin")()
+        shipping_address = checkout.create_shipping_address(
+            user, _address("order", "ShippingAddress", data["shipping_address"])
+        )
+        billing_address = checkout.create_billing_address(
+            user,
+            billing_address=_address("order", "BillingAddress", data["billing_address"]),
+            shipping_address=shipping_address,
+        )
         surcharges = [
             SimpleNamespace(
                 surcharge=SimpleNamespace(name=s["name"], code=s["code"]), price=_unprice(s)
@@ -210,12 +219,11 @@ def place_order(payment: Payment, *, status: str | None = None) -> tuple[Any, bo
     return order, True
 
 
-def _saved_address(app_label: str, model_name: str, fields: Mapping[str, Any] | None) -> Any:
+def _address(app_label: str, model_name: str, fields: Mapping[str, Any] | None) -> Any:
+    """The unsaved Oscar address the payment step recorded, or None."""
     if not fields:
         return None
-    address = get_model(app_label, model_name)(**fields)
-    address.save()
-    return address
+    return get_model(app_label, model_name)(**fields)
 
 
 def thaw_basket(payment: Payment, request_basket: Any = None) -> Any | None:

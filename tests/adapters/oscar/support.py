@@ -78,6 +78,11 @@ def guest_checkout_to_preview(client: Client, email: str = "amina@example.ma") -
     """Guest e-mail, shipping address, (free) shipping method: the preview page is next."""
     response = client.post(reverse("checkout:index"), {"username": email, "options": "anonymous"})
     assert response.status_code == 302, response.content[:800]
+    address_to_preview(client)
+
+
+def address_to_preview(client: Client) -> None:
+    """Shipping address and (free) shipping method: the preview page is next."""
     response = client.post(
         reverse("checkout:shipping-address"),
         {

@@ -6,14 +6,25 @@ from typing import Any
 
 import pytest
 from cmi_django.models import CallbackLog, Payment
+from django.test import Client
 from django.urls import reverse
 from oscar.core.loading import get_model
 
 from cmi_core import verify_hash
-from tests.adapters.oscar.support import STORE_KEY, callback_for, post_form, start_payment
+from tests.adapters.oscar.support import (
+    STORE_KEY,
+    address_to_preview,
+    callback_for,
+    fill_basket,
+    form_of,
+    place_order,
+    post_form,
+    start_payment,
+)
 
 Order = get_model("order", "Order")
 Basket = get_model("basket", "Basket")
+UserAddress = get_model("address", "UserAddress")
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +56,27 @@ def test_callback_places_exactly_one_order(shopper: Any, product: Any, client: A
     source = order.sources.get()
     assert (source.amount_allocated, source.amount_debited) == (payment.amount, payment.amount)
     assert Basket.objects.get(pk=payment.data["basket_id"]).status == Basket.SUBMITTED
+
+
+def test_signed_in_shoppers_address_book_counts_each_order_once(
+    product: Any, client: Any, django_user_model: Any
+) -> None:
+    """As Oscar's own checkout does: the shipping address joins the shopper's address book."""
+    user = django_user_model.objects.create_user("amina", "amina@example.ma", "pw")
+    shopper = Client()
+    shopper.force_login(user)
+    for orders in (1, 2):
+        fill_basket(shopper, product)
+        assert shopper.get(reverse("checkout:index")).status_code == 302
+        address_to_preview(shopper)
+        _, fields = form_of(place_order(shopper).content.decode())
+        payment = Payment.objects.get(oid=fields["oid"])
+        callback = callback_for(payment, request_fields=fields)
+        for _ in range(2):  # CMI's duplicate changes nothing
+            assert post_form(client, "/cmi/callback/", callback).content == b"ACTION=POSTAUTH"
+        address = UserAddress.objects.get(user=user)
+        assert (address.line1, address.num_orders_as_shipping_address) == ("12 rue Tarik", orders)
+    assert Order.objects.filter(user=user).count() == 2
 
 
 def test_decline_then_approval_uses_a_new_oid(shopper: Any, product: Any, client: Any) -> None:
