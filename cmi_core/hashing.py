@@ -27,8 +27,6 @@ import hmac
 import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping
-from operator import itemgetter
-from typing import Any
 
 from cmi_core.errors import SignatureError
 
@@ -168,8 +166,7 @@ def natcase_sorted(names: Iterable[str]) -> list[str]:
 # set is remembered, keyed by the number of fields. Each entry reads *every* name of its
 # set (hashed ones first, in hash order): when it finds them all in a mapping of the same
 # size, that mapping has exactly this name set, hence this order.
-_Order = tuple[tuple[str, ...], int, Callable[[Mapping[str, str]], Any]]  # names, kept, getter
-_ORDERS: dict[int, list[_Order]] = {}
+_ORDERS: dict[int, list[tuple[tuple[str, ...], int]]] = {}  # size: [(names, kept), ...]
 _ORDERS_PER_SIZE = 8
 
 
@@ -183,8 +180,7 @@ def _hashed_names(fields: Mapping[str, str]) -> list[str]:
         cached = _ORDERS.setdefault(len(names), [])
         if len(cached) >= _ORDERS_PER_SIZE:
             cached.pop()
-        every = (*hashed, *excluded)
-        cached.insert(0, (every, len(hashed), itemgetter(*every)))
+        cached.insert(0, ((*hashed, *excluded), len(hashed)))
     return hashed
 
 
@@ -230,7 +226,7 @@ def _key_tail(store_key: str) -> bytes:
 def _join_python(values: tuple[str, ...], tail: bytes) -> bytes:
     """The plaintext of values already in hash order: trimmed, escaped, "document", joined.
 
-    The pure-Python definition; ``cmi_core._speedups.plaintext`` computes the same in C.
+    Shared by ``_plaintext_python``; ``cmi_core._speedups.plaintext`` does the same in C.
     """
     # Fast path: join the values with a separator, check in one pass that no value needs
     # trimming, holds the separator or the word "document" (whose rule is per value),
@@ -251,6 +247,15 @@ def _join_python(values: tuple[str, ...], tail: bytes) -> bytes:
     return "|".join([_escape_value(value) for value in values]).encode("utf-8") + tail
 
 
+def _plaintext_python(
+    fields: Mapping[str, str], names: tuple[str, ...], kept: int, tail: bytes
+) -> bytes:
+    """The plaintext of the values of ``names[:kept]``, every name looked up first (a
+    missing one raises KeyError). The pure-Python definition of ``_speedups.plaintext``."""
+    values = tuple(map(fields.__getitem__, names))[:kept]
+    return _join_python(values, tail) if values else tail[1:]
+
+
 def _accelerated() -> Callable[[Mapping[str, str], tuple[str, ...], int, bytes], bytes] | None:
     try:
         from cmi_core._speedups import plaintext
@@ -267,22 +272,17 @@ ACCELERATED = _c_plaintext is not None
 
 def _plaintext(fields: Mapping[str, str], store_key: str) -> bytes:
     tail = _key_tail(store_key)
+    build = _c_plaintext or _plaintext_python
     # A remembered order is proved by finding every one of its names: a dict subclass
     # whose __missing__ answers for absent names (defaultdict) proves nothing that way.
     missing = type(fields) is not dict and hasattr(type(fields), "__missing__")
-    for names, kept, getter in () if missing else _ORDERS.get(len(fields), ()):
+    for names, kept in () if missing else _ORDERS.get(len(fields), ()):
         try:
-            if _c_plaintext is not None:
-                return _c_plaintext(fields, names, kept, tail)
-            values = getter(fields)
+            return build(fields, names, kept, tail)
         except KeyError:
             continue
-        return _join_python(values[:kept], tail) if kept else tail[1:]
     names = tuple(_hashed_names(fields))
-    if _c_plaintext is not None:
-        return _c_plaintext(fields, names, len(names), tail)
-    values = tuple(fields[name] for name in names)
-    return _join_python(values, tail) if values else tail[1:]
+    return build(fields, names, len(names), tail)
 
 
 def hash_plaintext(fields: Mapping[str, str], store_key: str) -> str:
