@@ -35,10 +35,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from benchmarks.serving import Load
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = "tests.adapters.oscar.settings"
@@ -167,42 +169,29 @@ def prepare(count: int) -> list[dict[str, str]]:
 # -- driving the server ---------------------------------------------------------------
 
 
-@dataclass
-class Run:
-    name: str
-    latencies: list[float]
-    errors: int
-    seconds: float
+def rate(run: Load) -> float:
+    """Good answers per second (a failed callback is not a callback handled)."""
+    return len(run.latencies) / run.seconds if run.seconds else 0.0
 
-    @property
-    def rate(self) -> float:
-        return len(self.latencies) / self.seconds if self.seconds else 0.0
 
-    def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
-
-    def line(self) -> str:
-        return (
-            f"{self.name:<10} {len(self.latencies):>6} requests in {self.seconds:5.1f} s: "
-            f"{self.rate:8.1f}/s  p50 {self.percentile(50):6.1f} ms  "
-            f"p99 {self.percentile(99):6.1f} ms  mean "
-            f"{statistics.fmean(self.latencies) * 1000 if self.latencies else 0:6.1f} ms  "
-            f"errors {self.errors}"
-        )
+def line(name: str, run: Load) -> str:
+    return (
+        f"{name:<10} {len(run.latencies):>6} requests in {run.seconds:5.1f} s: "
+        f"{rate(run):8.1f}/s  p50 {run.percentile(50):6.1f} ms  "
+        f"p99 {run.percentile(99):6.1f} ms  mean "
+        f"{statistics.fmean(run.latencies) * 1000 if run.latencies else 0:6.1f} ms  "
+        f"errors {run.errors}"
+    )
 
 
 def drive(
-    name: str,
     url: str,
     bodies: Callable[[], dict[str, str] | None],
     expect: str,
     *,
     clients: int,
     seconds: float,
-) -> Run:
+) -> Load:
     """``clients`` keep-alive connections POSTing ``bodies()`` until they or time run out."""
     from urllib.parse import urlencode
 
@@ -212,8 +201,7 @@ def drive(
         body = bodies()
         return None if body is None else urlencode(body).encode()
 
-    run = hammer(url, next_body, expect=expect.encode(), clients=clients, seconds=seconds)
-    return Run(name, run.latencies, run.errors, run.seconds)
+    return hammer(url, next_body, expect=expect.encode(), clients=clients, seconds=seconds)
 
 
 def _next(bodies: queue.SimpleQueue[dict[str, str]]) -> dict[str, str] | None:
@@ -320,9 +308,8 @@ def main() -> None:
         count = itertools.count()
 
         # Warm both paths (imports, connections) before measuring.
-        drive("warm-up", f"{base}/bench/trivial/", dict, "ok", clients=args.clients, seconds=2)
+        drive(f"{base}/bench/trivial/", dict, "ok", clients=args.clients, seconds=2)
         cb = drive(
-            "callback",
             f"{base}/cmi/callback/",
             next_callback,
             "ACTION=POSTAUTH",
@@ -330,7 +317,6 @@ def main() -> None:
             seconds=args.seconds,
         )
         trivial_run = drive(
-            "trivial",
             f"{base}/bench/trivial/",
             dict,
             "ok",
@@ -339,7 +325,6 @@ def main() -> None:
         )
         single = [
             drive(
-                "callback",
                 f"{base}/cmi/callback/",
                 lambda: _next(alone),
                 "ACTION=POSTAUTH",
@@ -347,7 +332,6 @@ def main() -> None:
                 seconds=args.seconds,
             ),
             drive(
-                "trivial",
                 f"{base}/bench/trivial/",
                 lambda: {} if next(count) < args.single else None,
                 "ok",
@@ -357,12 +341,12 @@ def main() -> None:
         ]
         email = "without" if args.no_email else "with"
         print(f"{args.clients} clients ({email} the order-placed e-mail):")
-        print(cb.line())
-        print(trivial_run.line())
-        print(f"ratio callback/trivial: {cb.rate / trivial_run.rate:.2f}")
+        print(line("callback", cb))
+        print(line("trivial", trivial_run))
+        print(f"ratio callback/trivial: {rate(cb) / rate(trivial_run):.2f}")
         print("one client:")
-        for run in single:
-            print(run.line())
+        for name, run in zip(("callback", "trivial"), single, strict=True):
+            print(line(name, run))
         check(len(cb.latencies) + len(single[0].latencies))
     finally:
         if gunicorn is not None:

@@ -47,8 +47,11 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
+
+if TYPE_CHECKING:
+    from benchmarks.serving import Load
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "adapters")]
@@ -265,8 +268,8 @@ def load(
     *,
     total: int,
     clients: int,
-) -> tuple[float, list[float], int]:
-    """``total`` POSTs from ``clients`` keep-alive connections; (seconds, latencies, errors).
+) -> Load:
+    """``total`` POSTs from ``clients`` keep-alive connections.
 
     ``bodies()`` gives each request's body (None: an empty one).
     """
@@ -280,12 +283,7 @@ def load(
         body = bodies()
         return b"" if body is None else body
 
-    run = hammer(url, next_body, expect=expect, clients=clients, headers=headers)
-    return run.seconds, sorted(run.latencies), run.errors
-
-
-def _pct(latencies: list[float], p: float) -> float:
-    return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1000
+    return hammer(url, next_body, expect=expect, clients=clients, headers=headers)
 
 
 def serve(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
@@ -318,12 +316,9 @@ def serve(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
     return gunicorn, base
 
 
-Result = tuple[float, list[float], int]
-
-
 def measure(
     args: argparse.Namespace, base: str, data: dict[str, Any]
-) -> tuple[dict[str, Result], dict[str, Result]]:
+) -> tuple[dict[str, Load], dict[str, Load]]:
     """Every path with ``args.clients`` clients, then with one client."""
     fresh: queue.SimpleQueue[bytes] = queue.SimpleQueue()
     for body in data["fresh"]:
@@ -350,12 +345,12 @@ def measure(
     for name in ("trivial", "webhook", "duplicate"):
         url, bodies, headers, expect = paths[name]
         load(url, bodies, headers, expect, total=400, clients=args.clients)
-    results: dict[str, Result] = {}
+    results: dict[str, Load] = {}
     for name, (url, bodies, headers, expect) in paths.items():
         results[name] = load(
             url, bodies, headers, expect, total=args.requests, clients=args.clients
         )
-    single: dict[str, Result] = {}
+    single: dict[str, Load] = {}
     for name, (url, bodies, headers, expect) in paths.items():
         single[name] = load(url, bodies, headers, expect, total=args.single, clients=1)
     return results, single
@@ -364,8 +359,8 @@ def measure(
 def report(
     args: argparse.Namespace,
     db: str,
-    results: dict[str, Result],
-    single: dict[str, Result],
+    results: dict[str, Load],
+    single: dict[str, Load],
     effects: str,
 ) -> None:
     print(
@@ -374,19 +369,17 @@ def report(
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
     )
     print(f"{'path':<10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'ratio':>8}{'errors':>8}")
-    base_rps = args.requests / results["trivial"][0]
-    for name, (seconds, latencies, errors) in results.items():
-        rps = args.requests / seconds
+    for name, run in results.items():
         print(
-            f"{name:<10}{rps:>10.0f}{_pct(latencies, 50):>10.1f}{_pct(latencies, 99):>10.1f}"
-            f"{rps / base_rps:>8.2f}{errors:>8}"
+            f"{name:<10}{run.rate:>10.0f}{run.percentile(50):>10.1f}{run.percentile(99):>10.1f}"
+            f"{run.rate / results['trivial'].rate:>8.2f}{run.errors:>8}"
         )
     print(f"one client, {args.single} requests each:")
-    for name, (_, latencies, errors) in single.items():
+    for name, run in single.items():
         print(
-            f"{name:<10} p50 {_pct(latencies, 50):6.2f} ms  mean "
-            f"{statistics.fmean(latencies) * 1000:6.2f} ms  p99 {_pct(latencies, 99):6.2f} ms"
-            f"  errors {errors}"
+            f"{name:<10} p50 {run.percentile(50):6.2f} ms  mean "
+            f"{statistics.fmean(run.latencies) * 1000:6.2f} ms  p99 {run.percentile(99):6.2f} ms"
+            f"  errors {run.errors}"
         )
     print(effects)
 
@@ -463,7 +456,9 @@ def main() -> None:
 
         gunicorn, base = serve(args)
         results, single = measure(args, base, data)
-        answered = args.requests + args.single - results["callback"][2] - single["callback"][2]
+        answered = (
+            args.requests + args.single - results["callback"].errors - single["callback"].errors
+        )
         effects = check(answered, reports.value)
     finally:
         if gunicorn is not None:
