@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,6 +63,24 @@ class Load:
         if not ordered:
             return float("nan")
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+    @classmethod
+    def merged(cls, runs: list[Load]) -> Load:
+        """Several runs as one: their time, latencies and errors added up."""
+        return cls(
+            sum(run.seconds for run in runs),
+            [latency for run in runs for latency in run.latencies],
+            sum(run.errors for run in runs),
+        )
+
+
+def median_ratio(runs: list[Load], bases: list[Load]) -> float:
+    """The median over rounds of ``runs[i].rate / bases[i].rate``.
+
+    Paths measured in alternating rounds, each against the base measured just before it:
+    this VM's speed drifts (other tenants), and a drift then changes both sides alike.
+    """
+    return statistics.median(run.rate / base.rate for run, base in zip(runs, bases, strict=True))
 
 
 async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:

@@ -1,4 +1,5 @@
-"""Django application configuration: registers the Saleor hook and config resolver."""
+"""Django application configuration: registers the Saleor hook, config resolver and
+cache invalidation."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ class CMISaleorConfig(AppConfig):
         from cmi_django.config import register_config_resolver
         from cmi_django.hooks import register_hook
 
+        from cmi_saleor import cache
         from cmi_saleor.hooks import SaleorHook
         from cmi_saleor.models import resolve_config
 
         register_hook("saleor", SaleorHook())
         register_config_resolver("saleor", resolve_config)
+        cache.connect()

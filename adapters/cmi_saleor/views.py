@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from cmi_saleor import conf
+from cmi_saleor import cache, conf
 from cmi_saleor.graphql import APP_ID_QUERY, SUBSCRIPTIONS, SaleorAPIError, execute
 from cmi_saleor.models import SaleorInstallation, TransactionMap
 from cmi_saleor.security import InvalidSignatureError, fetch_jwks, verify_webhook
@@ -133,8 +133,7 @@ def webhook(request: HttpRequest, event: str) -> JsonResponse:
         return response
     api_url = request.headers.get("Saleor-Api-Url", "")
     # The app token is not needed to answer a webhook: not read, so not decrypted.
-    found = SaleorInstallation.objects.filter(saleor_api_url=api_url).defer("token")
-    installation = found.first()
+    installation, remembered = cache.installation(api_url)
     if installation is None:
         return _error(403, "unknown Saleor-Api-Url")
     if request.headers.get("Saleor-Event", "").lower() != name.lower():
@@ -142,10 +141,35 @@ def webhook(request: HttpRequest, event: str) -> JsonResponse:
     body = request.read(MAX_WEBHOOK_BODY + 1)
     if len(body) > MAX_WEBHOOK_BODY:
         return _error(413, "body too large")
+    signature = request.headers.get("Saleor-Signature", "")
+    checked = _check(name, installation, body, signature, final=not remembered)
+    if isinstance(checked, JsonResponse) and remembered:
+        # This process may remember an older app id or JWKS: check with the row itself.
+        installation, remembered = cache.installation(api_url, fresh=True)
+        if installation is None:
+            return _error(403, "unknown Saleor-Api-Url")
+        checked = _check(name, installation, body, signature, final=True)
+    if isinstance(checked, JsonResponse):
+        return checked
+    if not remembered:  # read from the database and verified: trust it for a while
+        cache.remember_installation(installation)
+    answer = HANDLERS[name](installation, checked)
+    return JsonResponse(answer)
+
+
+def _check(
+    name: str, installation: SaleorInstallation, body: bytes, signature: str, *, final: bool
+) -> dict[str, Any] | JsonResponse:
+    """The verified payload, or the refusal.
+
+    ``final``: no other check follows (the installation was read from the database), so a
+    failed signature may re-fetch the JWKS, and a refusal is logged.
+    """
     try:
-        verify_webhook(installation, body, request.headers.get("Saleor-Signature", ""))
+        verify_webhook(installation, body, signature, refetch=final)
     except InvalidSignatureError as exc:
-        logger.warning("%s webhook from %s refused: %s", name, api_url, exc)
+        if final:
+            logger.warning("%s webhook from %s refused: %s", name, installation.saleor_api_url, exc)
         return _error(401, "invalid signature")
     try:
         payload = json.loads(body)
@@ -156,8 +180,7 @@ def webhook(request: HttpRequest, event: str) -> JsonResponse:
     recipient = payload.get("recipient")
     if not isinstance(recipient, dict) or recipient.get("id") != installation.app_id:
         return _error(403, "recipient is not this app")
-    answer = HANDLERS[name](installation, payload)
-    return JsonResponse(answer)
+    return payload
 
 
 #: CMI's server-to-server callback: the shared layer's view (plain text, never a 500).

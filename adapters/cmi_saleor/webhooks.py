@@ -28,7 +28,7 @@ from cmi_core import (
     TransitionError,
     get_currency,
 )
-from cmi_saleor import conf
+from cmi_saleor import cache, conf
 from cmi_saleor.countries import numeric_country
 from cmi_saleor.hooks import actions_for, money, psp_reference, silenced
 from cmi_saleor.models import ChannelConfiguration, SaleorInstallation, TransactionMap
@@ -71,10 +71,7 @@ def _channel_config(
     slug = _channel(payload)
     if not slug:
         return None
-    found = ChannelConfiguration.objects.filter(
-        installation=installation, channel=slug, enabled=True
-    )
-    return found.defer("store_key", "api_password").first()  # no decryption needed here
+    return cache.channel_config(installation.pk, slug)  # secrets not loaded
 
 
 def _order(

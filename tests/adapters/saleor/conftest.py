@@ -88,3 +88,13 @@ def send(
         errors = response_errors(event, response.json())
         assert not errors, f"{event} answer refused by Saleor's JSON Schema: {errors}"
     return response
+
+
+@pytest.fixture(autouse=True)
+def _nothing_remembered() -> Iterator[None]:
+    """Each test starts with an empty webhook cache (:mod:`cmi_saleor.cache`)."""
+    from cmi_saleor import cache
+
+    cache.forget()
+    yield
+    cache.forget()

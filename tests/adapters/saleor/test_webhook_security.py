@@ -64,14 +64,24 @@ def test_signature_by_another_key_is_refused(
         "garbage",
         "a.b.c",
         "eyJhbGciOiJub25lIn0..",
+        "W10.a.b",  # a header that is a JSON array
+        "gA.a.b",  # not UTF-8
+        "e30.a.b",  # {}: no kid, no alg
+        "eyJraWQiOjF9.a.b",  # {"kid": 1}
+        "\u00e9.a.b",
+        "!!!.!!!.!!!",
     ],
 )
+@pytest.mark.parametrize("remembered", [False, True])
 def test_malformed_signatures_are_refused(
-    client: Client, saleor: FakeSaleor, channel: Any, signature: str
+    client: Client, saleor: FakeSaleor, channel: Any, signature: str, remembered: bool
 ) -> None:
+    if remembered:  # a genuine webhook first: the installation is in the webhook cache
+        assert send(client, saleor, EVENT, initialize()).status_code == 200
+    count = Payment.objects.count()
     response = send(client, saleor, EVENT, initialize(), **{"Saleor-Signature": signature})
     assert response.status_code == 401
-    assert not Payment.objects.exists()
+    assert Payment.objects.count() == count
 
 
 def test_hmac_signature_with_the_public_key_is_refused(
