@@ -2,7 +2,7 @@
 
 Each webhook needs the installation its ``Saleor-Api-Url`` names (app id and JWKS, to
 verify it) and most need the configuration of the payload's channel. Two ORM queries cost
-about four times what the rest of a verified webhook does, so both are remembered for
+about six times what the rest of a verified webhook does, so both are remembered for
 ``CMI_SALEOR_CACHE_SECONDS`` (default 5; 0 turns this off) in each worker process.
 
 What keeps that safe:
