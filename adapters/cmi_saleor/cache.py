@@ -8,18 +8,18 @@ about six times what the rest of a verified webhook does, so both are remembered
 What keeps that safe:
 
 - only the success path trusts a remembered installation: a signature it does not verify
-  or a recipient that is not its app id makes the view forget it and check again with the
-  row read afresh (which may re-fetch the JWKS, :mod:`cmi_saleor.security`), so a new
-  token, app id or key is never refused because of this memory;
+  or a recipient that is not its app id makes the view check again with the row read
+  afresh (which may re-fetch the JWKS, :mod:`cmi_saleor.security`; remembered instead if
+  it verifies), so a new token, app id or key is never refused because of this memory;
 - unknown API URLs are never remembered (a registration counts at once, and forged
   headers cannot fill the memory);
 - saving or deleting an installation or a channel configuration forgets everything in the
   process that did it; other processes see the change within the interval. Until then
   they may answer ``PAYMENT_GATEWAY_INITIALIZE_SESSION`` with the previous capture mode,
   environment or language, or offer (refuse) a channel just disabled (enabled). Payments
-  are never made with stale credentials: :func:`cmi_django.services.create_payment` reads
-  the channel's configuration row itself, and a deleted one makes the webhook answer a
-  clear failure;
+  never depend on this memory: ``TRANSACTION_INITIALIZE_SESSION`` reads the channel's row
+  (``fresh``), so a disabled channel takes no new payment, and
+  :func:`cmi_django.services.create_payment` reads its credentials itself;
 - the store key, API password and app token are not loaded here (deferred), and callers
   get their own copy of a remembered row.
 """
@@ -41,6 +41,9 @@ __all__ = ["channel_config", "forget", "installation", "remember_installation"]
 _MAX_ENTRIES = 1024
 _entries: dict[tuple[Any, ...], tuple[float, Any]] = {}
 _lock = threading.Lock()
+# How many times this process forgot everything: a row read before a forget (say by a
+# thread that raced a save) is not remembered after it.
+_generation = 0
 
 
 def seconds() -> float:
@@ -50,8 +53,10 @@ def seconds() -> float:
 
 def forget() -> None:
     """Drop everything remembered in this process."""
+    global _generation  # noqa: PLW0603 - the process's count of forgets
     with _lock:
         _entries.clear()
+        _generation += 1
 
 
 def _remembered(key: tuple[Any, ...]) -> tuple[bool, Any]:
@@ -61,18 +66,24 @@ def _remembered(key: tuple[Any, ...]) -> tuple[bool, Any]:
     return True, copy.copy(entry[1])
 
 
-def _remember(key: tuple[Any, ...], value: Any) -> None:
+def _remember(key: tuple[Any, ...], value: Any, read_in: int) -> None:
+    """Remember ``value``, read from the database in generation ``read_in``."""
     ttl = seconds()
     if ttl <= 0:
         return
     with _lock:
+        if read_in != _generation:  # forgotten since it was read: maybe out of date
+            return
         if len(_entries) >= _MAX_ENTRIES:
             _entries.clear()
         _entries[key] = (time.monotonic() + ttl, value)
 
 
-def installation(api_url: str, *, fresh: bool = False) -> tuple[SaleorInstallation | None, bool]:
-    """The installation of ``api_url`` (token not loaded) and whether it was remembered.
+def installation(
+    api_url: str, *, fresh: bool = False
+) -> tuple[SaleorInstallation | None, bool, int]:
+    """The installation of ``api_url`` (token not loaded), whether it was remembered, and
+    the generation it was read in.
 
     ``fresh`` reads the row whatever is remembered. What is read is not remembered: the
     caller gives it to :func:`remember_installation` once a webhook verified with it
@@ -81,21 +92,30 @@ def installation(api_url: str, *, fresh: bool = False) -> tuple[SaleorInstallati
     if not fresh:
         hit, found = _remembered(("installation", api_url))
         if hit:
-            return found, True
-    return SaleorInstallation.objects.filter(saleor_api_url=api_url).defer("token").first(), False
+            return found, True, _generation
+    read_in = _generation
+    row = SaleorInstallation.objects.filter(saleor_api_url=api_url).defer("token").first()
+    return row, False, read_in
 
 
-def remember_installation(found: SaleorInstallation) -> None:
+def remember_installation(found: SaleorInstallation, read_in: int) -> None:
     """Trust ``found`` (which just verified a webhook) for the next webhooks."""
-    _remember(("installation", found.saleor_api_url), copy.copy(found))
+    _remember(("installation", found.saleor_api_url), copy.copy(found), read_in)
 
 
-def channel_config(installation_id: int, slug: str) -> ChannelConfiguration | None:
-    """The enabled configuration of channel ``slug`` (secrets not loaded), or None."""
+def channel_config(
+    installation_id: int, slug: str, *, fresh: bool = False
+) -> ChannelConfiguration | None:
+    """The enabled configuration of channel ``slug`` (secrets not loaded), or None.
+
+    ``fresh`` reads the row whatever is remembered (then remembers it).
+    """
     key = ("channel", installation_id, slug)
-    hit, found = _remembered(key)
-    if hit:
-        return found  # type: ignore[no-any-return]
+    if not fresh:
+        hit, found = _remembered(key)
+        if hit:
+            return found  # type: ignore[no-any-return]
+    read_in = _generation
     row = (
         ChannelConfiguration.objects.filter(
             installation_id=installation_id, channel=slug, enabled=True
@@ -103,7 +123,7 @@ def channel_config(installation_id: int, slug: str) -> ChannelConfiguration | No
         .defer("store_key", "api_password")
         .first()
     )
-    _remember(key, copy.copy(row))
+    _remember(key, copy.copy(row), read_in)
     return row
 
 

@@ -117,7 +117,8 @@ def _kid(token: str) -> str | None:
     segment = token.partition(".")[0]
     try:
         header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, binascii.Error) as exc:  # UnicodeDecodeError is a ValueError
+    # UnicodeDecodeError is a ValueError; RecursionError: deeply nested JSON (as PyJWT)
+    except (ValueError, binascii.Error, RecursionError) as exc:
         raise InvalidSignatureError("malformed signature") from exc
     kid = header.get("kid") if isinstance(header, dict) else None
     return kid if isinstance(kid, str) else None

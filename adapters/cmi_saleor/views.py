@@ -133,7 +133,7 @@ def webhook(request: HttpRequest, event: str) -> JsonResponse:
         return response
     api_url = request.headers.get("Saleor-Api-Url", "")
     # The app token is not needed to answer a webhook: not read, so not decrypted.
-    installation, remembered = cache.installation(api_url)
+    installation, remembered, read_in = cache.installation(api_url)
     if installation is None:
         return _error(403, "unknown Saleor-Api-Url")
     if request.headers.get("Saleor-Event", "").lower() != name.lower():
@@ -145,14 +145,14 @@ def webhook(request: HttpRequest, event: str) -> JsonResponse:
     checked = _check(name, installation, body, signature, final=not remembered)
     if isinstance(checked, JsonResponse) and remembered:
         # This process may remember an older app id or JWKS: check with the row itself.
-        installation, remembered = cache.installation(api_url, fresh=True)
+        installation, remembered, read_in = cache.installation(api_url, fresh=True)
         if installation is None:
             return _error(403, "unknown Saleor-Api-Url")
         checked = _check(name, installation, body, signature, final=True)
     if isinstance(checked, JsonResponse):
         return checked
     if not remembered:  # read from the database and verified: trust it for a while
-        cache.remember_installation(installation)
+        cache.remember_installation(installation, read_in)
     answer = HANDLERS[name](installation, checked)
     return JsonResponse(answer)
 

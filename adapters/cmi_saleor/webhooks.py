@@ -66,12 +66,12 @@ def _channel(payload: Payload) -> str:
 
 
 def _channel_config(
-    installation: SaleorInstallation, payload: Payload
+    installation: SaleorInstallation, payload: Payload, *, fresh: bool = False
 ) -> ChannelConfiguration | None:
     slug = _channel(payload)
     if not slug:
         return None
-    return cache.channel_config(installation.pk, slug)  # secrets not loaded
+    return cache.channel_config(installation.pk, slug, fresh=fresh)  # secrets not loaded
 
 
 def _order(
@@ -223,7 +223,8 @@ def payment_gateway_initialize(installation: SaleorInstallation, payload: Payloa
 
 
 def transaction_initialize(installation: SaleorInstallation, payload: Payload) -> Answer:
-    config = _channel_config(installation, payload)
+    # Read afresh: a channel disabled in another process takes no new payment meanwhile.
+    config = _channel_config(installation, payload, fresh=True)
     action = _dict(payload.get("action"))
     mode = config.capture_mode if config is not None else "auto"
     amount = _amount(action.get("amount"))

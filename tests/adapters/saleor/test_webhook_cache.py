@@ -7,6 +7,7 @@ which send no signals, so this process's memory is not told about them.
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -54,10 +55,12 @@ def queries(client: Client, saleor: FakeSaleor, payload: dict[str, Any]) -> tupl
     return response, len(captured.captured_queries)
 
 
+_monotonic = time.monotonic
+
+
 def later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """The process's clock moves on by ``seconds``."""
-    now = cache.time.monotonic()
-    monkeypatch.setattr(cache.time, "monotonic", lambda: now + seconds)
+    """The process's clock is ``seconds`` ahead of the real one (not of an earlier call)."""
+    monkeypatch.setattr(cache.time, "monotonic", lambda: _monotonic() + seconds)
 
 
 def test_a_second_webhook_reads_nothing_from_the_database(
@@ -145,7 +148,8 @@ def test_unknown_api_urls_are_not_remembered(
 ) -> None:
     for number in range(50):
         url = f"https://forged-{number}.example.com/graphql/"
-        assert send(client, saleor, GATEWAY, gateway(), **{"Saleor-Api-Url": url}).status_code
+        response = send(client, saleor, GATEWAY, gateway(), **{"Saleor-Api-Url": url})
+        assert response.status_code == 403
     assert not cache._entries
 
 
@@ -167,5 +171,33 @@ def test_an_installation_deleted_elsewhere_gets_a_clear_failure(
     response = send(client, saleor, INITIALIZE, initialize())
     assert response.status_code == 200
     assert response.json()["result"] == "CHARGE_FAILURE"
-    assert "misconfigured" in response.json()["message"]
+    assert "not configured" in response.json()["message"]
     assert Payment.objects.count() == 1
+
+
+def test_a_channel_disabled_elsewhere_takes_no_new_payment(
+    client: Client, saleor: FakeSaleor, channel: Any
+) -> None:
+    assert send(client, saleor, INITIALIZE, initialize()).status_code == 200
+    assert send(client, saleor, GATEWAY, gateway()).json()["data"]["available"] is True
+    ChannelConfiguration.objects.update(enabled=False)  # by another worker: not told
+    response = send(client, saleor, INITIALIZE, initialize())
+    assert response.json()["result"] == "CHARGE_FAILURE"
+    assert Payment.objects.count() == 1
+
+
+def test_a_row_read_before_a_save_is_not_remembered_after_it(
+    client: Client, saleor: FakeSaleor, channel: Any
+) -> None:
+    # A request's thread reads the installation; another thread saves it meanwhile.
+    row, remembered, read_in = cache.installation(saleor.api_url)
+    assert row is not None
+    assert not remembered
+    SaleorInstallation.objects.get().save()
+    cache.remember_installation(row, read_in)  # the first thread, done verifying
+    assert not cache._entries
+    # Read after the save, it is remembered.
+    row, _, read_in = cache.installation(saleor.api_url)
+    assert row is not None
+    cache.remember_installation(row, read_in)
+    assert list(cache._entries) == [("installation", saleor.api_url)]

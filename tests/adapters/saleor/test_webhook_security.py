@@ -70,6 +70,7 @@ def test_signature_by_another_key_is_refused(
         "eyJraWQiOjF9.a.b",  # {"kid": 1}
         "\u00e9.a.b",
         "!!!.!!!.!!!",
+        base64url_encode(b"[" * 2000).decode() + ".a.b",  # too deep for json: RecursionError
     ],
 )
 @pytest.mark.parametrize("remembered", [False, True])
