@@ -89,6 +89,29 @@ def test_bad_content_length_and_chunked(sandbox: Sandbox) -> None:
         assert 400 <= status < 500
 
 
+def test_answers_are_sent_without_waiting_for_acks(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Headers and body are two writes: with Nagle's algorithm on, the body of every answer
+    # on a kept-alive connection but the first waited for the client's delayed ACK (an API
+    # call through one requests.Session took 44 ms instead of 2 ms).
+    from cmi_core.sandbox import server
+
+    options: list[int] = []
+    setup = server._Handler.setup
+
+    def recording(handler: server._Handler) -> None:
+        setup(handler)
+        options.append(handler.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    monkeypatch.setattr(server._Handler, "setup", recording)
+    with requests.Session() as session:
+        for _ in range(3):
+            assert session.post(sandbox.api_url, data=b"<CC5Request/>", timeout=5).status_code
+    assert options
+    assert all(options)
+
+
 def test_escaping_of_request_values(sandbox: Sandbox, merchant: Shop, browser: Browser) -> None:
     fields = payment_fields(
         sandbox, merchant, extra={"note": '"><script>alert(1)</script>'}, billing_name="A"
