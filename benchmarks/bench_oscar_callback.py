@@ -1,14 +1,15 @@
 """CMI's callback on a real server: callbacks per second, latency, and exactly-once effects.
 
     .venv/bin/python benchmarks/bench_oscar_callback.py [--clients 32] [--payments 1500]
-                                                       [--seconds 30] [--workers 4] [--threads 8]
-                                                       [--single 100] [--no-email]
+        [--seconds 30] [--workers 4] [--threads 2] [--worker-class gthread|sync]
+        [--worker-connections N] [--single 100] [--no-email]
 
 Starts a throw-away PostgreSQL (``tests/pgserver.py``), creates the Oscar test database
 (``tests/adapters/oscar/settings.py``), prepares distinct payments (each a frozen basket
 with its checkout data, as the payment step leaves it, for a product of its own), serves
-the shop with gunicorn (gthread workers, persistent database connections) on loopback,
-and drives:
+the shop with gunicorn (gthread workers, each accepting at most its share of the
+connections: ``serving.connections``; persistent database connections) on loopback, and
+drives:
 
 1. the callback endpoint: every client POSTs valid, signed, approved callbacks for
    distinct payments; each places an Oscar order and captures it (``ACTION=POSTAUTH``);
@@ -31,7 +32,6 @@ import itertools
 import os
 import queue
 import statistics
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -211,37 +211,13 @@ def _next(bodies: queue.SimpleQueue[dict[str, str]]) -> dict[str, str] | None:
         return None
 
 
-def _gunicorn(args: argparse.Namespace, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """gunicorn serving this module's application on ``port``."""
-    return subprocess.Popen(  # noqa: S603 - our own command line
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(args.threads),
-            "--backlog",
-            "1024",
-            "--log-level",
-            "warning",
-            "benchmarks.bench_oscar_callback:application",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-
-
 def _arguments() -> argparse.Namespace:
+    from benchmarks.serving import add_server_arguments
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--payments", type=int, default=1500)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=8)
+    add_server_arguments(parser)
     parser.add_argument("--single", type=int, default=100, help="callbacks from one client")
     parser.add_argument(
         "--no-email",
@@ -255,10 +231,10 @@ def _arguments() -> argparse.Namespace:
 
 
 def main() -> None:
+    sys.path.insert(0, str(ROOT))
     args = _arguments()
 
-    sys.path.insert(0, str(ROOT))
-    from benchmarks.serving import free_port, wait_for
+    from benchmarks.serving import describe, free_port, gunicorn, wait_for
     from tests.pgserver import PostgresServer, find_bindir
 
     bindir = find_bindir()
@@ -266,7 +242,7 @@ def main() -> None:
         sys.exit("PostgreSQL's server binaries are needed (apt-get install postgresql)")
     server = PostgresServer(bindir)
     server.start()
-    gunicorn = None
+    server_process = None
     try:
         os.environ.update(
             {
@@ -288,13 +264,10 @@ def main() -> None:
 
         port = free_port()
         env = {**os.environ, "CMI_TEST_POSTGRES_DSN": server.dsn.rsplit("/", 1)[0] + f"/{name}"}
-        gunicorn = _gunicorn(args, port, env)
+        server_process = gunicorn(args, "benchmarks.bench_oscar_callback:application", port, env)
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/bench/trivial/")
-        print(
-            f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); "
-            f"{args.clients} clients on loopback; {os.cpu_count()} CPUs\n"
-        )
+        print(f"{describe(args)}; {args.clients} clients on loopback\n")
         pending: queue.SimpleQueue[dict[str, str]] = queue.SimpleQueue()
         for body in callbacks[: args.payments]:
             pending.put(body)
@@ -349,9 +322,9 @@ def main() -> None:
             print(line(name, run))
         check(len(cb.latencies) + len(single[0].latencies))
     finally:
-        if gunicorn is not None:
-            gunicorn.terminate()
-            gunicorn.wait(timeout=30)
+        if server_process is not None:
+            server_process.terminate()
+            server_process.wait(timeout=30)
         server.stop()
 
 

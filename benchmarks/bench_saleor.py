@@ -11,9 +11,8 @@ database there), or a throw-away PostgreSQL with ``--postgres`` (``tests/pgserve
 The app is served by gunicorn (gthread workers, persistent database connections) on
 loopback; the clients are keep-alive connections on one event loop of this process
 (``benchmarks/serving.py``: light enough that the server, not the clients, sets the pace).
-Each worker accepts at most its share of the connections (``--worker-connections``,
-default clients / workers): otherwise accept races spread the keep-alive connections
-unevenly and the busiest worker sets p99 for the whole run. Paths, all on the same server
+Each worker accepts at most its share of the connections (``serving.connections``).
+Paths, all on the same server
 and database, measured in ``--rounds`` alternating rounds (this VM's speed drifts; each
 round's ratio compares two neighbouring measurements):
 
@@ -302,34 +301,13 @@ def load(
 
 def serve(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
     """gunicorn serving this module's application; (process, base URL)."""
-    from benchmarks.serving import free_port, wait_for
+    from benchmarks.serving import free_port, gunicorn, wait_for
 
     port = free_port()
-    gunicorn = subprocess.Popen(  # noqa: S603 - our own command line
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
-            "--worker-class",
-            args.worker_class,
-            "--worker-connections",
-            str(args.worker_connections),
-            "--threads",
-            str(args.threads),
-            "--backlog",
-            "1024",
-            "--log-level",
-            "warning",
-            "benchmarks.bench_saleor:application",
-        ],
-        cwd=ROOT,
-        env=os.environ.copy(),
-    )
+    server = gunicorn(args, "benchmarks.bench_saleor:application", port)
     base = f"http://127.0.0.1:{port}"
     wait_for(f"{base}/trivial")
-    return gunicorn, base
+    return server, base
 
 
 PATHS = ("trivial", "webhook", "callback", "duplicate")
@@ -392,13 +370,11 @@ def report(
     single: dict[str, Load],
     effects: str,
 ) -> None:
-    from benchmarks.serving import Load, median_ratio
+    from benchmarks.serving import Load, describe, median_ratio
 
     print(
         f"{args.requests} requests per path in {args.rounds} alternating rounds, "
-        f"{args.clients} concurrent clients, {db}, gunicorn {args.workers} workers x "
-        f"{args.threads} threads ({args.worker_class}, at most {args.worker_connections} "
-        f"connections each), {os.cpu_count()} CPUs, "
+        f"{args.clients} concurrent clients, {db}, {describe(args)}, "
         f"load average {os.getloadavg()[0]:.2f}"
     )
     print(
@@ -467,18 +443,12 @@ def _start_postgres() -> Any:
 
 
 def arguments() -> argparse.Namespace:
+    from benchmarks.serving import add_server_arguments
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per path")
-    parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--worker-class", default="gthread", help="gunicorn's (gthread, sync)")
-    parser.add_argument(
-        "--worker-connections",
-        type=int,
-        help="per worker; default: an equal share of the clients' connections",
-    )
+    add_server_arguments(parser)
     parser.add_argument("--single", type=int, default=200, help="requests from one client")
     parser.add_argument("--postgres", action="store_true", help="start a throw-away server")
     parser.add_argument(
@@ -490,8 +460,6 @@ def arguments() -> argparse.Namespace:
     args = parser.parse_args()
     if "trivial" not in args.paths:
         args.paths.insert(0, "trivial")
-    if args.worker_connections is None:
-        args.worker_connections = -(-args.clients // args.workers)
     return args
 
 

@@ -1,14 +1,21 @@
-"""What the endpoint benchmarks share: a free port, waiting for a server, the load."""
+"""What the endpoint benchmarks share: gunicorn, a free port, waiting for it, the load."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import socket
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -31,6 +38,70 @@ def wait_for(url: str, timeout: float = 60.0) -> None:
             pass
         time.sleep(0.3)
     raise RuntimeError(f"the server did not answer {url}")
+
+
+# -- the server -----------------------------------------------------------------------------
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--clients``, ``--workers``, ``--threads``, ``--worker-class``, ``--worker-connections``."""
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--worker-class", default="gthread", help="gunicorn's (gthread, sync)")
+    parser.add_argument(
+        "--worker-connections",
+        type=int,
+        help="per gthread worker; default: an equal share of the clients' connections",
+    )
+
+
+def describe(args: argparse.Namespace) -> str:
+    """The server of :func:`gunicorn`, in words."""
+    shape = f"{args.workers} workers x {args.threads} threads ({args.worker_class}"
+    if args.worker_class == "gthread":
+        shape += f", at most {connections(args)} connections each"
+    return f"gunicorn {shape}), {os.cpu_count()} CPUs"
+
+
+def connections(args: argparse.Namespace) -> int:
+    """Connections a worker accepts at most.
+
+    By default each worker's equal share of the clients: left to accept races, keep-alive
+    connections spread unevenly over the workers and stay so for the whole run, and the
+    busiest worker sets p99 (it about doubled, for every path).
+    """
+    if args.worker_connections is not None:
+        return int(args.worker_connections)
+    return -(-args.clients // args.workers)
+
+
+def gunicorn(
+    args: argparse.Namespace, application: str, port: int, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """gunicorn serving ``application`` (``module:name``) on 127.0.0.1:``port``."""
+    return subprocess.Popen(  # noqa: S603 - our own command line
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--worker-class",
+            args.worker_class,
+            "--worker-connections",
+            str(connections(args)),
+            "--threads",
+            str(args.threads),
+            "--backlog",
+            "1024",
+            "--log-level",
+            "warning",
+            application,
+        ],
+        cwd=ROOT,
+        env=env if env is not None else os.environ.copy(),
+    )
 
 
 # -- the load: many keep-alive connections on one event loop --------------------------------
