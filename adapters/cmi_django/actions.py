@@ -7,6 +7,8 @@
   amount as typed, the form's idempotency key), and return an :class:`ActionResult` whose
   ``message`` can be shown to staff as is: CMI's refusals with CMI's own words and code,
   the state machine's reasons, configuration problems; never a secret, never a traceback.
+  :func:`posted_staff_action` reads those from the request of every dashboard's form
+  (fields ``amount`` and ``key``, the signed-in user).
 
 The key makes a form submitted twice (a double click, a reload that re-POSTs) one
 operation: each rendered form carries a fresh key (:func:`new_action_key`), and a key
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
 from cmi_core import (
@@ -36,7 +39,14 @@ from cmi_core.states import allowed_events
 from cmi_django import services
 from cmi_django.models import Operation, Payment
 
-__all__ = ["ACTIONS", "ActionResult", "allowed_actions", "new_action_key", "staff_action"]
+__all__ = [
+    "ACTIONS",
+    "ActionResult",
+    "allowed_actions",
+    "new_action_key",
+    "posted_staff_action",
+    "staff_action",
+]
 
 logger = logging.getLogger("cmi_django")
 
@@ -173,3 +183,15 @@ def staff_action(
             text % {"action": action, "state": payment.state, "error": type(exc).__name__},
         )
     return ActionResult(True, _done(payment, action, operation), operation)
+
+
+def posted_staff_action(request: HttpRequest, payment: Payment, action: str) -> ActionResult:
+    """:func:`staff_action` with what a dashboard's form posted (``amount``, ``key``), by
+    the signed-in user."""
+    return staff_action(
+        payment,
+        action,
+        request.POST.get("amount", ""),
+        user=request.user.get_username(),
+        key=request.POST.get("key"),
+    )

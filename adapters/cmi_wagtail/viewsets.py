@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import django_filters
-from cmi_django.actions import ACTIONS, allowed_actions, new_action_key, staff_action
+from cmi_django.actions import ACTIONS, allowed_actions, new_action_key, posted_staff_action
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -113,13 +113,7 @@ class PaymentActionView(View):
         if action not in ACTIONS:
             raise Http404(action)
         payment = get_object_or_404(WagtailPayment, pk=pk)
-        result = staff_action(
-            payment,
-            action,
-            request.POST.get("amount", ""),
-            user=request.user.get_username(),
-            key=request.POST.get("key"),
-        )
+        result = posted_staff_action(request, payment, action)
         (messages.success if result.ok else messages.error)(request, result.message)
         return HttpResponseRedirect(reverse(self.viewset.get_url_name("inspect"), args=[pk]))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from cmi_django.actions import allowed_actions, new_action_key, staff_action
+from cmi_django.actions import allowed_actions, new_action_key, posted_staff_action
 from cmi_django.models import CallbackLog, Payment
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -91,13 +91,7 @@ class PaymentActionView(View):
 
     def post(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
         payment = get_object_or_404(_payments(), pk=pk)
-        result = staff_action(
-            payment,
-            action,
-            request.POST.get("amount", ""),
-            user=request.user.get_username(),
-            key=request.POST.get("key"),
-        )
+        result = posted_staff_action(request, payment, action)
         (messages.success if result.ok else messages.error)(request, result.message)
         url = reverse("cmi_oscar_dashboard:cmi-payment-detail", args=[payment.pk])
         return HttpResponseRedirect(url)
