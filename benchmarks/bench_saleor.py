@@ -370,7 +370,7 @@ def report(
     single: dict[str, Load],
     effects: str,
 ) -> None:
-    from benchmarks.serving import Load, describe, median_ratio
+    from benchmarks.serving import Load, describe
 
     print(
         f"{args.requests} requests per path in {args.rounds} alternating rounds, "
@@ -383,11 +383,13 @@ def report(
     )
     for name, runs in results.items():
         run = Load.merged(runs)
+        # Each round against the trivial round just before it: this VM's speed drifts, and a
+        # drift then changes both sides alike.
         ratios = [r.rate / t.rate for r, t in zip(runs, results["trivial"], strict=True)]
         spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
         print(
             f"{name:<10}{run.rate:>10.0f}{run.percentile(50):>10.1f}{run.percentile(99):>10.1f}"
-            f"{median_ratio(runs, results['trivial']):>8.2f}{spread:>18}{run.errors:>8}"
+            f"{statistics.median(ratios):>8.2f}{spread:>18}{run.errors:>8}"
         )
     print("req/s and percentiles: all rounds together; ratio: the median of the rounds'")
     print(f"one client, {args.single} requests each:")

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -143,15 +142,6 @@ class Load:
             [latency for run in runs for latency in run.latencies],
             sum(run.errors for run in runs),
         )
-
-
-def median_ratio(runs: list[Load], bases: list[Load]) -> float:
-    """The median over rounds of ``runs[i].rate / bases[i].rate``.
-
-    Paths measured in alternating rounds, each against the base measured just before it:
-    this VM's speed drifts (other tenants), and a drift then changes both sides alike.
-    """
-    return statistics.median(run.rate / base.rate for run, base in zip(runs, bases, strict=True))
 
 
 async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
