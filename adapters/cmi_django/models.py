@@ -51,6 +51,9 @@ class Payment(models.Model):
     proc_return_code = models.CharField(max_length=8, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     data = models.JSONField(default=dict, blank=True)
+    #: The signed request fields CMI was sent (names and values; no secret): a callback
+    #: or return must bring every one of them back unchanged (see docs/security.md).
+    request_fields = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -110,6 +113,8 @@ class CallbackLog(models.Model):
     reply = models.CharField(max_length=32, blank=True)
     error = models.TextField(blank=True)
     remote_addr = models.CharField(max_length=64, blank=True)
+    #: Which reading of the hash rules verified the message (see docs/core.md).
+    reading = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
