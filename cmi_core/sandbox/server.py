@@ -219,6 +219,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         for name, value in headers:
             self.send_header(name, value)
+        if self.close_connection and not any(n.lower() == "connection" for n, _ in headers):
+            # Say so: a kept-alive client would otherwise reuse the socket we are closing.
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
