@@ -18,6 +18,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
+from cmi_core.binding import Binding, bind
 from cmi_core.codes import ErrorCode, lookup
 from cmi_core.errors import CallbackError, TransitionError, ValidationError
 from cmi_core.hashing import verify_hash
@@ -45,7 +46,9 @@ class CallbackResult:
 
     ``approved`` is true only for ``ProcReturnCode`` ``00`` (§4.2.1; a missing code is a
     failure). ``error`` is the §6.2 table entry for a failed attempt, when known.
-    ``fields`` keeps every field exactly as received.
+    ``fields`` keeps every field exactly as received. ``binding`` says how firmly the
+    result is bound to the request the shop signed (:mod:`cmi_core.binding`);
+    ``binding_note`` why it is not strict.
     """
 
     oid: str
@@ -65,6 +68,8 @@ class CallbackResult:
     transaction_date: str
     error: ErrorCode | None
     fields: Mapping[str, str] = field(repr=False)
+    binding: Binding = Binding.NONE
+    binding_note: str = ""
 
 
 def _get(fields: Mapping[str, str], *names: str) -> str:
@@ -75,14 +80,28 @@ def _get(fields: Mapping[str, str], *names: str) -> str:
     return ""
 
 
-def verify_callback(fields: Mapping[str, str], store_key: str) -> CallbackResult:
-    """Verify a callback's (or okUrl/failUrl POST's) ``HASH``, then parse it.
+def verify_callback(
+    fields: Mapping[str, str],
+    store_key: str,
+    *,
+    expected: Mapping[str, str] | None = None,
+) -> CallbackResult:
+    """Verify a callback's (or okUrl/failUrl POST's) ``HASH``, bind it, then parse it.
 
-    Raises :class:`~cmi_core.errors.SignatureError` when the hash is missing or wrong, and
-    :class:`~cmi_core.errors.CallbackError` when a signed message lacks what any result
-    must carry (``oid``, a readable ``amount`` and ``currency``).
+    ``expected`` is the request the shop signed for this payment (the fields of
+    :meth:`~cmi_core.request.PaymentRequest.as_dict`, kept since the payment was made):
+    the result must carry it back (:func:`cmi_core.binding.bind`). Without it nothing is
+    bound (``binding`` is ``NONE``) and :func:`decide_callback` accepts no approval that
+    CMI's status API has not confirmed: the hash alone does not prove which payment a
+    result is for (see :mod:`cmi_core.binding`).
+
+    Raises :class:`~cmi_core.errors.SignatureError` when the hash is missing or wrong,
+    :class:`~cmi_core.binding.BindingError` when the result does not carry its request
+    back, and :class:`~cmi_core.errors.CallbackError` when a signed message lacks what any
+    result must carry (``oid``, a readable ``amount`` and ``currency``).
     """
     verify_hash(fields, store_key)
+    binding, note = bind(fields, expected) if expected is not None else (Binding.NONE, "")
     oid = _get(fields, "oid", "ReturnOid")
     if not oid:
         raise CallbackError("the callback has no oid")
@@ -120,6 +139,8 @@ def verify_callback(fields: Mapping[str, str], store_key: str) -> CallbackResult
         transaction_date=_get(fields, "EXTRA.TRXDATE"),
         error=None if approved else lookup(code or None, err_code or None),
         fields=dict(fields),
+        binding=binding,
+        binding_note=note,
     )
 
 
@@ -146,6 +167,7 @@ class Outcome(StrEnum):
     MISMATCH = "mismatch"  # amount or currency differ from the order: not paid, flagged
     CONFLICT = "conflict"  # another approval for a paid order: flagged
     UNKNOWN_ORDER = "unknown_order"  # no payment with this oid
+    UNCONFIRMED = "unconfirmed"  # not bound strictly to its request, CMI did not confirm it
     INVALID = "invalid"  # hash or format wrong: nothing trusted
     ATTENTION = "attention"  # the payment already waits for staff
 
@@ -225,11 +247,17 @@ def _first_reply(payment: KnownPayment) -> Reply:
     return Reply.POSTAUTH if payment.capture_mode == "auto" else Reply.APPROVED
 
 
-def decide_callback(callback: CallbackResult | None, payment: KnownPayment | None) -> Decision:
+def decide_callback(
+    callback: CallbackResult | None, payment: KnownPayment | None, *, confirmed: bool = False
+) -> Decision:
     """Decide what a callback changes and what to answer CMI (guide §4.2.1).
 
-    - invalid callback (``None``: bad hash or format) or unknown ``oid``: ``FAILURE``,
-      nothing changes;
+    - invalid callback (``None``: bad hash, format or binding) or unknown ``oid``:
+      ``FAILURE``, nothing changes;
+    - a callback not strictly bound to its request (``callback.binding`` not ``STRICT``,
+      see :mod:`cmi_core.binding`): ``FAILURE``, nothing changes, unless ``confirmed``
+      says that CMI's status API reports this payment approved for its amount (the
+      caller asks it, outside any lock); a declined one is never confirmed;
     - amount or currency different from the order's (checked before the result, as
       §4.2.1 orders its checks): ``FAILURE``, nothing paid, the payment flagged while
       unpaid;
@@ -247,6 +275,14 @@ def decide_callback(callback: CallbackResult | None, payment: KnownPayment | Non
         return _decision(Reply.FAILURE, Outcome.INVALID, payment, message="invalid callback")
     if payment is None or payment.oid != callback.oid:
         return _decision(Reply.FAILURE, Outcome.UNKNOWN_ORDER, None, message="unknown oid")
+    if callback.binding is not Binding.STRICT and not (confirmed and callback.approved):
+        reason = callback.binding_note or "no request to bind the result to"
+        return _decision(
+            Reply.FAILURE,
+            Outcome.UNCONFIRMED,
+            payment,
+            message=f"result not bound strictly to its request ({reason}); not confirmed",
+        )
     state = payment.status.state
     if callback.amount != payment.amount or callback.currency != payment.currency:
         reason = (

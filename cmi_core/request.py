@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from cmi_core.binding import strong_rnd
 from cmi_core.errors import ValidationError
 from cmi_core.hashing import compute_hash
 from cmi_core.money import check_amount, format_amount, get_currency, parse_amount
@@ -298,9 +299,16 @@ class PaymentRequest:
 
 
 def new_rnd() -> str:
-    """A fresh 20-character random value for ``rnd`` (never reused, guide §4.1.1)."""
+    """A fresh 20-character random value for ``rnd`` (never reused, guide §4.1.1).
+
+    It always holds a small letter and a digit: the callback binding's proof relies on
+    no result field of CMI's being able to carry such a value (:mod:`cmi_core.binding`).
+    """
     alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(20))
+    while True:
+        rnd = "".join(secrets.choice(alphabet) for _ in range(20))
+        if strong_rnd(rnd):
+            return rnd
 
 
 def _free_text(name: str, value: str) -> str:

@@ -16,17 +16,44 @@ from cmi_core.callback import (
     verify_callback,
     verify_return,
 )
+from cmi_core.config import CMIConfig
 from cmi_core.errors import CallbackError, SignatureError
+from cmi_core.request import PaymentOrder, build_payment_request
 from cmi_core.states import Event, PaymentState, PaymentStatus, apply
 from cmi_core.testing import make_callback, sign, tamper
 
 KEY = "TEST-STORE-KEY"
 AMOUNT = Decimal("27.47")
+REQUEST = build_payment_request(
+    CMIConfig(client_id="600000000", store_key=KEY),
+    PaymentOrder(
+        oid="sfgzzy4",
+        amount=AMOUNT,
+        email="shopper@example.ma",
+        billing_name="Bill John Doe",
+        ok_url="https://shop.example/ok",
+        fail_url="https://shop.example/fail",
+        callback_url="https://shop.example/callback",
+    ),
+    rnd="lbJfQCTTrNRfMcNe111x",
+).as_dict()
 
 
 def callback(**kwargs: object) -> dict[str, str]:
-    params: dict[str, object] = {"oid": "sfgzzy4", "amount": AMOUNT, **kwargs}
+    """A signed callback echoing REQUEST, as CMI sends it."""
+    params: dict[str, object] = {
+        "oid": "sfgzzy4",
+        "amount": AMOUNT,
+        "request_fields": REQUEST,
+        **kwargs,
+    }
     return make_callback(KEY, **params)  # type: ignore[arg-type]
+
+
+def own_request(fields: dict[str, str]) -> dict[str, str]:
+    """The request a callback carries back (an oid or amount changed in the callback is
+    taken as its own request's: these tests are about the decision, not the binding)."""
+    return {name: fields[name] for name in REQUEST if name in fields}
 
 
 def payment(
@@ -144,7 +171,7 @@ def test_return_posts_verify_the_same_way() -> None:
 
 
 def decide(fields: dict[str, str], known: KnownPayment | None):  # type: ignore[no-untyped-def]
-    return decide_callback(verify_callback(fields, KEY), known)
+    return decide_callback(verify_callback(fields, KEY, expected=own_request(fields)), known)
 
 
 def test_approved_auto_capture_replies_postauth_and_captures() -> None:
@@ -183,7 +210,7 @@ def test_declined_acknowledges_and_records_the_attempt(state: PaymentState) -> N
 
 def test_old_decline_after_success_changes_nothing() -> None:
     known = payment(PaymentState.CAPTURED, trans_id="25327ABCD1234")
-    decision = decide(callback(approved=False, trans_id="older"), known)
+    decision = decide(callback(approved=False, trans_id="OLDER"), known)
     assert decision.body == "APPROVED"
     assert decision.outcome is Outcome.LATE_DECLINE
     assert decision.events == ()
