@@ -154,19 +154,80 @@ CMI_RESULT_FIELDS: Mapping[str, re.Pattern[str] | None] = {
 MERCHANT_FIELDS = frozenset(
     name.lower()
     for name in (
-        "clientid storetype trantype amount currency oid okUrl failUrl lang email BillToName "
-        "rnd hashAlgorithm encoding CallbackURL shopurl tel description BillToCompany "
-        "BillToStreet1 BillToStreet2 BillToStreet3 BillToCity BillToStateProv "
-        "BillToPostalCode BillToCountry BillToTelVoice Bill2Email CallbackResponse "
-        "currenciesList AutoRedirect amountCur symbolCur sessiontimeout ShipToName "
-        "ShipToCompany ShipToStreet1 ShipToStreet2 ShipToStreet3 ShipToCity ShipToStateProv "
-        "ShipToPostalCode ShipToCountry ShipToTelVoice INVOICENUMBER instalment GRACEPERIOD "
-        "EDITABLEORDERITEM RecurringFrequency RecurringFrequencyUnit RecurringPaymentNumber "
-        "CUSTOMERSISDN MERCHANTSURCHARGE CUSTOMERSURCHARGE noCallbackPaymentMethodList pMethod "
-        "digest choix1 price qty total productCode itemNumber "
-        "DIMCRITERIA1 DIMCRITERIA2 DIMCRITERIA3 DIMCRITERIA4 DIMCRITERIA5 DIMCRITERIA6 "
-        "DIMCRITERIA7 DIMCRITERIA8 DIMCRITERIA9 DIMCRITERIA10"
-    ).split()
+        "clientid",
+        "storetype",
+        "trantype",
+        "amount",
+        "currency",
+        "oid",
+        "okUrl",
+        "failUrl",
+        "lang",
+        "email",
+        "BillToName",
+        "rnd",
+        "hashAlgorithm",
+        "encoding",
+        "CallbackURL",
+        "shopurl",
+        "tel",
+        "description",
+        "BillToCompany",
+        "BillToStreet1",
+        "BillToStreet2",
+        "BillToStreet3",
+        "BillToCity",
+        "BillToStateProv",
+        "BillToPostalCode",
+        "BillToCountry",
+        "BillToTelVoice",
+        "Bill2Email",
+        "CallbackResponse",
+        "currenciesList",
+        "AutoRedirect",
+        "amountCur",
+        "symbolCur",
+        "sessiontimeout",
+        "ShipToName",
+        "ShipToCompany",
+        "ShipToStreet1",
+        "ShipToStreet2",
+        "ShipToStreet3",
+        "ShipToCity",
+        "ShipToStateProv",
+        "ShipToPostalCode",
+        "ShipToCountry",
+        "ShipToTelVoice",
+        "INVOICENUMBER",
+        "instalment",
+        "GRACEPERIOD",
+        "EDITABLEORDERITEM",
+        "RecurringFrequency",
+        "RecurringFrequencyUnit",
+        "RecurringPaymentNumber",
+        "CUSTOMERSISDN",
+        "MERCHANTSURCHARGE",
+        "CUSTOMERSURCHARGE",
+        "noCallbackPaymentMethodList",
+        "pMethod",
+        "digest",
+        "choix1",
+        "price",
+        "qty",
+        "total",
+        "productCode",
+        "itemNumber",
+        "DIMCRITERIA1",
+        "DIMCRITERIA2",
+        "DIMCRITERIA3",
+        "DIMCRITERIA4",
+        "DIMCRITERIA5",
+        "DIMCRITERIA6",
+        "DIMCRITERIA7",
+        "DIMCRITERIA8",
+        "DIMCRITERIA9",
+        "DIMCRITERIA10",
+    )
 )
 _ITEM_FIELD = re.compile(r"^(?:id|itemnumber|productcode|qty|desc|price|total)[0-9]+$")
 
@@ -188,9 +249,10 @@ def _trim(value: str) -> str:
 
 def _same_value(name: str, sent: str, received: str) -> bool:
     if name == "storetype":  # §4.2.5: 3d_pay_hosting comes back as "3D PAY HOSTING"
-        return _STORETYPE_SEPARATORS.sub(" ", sent).upper() == _STORETYPE_SEPARATORS.sub(
-            " ", received
-        ).upper()
+        return (
+            _STORETYPE_SEPARATORS.sub(" ", sent).upper()
+            == _STORETYPE_SEPARATORS.sub(" ", received).upper()
+        )
     return _trim(sent) == _trim(received)
 
 
@@ -236,16 +298,16 @@ def bind(received: Mapping[str, str], expected: Mapping[str, str]) -> tuple[Bind
     for name, value in by_name.items():
         if name in sent or name in EXCLUDED_FIELDS:
             continue
-        value = _trim(value)
+        text = _trim(value)
         if name in CMI_RESULT_FIELDS:
             shape = CMI_RESULT_FIELDS[name]
-            fits = _FREE_TEXT.match(value) if shape is None else shape.match(value)
+            fits = _FREE_TEXT.match(text) if shape is None else shape.match(text)
             if not fits:
                 loose.append(f"{name} is not shaped as CMI sends it")
-            elif approval and name in _ERRORS and value:
+            elif approval and name in _ERRORS and text:
                 loose.append(f"an approval carries {name}")
         elif name in MERCHANT_FIELDS or _ITEM_FIELD.match(name):
-            if value:
+            if text:
                 loose.append(f"{name} was not sent but came back with a value")
         else:
             raise BindingError(f"field {name[:40]!r} is not one CMI sends")

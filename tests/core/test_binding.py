@@ -30,7 +30,8 @@ from cmi_core.config import CMIConfig
 from cmi_core.errors import ValidationError
 from cmi_core.hashing import EXCLUDED_FIELDS, PHP_TRIM, natcase_sorted, verify_hash
 from cmi_core.request import Address, LineItem, PaymentOrder, build_payment_request
-from cmi_core.sandbox.cards import CardCheck, CardEntry, Outcome as CardOutcome
+from cmi_core.sandbox.cards import CardCheck, CardEntry
+from cmi_core.sandbox.cards import Outcome as CardOutcome
 from cmi_core.sandbox.results import new_ids, result_fields
 from cmi_core.states import PaymentStatus
 from cmi_core.testing import sign
@@ -423,9 +424,14 @@ def test_names_compare_without_case_and_storetype_as_cmi_rewrites_it() -> None:
 def test_a_weak_rnd_cannot_be_strict() -> None:
     request = build_payment_request(
         CONFIG,
-        PaymentOrder(oid="cmi-400000000004", amount=Decimal(5), email="a@b.ma",
-                     billing_name="A", ok_url="https://s.example/ok",
-                     fail_url="https://s.example/fail"),  # fmt: skip
+        PaymentOrder(
+            oid="cmi-400000000004",
+            amount=Decimal(5),
+            email="a@b.ma",
+            billing_name="A",
+            ok_url="https://s.example/ok",
+            fail_url="https://s.example/fail",
+        ),
         rnd="ONLYCAPITALSANDNONE",
     ).as_dict()
     binding, note = bind(genuine_result(request), request)
