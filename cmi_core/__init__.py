@@ -17,6 +17,7 @@ from cmi_core.api import (
     OrderState,
     OrderStatus,
 )
+from cmi_core.binding import Binding, BindingError, bind
 from cmi_core.callback import (
     CallbackResult,
     Decision,
@@ -60,6 +61,8 @@ __all__ = [
     "APIResult",
     "APITransportError",
     "Address",
+    "Binding",
+    "BindingError",
     "CMIClient",
     "CMIConfig",
     "CMIError",
@@ -91,6 +94,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "apply",
+    "bind",
     "build_payment_request",
     "compute_hash",
     "decide_callback",

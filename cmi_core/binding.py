@@ -108,7 +108,7 @@ CMI_RESULT_FIELDS: Mapping[str, re.Pattern[str] | None] = {
         ("AuthCode", r"^[0-9A-Z]{0,6}$"),
         ("acqStan", r"^[0-9]{0,6}$"),
         ("HostRefNum", r"^[0-9]{0,12}$"),
-        ("TransId", r"^[0-9A-Z]{0,64}$"),
+        ("TransId", r"^[0-9A-Z-]{0,64}$"),
         ("TRANID", r"^[0-9]{0,20}$"),
         ("ClientIp", r"^[0-9A-Fa-f.:]{0,45}$"),
         ("ReturnOid", r"^[A-Za-z0-9._-]{0,64}$"),

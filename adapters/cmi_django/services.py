@@ -39,6 +39,7 @@ from django.urls import NoReverseMatch, reverse
 
 from cmi_core import (
     APIError,
+    Binding,
     APIResult,
     CallbackError,
     CallbackResult,
@@ -142,11 +143,48 @@ def _find(oid: str) -> Payment | None:
     return Payment.objects.filter(oid=oid).first()
 
 
-def _verify(config: CMIConfig, fields: Mapping[str, str]) -> tuple[CallbackResult | None, str]:
+def _verify(payment: Payment, fields: Mapping[str, str]) -> tuple[CallbackResult | None, str]:
+    """Verify the hash with the payment's store key and bind the result to its request.
+
+    A payment made before requests were kept (no ``request_fields``) is verified unbound:
+    its approvals then need CMI's confirmation (:func:`_confirmed`).
+    """
+    config = get_config(payment.config_key)
+    expected = payment.request_fields or None
     try:
-        return verify_callback(fields, config.store_key), ""
+        return verify_callback(fields, config.store_key, expected=expected), ""
     except (SignatureError, CallbackError) as exc:
         return None, str(exc)
+
+
+def _confirmed(payment: Payment, result: CallbackResult | None) -> bool:
+    """For an approval not strictly bound to its request: does CMI confirm it?
+
+    Asks CMI's status API (ORDERSTATUS), outside any transaction and lock: confirmed when
+    CMI holds the order authorised or captured (PRE, POST) for the payment's amount. A
+    strictly bound result, a decline, or a config without an API user: False (a loose
+    approval is then refused; CMI is answered FAILURE and keeps the authorisation for
+    the merchant to handle, as the guide says of FAILURE).
+    """
+    if result is None or not result.approved or result.binding is Binding.STRICT:
+        return False
+    config = get_config(payment.config_key)
+    if not config.has_api_user:
+        logger.warning(
+            "CMI result for %s is not strictly bound (%s) and no API user can confirm it",
+            payment.oid,
+            result.binding_note or "no request kept",
+        )
+        return False
+    try:
+        with CMIClient(config) as client:
+            order = client.status(payment.oid, payment.currency)
+    except OrderNotFoundError:
+        return False
+    except APIError as exc:
+        logger.warning("CMI could not confirm the result for %s: %s", payment.oid, exc)
+        return False
+    return order.state in (OrderState.PRE, OrderState.POST) and order.amount == payment.amount
 
 
 def _clip(value: str, field: str) -> str:
@@ -297,6 +335,7 @@ def create_payment(
         lang=fields["lang"],
         email=fields["email"],
         data=dict(data or {}),
+        request_fields={k: v for k, v in fields.items() if k.lower() != "hash"},
     )
     payment.set_status(apply(PaymentStatus.new(neutral.amount), Event.redirect()))
     payment.save()
@@ -347,19 +386,23 @@ def _record_result(payment: Payment, result: CallbackResult, outcome: Outcome) -
         payment.error_code = _clip(code, "error_code")
 
 
-def _decide(payment: Payment, result: CallbackResult, *, as_manual: bool) -> Decision:
+def _decide(
+    payment: Payment, result: CallbackResult, *, as_manual: bool, confirmed: bool
+) -> Decision:
     known = payment.known_payment()
     if as_manual:
         known = dataclasses.replace(known, capture_mode="manual")
-    decision = decide_callback(result, known)
+    decision = decide_callback(result, known, confirmed=confirmed)
     if decision.needs_attention:
         logger.warning("CMI payment %s needs attention: %s", payment.oid, decision.message)
+    elif decision.outcome is Outcome.UNCONFIRMED:
+        logger.warning("CMI result for %s refused: %s", payment.oid, decision.message)
     return decision
 
 
-def _decide_and_save(payment: Payment, result: CallbackResult) -> Decision:
+def _decide_and_save(payment: Payment, result: CallbackResult, *, confirmed: bool) -> Decision:
     """A verified callback: decide with the core, save the status and fields, call the hook."""
-    decision = _decide(payment, result, as_manual=False)
+    decision = _decide(payment, result, as_manual=False, confirmed=confirmed)
     if decision.outcome is Outcome.DUPLICATE and not payment.trans_id and result.trans_id:
         # The approval was learned from CMI's status API (no TransId kept from it): the
         # callback's own TransId is recorded now; nothing else changes.
@@ -381,6 +424,7 @@ def approve_without_callback(
     *,
     source: str,
     sync: PaymentStatus | None = None,
+    confirmed: bool = False,
 ) -> str:
     """Apply an approval CMI's callback has not delivered (yet); return the outcome label.
 
@@ -407,7 +451,7 @@ def approve_without_callback(
     before = payment.status
     was_auto = payment.capture_mode == "auto"
     if sync is None:
-        decision = _decide(payment, result, as_manual=True)
+        decision = _decide(payment, result, as_manual=True, confirmed=confirmed)
         label = decision.outcome.value
         if decision.changed and decision.status is not None:
             payment.set_status(decision.status)
@@ -463,8 +507,10 @@ def handle_callback(fields: Mapping[str, str], *, remote_addr: str = "") -> Call
         "remote_addr": remote_addr[:64],
     }
     try:
+        found, result, error = _verified(received, oid)
+        confirmed = _confirmed(found, result) if found is not None else False
         with transaction.atomic():
-            outcome, label = _callback(received, oid)
+            outcome, label = _callback(found, result, error, confirmed=confirmed)
             _write_log(
                 outcome.payment,
                 verified=outcome.verified,
@@ -508,20 +554,31 @@ def _flag_after_hook_failure(failed: PlatformHookError) -> None:
         logger.exception("could not flag payment %s after its hook failed", payment.oid)
 
 
-def _callback(fields: dict[str, str], oid: str) -> tuple[CallbackOutcome, str]:
+def _verified(
+    fields: dict[str, str], oid: str
+) -> tuple[Payment | None, CallbackResult | None, str]:
+    """The payment the oid names (unlocked) and the result verified and bound to it."""
     found = _find(oid)
     if found is None:
-        logger.warning("CMI callback for an unknown oid %r", oid[:64])
+        return None, None, "no payment with this oid"
+    result, error = _verify(found, fields)
+    return found, result, error
+
+
+def _callback(
+    found: Payment | None, result: CallbackResult | None, error: str, *, confirmed: bool
+) -> tuple[CallbackOutcome, str]:
+    if found is None:
+        logger.warning("CMI callback for an unknown oid: %s", error)
         decision = decide_callback(None, None)
-        outcome = CallbackOutcome(decision.body, None, decision, error="no payment with this oid")
+        outcome = CallbackOutcome(decision.body, None, decision, error=error)
         return outcome, Outcome.UNKNOWN_ORDER.value
-    result, error = _verify(get_config(found.config_key), fields)
     if result is None:
         logger.warning("CMI callback for %s refused: %s", found.oid, error)
         decision = decide_callback(None, found.known_payment())
         return CallbackOutcome(decision.body, found, decision, error=error), decision.outcome
     payment = Payment.objects.select_for_update().get(pk=found.pk)
-    decision = _decide_and_save(payment, result)
+    decision = _decide_and_save(payment, result, confirmed=confirmed)
     error = decision.message if decision.reply is Reply.FAILURE else ""
     return CallbackOutcome(decision.body, payment, decision, True, error), decision.outcome
 
@@ -564,10 +621,12 @@ def handle_return(
         "remote_addr": remote_addr[:64],
     }
     try:
+        found, result, error = _verified(received, oid)
+        confirmed = _confirmed(found, result) if found is not None and kind == "ok" else False
         with transaction.atomic():
-            outcome, label, error = _return(received, oid, kind)
-            found = _find(oid) if not outcome.verified else outcome.payment
-            _write_log(found, verified=outcome.verified, outcome=label, error=error, **log)
+            outcome, label, error = _return(found, result, error, kind, confirmed=confirmed)
+            logged = outcome.payment if outcome.verified else found
+            _write_log(logged, verified=outcome.verified, outcome=label, error=error, **log)
     except PlatformHookError as failed:
         logger.exception("CMI %s return for oid %r: the platform hook failed", kind, oid[:64])
         _write_log_alone(failed.payment_pk, outcome="error", error=_error_text(failed.error), **log)
@@ -583,14 +642,16 @@ def handle_return(
 
 
 def _return(
-    fields: dict[str, str], oid: str, kind: Literal["ok", "fail"]
+    found: Payment | None,
+    result: CallbackResult | None,
+    error: str,
+    kind: Literal["ok", "fail"],
+    *,
+    confirmed: bool,
 ) -> tuple[ReturnOutcome, str, str]:
-    found = _find(oid)
     if found is None:
         return ReturnOutcome(None, False, False, CANNOT_PROCESS.fr, kind), "unknown_order", ""
     lang: Any = found.lang if found.lang in _LANGS else "fr"
-    config = get_config(found.config_key)
-    result, error = _verify(config, fields)
     if result is None:
         logger.warning("CMI %s return for %s refused: %s", kind, found.oid, error)
         outcome = ReturnOutcome(None, False, False, CANNOT_PROCESS.get(lang), kind)
@@ -600,7 +661,9 @@ def _return(
         payment = Payment.objects.select_for_update().get(pk=found.pk)
         if PaymentState(payment.state).is_pending:  # the callback has not come (yet)
             before = payment.status
-            label = approve_without_callback(payment, result, source="okurl")
+            label = approve_without_callback(
+                payment, result, source="okurl", confirmed=confirmed
+            )
             _notify_or_fail(payment, before, payment.status, result)
     approved = PaymentState(payment.state).is_paid and result.approved
     message = "" if approved else shopper_message(result.proc_return_code, result.err_code, lang)

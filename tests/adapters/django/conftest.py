@@ -56,6 +56,7 @@ def callback_for(payment: Payment, **kwargs: Any) -> dict[str, str]:
     """A callback signed with the test store key for ``payment``."""
     kwargs.setdefault("amount", payment.amount)
     kwargs.setdefault("oid", payment.oid)
+    kwargs.setdefault("request_fields", payment.request_fields)
     return make_callback(STORE_KEY, **kwargs)
 
 

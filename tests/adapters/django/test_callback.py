@@ -159,15 +159,21 @@ def test_unknown_oid(client: Client, payment: Payment) -> None:
     assert reload(payment).state == PaymentState.REDIRECTED
 
 
-def test_signed_amount_mismatch_flags_the_payment(client: Client, payment: Payment) -> None:
+def test_signed_amount_other_than_requested_is_refused_untouched(
+    client: Client, payment: Payment
+) -> None:
+    """A signed result whose amount is not the one the shop signed is not bound to its
+    request (the renaming attack of issue 11 looks like this): FAILURE, nothing changes,
+    the log names the rule."""
     fields = callback_for(payment, amount=Decimal("12.05"))
     assert post_callback(client, fields).content == b"FAILURE"
     saved = reload(payment)
-    assert saved.state == PaymentState.NEEDS_ATTENTION
-    assert "12.05" in saved.attention_reason
+    assert saved.state == PaymentState.REDIRECTED
     assert saved.captured_amount == 0
-    assert calls(payment) == ["needs_attention"]
-    assert CallbackLog.objects.get(payment=payment).outcome == "mismatch"
+    assert calls(payment) == []
+    log = CallbackLog.objects.get(payment=payment)
+    assert (log.outcome, log.verified) == ("invalid", False)
+    assert "request field 'amount' came back changed" in log.error
 
 
 def test_duplicate_callback_same_reply_hook_once(client: Client, payment: Payment) -> None:

@@ -379,7 +379,11 @@ def test_status_approval_then_callback_with_another_transid_is_a_duplicate(
     assert (payment.state, payment.trans_id) == (PaymentState.AUTHORISED, "")
     (late,) = merchant.wait_for("/callback", 1)
     other = make_callback(
-        DEFAULT_MERCHANT.store_key, oid=payment.oid, amount=AMOUNT, trans_id="OTHER-TRANS-ID"
+        DEFAULT_MERCHANT.store_key,
+        oid=payment.oid,
+        amount=AMOUNT,
+        trans_id="OTHER-TRANS-ID",
+        request_fields=payment.request_fields,
     )
     assert services.handle_callback(other).reply == "APPROVED"
     payment.refresh_from_db()
