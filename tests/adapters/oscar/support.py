@@ -143,7 +143,8 @@ def callback_for(
 ) -> dict[str, str]:
     kwargs.setdefault("amount", payment.amount)
     kwargs.setdefault("oid", payment.oid)
-    return make_callback(STORE_KEY, request_fields=request_fields, **kwargs)
+    fields = payment.request_fields if request_fields is None else request_fields
+    return make_callback(STORE_KEY, request_fields=fields, **kwargs)
 
 
 def post_form(client: Client, url: str, fields: dict[str, str]) -> Any:

@@ -125,15 +125,16 @@ def test_forged_callback_places_no_order(
     assert payment.state == "redirected"
 
 
-def test_signed_callback_with_another_amount_is_flagged(
+def test_signed_callback_with_another_amount_is_refused(
     shopper: Any, product: Any, client: Any
 ) -> None:
+    """Not the amount the shop signed: not bound to its request, so nothing changes."""
     payment, _ = start_payment(shopper, product)
     mismatch = callback_for(payment, amount=payment.amount - 1)
     assert post_form(client, "/cmi/callback/", mismatch).content == b"FAILURE"
     assert not Order.objects.exists()
     payment.refresh_from_db()
-    assert payment.state == "needs_attention"
+    assert payment.state == "redirected"
 
 
 def test_ok_return_without_callback_places_the_order(

@@ -214,7 +214,11 @@ def test_process_session_asks_cmi_when_no_callback_was_recorded(
     # CMI's callback comes late (its TransId need not be ORDERSTATUS's): a duplicate,
     # answered APPROVED, never ACTION=POSTAUTH, and nothing is captured twice.
     late = make_callback(
-        DEFAULT_MERCHANT.store_key, oid=oid, amount=payment.amount, trans_id="LATE-TRANS-1"
+        DEFAULT_MERCHANT.store_key,
+        oid=oid,
+        amount=payment.amount,
+        trans_id="LATE-TRANS-1",
+        request_fields=payment.request_fields,
     )
     reply = client.post(
         "/cmi/callback/", data=urlencode(late), content_type="application/x-www-form-urlencoded"
