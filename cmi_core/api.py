@@ -135,6 +135,8 @@ _TRX_CELLS: Final = {
 #: Free text only shown to people (``ErrMsg``, and every ``<Extra>`` child not listed
 #: above) is cut to this length (``ErrMsg``'s, guide §4.2.3).
 _MAX_TEXT = RESULT_LIMITS["errmsg"]
+#: ``<Extra>`` text with a shorter length of its own (guide §4.2.3 ``MaskedPan``).
+_EXTRA_TEXT: Final = {"PAN": RESULT_LIMITS["maskedpan"]}
 _MAX_TAG = 64
 # Characters XML 1.0 cannot carry at all, even escaped.
 _XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -723,10 +725,10 @@ class CMIClient:
         :data:`_MAX_TEXT` characters.
         """
 
-        def held(name: str, raw: str | None, limit: int | None) -> str:
+        def held(name: str, raw: str | None, limit: int | None, cut: int = _MAX_TEXT) -> str:
             value = self._redact((raw or "").strip())
             if limit is None:
-                return value[:_MAX_TEXT]
+                return value[:cut]
             if len(value) > limit:
                 raise self._unreadable(operation, oid, f"{name} is longer than {limit} characters")
             return value
@@ -744,7 +746,7 @@ class CMIClient:
                     operation, oid, f"an <Extra> element name is longer than {_MAX_TAG}"
                 )
             limit = _MAX_TRX_LINE if re.fullmatch(r"TRX[0-9]+", tag) else _EXTRA_DECIDING.get(tag)
-            extra[tag] = held(f"Extra/{tag}", child.text, limit)
+            extra[tag] = held(f"Extra/{tag}", child.text, limit, _EXTRA_TEXT.get(tag, _MAX_TEXT))
         response = text("Response")
         return APIResult(
             operation=operation,

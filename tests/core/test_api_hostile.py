@@ -328,3 +328,93 @@ def test_a_100000_character_error_message_is_cut_to_255(hostile: Hostile) -> Non
     assert not isinstance(caught.value, APITransportError)  # CMI's refusal, readable
     assert caught.value.err_msg == "E" * 255
     assert len(str(caught.value)) < 400
+
+
+def _config() -> CMIConfig:
+    return CMIConfig(
+        client_id="600000001", store_key="K", api_username="apiuser", api_password=PASSWORD
+    )
+
+
+@contextlib.contextmanager
+def answering(body: bytes) -> Iterator[CMIClient]:
+    """A client whose one call gets ``body`` from a mocked CMI."""
+    config = _config()
+    with responses.RequestsMock() as mocked, CMIClient(config, retries=0) as api:
+        mocked.add(responses.POST, config.api_url, body=body)
+        yield api
+
+
+def _extra(**extra: str) -> bytes:
+    inner = "".join(f"<{k}>{v}</{k}>" for k, v in extra.items())
+    return cc5().replace(b"</CC5Response>", f"<Extra>{inner}</Extra></CC5Response>".encode())
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "limit"),
+    [
+        ("OrderId", "O" * 65, 64),
+        ("GroupId", "G" * 65, 64),
+        ("AuthCode", "1234567", 6),
+        ("HostRefNum", "1" * 13, 12),
+        ("ProcReturnCode", "000", 2),
+        ("Response", "Approved" * 3, 16),
+        ("TransId", "T" * 65, 64),
+    ],
+)
+def test_over_long_identifiers_refuse_the_answer(field: str, value: str, limit: int) -> None:
+    with answering(cc5(**{field: value})) as api:
+        with pytest.raises(APITransportError) as caught:
+            api.void("ORDER-1")
+        assert f"{field} is longer than {limit} characters" in str(caught.value)
+        assert value not in str(caught.value)
+        assert caught.value.retryable is False
+
+
+def test_identifiers_at_their_limit_are_kept() -> None:
+    with answering(cc5(TransId="T" * 64, HostRefNum="1" * 12, AuthCode="A" * 6)) as api:
+        result = api.void("ORDER-1")
+        assert (result.trans_id, result.host_ref_num, result.auth_code) == (
+            "T" * 64,
+            "1" * 12,
+            "A" * 6,
+        )
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ({"TRANS_ID": "T" * 65}, "Extra/TRANS_ID is longer than 64 characters"),
+        ({"ORD_ID": "O" * 65}, "Extra/ORD_ID is longer than 64 characters"),
+        ({"TRANS_STAT": "C" * 9}, "Extra/TRANS_STAT is longer than 8 characters"),
+        ({"CAPTURE_AMT": "1" * 19}, "Extra/CAPTURE_AMT is longer than 18 characters"),
+        ({"X" * 65: "1"}, "an <Extra> element name is longer than 64"),
+    ],
+)
+def test_over_long_status_fields_refuse_the_answer(extra: dict[str, str], reason: str) -> None:
+    with answering(_extra(**extra)) as api:
+        with pytest.raises(APITransportError) as caught:
+            api.status("ORDER-1")
+        assert reason in str(caught.value)
+
+
+def test_other_extra_text_is_cut_to_255() -> None:
+    with answering(_extra(TRANS_STAT="C", HOSTMSG="H" * 100_000, PAN="4" * 300)) as api:
+        status = api.status("ORDER-1")
+        assert status.extra["HOSTMSG"] == "H" * 255
+        assert status.masked_pan == "4" * 19  # MaskedPan's length, guide §4.2.3
+
+
+def test_a_history_line_with_an_over_long_trans_id_is_refused() -> None:
+    line = "\t".join(["S", "C", "100", "100", "", "", "", "1", "A", "00", "T" * 65])
+    with answering(_extra(TRXCOUNT="1", TRX1=line)) as api:
+        with pytest.raises(APITransportError) as caught:
+            api.history("ORDER-1")
+        assert "TRX1 trans id is longer than 64 characters" in str(caught.value)
+
+
+def test_an_over_long_history_line_is_refused() -> None:
+    with answering(_extra(TRXCOUNT="1", TRX1="S\t" + "x" * 600)) as api:
+        with pytest.raises(APITransportError) as caught:
+            api.history("ORDER-1")
+        assert "Extra/TRX1 is longer than 512 characters" in str(caught.value)
