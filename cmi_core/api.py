@@ -16,7 +16,28 @@ Behaviour worth knowing:
 
 - Requests: unused elements are omitted, every value is XML-escaped, amounts are formatted
   by :func:`cmi_core.money.format_amount`, currencies sent as ISO 4217 numeric codes.
-  The body is sent as ``text/xml; charset=utf-8`` with ``config.http_timeout``.
+  The body is sent as ``text/xml; charset=utf-8``, asking for an uncompressed answer.
+- One deadline per call: ``config.api_deadline`` (default 30 s) bounds the whole call,
+  connecting, sending, every read, and for the queries every retry and the waits between
+  them. ``config.http_timeout`` (default 20 s) still bounds each single wait, but a
+  server that drips its answer a byte at a time, always inside that timeout, is cut off
+  at the deadline (see :meth:`CMIClient._post_within`). On a capture, void or refund a
+  deadline hit means CMI may have acted: the error has ``retryable=False`` and says to
+  check the order's status first; on a query, ``retryable=True``.
+- Redirects are never followed (the request carries the API password): a 3xx answer is
+  an error naming its status, not retried.
+- Answers are read in chunks up to :data:`MAX_RESPONSE_BYTES` (1 MiB; CMI's answers are a
+  few KiB): a larger one, declared or streamed, or a gzip answer inflating past it, is
+  refused there, unread beyond the cap, not retried.
+- Lengths (guide §4.2.3 where it gives one, ours otherwise): values that identify a
+  transaction or decide what happened to the money (``OrderId``, ``GroupId``, ``TransId``
+  64, ``HostRefNum`` 12, ``AuthCode`` 6, ``ProcReturnCode`` 2, ``Response`` 16,
+  ``ERRORCODE`` 32; in ``<Extra>``: ``ORD_ID``, ``TRANS_ID``, ``TRANS_STAT``, amounts,
+  ``TRXn`` lines and their cells...) are never cut: one over its length makes the whole
+  answer an :class:`~cmi_core.errors.APITransportError` naming the field and the limit,
+  never the value. Text only shown to people (``ErrMsg`` and any other ``<Extra>``
+  value) is cut to 255 characters (``PAN`` to 19, ``MaskedPan``'s length). So no value
+  from CMI reaches a database or a page longer than the guide allows.
 - Responses are parsed with ``defusedxml`` with DTDs, entities and external references
   refused, so an "XML bomb" is an unreadable answer, never a parsed one.
 - ``Response`` other than ``Approved`` raises :class:`~cmi_core.errors.APIError` with
