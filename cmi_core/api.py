@@ -16,7 +16,28 @@ Behaviour worth knowing:
 
 - Requests: unused elements are omitted, every value is XML-escaped, amounts are formatted
   by :func:`cmi_core.money.format_amount`, currencies sent as ISO 4217 numeric codes.
-  The body is sent as ``text/xml; charset=utf-8`` with ``config.http_timeout``.
+  The body is sent as ``text/xml; charset=utf-8``, asking for an uncompressed answer.
+- One deadline per call: ``config.api_deadline`` (default 30 s) bounds the whole call,
+  connecting, sending, every read, and for the queries every retry and the waits between
+  them. ``config.http_timeout`` (default 20 s) still bounds each single wait, but a
+  server that drips its answer a byte at a time, always inside that timeout, is cut off
+  at the deadline (see :meth:`CMIClient._post_within`). On a capture, void or refund a
+  deadline hit means CMI may have acted: the error has ``retryable=False`` and says to
+  check the order's status first; on a query, ``retryable=True``.
+- Redirects are never followed (the request carries the API password): a 3xx answer is
+  an error naming its status, not retried.
+- Answers are read in chunks up to :data:`MAX_RESPONSE_BYTES` (1 MiB; CMI's answers are a
+  few KiB): a larger one, declared or streamed, or a gzip answer inflating past it, is
+  refused there, unread beyond the cap, not retried.
+- Lengths (guide §4.2.3 where it gives one, ours otherwise): values that identify a
+  transaction or decide what happened to the money (``OrderId``, ``GroupId``, ``TransId``
+  64, ``HostRefNum`` 12, ``AuthCode`` 6, ``ProcReturnCode`` 2, ``Response`` 16,
+  ``ERRORCODE`` 32; in ``<Extra>``: ``ORD_ID``, ``TRANS_ID``, ``TRANS_STAT``, amounts,
+  ``TRXn`` lines and their cells...) are never cut: one over its length makes the whole
+  answer an :class:`~cmi_core.errors.APITransportError` naming the field and the limit,
+  never the value. Text only shown to people (``ErrMsg`` and any other ``<Extra>``
+  value) is cut to 255 characters (``PAN`` to 19, ``MaskedPan``'s length). So no value
+  from CMI reaches a database or a page longer than the guide allows.
 - Responses are parsed with ``defusedxml`` with DTDs, entities and external references
   refused, so an "XML bomb" is an unreadable answer, never a parsed one.
 - ``Response`` other than ``Approved`` raises :class:`~cmi_core.errors.APIError` with
@@ -44,9 +65,14 @@ Behaviour worth knowing:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import re
+import socket
+import threading
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,9 +84,12 @@ from typing import TYPE_CHECKING, Final
 import requests
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
+from urllib3.exceptions import HTTPError as Urllib3Error  # requests' own transport
+from urllib3.exceptions import ReadTimeoutError
 
 from cmi_core.config import CMIConfig
 from cmi_core.errors import APIError, APITransportError, ConfigurationError, ValidationError
+from cmi_core.fields import RESULT_LIMITS
 from cmi_core.money import Currency, format_amount, from_minor_units, get_currency
 
 if TYPE_CHECKING:
@@ -80,7 +109,56 @@ __all__ = [
 _log = logging.getLogger("cmi_core.api")
 
 CONTENT_TYPE: Final = "text/xml; charset=utf-8"
+#: The largest answer read from CMI's API, in bytes (after decompression); CMI's XML
+#: answers are a few KiB. A larger one is refused, unread beyond this.
+MAX_RESPONSE_BYTES: Final = 1024 * 1024
+_CHUNK = 16 * 1024
 _MAX_OID = 64  # guide §4.1.1: oid, alphanumeric (64)
+#: Fields of ``<CC5Response>`` that identify a transaction or decide what happened to the
+#: money, with their longest accepted value: longer, the answer is refused, never cut.
+#: Lengths from guide §4.2.3 where it names the field; ours (with room) otherwise.
+_DECIDING: Final[dict[str, int]] = {
+    "OrderId": RESULT_LIMITS["returnoid"],
+    "GroupId": RESULT_LIMITS["returnoid"],
+    "Response": 16,  # Approved, Declined or Error
+    "AuthCode": RESULT_LIMITS["authcode"],
+    "HostRefNum": RESULT_LIMITS["hostrefnum"],
+    "ProcReturnCode": RESULT_LIMITS["procreturncode"],
+    "TransId": RESULT_LIMITS["transid"],
+    "ERRORCODE": 32,  # e.g. CORE-2008
+}
+#: The same for ``<Extra>`` children (ORDERSTATUS, ORDERHISTORY); ``TRXn`` lines too.
+_EXTRA_DECIDING: Final[dict[str, int]] = {
+    "ORD_ID": RESULT_LIMITS["returnoid"],
+    "TRANS_ID": RESULT_LIMITS["transid"],
+    "HOST_REF_NUM": RESULT_LIMITS["hostrefnum"],
+    "AUTH_CODE": RESULT_LIMITS["authcode"],
+    "PROC_RET_CD": RESULT_LIMITS["procreturncode"],
+    "MDSTATUS": 2,
+    "TRANS_STAT": 8,
+    "CHARGE_TYPE_CD": 8,
+    "CAPTURE_AMT": 18,
+    "ORIG_TRANS_AMT": 18,
+    "TRXCOUNT": 4,
+    "SETTLEID": 32,
+    "ERRORCODE": 32,
+}
+_MAX_TRX_LINE = 512
+#: ``TRXn`` cells that decide money, by position, with their longest accepted value.
+_TRX_CELLS: Final = {
+    0: ("type", 8),
+    1: ("status", 8),
+    7: ("host ref", RESULT_LIMITS["hostrefnum"]),
+    8: ("auth code", RESULT_LIMITS["authcode"]),
+    9: ("proc code", RESULT_LIMITS["procreturncode"]),
+    10: ("trans id", RESULT_LIMITS["transid"]),
+}
+#: Free text only shown to people (``ErrMsg``, and every ``<Extra>`` child not listed
+#: above) is cut to this length (``ErrMsg``'s, guide §4.2.3).
+_MAX_TEXT = RESULT_LIMITS["errmsg"]
+#: ``<Extra>`` text with a shorter length of its own (guide §4.2.3 ``MaskedPan``).
+_EXTRA_TEXT: Final = {"PAN": RESULT_LIMITS["maskedpan"]}
+_MAX_TAG = 64
 # Characters XML 1.0 cannot carry at all, even escaped.
 _XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _NOT_FOUND = re.compile(r"no\s+record|not\s+found", re.IGNORECASE)
@@ -405,22 +483,25 @@ class CMIClient:
         return get_currency(currency)
 
     def _operate(self, operation: str, oid: str, fields: dict[str, str]) -> APIResult:
-        """A money-moving operation: sent once, never retried."""
+        """A money-moving operation: sent once, never retried, within one deadline."""
+        end = time.monotonic() + self._config.api_deadline
         body = self._request_body(oid, {"Type": operation, **fields})
-        root = self._exchange(operation, oid, body, safe=False)
+        root = self._exchange(operation, oid, body, safe=False, end=end)
         return self._check(operation, oid, root)
 
     def _query(self, operation: str, oid: str) -> APIResult:
-        """A read-only query: retried on transport errors that may pass."""
+        """A read-only query: retried on transport errors that may pass, within one deadline."""
+        end = time.monotonic() + self._config.api_deadline
         body = self._request_body(oid, {}, extra={operation: "QUERY"})
         attempts = 1 + self._retries
         for attempt in range(1, attempts + 1):
             try:
-                root = self._exchange(operation, oid, body, safe=True)
+                root = self._exchange(operation, oid, body, safe=True, end=end)
             except APITransportError as exc:
-                if not exc.retryable or attempt == attempts:
-                    raise
                 delay = self._backoff * 2 ** (attempt - 1)
+                # Retries and their waits stay inside the call's deadline.
+                if not exc.retryable or attempt == attempts or delay >= end - time.monotonic():
+                    raise
                 _log.debug(
                     "CMI %s of order %s: attempt %d of %d failed, retrying in %.2fs",
                     _WHAT[operation],
@@ -465,8 +546,14 @@ class CMIClient:
         parts.append("</CC5Request>")
         return "".join(parts).encode("utf-8")
 
-    def _exchange(self, operation: str, oid: str, body: bytes, *, safe: bool) -> Element:
-        """POST once, return the ``<CC5Response>`` root or raise APITransportError."""
+    def _exchange(
+        self, operation: str, oid: str, body: bytes, *, safe: bool, end: float
+    ) -> Element:
+        """POST once, return the ``<CC5Response>`` root or raise APITransportError.
+
+        ``end`` is the call's deadline (``time.monotonic()``): connecting, sending and
+        every read share it, see :meth:`_post_within`.
+        """
         what = _WHAT[operation]
         unknown = (
             "" if safe else "; the outcome is unknown: check the order's status before trying again"
@@ -482,49 +569,141 @@ class CMIClient:
                 retryable=retry,
             )
 
+        deadline = self._config.api_deadline
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            raise fail(f"the call's deadline of {deadline:g}s has passed")
+        timeout = min(self._config.http_timeout, remaining)
         try:
-            response = self._session.post(
-                self._config.api_url,
-                data=body,
-                headers={"Content-Type": CONTENT_TYPE},
-                timeout=self._config.http_timeout,
-            )
+            answer = self._post_within(body, timeout, remaining)
+        except _DeadlineExceededError:
+            raise fail(f"no complete answer within the call's deadline of {deadline:g}s") from None
+        except _RefusedAnswerError as exc:
+            raise fail(exc.reason, http_status=exc.http_status, retry=False) from None
         except requests.exceptions.ConnectTimeout as exc:
             _forget_request(exc)
             _log.debug("CMI %s of order %s: connect timeout, nothing sent", what, oid)
             raise APITransportError(
                 f"could not connect to CMI for the {what} of order {oid} within "
-                f"{self._config.http_timeout:g}s; nothing was sent",
+                f"{timeout:g}s; nothing was sent",
                 retryable=True,
             ) from exc
         except requests.exceptions.Timeout as exc:
             _forget_request(exc)
-            raise fail(f"no answer within {self._config.http_timeout:g}s") from exc
+            raise fail(f"no answer within {timeout:g}s") from exc
         except requests.exceptions.RequestException as exc:
             _forget_request(exc)
             raise fail(f"{type(exc).__name__} (network error)") from exc
 
-        status = response.status_code
+        status = answer.status
+        if 300 <= status < 400:
+            # Never followed: the password would go wherever the Location says.
+            raise fail(f"HTTP {status}, a redirect (not followed)", http_status=status, retry=False)
         if not 200 <= status < 300:
             retry = safe and (status >= 500 or status == 429)
             raise fail(f"HTTP {status}", http_status=status, retry=retry)
-        content_type = response.headers.get("Content-Type", "no Content-Type")
-        head = response.content[:512].lstrip().lower()
+        content_type = answer.content_type
+        head = answer.content[:512].lstrip().lower()
         if head.startswith((b"<!doctype html", b"<html")):  # by its body: labels can lie
             raise fail(f"an HTML page instead of XML ({content_type})", http_status=status)
         try:
-            root = SafeET.fromstring(response.content, forbid_dtd=True)
+            root = SafeET.fromstring(answer.content, forbid_dtd=True)
         except DefusedXmlException as exc:
             raise fail("the XML declares a DTD or entities, refused", http_status=status) from exc
         except (SafeET.ParseError, LookupError) as exc:  # LookupError: unknown encoding
             raise fail(f"not well-formed XML ({content_type})", http_status=status) from exc
         if root.tag != "CC5Response":
-            raise fail(f"unexpected root element <{root.tag}>", http_status=status)
+            raise fail(f"unexpected root element <{root.tag[:_MAX_TAG]}>", http_status=status)
         return root
+
+    def _post_within(self, body: bytes, timeout: float, remaining: float) -> _Answer:
+        """POST ``body`` and read the answer, all of it within ``remaining`` seconds.
+
+        requests' ``timeout`` bounds each wait for the network, not their sum: a server
+        sending one byte just inside every timeout keeps a plain call going for as long
+        as it likes. So the exchange runs in a worker thread and this thread waits for
+        it at most ``remaining`` seconds; past that, :class:`_DeadlineExceededError`. The
+        worker is told to stop and, once the answer's headers have come, its socket is
+        shut down, which ends the worker at once; a server still dripping its headers
+        keeps only that worker (a daemon thread holding no lock of the caller's) until
+        it stops or goes silent for ``timeout``. The worker reads the body in chunks,
+        at most :data:`MAX_RESPONSE_BYTES`, and never follows a redirect.
+        """
+        box: dict[str, object] = {}
+        cancelled = threading.Event()
+
+        def work() -> None:
+            try:
+                box["answer"] = self._post(body, timeout, box, cancelled)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                box["error"] = exc
+
+        context = contextvars.copy_context()  # the caller's context (logging, tracing)
+        worker = threading.Thread(target=context.run, args=(work,), name="cmi-api", daemon=True)
+        worker.start()
+        worker.join(remaining)
+        if worker.is_alive():
+            cancelled.set()
+            _shut_down(box.get("response"))
+            raise _DeadlineExceededError
+        error = box.get("error")
+        if isinstance(error, BaseException):
+            raise error
+        answer = box["answer"]
+        assert isinstance(answer, _Answer)  # noqa: S101 - the worker returned or raised
+        return answer
+
+    def _post(
+        self, body: bytes, timeout: float, box: dict[str, object], cancelled: threading.Event
+    ) -> _Answer:
+        """The worker's part of :meth:`_post_within`: one POST, the body read capped."""
+        response = self._session.post(
+            self._config.api_url,
+            data=body,
+            headers={"Content-Type": CONTENT_TYPE, "Accept-Encoding": "identity"},
+            timeout=timeout,
+            stream=True,
+            allow_redirects=False,
+        )
+        box["response"] = response
+        try:
+            status = response.status_code
+            content_type = response.headers.get("Content-Type", "no Content-Type")
+            if cancelled.is_set() or not 200 <= status < 300:
+                return _Answer(status, content_type, b"")
+            too_large = f"an answer over {MAX_RESPONSE_BYTES} bytes, refused unread"
+            declared = response.headers.get("Content-Length", "").strip()
+            if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+                raise _RefusedAnswerError(too_large, status)
+            chunks: list[bytes] = []
+            size = 0
+            try:
+                for chunk in response.raw.stream(_CHUNK, decode_content=False):
+                    if cancelled.is_set():
+                        return _Answer(status, content_type, b"")
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise _RefusedAnswerError(too_large, status)
+                    chunks.append(chunk)
+            except ReadTimeoutError as exc:  # requests wraps these for iter_content only
+                raise requests.exceptions.ReadTimeout("the answer stopped coming") from exc
+            except Urllib3Error as exc:
+                raise requests.exceptions.ChunkedEncodingError("the answer broke off") from exc
+            content = b"".join(chunks)
+            encoding = response.headers.get("Content-Encoding", "").strip().lower()
+            if encoding in ("gzip", "x-gzip", "deflate"):
+                content = _inflate(content, status, too_large)
+            elif encoding not in ("", "identity"):
+                raise _RefusedAnswerError(
+                    f"an answer in an unknown Content-Encoding {encoding[:20]!r}", status
+                )
+            return _Answer(status, content_type, content)
+        finally:
+            response.close()
 
     def _check(self, operation: str, oid: str, root: Element) -> APIResult:
         """Build the result; raise APIError (or OrderNotFoundError) unless it is approved."""
-        result = self._result(operation, root)
+        result = self._result(operation, oid, root)
         what = _WHAT[operation]
         not_found = result.proc_return_code == "99" and bool(_NOT_FOUND.search(result.err_msg))
         if result.approved and not not_found:
@@ -557,17 +736,38 @@ class CMIClient:
             retryable=False,
         )
 
-    def _result(self, operation: str, root: Element) -> APIResult:
-        # Every value is redacted: any of them may end up in an error message.
+    def _result(self, operation: str, oid: str, root: Element) -> APIResult:
+        """Read the answer's fields; refuse over-long identifiers, cut over-long text.
+
+        Every value is redacted (any of them may end up in an error message), stripped,
+        then held to its length: fields in :data:`_DECIDING` / :data:`_EXTRA_DECIDING` and
+        ``TRXn`` lines refuse the whole answer when longer (an APITransportError naming
+        the field and the limit, never the value); any other text is cut to
+        :data:`_MAX_TEXT` characters.
+        """
+
+        def held(name: str, raw: str | None, limit: int | None, cut: int = _MAX_TEXT) -> str:
+            value = self._redact((raw or "").strip())
+            if limit is None:
+                return value[:cut]
+            if len(value) > limit:
+                raise self._unreadable(operation, oid, f"{name} is longer than {limit} characters")
+            return value
+
         def text(tag: str) -> str:
             element = root.find(tag)
-            return self._redact((element.text or "").strip()) if element is not None else ""
+            return held(tag, element.text, _DECIDING.get(tag)) if element is not None else ""
 
         extra_element = root.find("Extra")
-        extra = {
-            child.tag: self._redact((child.text or "").strip())
-            for child in (extra_element if extra_element is not None else ())
-        }
+        extra: dict[str, str] = {}
+        for child in extra_element if extra_element is not None else ():
+            tag = child.tag
+            if not isinstance(tag, str) or len(tag) > _MAX_TAG:
+                raise self._unreadable(
+                    operation, oid, f"an <Extra> element name is longer than {_MAX_TAG}"
+                )
+            limit = _MAX_TRX_LINE if re.fullmatch(r"TRX[0-9]+", tag) else _EXTRA_DECIDING.get(tag)
+            extra[tag] = held(f"Extra/{tag}", child.text, limit, _EXTRA_TEXT.get(tag, _MAX_TEXT))
         response = text("Response")
         return APIResult(
             operation=operation,
@@ -586,6 +786,20 @@ class CMIClient:
             extra=extra,
         )
 
+    def _unreadable(self, operation: str, oid: str, reason: str) -> APITransportError:
+        """CMI answered, but with values this library will not store (see :meth:`_result`)."""
+        what = _WHAT[operation]
+        unknown = (
+            "; the outcome is unknown: check the order's status before trying again"
+            if operation in ("PostAuth", "Void", "Credit")
+            else ""
+        )
+        _log.debug("CMI %s of order %s: answer refused (%s)", what, oid, reason)
+        return APITransportError(
+            f"CMI's answer to the {what} of order {oid} is refused: {reason}{unknown}",
+            retryable=False,
+        )
+
     def _redact(self, text: str) -> str:
         """Remove the API password should CMI ever echo it in a free-text field."""
         password = self._config.api_password
@@ -600,6 +814,13 @@ class CMIClient:
         cells = line.split("\t")
         cells += [""] * (11 - len(cells))
         cells = [cell.strip() for cell in cells]
+        for position, (name, limit) in _TRX_CELLS.items():
+            if len(cells[position]) > limit:
+                raise APITransportError(
+                    f"CMI's history of order {oid} is refused: TRX{index + 1} {name} is "
+                    f"longer than {limit} characters",
+                    retryable=False,
+                )
         try:
             amount = _minor_amount(cells[2], currency, f"TRX{index + 1} amount")
             captured = _minor_amount(cells[3], currency, f"TRX{index + 1} capture amount")
@@ -622,6 +843,53 @@ class CMIClient:
             trans_id=cells[10],
             raw=line,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What came back from one POST: status, declared type, body (capped)."""
+
+    status: int
+    content_type: str
+    content: bytes
+
+
+class _DeadlineExceededError(Exception):
+    """The call's overall deadline passed before the answer was complete."""
+
+
+class _RefusedAnswerError(Exception):
+    """An answer refused on sight (too large, unknown encoding); ``reason`` says why."""
+
+    def __init__(self, reason: str, http_status: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.http_status = http_status
+
+
+def _shut_down(response: object) -> None:
+    """Shut the socket under a streamed response, so that a worker blocked on it returns.
+
+    Best effort: before the answer's headers there is no response yet, and a test double
+    may have no socket at all.
+    """
+    raw = getattr(response, "raw", None)
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):  # already closed: nothing left to stop
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _inflate(content: bytes, status: int, too_large: str) -> bytes:
+    """Decompress a gzip or zlib answer (the server ignored ``identity``), capped too."""
+    try:
+        inflater = zlib.decompressobj(32 + zlib.MAX_WBITS)  # gzip or zlib, by the header
+        data = inflater.decompress(content, MAX_RESPONSE_BYTES + 1)
+    except zlib.error:
+        raise _RefusedAnswerError("an answer whose compression is unreadable", status) from None
+    if len(data) > MAX_RESPONSE_BYTES:  # stopped at the cap: a "zip bomb" is never expanded
+        raise _RefusedAnswerError(too_large, status)
+    return data
 
 
 def _escape(name: str, value: str) -> str:

@@ -11,7 +11,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+import textwrap
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, is_dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +25,7 @@ from cmi_core.errors import CMIError, SignatureError
 from cmi_core.form import render_redirect_form
 from cmi_core.hashing import compute_hash, hash_plaintext
 from cmi_core.money import parse_amount
-from cmi_core.request import Address, PaymentOrder, build_payment_request
+from cmi_core.request import Address, LineItem, PaymentOrder, build_payment_request
 
 __all__ = ["main"]
 
@@ -132,12 +133,155 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``cmi form --json`` keys -> (PaymentOrder field, kind of value). ``name`` is the
+#: billing name; flags of the same name override the file.
+ORDER_KEYS: dict[str, tuple[str, str]] = {
+    "oid": ("oid", "text"),
+    "amount": ("amount", "amount"),
+    "email": ("email", "text"),
+    "name": ("billing_name", "text"),
+    "ok_url": ("ok_url", "text"),
+    "fail_url": ("fail_url", "text"),
+    "callback_url": ("callback_url", "text"),
+    "shop_url": ("shop_url", "text"),
+    "currency": ("currency", "text"),
+    "lang": ("lang", "text"),
+    "description": ("description", "text"),
+    "phone": ("phone", "text"),
+    "billing": ("billing", "billing"),
+    "items": ("items", "items"),
+    "session_timeout": ("session_timeout", "seconds"),
+    "auto_redirect": ("auto_redirect", "boolean"),
+    "currencies_list": ("currencies_list", "boolean"),
+    "callback_response": ("callback_response", "boolean"),
+    "amount_cur": ("amount_cur", "amount"),
+    "symbol_cur": ("symbol_cur", "text"),
+    "extra": ("extra", "extra"),
+}
+BILLING_KEYS = ("street1", "street2", "city", "state", "postal_code", "country", "company")
+#: An item's keys -> (LineItem field, kind of value).
+ITEM_KEYS: dict[str, tuple[str, str]] = {
+    "id": ("id", "text"),
+    "description": ("description", "text"),
+    "quantity": ("quantity", "quantity"),
+    "unit_price": ("unit_price", "amount"),
+    "total": ("total", "amount"),
+    "item_number": ("item_number", "text"),
+    "product_code": ("product_code", "text"),
+}
+_KINDS = {
+    "text": "a string",
+    "amount": 'a decimal amount, as a string ("29.95") or a JSON number',
+    "quantity": "a positive number",
+    "seconds": "a whole number of seconds (30 to 2700)",
+    "boolean": "true or false",
+    "billing": "an object",
+    "items": "a list of objects",
+    "extra": "an object of names to strings",
+}
+FORM_EPILOG = "\n".join(
+    [
+        "--json FILE holds one JSON object; flags of the same name override its keys:",
+        textwrap.fill(", ".join(ORDER_KEYS), 88, initial_indent="  ", subsequent_indent="  "),
+        "  billing: an object with " + ", ".join(BILLING_KEYS),
+        textwrap.fill(
+            "items: a list of objects with " + ", ".join(ITEM_KEYS),
+            88,
+            initial_indent="  ",
+            subsequent_indent="    ",
+        ),
+        "  session_timeout: whole seconds (30 to 2700); auto_redirect, currencies_list,",
+        "  callback_response: true or false; extra: merchant fields (names: letters, digits,",
+        "  _ . - up to 64; values: up to 255 characters; not CMI's own field names).",
+        "An unknown key or a value of the wrong type is an error naming the key (exit 2);",
+        "a field that breaks CMI's rules is an error naming the field (exit 1).",
+    ]
+)
+
+
+def _json_value(where: str, kind: str, value: Any) -> Any:
+    """Check one ``--json`` value against its kind; return what PaymentOrder takes."""
+
+    def wrong() -> UsageError:
+        return UsageError(f"--json: {where}: {_KINDS[kind]}")
+
+    if kind == "text":
+        if not isinstance(value, str):
+            raise wrong()
+        return value
+    if kind in ("amount", "quantity"):
+        if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+            raise wrong()
+        amount = parse_amount(str(value), where)
+        if kind == "quantity" and amount == amount.to_integral_value():
+            return int(amount)
+        return amount
+    if kind == "seconds":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong()
+        return value
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise wrong()
+        return value
+    if kind == "billing":
+        if not isinstance(value, dict):
+            raise wrong()
+        _refuse_unknown(where, value, BILLING_KEYS)
+        return Address(**{k: _json_value(f"{where}.{k}", "text", v) for k, v in value.items()})
+    if kind == "items":
+        if not isinstance(value, list):
+            raise wrong()
+        items = []
+        for number, item in enumerate(value, start=1):
+            at = f"{where}[{number}]"
+            if not isinstance(item, dict):
+                raise UsageError(f"--json: {at}: an object")
+            _refuse_unknown(at, item, ITEM_KEYS)
+            if "id" not in item:
+                raise UsageError(f"--json: {at}: needs an id")
+            item_fields = {
+                ITEM_KEYS[k][0]: _json_value(f"{at}.{k}", ITEM_KEYS[k][1], v)
+                for k, v in item.items()
+            }
+            items.append(LineItem(**item_fields))
+        return items
+    # "extra": names and values are checked against CMI's rules when the request is built
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise wrong()
+    return dict(value)
+
+
+def _refuse_unknown(where: str, data: dict[str, Any], known: Iterable[str]) -> None:
+    unknown = [str(key) for key in data if key not in known]
+    if unknown:
+        prefix = f"{where}: " if where else ""
+        raise UsageError(
+            f"--json: {prefix}unknown key {unknown[0][:64]!r} (known: {', '.join(known)})"
+        )
+
+
+def _order_json(path: str) -> dict[str, Any]:
+    """Read ``cmi form --json``: one object of :data:`ORDER_KEYS`, checked key by key."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"--json: {path} is not UTF-8 text") from exc
+    try:
+        # Decimal, never float: an amount stays exactly as written.
+        data = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--json: invalid JSON: {exc.msg} (line {exc.lineno})") from exc
+    if not isinstance(data, dict):
+        raise UsageError("--json must hold an object")
+    _refuse_unknown("", data, ORDER_KEYS)
+    return {key: _json_value(key, ORDER_KEYS[key][1], value) for key, value in data.items()}
+
+
 def cmd_form(args: argparse.Namespace) -> int:
-    data: dict[str, Any] = {}
-    if args.json:
-        data = json.loads(Path(args.json).read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise UsageError("--json must hold an object")
+    data: dict[str, Any] = _order_json(args.json) if args.json else {}
     for name in ("oid", "amount", "email", "name", "ok_url", "fail_url", "callback_url"):
         if getattr(args, name):
             data[name] = getattr(args, name)
@@ -145,28 +289,15 @@ def cmd_form(args: argparse.Namespace) -> int:
         if getattr(args, name):
             data[name] = getattr(args, name)
     required = ("oid", "amount", "email", "name", "ok_url", "fail_url")
-    missing = ["--" + name.replace("_", "-") for name in required if not data.get(name)]
+    missing = ["--" + name.replace("_", "-") for name in required if data.get(name) in (None, "")]
     if missing:
         raise UsageError("missing order data: " + ", ".join(missing))
     config = _config(args)
     if config.store_key == "-":
         raise UsageError("no store key: pass --store-key or set CMI_STORE_KEY")
-    billing = data.get("billing")
-    order = PaymentOrder(
-        oid=str(data["oid"]),
-        amount=parse_amount(str(data["amount"])),
-        email=str(data["email"]),
-        billing_name=str(data["name"]),
-        ok_url=str(data["ok_url"]),
-        fail_url=str(data["fail_url"]),
-        callback_url=data.get("callback_url"),
-        shop_url=data.get("shop_url"),
-        currency=data.get("currency"),
-        lang=data.get("lang"),
-        description=str(data.get("description", "")),
-        phone=str(data.get("phone", "")),
-        billing=Address(**billing) if isinstance(billing, dict) else None,
-    )
+    if isinstance(data["amount"], str):  # from a flag
+        data["amount"] = parse_amount(data["amount"])
+    order = PaymentOrder(**{ORDER_KEYS[key][0]: value for key, value in data.items()})
     request = build_payment_request(config, order)
     if args.html:
         print(render_redirect_form(request), end="")
@@ -218,7 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--store-key", help="the store key (default: $CMI_STORE_KEY)")
     verify.set_defaults(run=cmd_verify)
 
-    form = commands.add_parser("form", help="print a signed payment request")
+    form = commands.add_parser(
+        "form",
+        help="print a signed payment request",
+        epilog=FORM_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _connection_flags(form)
     form.add_argument("--store-key", help="the store key (default: $CMI_STORE_KEY)")
     form.add_argument("--json", help="order data as a JSON file (flags override it)")

@@ -7,6 +7,7 @@ messages or in logs.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -48,7 +49,12 @@ class CMIConfig:
       now); ``"manual"`` answers ``APPROVED`` and leaves the capture to staff.
     - ``session_timeout``: seconds CMI keeps its payment page open (30 to 2700), or None
       for CMI's default (1800).
-    - ``http_timeout``: seconds for each API call (connect and read).
+    - ``http_timeout``: seconds to connect, and seconds of silence allowed between two
+      reads of an API answer.
+    - ``api_deadline``: seconds one API call may take in all, from the first connection
+      attempt to the last byte of the answer, retries and their waits included. A server
+      that drips its answer slowly enough to pass every ``http_timeout`` is still cut off
+      here.
     """
 
     client_id: str
@@ -62,6 +68,7 @@ class CMIConfig:
     capture_mode: CaptureMode = "auto"
     session_timeout: int | None = None
     http_timeout: float = 20.0
+    api_deadline: float = 30.0
 
     def __post_init__(self) -> None:
         if not _CLIENT_ID.match(self.client_id or ""):
@@ -95,6 +102,8 @@ class CMIConfig:
             raise ConfigurationError("session_timeout", "between 30 and 2700 seconds")
         if not self.http_timeout > 0:
             raise ConfigurationError("http_timeout", "a positive number of seconds")
+        if not 0 < self.api_deadline < math.inf:  # NaN fails this too
+            raise ConfigurationError("api_deadline", "a positive, finite number of seconds")
 
     @property
     def host(self) -> str:

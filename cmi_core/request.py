@@ -12,6 +12,17 @@ shown to people (``description``, ``descN``, ``BillToName``, ``BillToCompany``,
 ``BillToStreet1/2``, ``BillToCity``, ``BillToStateProv``) has its control characters
 turned into spaces and is cut to the guide's length, because refusing a payment over a
 long product description helps nobody. The hash is computed over the values sent.
+
+Choices are exact: ``lang`` is ``fr``, ``en`` or ``ar`` as the guide writes them (``FR`` is
+refused, not guessed at), and ``sessiontimeout`` is whole seconds from 30 to 2700 (``0`` is
+refused, it does not mean "unset": only ``None`` falls back to the configuration).
+
+Merchant ``extra`` fields (our rules, the guide sets none; :func:`check_extra_field`): a
+name of 1 to 64 letters, digits, ``_``, ``.`` or ``-`` that is neither a request field of
+§4.1.1, nor a result field CMI adds (§4.2.3, :mod:`cmi_core.fields`, ``EXTRA.*``
+included), nor ``hash`` or ``storeKey`` (any case); a value of at most 255 characters
+without control characters. CMI posts these fields back beside its results, so a merchant
+field called ``Response`` or ``ProcReturnCode`` could be mistaken for CMI's answer.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from cmi_core.binding import strong_rnd
 from cmi_core.errors import ValidationError
+from cmi_core.fields import RESERVED_FIELDS, is_result_field
 from cmi_core.hashing import compute_hash
 from cmi_core.money import check_amount, format_amount, get_currency, parse_amount
 
@@ -38,6 +50,7 @@ __all__ = [
     "PaymentOrder",
     "PaymentRequest",
     "build_payment_request",
+    "check_extra_field",
     "new_rnd",
     "validate_request",
 ]
@@ -84,6 +97,10 @@ _NUMERIC = re.compile(r"^[0-9]+$")
 _BOOLEAN = ("true", "false")
 _ITEM = re.compile(r"^(id|itemnumber|productcode|qty|desc|price|total)([0-9]+)$", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+#: Limits on the merchant's ``extra`` fields (our rule; the guide sets none).
+MAX_EXTRA_NAME = 64
+MAX_EXTRA_VALUE = 255
+_EXTRA_NAME = re.compile(rf"[A-Za-z0-9_.-]{{1,{MAX_EXTRA_NAME}}}")
 
 
 def _max(limit: int) -> Callable[[str, str], None]:
@@ -98,6 +115,17 @@ def _pattern(regex: re.Pattern[str], rule: str) -> Callable[[str, str], None]:
     def check(name: str, value: str) -> None:
         if not regex.match(value):
             raise ValidationError(name, rule)
+
+    return check
+
+
+def _exactly(*choices: str) -> Callable[[str, str], None]:
+    """The value must be one of ``choices`` as written (case included)."""
+
+    def check(name: str, value: str) -> None:
+        if value not in choices:
+            allowed = ", ".join(repr(c) for c in choices)
+            raise ValidationError(name, f"one of {allowed}, in lower case (guide §4.1.1)")
 
     return check
 
@@ -159,7 +187,7 @@ RULES: dict[str, Callable[[str, str], None]] = {
     "failurl": _url,
     "callbackurl": _url,
     "shopurl": _url,
-    "lang": _one_of(*LANGUAGES),
+    "lang": _exactly(*LANGUAGES),
     "email": _all(_max(64), _pattern(_EMAIL, "an e-mail address")),
     "billtoname": _max(FREE_TEXT["BillToName"]),
     "rnd": _all(_max(20), _pattern(_ALNUM, "letters and digits only")),
@@ -190,6 +218,39 @@ ITEM_RULES: dict[str, Callable[[str, str], None]] = {
     "price": _amount,
     "total": _amount,
 }
+
+
+def check_extra_field(name: object, value: object) -> None:
+    """Check one merchant field of :attr:`PaymentOrder.extra` (our rules; see the docstring).
+
+    The name: 1 to :data:`MAX_EXTRA_NAME` letters, digits, ``_``, ``.`` or ``-``; not a
+    request field of guide §4.1.1 (nor an item field ``idN``...), not a result field of
+    §4.2.3 (:func:`cmi_core.fields.is_result_field`, ``EXTRA.*`` included), not ``hash``
+    nor ``storeKey``, in any case. The value: text of at most :data:`MAX_EXTRA_VALUE`
+    characters without control characters. Raises :class:`ValidationError` naming the
+    field (the value is never repeated).
+    """
+    if not isinstance(name, str) or not _EXTRA_NAME.fullmatch(name):
+        shown = name[:MAX_EXTRA_NAME] if isinstance(name, str) else type(name).__name__
+        raise ValidationError(
+            f"extra[{shown!r}]",
+            f"an extra field name is 1 to {MAX_EXTRA_NAME} letters, digits, '_', '.' or '-'",
+        )
+    lowered = name.lower()
+    if lowered in RULES or _ITEM.match(name):
+        raise ValidationError(name, "extra fields may not replace CMI's own request fields")
+    if lowered in RESERVED_FIELDS:
+        raise ValidationError(name, "reserved: extra fields may not be called hash or storeKey")
+    if is_result_field(name):
+        raise ValidationError(
+            name, "extra fields may not take a name CMI uses for its results (guide §4.2.3)"
+        )
+    if not isinstance(value, str):
+        raise ValidationError(name, "an extra field's value is text")
+    if len(value) > MAX_EXTRA_VALUE or _CONTROL.search(value):
+        raise ValidationError(
+            name, f"at most {MAX_EXTRA_VALUE} characters, without control characters"
+        )
 
 
 def validate_request(fields: Mapping[str, str], *, require_hash: bool = False) -> None:
@@ -384,12 +445,14 @@ def build_payment_request(
         optional["symbolCur"] = order.symbol_cur
     if order.auto_redirect is not None:
         optional["AutoRedirect"] = _boolean(order.auto_redirect)
-    timeout = order.session_timeout or config.session_timeout
+    # 0 is a value (refused by the rule), not "unset": only None falls back to the config.
+    timeout = order.session_timeout if order.session_timeout is not None else config.session_timeout
     if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int):
+            raise ValidationError("sessiontimeout", "whole seconds between 30 and 2700")
         optional["sessiontimeout"] = str(timeout)
     for name, value in order.extra.items():
-        if name.lower() in RULES or name.lower() == "hash" or _ITEM.match(name):
-            raise ValidationError(name, "extra fields may not replace CMI's own fields")
+        check_extra_field(name, value)
         optional[name] = value
     fields.update({name: value for name, value in optional.items() if value is not None})
     fields["rnd"] = rnd if rnd is not None else new_rnd()

@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -126,3 +127,135 @@ def test_huge_amount_is_one_line_not_a_traceback() -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("cmi: amount:")
+
+
+# -- cmi form --json: every key known, checked, or refused by name (issue #11, item 6) ----
+
+ORDER_JSON = {
+    "oid": "O-1",
+    "amount": "12.50",
+    "email": "a@b.ma",
+    "name": "Ali",
+    "ok_url": "https://s.ma/ok",
+    "fail_url": "https://s.ma/ko",
+}
+
+
+def form_json(
+    data: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, dict[str, str] | None]:
+    path = tmp_path / "order.json"
+    path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
+    monkeypatch.setenv("CMI_STORE_KEY", "K")
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    code = run(["form", "--client-id", "600000001", "--json", str(path)], "", monkeypatch)
+    return code, json.loads(out.getvalue())["fields"] if code == 0 else None
+
+
+def test_form_json_takes_items_session_timeout_and_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = {
+        **ORDER_JSON,
+        "amount": 27.5,
+        "items": [{"id": "sku-1", "quantity": 2, "unit_price": "10.00", "description": "Thé"}],
+        "session_timeout": 600,
+        "extra": {"ShipToName": "Youssef"},
+        "billing": {"city": "Casablanca", "country": "504"},
+        "auto_redirect": True,
+    }
+    code, fields = form_json(data, tmp_path, monkeypatch)
+    assert code == 0
+    assert fields is not None
+    assert fields["amount"] == "27.50"
+    assert (fields["id1"], fields["qty1"], fields["price1"]) == ("sku-1", "2", "10.00")
+    assert fields["sessiontimeout"] == "600"
+    assert fields["ShipToName"] == "Youssef"
+    assert fields["BillToCity"] == "Casablanca"
+    assert fields["AutoRedirect"] == "true"
+    assert fields["hash"] == compute_hash(fields, "K")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"colour": "red"}, "--json: unknown key 'colour' (known: oid, amount,"),
+        ({"billing": {"zip": "20000"}}, "--json: billing: unknown key 'zip' (known: street1,"),
+        ({"items": [{"id": "a", "size": "L"}]}, "--json: items[1]: unknown key 'size'"),
+        ({"items": [{"quantity": 1}]}, "--json: items[1]: needs an id"),
+        ({"items": {"id": "a"}}, "--json: items: a list of objects"),
+        ({"items": ["a"]}, "--json: items[1]: an object"),
+        ({"billing": "Casablanca"}, "--json: billing: an object"),
+        ({"billing": {"city": 5}}, "--json: billing.city: a string"),
+        ({"session_timeout": "600"}, "--json: session_timeout: a whole number of seconds"),
+        ({"session_timeout": 60.5}, "--json: session_timeout: a whole number of seconds"),
+        ({"session_timeout": True}, "--json: session_timeout: a whole number of seconds"),
+        ({"auto_redirect": "yes"}, "--json: auto_redirect: true or false"),
+        ({"extra": ["ShipToName"]}, "--json: extra: an object of names to strings"),
+        ({"extra": {"ShipToName": 5}}, "--json: extra: an object of names to strings"),
+        ({"oid": 12}, "--json: oid: a string"),
+        ({"amount": True}, "--json: amount: a decimal amount"),
+        ({"amount": [1]}, "--json: amount: a decimal amount"),
+    ],
+)
+def test_form_json_refuses_unknown_keys_and_wrong_types(
+    change: dict[str, object],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _ = form_json({**ORDER_JSON, **change}, tmp_path, monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("cmi: " + message)
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"session_timeout": 0}, "cmi: sessiontimeout: whole seconds between 30 and 2700"),
+        ({"lang": "FR"}, "cmi: lang: one of 'fr', 'en', 'ar', in lower case"),
+        ({"extra": {"Response": "Approved"}}, "cmi: Response: extra fields may not take"),
+        ({"extra": {"storeKey": "x"}}, "cmi: storeKey: reserved"),
+        ({"extra": {"note": "x" * 256}}, "cmi: note: at most 255 characters"),
+    ],
+)
+def test_form_json_values_that_break_cmis_rules_name_the_field(
+    change: dict[str, object],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _ = form_json({**ORDER_JSON, **change}, tmp_path, monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith(message)
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"), [("{oops", "--json: invalid JSON"), ("[1]", "--json must hold")]
+)
+def test_form_json_unreadable_files_are_usage_errors(
+    text: str,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _ = form_json(text, tmp_path, monkeypatch)
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_form_help_lists_the_json_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["form", "--help"])
+    out = capsys.readouterr().out
+    for key in ("items", "session_timeout", "extra", "billing", "postal_code", "unit_price"):
+        assert key in out

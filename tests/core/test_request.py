@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 
 from cmi_core.config import CMIConfig
-from cmi_core.errors import ValidationError
+from cmi_core.errors import ConfigurationError, ValidationError
 from cmi_core.form import render_redirect_form
 from cmi_core.hashing import verify_hash
 from cmi_core.request import (
@@ -214,3 +214,108 @@ def test_redirect_form_posts_exactly_the_signed_fields_escaped() -> None:
     assert {"charset": "utf-8"} in parser.meta
     assert parser.html == {"lang": "ar", "dir": "rtl"}
     assert "<noscript>" in page
+
+
+# -- bad input on the request side (issue #11, item 6) -------------------------------------
+
+
+@pytest.mark.parametrize("config_timeout", [None, 600])
+def test_session_timeout_zero_is_refused_not_taken_for_unset(config_timeout: int | None) -> None:
+    config = CMIConfig(client_id="600000001", store_key="K", session_timeout=config_timeout)
+    with pytest.raises(ValidationError) as info:
+        build_payment_request(config, replace(ORDER, session_timeout=0))
+    assert info.value.field == "sessiontimeout"
+    assert "between 30 and 2700" in info.value.rule
+
+
+@pytest.mark.parametrize("value", [True, -30, "600", 600.0])
+def test_session_timeout_must_be_whole_seconds(value: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        build(session_timeout=value)
+    assert info.value.field == "sessiontimeout"
+
+
+def test_session_timeout_zero_in_the_config_is_refused() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        CMIConfig(client_id="600000001", store_key="K", session_timeout=0)
+    assert info.value.setting == "session_timeout"
+    assert "30 and 2700" in info.value.rule
+
+
+def test_session_timeout_none_falls_back_to_the_config() -> None:
+    config = CMIConfig(client_id="600000001", store_key="K", session_timeout=600)
+    fields = build_payment_request(config, replace(ORDER, session_timeout=None)).as_dict()
+    assert fields["sessiontimeout"] == "600"
+
+
+@pytest.mark.parametrize("lang", ["FR", "Fr", "EN", "AR", "fra", "french"])
+def test_lang_must_be_one_of_the_guides_lower_case_values(lang: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        build(lang=lang)
+    assert info.value.field == "lang"
+    assert info.value.rule == "one of 'fr', 'en', 'ar', in lower case (guide §4.1.1)"
+    fields = build()
+    with pytest.raises(ValidationError):  # the emulator answers as CMI would, too
+        validate_request({**fields, "lang": lang})
+
+
+@pytest.mark.parametrize("lang", ["fr", "en", "ar"])
+def test_the_guides_languages_are_accepted(lang: str) -> None:
+    assert build(lang=lang)["lang"] == lang
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("Response", "results"),
+        ("response", "results"),
+        ("ProcReturnCode", "results"),
+        ("PROCRETURNCODE", "results"),
+        ("AuthCode", "results"),
+        ("TransId", "results"),
+        ("HostRefNum", "results"),
+        ("ErrMsg", "results"),
+        ("ErrCode", "results"),
+        ("mdStatus", "results"),
+        ("ReturnOid", "results"),
+        ("clientIp", "results"),
+        ("MaskedPan", "results"),
+        ("EXTRA.CARDBRAND", "results"),
+        ("Extra.Anything", "results"),
+        ("HASH", "reserved"),
+        ("hash", "reserved"),
+        ("storeKey", "reserved"),
+        ("STOREKEY", "reserved"),
+        ("amount", "request fields"),
+        ("encoding", "request fields"),
+        ("price7", "request fields"),
+    ],
+)
+def test_extra_may_not_take_cmis_names(name: str, rule: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        build(extra={name: "x"})
+    assert info.value.field == name
+    assert rule in info.value.rule
+
+
+@pytest.mark.parametrize("name", ["", "ship to", "a\n", "café", "x" * 65, "a|b", "<b>"])
+def test_extra_names_are_letters_digits_and_few_signs(name: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        build(extra={name: "x"})
+    assert info.value.field.startswith("extra[")
+    assert "1 to 64 letters, digits, '_', '.' or '-'" in info.value.rule
+
+
+@pytest.mark.parametrize("value", ["x" * 256, "two\nlines", "nul\x00", 5, None])
+def test_extra_values_are_short_text(value: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        build(extra={"ShipToName": value})
+    assert info.value.field == "ShipToName"
+    assert "x" * 256 not in str(info.value)  # the value is not repeated
+
+
+def test_extra_at_its_limits_is_sent_and_signed() -> None:
+    name = "A" * 60 + "_.-9"
+    fields = build(extra={name: "v" * 255, "ShipToName": "Youssef"})
+    assert fields[name] == "v" * 255
+    verify_hash(fields, "TEST-KEY")

@@ -40,6 +40,15 @@ def test_default_config_comes_from_settings(settings: Any) -> None:
     assert not config.has_api_user
 
 
+def test_api_deadline_is_a_setting(settings: Any) -> None:
+    entry = {"CLIENT_ID": "600000099", "STORE_KEY": SECRET}
+    settings.CMI_PAYMENTS = {"default": {**entry, "API_DEADLINE": 12.5}}
+    assert get_config().api_deadline == 12.5
+    settings.CMI_PAYMENTS = {"default": {**entry, "API_DEADLINE": 0}}
+    with pytest.raises(ImproperlyConfigured, match="'API_DEADLINE'"):
+        get_config()
+
+
 def test_settings_are_read_when_used(settings: Any) -> None:
     settings.CMI_PAYMENTS = {"default": {"CLIENT_ID": "111", "STORE_KEY": "k"}}
     assert get_config().client_id == "111"
