@@ -20,14 +20,16 @@ Hard rules (broken: :class:`BindingError`, the message is refused, nothing chang
    are not hashed and not compared;
 2. no name appears twice under two spellings (``oid`` and ``OID``);
 3. every other name is one CMI sends: a result field of §4.2.3, a field CMI adds in the
-   §4.2.5 examples, or a request field of §4.1.1 the shop did not send;
+   §4.2.5 examples, any other ``EXTRA.*`` (CMI reserves them), or a request field of
+   §4.1.1 (or of the examples' merchant) the shop did not send;
 4. ``ReturnOid``, where sent, equals ``oid``; ``merchantID``, where sent, equals
    ``clientid``; no value is longer than :data:`MAX_VALUE`.
 
 Strictness (not a refusal): the message is :attr:`Binding.STRICT` when, beyond the
 request fields, every value has the exact shape CMI gives it (digits where CMI sends
 digits, ``TransId`` in capitals and digits, free text without digits or punctuation such
-as ``@ / : =``...), the names a merchant might send but this shop did not are empty, an
+as ``@ / : =``...), the names a merchant might send but this shop did not, and ``EXTRA.*``
+names the guide does not show, are empty, an
 approval carries no error text, and the request's ``rnd`` holds a small letter and a
 digit (what :func:`cmi_core.request.new_rnd` makes). Otherwise it is
 :attr:`Binding.LOOSE`, with the reason.
@@ -51,6 +53,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 
 from cmi_core.errors import CallbackError
+from cmi_core.fields import RESULT_SHAPES as CMI_RESULT_FIELDS
 from cmi_core.hashing import EXCLUDED_FIELDS, PHP_TRIM
 
 __all__ = [
@@ -89,64 +92,6 @@ class BindingError(CallbackError):
 
 _DIGITS = r"[0-9]"
 _FREE_TEXT = re.compile(r"^[^\W\d_]*(?:[ .,'’()\-][^\W\d_]*)*$")  # letters, spaces, .,'’()-
-
-#: Result fields CMI sends (§4.2.3's table and the fields CMI adds in §4.2.5's examples,
-#: with both spellings where the guide gives two), by lower-cased name, with the strict
-#: shape of their value. ``None``: free text (letters, spaces and . , ' ’ ( ) - only).
-CMI_RESULT_FIELDS: Mapping[str, re.Pattern[str] | None] = {
-    name.lower(): (re.compile(shape) if shape is not None else None)
-    for name, shape in (
-        ("Response", r"^(?:Approved|Declined|Error)$"),
-        ("ProcReturnCode", r"^[0-9A-Z]{1,2}$"),
-        ("ErrCode", r"^[A-Z0-9]{1,8}-[0-9]{1,6}$|^$"),
-        ("ErrMsg", None),
-        ("ResponseError", None),
-        ("EXTRA.TRXDATE", r"^(?:[0-9]{2}/[0-9]{2}/0?[0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2})?$"),
-        ("EXTRA.HOSTMSG", None),
-        ("EXTRA.CARDBRAND", r"^[A-Z ]{0,32}$"),
-        ("EXTRA.CARDISSUER", None),
-        ("AuthCode", r"^[0-9A-Z]{0,6}$"),
-        ("acqStan", r"^[0-9]{0,6}$"),
-        ("HostRefNum", r"^[0-9]{0,12}$"),
-        ("TransId", r"^[0-9A-Z-]{0,64}$"),
-        ("TRANID", r"^[0-9]{0,20}$"),
-        ("ClientIp", r"^[0-9A-Fa-f.:]{0,45}$"),
-        ("ReturnOid", r"^[A-Za-z0-9._-]{0,64}$"),
-        ("paymentType", r"^[A-Z]{0,16}$"),
-        ("MaskedPan", r"^[0-9*X]{0,19}$"),
-        ("cardHolderName", None),
-        ("Ecom_Payment_Card_ExpDate_Year", r"^[0-9]{0,4}$"),
-        ("Ecom_Payment_Card_ExpDate_Month", r"^[0-9]{0,2}$"),
-        ("merchantID", r"^[A-Za-z0-9]{0,15}$"),
-        ("ACQBIN", r"^[0-9]{0,11}$"),
-        ("mdStatus", r"^[0-9]?$"),
-        ("txstatus", r"^[A-Z]?$"),
-        ("iReqCode", r"^[0-9]{0,2}$"),
-        ("iReqDetail", None),
-        ("vendorCode", None),
-        ("PAResSyntaxOK", r"^[YN]?$"),
-        ("PResSyntaxOK", r"^[YN]?$"),
-        ("ParesVerified", r"^[YN]?$"),
-        ("PResVerified", r"^[YN]?$"),
-        ("eci", r"^[0-9]{0,2}$"),
-        ("cavv", r"^(?:[A-Za-z0-9+/]{27}=)?$"),
-        ("xid", r"^(?:[A-Za-z0-9+/]{27}=)?$"),
-        ("retryXid", r"^(?:[A-Za-z0-9+/]{27}=)?$"),
-        ("cavvAlgorithm", r"^[0-9]?$"),
-        ("md", r"^[0-9A-F:]*(?:##[A-Za-z0-9]{0,15})?$"),
-        ("Version", r"^[0-9.]{0,8}$"),
-        ("sID", r"^[0-9]{0,2}$"),
-        ("MdErrorMsg", None),
-        ("SettleId", r"^[0-9]{0,8}$"),
-        ("refreshtime", r"^[0-9]{0,6}$"),
-        ("dsId", r"^[0-9]{0,2}$"),
-        ("payResults.dsId", r"^[0-9]{0,2}$"),
-        ("EXCHANGEAMOUNT", r"^(?:@@EXCHANGEAMOUNT@@)?$"),
-        ("EXCHANGECURRENCY", r"^[0-9]{0,3}$"),
-        ("CVVPresence", r"^[0-9]?$"),
-        ("fatouratiExpress", r"^[0-9]?$"),
-    )
-}
 
 #: Names a merchant's request may carry (guide §4.1.1, and the ones the §4.2.5 examples'
 #: merchant sent). CMI echoes them; when this shop did not send one, it must come back
@@ -306,7 +251,7 @@ def bind(received: Mapping[str, str], expected: Mapping[str, str]) -> tuple[Bind
                 loose.append(f"{name} is not shaped as CMI sends it")
             elif approval and name in _ERRORS and text:
                 loose.append(f"an approval carries {name}")
-        elif name in MERCHANT_FIELDS or _ITEM_FIELD.match(name):
+        elif name in MERCHANT_FIELDS or _ITEM_FIELD.match(name) or name.startswith("extra."):
             if text:
                 loose.append(f"{name} was not sent but came back with a value")
         else:

@@ -39,8 +39,8 @@ from django.urls import NoReverseMatch, reverse
 
 from cmi_core import (
     APIError,
-    Binding,
     APIResult,
+    Binding,
     CallbackError,
     CallbackResult,
     CMIClient,
@@ -661,9 +661,7 @@ def _return(
         payment = Payment.objects.select_for_update().get(pk=found.pk)
         if PaymentState(payment.state).is_pending:  # the callback has not come (yet)
             before = payment.status
-            label = approve_without_callback(
-                payment, result, source="okurl", confirmed=confirmed
-            )
+            label = approve_without_callback(payment, result, source="okurl", confirmed=confirmed)
             _notify_or_fail(payment, before, payment.status, result)
     approved = PaymentState(payment.state).is_paid and result.approved
     message = "" if approved else shopper_message(result.proc_return_code, result.err_code, lang)

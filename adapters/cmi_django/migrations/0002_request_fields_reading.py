@@ -1,3 +1,4 @@
+# ruff: noqa: RUF012  - Django reads these class lists
 from django.db import migrations, models
 
 
