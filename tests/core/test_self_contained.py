@@ -9,6 +9,7 @@ the machine that made it, and ``dev.py`` would trust its install stamp).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -77,3 +78,33 @@ def test_no_virtual_environment_is_committed() -> None:
         if path.name == "pyvenv.cfg"
     )
     assert environments == []
+
+
+def anchors(markdown: str) -> set[str]:
+    """GitHub's ids of the headings: lower case, punctuation dropped, spaces to ``-``."""
+    ids = set()
+    for heading in re.findall(r"^#{1,6} (.+)$", markdown, flags=re.MULTILINE):
+        ids.add(re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-"))
+    return ids
+
+
+def test_relative_links_in_the_docs_lead_somewhere() -> None:
+    files = [path for path in tracked_files() if path.suffix == ".md" and path.is_file()]
+    broken = []
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        text = re.sub(r"```.*?```", "", text, flags=re.DOTALL)  # code, not links
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            name, _, anchor = target.partition("#")
+            linked = (path.parent / name).resolve() if name else path
+            if not linked.is_relative_to(ROOT) or not linked.exists():
+                broken.append(f"{path.relative_to(ROOT)}: {target} (no such file)")
+            elif (
+                anchor
+                and linked.suffix == ".md"
+                and anchor not in anchors(linked.read_text(encoding="utf-8"))
+            ):
+                broken.append(f"{path.relative_to(ROOT)}: {target} (no such heading)")
+    assert not broken, "\n".join(broken)
