@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def run(args: list[str], cwd: Path, pythonpath: Path | None = None) -> str:
-    env = {**os.environ}
+    # A local run of the examples: the Saleor app's demo mode and a throw-away key.
+    env = {**os.environ, "CMI_SALEOR_DEMO": "1", "DJANGO_SECRET_KEY": "examples-test-key"}
     env.pop("DJANGO_SETTINGS_MODULE", None)  # the example's own settings, not the tests'
     for name in ("OSCAR_SHOP_VAR", "WAGTAIL_SITE_VAR"):
         env.pop(name, None)
