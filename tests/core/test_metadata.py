@@ -24,14 +24,15 @@ PACKAGES = [
 ]
 
 
-def lower_bound(requirement_prefix: str) -> tuple[int, ...]:
-    """``(5, 2)`` from the optional dependency starting ``Django>=5.2``."""
+def bounds(name: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``((5, 2), (6, 2))`` from the optional dependency ``Django>=5.2,<6.2``."""
     for requirements in PROJECT["optional-dependencies"].values():
         for requirement in requirements:
-            found = re.match(rf"{requirement_prefix}>=([\d.]+)", requirement)
+            found = re.match(rf"{name}>=([\d.]+),\s*<([\d.]+)", requirement)
             if found:
-                return tuple(int(part) for part in found.group(1).split("."))
-    raise AssertionError(f"no {requirement_prefix}>= requirement")
+                low, high = (tuple(map(int, v.split("."))) for v in found.groups())
+                return low, high
+    raise AssertionError(f"no {name}>=...,<... requirement")
 
 
 def test_project_urls_point_at_the_repository() -> None:
@@ -47,9 +48,15 @@ def test_classifiers_say_what_runs_it() -> None:
     minimum = re.fullmatch(r">=3\.(\d+)", PROJECT["requires-python"])
     assert minimum is not None
     assert f"Programming Language :: Python :: 3.{minimum.group(1)}" in classifiers
-    django = lower_bound("Django")
-    assert f"Framework :: Django :: {django[0]}.{django[1]}" in classifiers
-    assert f"Framework :: Wagtail :: {lower_bound('wagtail')[0]}" in classifiers
+    # Both ends of each framework range the extras admit are announced.
+    low, high = bounds("Django")
+    assert f"Framework :: Django :: {low[0]}.{low[1]}" in classifiers
+    if len(high) > 1 and high[1] > 0:  # <6.2: 6.1 is the newest admitted
+        assert f"Framework :: Django :: {high[0]}.{high[1] - 1}" in classifiers
+    low, high = bounds("wagtail")
+    assert f"Framework :: Wagtail :: {low[0]}" in classifiers
+    newest = high[0] - 1 if high[1:] in ((), (0,)) else high[0]  # <9: 8; <8.1: 8
+    assert f"Framework :: Wagtail :: {newest}" in classifiers
     assert "Typing :: Typed" in classifiers
 
 
