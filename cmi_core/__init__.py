@@ -8,6 +8,8 @@ dataclasses; only :class:`CMIClient` does network I/O.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cmi_core.api import (
     APIResult,
     CMIClient,
@@ -53,7 +55,18 @@ from cmi_core.request import (
 )
 from cmi_core.states import Event, EventType, PaymentState, PaymentStatus, apply
 
-__version__ = "0.1.0.dev0"
+if TYPE_CHECKING:
+    __version__: str
+
+
+def __getattr__(name: str) -> str:
+    """``__version__``, read on first use from the installed metadata (see ``_version``)."""
+    if name == "__version__":
+        from cmi_core._version import version
+
+        return version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ERROR_CODES",

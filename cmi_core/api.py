@@ -1,4 +1,6 @@
-"""The server-to-server CC5 XML API: capture, void, refund, status, history (PROTOCOL.md §5).
+"""The server-to-server CC5 XML API: capture, void, refund, status, history.
+
+The API is described in ``docs/protocol.md#the-xml-api`` (CMI's guide does not cover it).
 
 CMI runs on Asseco's EST/"Nestpay" gateway, whose API takes one XML document per call,
 POSTed to ``/fim/api`` with the API user's credentials (an option CMI sells separately,
@@ -192,7 +194,7 @@ class OrderState(StrEnum):
 
 
 def order_state(trans_stat: str, charge_type: str, captured: Decimal | None) -> OrderState:
-    """Map ORDERSTATUS/ORDERHISTORY fields to an :class:`OrderState` (PROTOCOL.md §5).
+    """Map ORDERSTATUS/ORDERHISTORY fields to an :class:`OrderState` (docs/protocol.md#the-xml-api).
 
     ==========================  ==========================  ===========
     ``TRANS_STAT``              other fields                state
@@ -227,7 +229,7 @@ def order_state(trans_stat: str, charge_type: str, captured: Decimal | None) -> 
 
 @dataclass(frozen=True, slots=True)
 class APIResult:
-    """One ``<CC5Response>`` (PROTOCOL.md §5), typed.
+    """One ``<CC5Response>`` (docs/protocol.md#the-xml-api), typed.
 
     ``operation`` is what was asked (``PostAuth``, ``Void``, ``Credit``, ``ORDERSTATUS``,
     ``ORDERHISTORY``); ``error_code`` is ``Extra/ERRORCODE`` (e.g. ``CORE-2008``);
@@ -254,7 +256,7 @@ class APIResult:
 
 @dataclass(frozen=True, slots=True)
 class OrderStatus:
-    """The answer to an ORDERSTATUS query (PROTOCOL.md §5), typed.
+    """The answer to an ORDERSTATUS query (docs/protocol.md#the-xml-api), typed.
 
     ``state`` is mapped by :func:`order_state` from ``trans_stat`` (``TRANS_STAT``),
     ``charge_type`` (``CHARGE_TYPE_CD``) and ``captured_amount``. Amounts come from minor
@@ -289,7 +291,7 @@ class OrderStatus:
 
 @dataclass(frozen=True, slots=True)
 class HistoryTransaction:
-    """One ``TRXn`` line of an ORDERHISTORY answer (tab-separated, PROTOCOL.md §5)."""
+    """One ``TRXn`` line of an ORDERHISTORY answer (tab-separated, docs/protocol.md#the-xml-api)."""
 
     charge_type: str
     trans_stat: str
@@ -334,7 +336,7 @@ _WHAT = {
 
 
 class CMIClient:
-    """Client of CMI's CC5 XML API for one merchant (PROTOCOL.md §5).
+    """Client of CMI's CC5 XML API for one merchant (docs/protocol.md#the-xml-api).
 
     ``session`` lets the caller share a :class:`requests.Session` (connection pooling,
     proxies, test doubles); one is created otherwise and closed by :meth:`close`.
@@ -907,7 +909,8 @@ def _escape(name: str, value: str) -> str:
 
 
 def _minor_amount(text: str, currency: Currency, name: str) -> Decimal | None:
-    """``"101"`` -> ``Decimal("1.01")`` (minor units, PROTOCOL.md §5); ``""`` -> None."""
+    """``"101"`` -> ``Decimal("1.01")`` (minor units, docs/protocol.md#the-xml-api); ``""``
+    -> None."""
     text = text.strip()
     if not text:
         return None

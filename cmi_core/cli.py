@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+from cmi_core._version import version
 from cmi_core.callback import verify_callback
 from cmi_core.config import CMIConfig
 from cmi_core.errors import CMIError, SignatureError
@@ -336,6 +337,7 @@ def _connection_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cmi", description="CMI payments from the shell.")
+    parser.add_argument("--version", action="version", version=f"cmi-payments {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     hashing = commands.add_parser("hash", help="print the ver3 hash of fields (JSON or a=1&b=2)")

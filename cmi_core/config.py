@@ -21,7 +21,7 @@ __all__ = ["HOSTS", "CMIConfig", "CaptureMode", "Environment"]
 Environment = Literal["test", "production"]
 CaptureMode = Literal["auto", "manual"]
 
-#: CMI's hosts (PROTOCOL.md §1). ``base_url`` overrides them, e.g. for ``cmi sandbox``.
+#: CMI's hosts (docs/protocol.md#flow). ``base_url`` overrides them, e.g. for ``cmi sandbox``.
 HOSTS: dict[str, str] = {
     "test": "https://testpayment.cmi.co.ma",
     "production": "https://payment.cmi.co.ma",

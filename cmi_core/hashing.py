@@ -1,7 +1,7 @@
 """The ``ver3`` hash of CMI's requests and results (guide §4.1.3 and §4.2.4).
 
 ``HASH = Base64(SHA-512(plaintext))``. The plaintext is built exactly as CMI's own PHP kit
-builds it (PROTOCOL.md §3):
+builds it (guide §4.1.3, docs/protocol.md#the-ver3-hash):
 
 1. every posted field except ``hash`` and ``encoding`` (names compared without regard to
    case, so a callback's ``HASH`` is excluded too); empty values are kept;

@@ -2,8 +2,8 @@
 
 CMI takes amounts as decimal text with ``.`` or ``,`` as separator (guide §4.1.1,
 ``amount``: "29.95"), currencies as ISO 4217 numeric codes (MAD = 504), and its API
-reports some amounts in minor units (PROTOCOL.md §5: ``101`` = 1.01). Every conversion
-between :class:`~decimal.Decimal` and those texts goes through this module.
+reports some amounts in minor units (``101`` = 1.01, docs/protocol.md#the-xml-api). Every
+conversion between :class:`~decimal.Decimal` and those texts goes through this module.
 """
 
 from __future__ import annotations

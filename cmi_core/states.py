@@ -15,8 +15,9 @@ last check holds for every result: ``0 <= refunded <= captured <= authorised``, 
 the state implies (AUTHORISED: something authorised, nothing captured; CAPTURED and the
 refund states: something captured).
 
-CMI's order states (guide §5, PROTOCOL.md §6) map to ours: PRE = AUTHORISED, POST =
-CAPTURED, RFND = PARTIALLY_REFUNDED or REFUNDED (the amounts tell which), VOID = VOIDED.
+CMI's order states (guide §5, docs/protocol.md#order-states) map to ours: PRE = AUTHORISED,
+POST = CAPTURED, RFND = PARTIALLY_REFUNDED or REFUNDED (the amounts tell which), VOID =
+VOIDED.
 CREATED, REDIRECTED and DECLINED are "pending": no payment succeeded yet.
 
 Decisions the protocol leaves to us:
@@ -27,9 +28,10 @@ Decisions the protocol leaves to us:
 - Payment callbacks (CALLBACK_DECLINED, CALLBACK_AUTHORISED) are legal only in the pending
   states, CREATED included (the callback can beat the redirect bookkeeping). CMI sends
   callbacks for failed attempts before a success, and staff can retry a callback by hand
-  (PROTOCOL.md §1, §6), so a decline arriving late or a success arriving twice is normal;
-  it is illegal here, and the caller recognises it (``not status.state.is_pending``),
-  changes nothing and replies as before. The table stays honest: no silent self-loops.
+  (guide §4.2.1, §4.2.6; docs/protocol.md#flow), so a decline arriving late or a success
+  arriving twice is normal; it is illegal here, and the caller recognises it
+  (``not status.state.is_pending``), changes nothing and replies as before. The table stays
+  honest: no silent self-loops.
 - CALLBACK_AUTHORISED must carry the order amount (guide §4.2.1). On a mismatch the caller
   sends FLAG instead; :func:`apply` refuses the mismatched amount as a safety net.
 - CAPTURE happens once, from AUTHORISED: ``None`` captures everything authorised, a

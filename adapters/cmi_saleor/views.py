@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+import cmi_core
 from cmi_saleor import cache, conf
 from cmi_saleor.graphql import APP_ID_QUERY, SUBSCRIPTIONS, SaleorAPIError, execute
 from cmi_saleor.models import SaleorInstallation, TransactionMap
@@ -31,7 +32,6 @@ __all__ = ["callback", "health", "manifest", "register", "return_view", "webhook
 
 logger = logging.getLogger("cmi_saleor")
 
-VERSION = "0.1.0"
 REQUIRED_SALEOR_VERSION = ">=3.22"
 MAX_WEBHOOK_BODY = 1024 * 1024
 
@@ -65,7 +65,7 @@ def manifest(request: HttpRequest) -> JsonResponse:
         {
             "id": conf.app_id(),
             "name": conf.app_name(),
-            "version": VERSION,
+            "version": cmi_core.__version__,  # pyproject.toml's, via the metadata
             "about": "Card payments through CMI (Centre Monétique Interbancaire, Morocco).",
             "permissions": ["HANDLE_PAYMENTS"],
             "appUrl": conf.absolute("configuration"),

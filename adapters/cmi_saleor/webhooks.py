@@ -2,8 +2,9 @@
 
 Each handler takes the verified installation and the webhook's payload (the subscription's
 ``event``, :data:`cmi_saleor.graphql.SUBSCRIPTIONS`) and returns the JSON response Saleor
-expects (``../shared/saleor/json_schemas``). Business failures are HTTP 200 with a
-``*_FAILURE`` result; nothing here raises for bad input.
+expects (Saleor's JSON Schemas for these events; the tests check every answer against
+them). Business failures are HTTP 200 with a ``*_FAILURE`` result; nothing here raises for
+bad input.
 """
 
 from __future__ import annotations

@@ -27,8 +27,9 @@ from cmi_core.sandbox.storage import OrderRow, Store, TransactionRow
 
 __all__ = ["Done", "Ledger", "Refusal"]
 
-#: ``Extra/ERRORCODE`` of each refusal (CORE-2008 and CORE-2508 as PROTOCOL.md §5 names
-#: them; the others are the emulator's choice, see docs/sandbox.md).
+#: ``Extra/ERRORCODE`` of each refusal (CORE-2008 and CORE-2508 as
+#: docs/protocol.md#the-xml-api names them; the others are the emulator's choice, see
+#: docs/sandbox.md).
 NO_RECORD = ""
 BAD_AMOUNT = "CORE-2515"
 CAPTURE_REFUSED = "CORE-2006"

@@ -2,8 +2,8 @@
 
 CMI gives each merchant a ``clientid``, a store key (set in the Merchant Center, used for
 the ``ver3`` hash, guide §4.1.3) and, as an option, an API user for the XML API
-(PROTOCOL.md §5). The emulator starts with :data:`DEFAULT_MERCHANT` unless told
-otherwise, from ``--merchant`` flags or a JSON file.
+(docs/protocol.md#the-xml-api). The emulator starts with :data:`DEFAULT_MERCHANT` unless
+told otherwise, from ``--merchant`` flags or a JSON file.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ def trx_date(now: datetime) -> str:
 
 
 def api_trx_date(now: datetime) -> str:
-    """The XML API's ``Extra/TRXDATE``: ``20230910 22:36:30`` (PROTOCOL.md §5)."""
+    """The XML API's ``Extra/TRXDATE``: ``20230910 22:36:30`` (docs/protocol.md#the-xml-api)."""
     return f"{local(now):%Y%m%d %H:%M:%S}"
 
 

@@ -6,7 +6,7 @@ Routes (all answers are HTML unless said otherwise):
 ``POST /fim/est3dgate``                     the merchant's payment request (guide §4.1)
 ``POST /fim/est3dgate/pay``                 the card form
 ``POST /fim/est3dgate/3ds``                 the 3-D Secure challenge code
-``POST /fim/api``                           the CC5 XML API (PROTOCOL.md §5), XML
+``POST /fim/api``                           the CC5 XML API (docs/protocol.md), XML
 ``GET /merchant/``                          Merchant Center: orders
 ``GET /merchant/order/<oid>``               one order, its transactions and callbacks
 ``POST /merchant/callback/<id>/retry``      "Réessayer": send a callback again

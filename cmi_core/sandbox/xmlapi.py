@@ -1,4 +1,6 @@
-"""The CC5 XML API at ``/fim/api`` (PROTOCOL.md §5): PostAuth, Void, Credit, status, history.
+"""The CC5 XML API at ``/fim/api``: PostAuth, Void, Credit, status, history.
+
+The API is described in ``docs/protocol.md#the-xml-api``.
 
 Requests come as a raw XML body or form-encoded as ``DATA=<xml>``; they are parsed with
 ``defusedxml`` (no entities, no external DTDs). The API user (``Name``, ``Password``) of

@@ -1,4 +1,4 @@
-"""The CC5 XML API client (PROTOCOL.md §5) against CMI's HTTP, mocked with ``responses``."""
+"""The CC5 XML API client (docs/protocol.md#the-xml-api) against mocked HTTP (``responses``)."""
 
 from __future__ import annotations
 

@@ -178,7 +178,7 @@ def test_a_whole_payment() -> None:
 
 
 def test_late_decline_and_retried_success_are_refused() -> None:
-    """The caller sees ``not is_pending`` and sends no event (PROTOCOL.md §1, §6)."""
+    """The caller sees ``not is_pending`` and sends no event (docs/protocol.md#order-states)."""
     captured = START[S.CAPTURED]
     assert not captured.state.is_pending
     for event in (Event.declined(), Event.authorised(ORDER)):

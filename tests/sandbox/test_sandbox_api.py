@@ -1,4 +1,4 @@
-"""The CC5 XML API of the emulator (PROTOCOL.md §5), raw and through cmi_core.api."""
+"""The emulator's CC5 XML API (docs/protocol.md#the-xml-api), raw and through cmi_core.api."""
 
 from __future__ import annotations
 

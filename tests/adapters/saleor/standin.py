@@ -4,7 +4,8 @@ Saleor signs webhook bodies with ``jwt.api_jws.encode(body, key, "RS256",
 headers={"kid": ..., "crit": ["b64"]}, is_payload_detached=True)`` (saleor/core/jwt_manager):
 a detached JWS ``<header>..<signature>`` with ``b64: false``. The JWKS is served at
 ``<origin>/.well-known/jwks.json`` and every GraphQL document the app sends is validated
-against ``../shared/saleor/schema.graphql`` before it is answered.
+against Saleor's own schema (``data/schema.graphql``, vendored from Saleor with its licence in
+``data/LICENSE``) before it is answered.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -26,10 +26,9 @@ from graphql import GraphQLSchema, build_schema, parse, validate
 from jsonschema import Draft202012Validator
 from jwt.algorithms import RSAAlgorithm
 
-#: Saleor's schema and JSON Schemas (``../shared/saleor`` beside the repository).
-SHARED = Path(
-    os.environ.get("CMI_SALEOR_REFERENCE") or Path(__file__).resolve().parents[4] / "shared/saleor"
-)
+#: Saleor's schema and JSON Schemas, copied unchanged from Saleor (version and licence in
+#: ``data/LICENSE``): part of the repository, so a bare clone runs these tests.
+SALEOR_DATA = Path(__file__).resolve().parent / "data"
 API_URL = "https://saleor.example.com/graphql/"
 JWKS_URL = "https://saleor.example.com/.well-known/jwks.json"
 APP_ID = "QXBwOjE="
@@ -40,7 +39,7 @@ _counter = itertools.count(1)
 
 @functools.cache
 def schema() -> GraphQLSchema:
-    return build_schema((SHARED / "schema.graphql").read_text())
+    return build_schema((SALEOR_DATA / "schema.graphql").read_text())
 
 
 def graphql_errors(document: str) -> list[str]:
@@ -61,7 +60,7 @@ JSON_SCHEMAS = {
 @functools.cache
 def _validator(event: str) -> Draft202012Validator:
     return Draft202012Validator(
-        json.loads((SHARED / "json_schemas" / JSON_SCHEMAS[event]).read_text())
+        json.loads((SALEOR_DATA / "json_schemas" / JSON_SCHEMAS[event]).read_text())
     )
 
 
