@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 from cmi_core._version import version
 from cmi_core.callback import verify_callback
 from cmi_core.config import CMIConfig
-from cmi_core.errors import CMIError, SignatureError
+from cmi_core.errors import CallbackError, CMIError, SignatureError
 from cmi_core.form import render_redirect_form
 from cmi_core.hashing import compute_hash, hash_plaintext
 from cmi_core.money import parse_amount
@@ -124,8 +124,12 @@ def cmd_hash(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     fields = read_fields(args.file)
+    expected = read_fields(args.request) if args.request else None
     try:
-        result = verify_callback(fields, _store_key(args))
+        result = verify_callback(fields, _store_key(args), expected=expected)
+    except CallbackError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 1
     except SignatureError as exc:
         print(f"invalid: {exc}", file=sys.stderr)
         return 1
@@ -349,6 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="check the HASH of received fields (exit 0/1)")
     verify.add_argument("file", nargs="?", help="fields file (default: standard input)")
     verify.add_argument("--store-key", help="the store key (default: $CMI_STORE_KEY)")
+    verify.add_argument(
+        "--request",
+        help="the signed request's fields file: check the result is bound to it (binding)",
+    )
     verify.set_defaults(run=cmd_verify)
 
     form = commands.add_parser(

@@ -50,8 +50,10 @@ class DemoShop:
         self.replies: dict[str, list[str]] = {}
         #: The shop's own record of its orders: what the callbacks are checked against.
         self.orders: OrderedDict[str, KnownPayment] = OrderedDict()
+        #: The signed request of each order: a callback must carry it back (the binding).
+        self.requests: dict[str, dict[str, str]] = {}
 
-    def _remember(self, oid: str) -> None:
+    def _remember(self, oid: str, request: dict[str, str]) -> None:
         status = apply(PaymentStatus.new(DEMO_AMOUNT), Event.redirect())
         payment = KnownPayment(
             oid=oid,
@@ -62,9 +64,11 @@ class DemoShop:
         )
         with self._lock:
             self.orders[oid] = payment
+            self.requests[oid] = request
             while len(self.orders) > MAX_ORDERS:
                 forgotten, _ = self.orders.popitem(last=False)
                 self.replies.pop(forgotten, None)
+                self.requests.pop(forgotten, None)
 
     def page(self, public_base: str, callback_base: str, lang: str) -> str:
         lang = lang_of(lang)
@@ -89,7 +93,7 @@ class DemoShop:
                 description="Commande de démonstration",
             ),
         )
-        self._remember(oid)
+        self._remember(oid, request.as_dict())
         cards = "".join(
             f"<tr><td><code>{e(c.pan)}</code></td><td>{e(c.brand)}</td>"
             f"<td>{e(c.description)}</td></tr>"
@@ -114,9 +118,12 @@ class DemoShop:
     def callback(self, fields: Sequence[tuple[str, str]]) -> str:
         """The shop's CallbackURL: verify, decide against its own record (guide §4.2.1)."""
         result: CallbackResult | None
+        values = dict(fields)
+        with self._lock:
+            expected = self.requests.get(values.get("oid", ""), {})
         try:
-            result = verify_callback(dict(fields), self.merchant.store_key)
-        except CMIError:  # wrong or missing HASH, no oid, unreadable amount
+            result = verify_callback(values, self.merchant.store_key, expected=expected)
+        except CMIError:  # wrong or missing HASH, not bound to its request, unreadable amount
             result = None
         with self._lock:  # a real shop locks the order's row
             known = self.orders.get(result.oid) if result is not None else None

@@ -8,6 +8,7 @@ the core's API client captures, partially refunds and reads the status.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
 
@@ -38,8 +39,10 @@ class Shop:
         self.payments: dict[str, KnownPayment] = {}
         self.capture_mode = capture_mode
         self.replies: list[str] = []
+        self.requests: dict[str, dict[str, str]] = {}
 
-    def expect(self, oid: str) -> None:
+    def expect(self, oid: str, request: Sequence[tuple[str, str]]) -> None:
+        self.requests[oid] = dict(request)
         status = apply(PaymentStatus.new(AMOUNT), Event.redirect())
         self.payments[oid] = KnownPayment(
             oid=oid, amount=AMOUNT, currency="504", status=status,
@@ -48,7 +51,8 @@ class Shop:
 
     def on_callback(self, received: Received) -> tuple[int, str]:
         try:
-            result = verify_callback(received.values, DEFAULT_MERCHANT.store_key)
+            expected = self.requests.get(received.values.get("oid", ""), {})
+            result = verify_callback(received.values, DEFAULT_MERCHANT.store_key, expected=expected)
         except CMIError:
             result = None
         with self.lock:  # the row lock of a real shop
@@ -65,7 +69,7 @@ def test_pay_capture_refund_and_status_end_to_end(sandbox: Sandbox, merchant: Me
     shop = Shop()
     merchant.reply = shop.on_callback
     fields = payment_fields(sandbox, merchant, oid="E2E-1", amount=AMOUNT)
-    shop.expect("E2E-1")
+    shop.expect("E2E-1", fields)
 
     browser = Browser(sandbox)
     assert browser.open(fields).status_code == 200
@@ -103,9 +107,10 @@ def test_pay_capture_refund_and_status_end_to_end(sandbox: Sandbox, merchant: Me
 def test_manual_capture_then_api_capture(sandbox: Sandbox, merchant: Merchant) -> None:
     shop = Shop(capture_mode="manual")
     merchant.reply = shop.on_callback
-    shop.expect("E2E-2")
+    fields = payment_fields(sandbox, merchant, oid="E2E-2", amount=AMOUNT)
+    shop.expect("E2E-2", fields)
     browser = Browser(sandbox)
-    browser.open(payment_fields(sandbox, merchant, oid="E2E-2", amount=AMOUNT))
+    browser.open(fields)
     browser.pay()
     merchant.wait_for("/callback", 1)
     sandbox.wait_for_callbacks()
@@ -127,10 +132,11 @@ def test_duplicate_callback_gets_the_same_reply_and_one_change(
 ) -> None:
     shop = Shop()
     merchant.reply = shop.on_callback
-    shop.expect("E2E-3")
+    fields = payment_fields(sandbox, merchant, oid="E2E-3", amount=AMOUNT)
+    shop.expect("E2E-3", fields)
     sandbox.set_fault("twice", oid="E2E-3")
     browser = Browser(sandbox)
-    browser.open(payment_fields(sandbox, merchant, oid="E2E-3", amount=AMOUNT))
+    browser.open(fields)
     browser.pay()
     merchant.wait_for("/callback", 2)
     sandbox.wait_for_callbacks()

@@ -340,10 +340,14 @@ def _demo_order(sandbox: Sandbox) -> str:
     return dict(forms(shop.text)["pay"][1])["oid"]
 
 
-def _signed_callback(oid: str, **changes: str) -> dict[str, str]:
+def _signed_callback(sandbox: Sandbox, oid: str, **changes: str) -> dict[str, str]:
+    """A signed callback echoing the demo order's request, as CMI sends it."""
     from cmi_core.testing import make_callback
 
-    values = make_callback(DEFAULT_MERCHANT.store_key, oid=oid, amount=Decimal("199.00"))
+    request = sandbox.demo.requests.get(oid, {})
+    values = make_callback(
+        DEFAULT_MERCHANT.store_key, oid=oid, amount=Decimal("199.00"), request_fields=request
+    )
     return sign({**values, **changes}, DEFAULT_MERCHANT.store_key)
 
 
@@ -354,23 +358,25 @@ def test_demo_callback_checks_oid_and_amount(sandbox: Sandbox) -> None:
     def post(values: dict[str, str]) -> str:
         return requests.post(url, data=values, timeout=5).text
 
-    # Properly signed, but not what the shop sold: no capture, the order is flagged.
-    assert post(_signed_callback("DEMO-UNKNOWN")) == "FAILURE"
-    assert post(_signed_callback(oid, amount="1.00")) == "FAILURE"
-    assert sandbox.demo.orders[oid].status.state == "needs_attention"
-    assert post(_signed_callback(oid)) == "FAILURE"  # staff must look first
+    # Properly signed, but not the request the shop signed: refused, nothing changes.
+    assert post(_signed_callback(sandbox, "DEMO-UNKNOWN")) == "FAILURE"
+    assert post(_signed_callback(sandbox, oid, amount="1.00")) == "FAILURE"
+    assert sandbox.demo.orders[oid].status.state == "redirected"
     other_currency = _demo_order(sandbox)
-    assert post(_signed_callback(other_currency, currency="978")) == "FAILURE"
+    assert post(_signed_callback(sandbox, other_currency, currency="978")) == "FAILURE"
+    assert sandbox.demo.orders[other_currency].status.state == "redirected"
     # A failed attempt is acknowledged, then the approval captures once.
     oid = _demo_order(sandbox)
-    declined = _signed_callback(oid, ProcReturnCode="05", Response="Declined", ErrCode="ISO8583-05")
+    declined = _signed_callback(
+        sandbox, oid, ProcReturnCode="05", Response="Declined", ErrCode="ISO8583-05"
+    )
     assert post(declined) == "APPROVED"
-    approved = _signed_callback(oid)
+    approved = _signed_callback(sandbox, oid)
     assert post(approved) == "ACTION=POSTAUTH"
     assert sandbox.demo.orders[oid].status.state == "captured"
     assert sandbox.demo.orders[oid].trans_id == approved["TransId"]
     assert post(approved) == "ACTION=POSTAUTH"  # the same approval: the same reply
-    other = _signed_callback(oid, TransId="25327ZZZZ9999")
+    other = _signed_callback(sandbox, oid, TransId="25327ZZZZ9999")
     assert post(other) == "FAILURE"  # another approval of a paid order
     assert post(declined) == "APPROVED"  # a late failure changes nothing
     assert sandbox.demo.orders[oid].status.state == "captured"

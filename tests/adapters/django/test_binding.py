@@ -105,10 +105,14 @@ def _pay_on_emulator(sandbox: Sandbox) -> Payment:
     payment, request = services.create_payment(
         platform="test",
         reference="basket-9",
-        order={"amount": Decimal("120.50"), "email": "client@example.ma",
-               "billing_name": "Amina Test", "ok_url": "https://shop.example.ma/cmi/ok/",
-               "fail_url": "https://shop.example.ma/cmi/fail/",
-               "callback_url": "http://127.0.0.1:9/unreachable"},  # fmt: skip
+        order={
+            "amount": Decimal("120.50"),
+            "email": "client@example.ma",
+            "billing_name": "Amina Test",
+            "ok_url": "https://shop.example.ma/cmi/ok/",
+            "fail_url": "https://shop.example.ma/cmi/fail/",
+            "callback_url": "http://127.0.0.1:9/unreachable",
+        },
     )
     browser = Browser(sandbox)
     assert browser.open(request.fields).status_code == 200
@@ -146,8 +150,10 @@ def test_a_loose_approval_without_an_api_user_is_refused(
 ) -> None:
     payment = make_payment()
     settings.CMI_PAYMENTS = {
-        "default": {"CLIENT_ID": DEFAULT_MERCHANT.client_id,
-                    "STORE_KEY": DEFAULT_MERCHANT.store_key}  # fmt: skip
+        "default": {
+            "CLIENT_ID": DEFAULT_MERCHANT.client_id,
+            "STORE_KEY": DEFAULT_MERCHANT.store_key,
+        }
     }
     assert services.handle_callback(_loose(payment)).reply == "FAILURE"
     payment.refresh_from_db()
