@@ -1,3 +1,4 @@
+# ruff: noqa: RUF012  - Django reads these class lists
 """Operation.state (pending, succeeded, failed, unknown); the key constraint covers pending rows.
 
 Rows written before this migration were recorded after CMI answered: ``succeeded`` ones
