@@ -3,7 +3,7 @@
 ``python -m tests.adapters.django.opsworker '<json>'`` configures Django like
 ``tests.adapters.django.settings`` but on the database and CMI configuration it is given,
 prints ``ready``, waits for the ``go`` file (so that every process starts its request at
-the same moment), does one thing and prints one JSON line: what happened.
+the same moment), does one thing (or each of its ``steps``) and prints one JSON line: what happened.
 
 Actions: ``migrate``; ``setup`` (a payment in a given state); ``refund``, ``capture``,
 ``void`` (through :mod:`cmi_django.services`); ``form`` (a dashboard's staff form POST
@@ -217,8 +217,11 @@ def act(spec: dict[str, Any]) -> dict[str, Any]:  # noqa: C901, PLR0911 - one br
 def main() -> None:
     spec = json.loads(sys.argv[1])
     configure(spec)
-    result = act(spec)
-    print(json.dumps(result), flush=True)
+    if "steps" in spec:  # several actions, one after the other, in this one process
+        results = [act({**spec, **step}) for step in spec["steps"]]
+        print(json.dumps({"ok": True, "steps": results}), flush=True)
+    else:
+        print(json.dumps(act(spec)), flush=True)
 
 
 if __name__ == "__main__":

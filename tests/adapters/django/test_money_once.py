@@ -183,6 +183,14 @@ def cmi_credits(sandbox: Sandbox, oid: str) -> list[Decimal]:
     ]
 
 
+def steps(payment: dict[str, Any], *actions: dict[str, Any]) -> list[dict[str, Any]]:
+    """Several actions in one worker process, one after the other."""
+    done = run({**payment, "action": "steps", "steps": list(actions)})
+    assert done["ok"], done
+    results: list[dict[str, Any]] = done["steps"]
+    return results
+
+
 def report(payment: dict[str, Any]) -> dict[str, Any]:
     found = run({**payment, "action": "report"})
     assert found["ok"], found
@@ -259,8 +267,9 @@ def test_duplicate_callbacks_from_several_processes_capture_once(
     made = run({"db": shop_db, "cmi": cmi, "action": "setup", "state": "redirected"})
     payment = {"db": shop_db, "cmi": cmi, "pk": made["pk"]}
     body = run({**payment, "action": "sign"})["body"]
-    results = together([{**payment, "action": "callback", "body": body}] * 6)
-    assert [r["reply"] for r in results] == ["ACTION=POSTAUTH"] * 6  # none "database is locked"
+    results = together([{**payment, "action": "callback", "body": body}] * PROCESSES)
+    replies = [r["reply"] for r in results]
+    assert replies == ["ACTION=POSTAUTH"] * PROCESSES  # none "database is locked" (FAILURE)
     found = report(payment)
     assert (found["state"], Decimal(found["captured"])) == ("captured", AMOUNT)
     assert sorted(found["hooks"]) == ["authorised", "captured"]
@@ -276,22 +285,22 @@ def test_process_dying_after_cmi_answered_leaves_a_pending_refund_reconcile_sett
     died = run({**payment, "action": "die", "amount": "20.00", "key": "refund-die"})
     assert died.get("exit") == 3, died
     assert cmi_credits(sandbox, payment["oid"]) == [Decimal("20.00")]
-    found = report(payment)
-    assert [(o["kind"], o["state"]) for o in found["operations"]] == [("refund", "pending")]
-    assert Decimal(found["refunded"]) == 0
-
-    again = run({**payment, "action": "refund", "amount": "20.00", "key": "refund-die"})
+    dead, again, other, _, reconciled, found = steps(
+        payment,
+        {"action": "report"},
+        {"action": "refund", "amount": "20.00", "key": "refund-die"},
+        {"action": "refund", "amount": "101.00", "key": "refund-other"},
+        {"action": "age"},  # its call's deadline is long past
+        {"action": "reconcile"},
+        {"action": "report"},
+    )
+    assert [(o["kind"], o["state"]) for o in dead["operations"]] == [("refund", "pending")]
+    assert Decimal(dead["refunded"]) == 0
     assert again["error"] == "OperationPendingError", again  # the same key is not re-sent
-    other = run({**payment, "action": "refund", "amount": "101.00", "key": "refund-other"})
     assert other["error"] == "TransitionError", other  # 20 is promised: 100.50 is left
-    assert cmi_credits(sandbox, payment["oid"]) == [Decimal("20.00")]
-
-    assert run({**payment, "action": "age"})["ok"]  # its call's deadline is long past
-    reconciled = run({**payment, "action": "reconcile"})
     assert reconciled["ok"], reconciled
     assert "refund 20.000 (key refund-die) settled as succeeded" in reconciled["output"]
     assert cmi_credits(sandbox, payment["oid"]) == [Decimal("20.00")]  # not sent again
-    found = report(payment)
     assert shop_refunds(found) == [Decimal("20.00")]
     assert (found["state"], Decimal(found["refunded"])) == ("partially_refunded", Decimal(20))
     assert found["hooks"] == ["refunded"]
