@@ -37,8 +37,14 @@ def configure(spec: dict[str, Any]) -> None:
     django.setup()
 
 
+def say(line: str) -> None:
+    """One line to the test that started this process, at once."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def wait_for_go(spec: dict[str, Any]) -> None:
-    print("ready", flush=True)
+    say("ready")
     go = spec.get("go")
     if not go:
         return
@@ -65,9 +71,7 @@ def probe_write(db: dict[str, Any], payment_pk: int) -> str:
         other = sqlite3.connect(db["NAME"], timeout=1.0, isolation_level=None)
         try:
             other.execute("BEGIN IMMEDIATE")
-            other.execute(
-                "UPDATE cmi_django_payment SET email = email WHERE id = ?", (payment_pk,)
-            )
+            other.execute("UPDATE cmi_django_payment SET email = email WHERE id = ?", (payment_pk,))
             other.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             return f"locked: {exc}"
@@ -77,8 +81,12 @@ def probe_write(db: dict[str, Any], payment_pk: int) -> str:
     import psycopg
 
     with psycopg.connect(
-        host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"],
-        dbname=db["NAME"], autocommit=True,
+        host=db["HOST"],
+        port=db["PORT"],
+        user=db["USER"],
+        password=db["PASSWORD"],
+        dbname=db["NAME"],
+        autocommit=True,
     ) as other:
         try:
             other.execute("SET lock_timeout = '1s'")
@@ -90,7 +98,7 @@ def probe_write(db: dict[str, Any], payment_pk: int) -> str:
     return "written"
 
 
-def act(spec: dict[str, Any]) -> dict[str, Any]:  # noqa: C901, PLR0911 - one branch per action
+def act(spec: dict[str, Any]) -> dict[str, Any]:
     from cmi_django import services
     from cmi_django.models import Operation, Payment
 
@@ -219,9 +227,9 @@ def main() -> None:
     configure(spec)
     if "steps" in spec:  # several actions, one after the other, in this one process
         results = [act({**spec, **step}) for step in spec["steps"]]
-        print(json.dumps({"ok": True, "steps": results}), flush=True)
+        say(json.dumps({"ok": True, "steps": results}))
     else:
-        print(json.dumps(act(spec)), flush=True)
+        say(json.dumps(act(spec)))
 
 
 if __name__ == "__main__":

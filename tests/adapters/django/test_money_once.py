@@ -17,6 +17,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def _last_line(out: str, err: str) -> dict[str, Any]:
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     """One worker, to its end."""
-    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+    done = subprocess.run(
         [sys.executable, "-m", "tests.adapters.django.opsworker", json.dumps(spec)],
         cwd=ROOT,
         env=_env(),
@@ -70,7 +71,7 @@ def together(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as folder:
         go = Path(folder) / "go"
         processes = [
-            subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
@@ -314,3 +315,147 @@ def test_no_lock_is_held_while_cmi_is_called(
     assert probed["ok"], probed
     assert probed["write"] == "written"  # another connection wrote during CMI's call
     assert cmi_credits(sandbox, payment["oid"]) == [Decimal("20.00")]
+
+
+# In one process: what an open operation blocks, how it is settled -----------------------------
+
+
+def seed_order(sandbox: Sandbox, oid: str, *, captured: bool) -> None:
+    """The order at the emulator: PreAuth, and PostAuth when ``captured``."""
+    store, now = sandbox.store, sandbox.ledger.clock.now()
+    order = store.ensure_order(
+        DEFAULT_MERCHANT.client_id,
+        oid,
+        currency="504",
+        amount=AMOUNT,
+        email="client@example.ma",
+        bill_to_name="Amina Test",
+        now=now,
+    )
+    for kind in ("PreAuth", "PostAuth") if captured else ("PreAuth",):
+        ids = new_ids(now)
+        store.add_transaction(
+            order.id,
+            kind,
+            AMOUNT,
+            now,
+            trans_id=ids.trans_id,
+            host_ref_num=ids.host_ref_num,
+            auth_code=ids.auth_code,
+        )
+    state = {"state": "POST", "captured": AMOUNT} if captured else {"state": "PRE"}
+    store.update_order(order.id, now, authorized=AMOUNT, **state)
+
+
+def ledger(sandbox: Sandbox, oid: str) -> list[str]:
+    order = sandbox.store.get_order(DEFAULT_MERCHANT.client_id, oid)
+    assert order is not None
+    return [t.type for t in sandbox.store.transactions(order.id)]
+
+
+@pytest.fixture
+def local_payment(sandbox_settings: Sandbox, make_payment: Any) -> Any:
+    """A payment captured in this process's test database and at the emulator."""
+    from cmi_django.models import Payment
+
+    payment = make_payment()
+    Payment.objects.filter(pk=payment.pk).update(
+        state="captured", authorised_amount=AMOUNT, captured_amount=AMOUNT
+    )
+    payment.refresh_from_db()
+    seed_order(sandbox_settings, payment.oid, captured=True)
+    return payment
+
+
+def open_operation(payment: Any, kind: str, state: str, amount: Decimal | None, **more: Any) -> Any:
+    from cmi_django.models import Operation
+
+    return Operation.objects.create(
+        payment=payment, kind=kind, amount=amount, state=state, key=f"{kind}-open", **more
+    )
+
+
+@pytest.mark.django_db
+def test_an_open_capture_blocks_void_capture_and_refund_before_cmi(
+    sandbox_settings: Sandbox, make_payment: Any
+) -> None:
+    from cmi_django import services
+    from cmi_django.models import Payment
+
+    payment = make_payment()
+    Payment.objects.filter(pk=payment.pk).update(state="authorised", authorised_amount=AMOUNT)
+    payment.refresh_from_db()
+    seed_order(sandbox_settings, payment.oid, captured=False)
+    open_operation(payment, "capture", "unknown", AMOUNT)
+    with pytest.raises(services.OperationPendingError, match="capture of this payment is unknown"):
+        services.void(payment, key="void-1")
+    with pytest.raises(services.OperationPendingError):
+        services.capture(payment, key="capture-2")
+    assert ledger(sandbox_settings, payment.oid) == ["PreAuth"]  # nothing was sent
+    assert payment.operations.count() == 1
+
+
+@pytest.mark.django_db
+def test_refresh_leaves_a_refund_whose_call_may_still_run_alone(
+    sandbox_settings: Sandbox, local_payment: Any
+) -> None:
+    from cmi_django import services
+
+    pending = open_operation(local_payment, "refund", "pending", Decimal(20))
+    with pytest.raises(services.OperationPendingError, match="refresh again"):
+        services.refresh(local_payment)
+    pending.refresh_from_db()
+    assert pending.state == "pending"
+    assert (local_payment.state, local_payment.refunded_amount) == ("captured", 0)
+    assert ledger(sandbox_settings, local_payment.oid) == ["PreAuth", "PostAuth"]
+
+
+@pytest.mark.django_db
+def test_reconcile_settles_a_refund_cmi_never_made_as_failed_without_sending_it(
+    sandbox_settings: Sandbox, local_payment: Any
+) -> None:
+    from datetime import timedelta
+
+    from cmi_django import services
+    from cmi_django.models import Operation
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    pending = open_operation(local_payment, "refund", "pending", Decimal(20))
+    Operation.objects.filter(pk=pending.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    call_command("cmi_reconcile", stdout=StringIO())
+    pending.refresh_from_db()
+    assert (pending.state, pending.succeeded) == ("failed", False)
+    assert "nothing was re-sent" in pending.error
+    assert ledger(sandbox_settings, local_payment.oid) == ["PreAuth", "PostAuth"]
+    local_payment.refresh_from_db()
+    assert (local_payment.state, local_payment.refunded_amount) == ("captured", 0)
+    # settled: the whole amount is refundable again, and is refunded once
+    services.refund(local_payment, AMOUNT, key="refund-after")
+    assert ledger(sandbox_settings, local_payment.oid) == ["PreAuth", "PostAuth", "Credit"]
+
+
+@pytest.mark.django_db
+def test_no_usable_answer_leaves_the_refund_unknown_and_it_is_never_resent(
+    sandbox_settings: Sandbox, local_payment: Any
+) -> None:
+    import responses
+    from cmi_django import services
+    from cmi_django.config import get_config
+    from django.core.management import call_command
+
+    from cmi_core import APITransportError
+
+    with responses.RequestsMock() as mocked:
+        mocked.add(responses.POST, get_config().api_url, body="<html>proxy error</html>")
+        with pytest.raises(APITransportError):
+            services.refund(local_payment, Decimal(20), key="refund-x")
+    operation = local_payment.operations.get(key="refund-x")
+    assert (operation.state, operation.succeeded) == ("unknown", False)
+    with pytest.raises(services.OperationPendingError, match="already sent to CMI"):
+        services.refund(local_payment, Decimal(20), key="refund-x")
+    assert ledger(sandbox_settings, local_payment.oid) == ["PreAuth", "PostAuth"]
+    call_command("cmi_reconcile", stdout=StringIO())  # an unknown one needs no waiting
+    operation.refresh_from_db()
+    assert operation.state == "failed"  # CMI's history has no such refund
+    assert ledger(sandbox_settings, local_payment.oid) == ["PreAuth", "PostAuth"]
