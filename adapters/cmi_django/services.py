@@ -10,10 +10,15 @@
   callback has not delivered yet goes through the same path, decided as manual capture
   (CMI got no ``ACTION=POSTAUTH``), then captured through the API after the commit when
   the payment was in auto mode and an API user is configured.
-- :func:`capture`, :func:`void`, :func:`refund`, :func:`refresh`: staff operations through
-  :class:`cmi_core.CMIClient`. The row is locked and the state machine consulted *before*
-  CMI is called, so an illegal move raises :class:`cmi_core.TransitionError` and sends
-  nothing. An idempotency ``key`` that already succeeded returns its :class:`Operation`.
+- :func:`capture`, :func:`void`, :func:`refund`: money-moving operations through
+  :class:`cmi_core.CMIClient`, sent at most once per intent on every database: a short
+  locked transaction consults the state machine and the amounts open refunds promise
+  (an illegal move raises :class:`cmi_core.TransitionError` and sends nothing) and commits
+  a ``pending`` :class:`Operation`; CMI is called with no lock held; a second short
+  transaction records the answer. An idempotency ``key`` that already succeeded returns
+  its :class:`Operation`; one pending or unknown raises :class:`OperationPendingError`.
+- :func:`refresh`: CMI's ORDERSTATUS (and ORDERHISTORY) asked with no lock held, applied
+  under a short one; it settles open operations from CMI's history, never re-sending them.
 
 The platform hook runs once per change, inside the transaction, after the row is saved.
 """
@@ -714,6 +719,12 @@ class OperationPendingError(TransitionError):
     """
 
 
+_OPEN_TEXT = {
+    Operation.PENDING: "waiting for CMI's answer; refresh from CMI in a minute",
+    Operation.UNKNOWN: "CMI's answer was lost; refresh from CMI to settle it",
+}
+
+
 def _lock(pk: int) -> Payment:
     """The payment's row, locked until the end of the enclosing transaction.
 
@@ -757,8 +768,8 @@ def _begin(
                 raise OperationPendingError(
                     locked.state,
                     kind,
-                    f"this {kind} was already sent to CMI and is {same.state}; refresh the "
-                    "payment from CMI to settle it",
+                    f"this {kind} was already sent to CMI ({_OPEN_TEXT[same.state]}); it is "
+                    "not sent twice",
                 )
         open_ops = _open_money(locked)
         if open_ops and (kind != "refund" or any(o.kind != "refund" for o in open_ops)):
@@ -766,8 +777,7 @@ def _begin(
             raise OperationPendingError(
                 locked.state,
                 kind,
-                f"a {first.kind} of this payment is {first.state} at CMI; refresh the payment "
-                "from CMI to settle it first",
+                f"a {first.kind} of this payment is {first.state} ({_OPEN_TEXT[first.state]})",
             )
         before = locked.status
         promised = before
