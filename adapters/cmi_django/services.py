@@ -1031,7 +1031,9 @@ def _settle(locked: Payment, answer: _Answer, config: CMIConfig) -> list[Operati
         if amount in unmatched:
             unmatched.remove(amount)
     order = answer.order
-    cmi_captured = (order.captured_amount or Decimal(0)) if order is not None else Decimal(0)
+    cmi_captured = Decimal(0)
+    if order is not None and order.state in (OrderState.POST, OrderState.RFND):
+        cmi_captured = order.captured_amount or order.amount or Decimal(0)
     shop_captured = locked.captured_amount
     for operation in open_ops:
         happened = False

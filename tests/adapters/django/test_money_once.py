@@ -459,3 +459,46 @@ def test_no_usable_answer_leaves_the_refund_unknown_and_it_is_never_resent(
     operation.refresh_from_db()
     assert operation.state == "failed"  # CMI's history has no such refund
     assert ledger(sandbox_settings, local_payment.oid) == ["PreAuth", "PostAuth"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_0003_keeps_old_operations_settled() -> None:
+    """Rows written before Operation.state: succeeded stay succeeded, the rest failed
+    (none becomes pending, which would block every later operation of its payment)."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("cmi_django", "0002_request_fields_reading")]
+    after = [("cmi_django", "0003_operation_state")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        apps = executor.loader.project_state(before).apps
+        payment = apps.get_model("cmi_django", "Payment").objects.create(
+            oid="old-1", platform="test", amount=AMOUNT
+        )
+        operation = apps.get_model("cmi_django", "Operation")
+        operation.objects.create(payment=payment, kind="refund", succeeded=True, key="a")
+        operation.objects.create(payment=payment, kind="refund", succeeded=False, key="a")
+        operation.objects.create(payment=payment, kind="capture", succeeded=False)
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+    migrated = executor.loader.project_state(after).apps.get_model("cmi_django", "Operation")
+    states = list(migrated.objects.order_by("id").values_list("kind", "state"))
+    assert states == [("refund", "succeeded"), ("refund", "failed"), ("capture", "failed")]
+
+
+@pytest.mark.django_db
+def test_reconcile_leaves_an_operation_whose_call_may_still_run_for_the_next_run(
+    sandbox_settings: Sandbox, local_payment: Any
+) -> None:
+    from django.core.management import call_command
+
+    pending = open_operation(local_payment, "refund", "pending", Decimal(20))
+    out = StringIO()
+    call_command("cmi_reconcile", stdout=out)  # no CommandError: nothing failed
+    assert f"{local_payment.oid}: left for the next run" in out.getvalue()
+    pending.refresh_from_db()
+    assert pending.state == "pending"
+    assert ledger(sandbox_settings, local_payment.oid) == ["PreAuth", "PostAuth"]

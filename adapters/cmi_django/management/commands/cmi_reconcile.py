@@ -86,6 +86,9 @@ class Command(BaseCommand):
                 else:
                     services.refresh(payment, user="cmi_reconcile", source="reconcile")
                     after = payment.state
+            except services.OperationPendingError as exc:  # its call may still be running
+                self.stdout.write(f"{payment.oid}: left for the next run: {exc.reason}")
+                continue
             except Exception as exc:  # noqa: BLE001 - reported, then on to the next one
                 failed += 1
                 self.stderr.write(f"{payment.oid}: error: {exc}")
