@@ -29,6 +29,7 @@ import dataclasses
 import logging
 import re
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -719,10 +720,15 @@ class OperationPendingError(TransitionError):
     """
 
 
+_POLL = 0.2  # seconds between two looks at an operation another request is sending
 _OPEN_TEXT = {
     Operation.PENDING: "waiting for CMI's answer; refresh from CMI in a minute",
     Operation.UNKNOWN: "CMI's answer was lost; refresh from CMI to settle it",
 }
+
+
+class _SameKeyInFlightError(OperationPendingError):
+    """The same key's call to CMI may still be running: its answer is worth waiting for."""
 
 
 def _lock(pk: int) -> Payment:
@@ -764,6 +770,11 @@ def _begin(
             )
             if same is not None and same.state == Operation.SUCCEEDED:
                 return same, get_config(locked.config_key), False
+            horizon = timezone.now() - _in_flight(get_config(locked.config_key))
+            if same is not None and same.state == Operation.PENDING and same.created_at > horizon:
+                raise _SameKeyInFlightError(
+                    locked.state, kind, f"this {kind} is being sent to CMI by another request"
+                )
             if same is not None:
                 raise OperationPendingError(
                     locked.state,
@@ -859,8 +870,22 @@ def _operate(
        with no transaction of ours open and no lock held; 3. :func:`_record` applies CMI's
        answer under a short lock. A process that dies between 2 and 3 leaves the operation
        ``pending``: :func:`refresh` settles it from CMI's history, never by sending again.
+
+    The same key sent again while its first call may still be running (a double click,
+    Saleor's retry) waits for that call's outcome (at most the call's deadline): it then
+    gets the succeeded operation, sends anew after a failure, or
+    :class:`OperationPendingError` when the outcome is still unknown.
     """
-    operation, config, new = _begin(payment, kind, event, amount=amount, user=user, key=key)
+    started = time.monotonic()
+    while True:
+        try:
+            operation, config, new = _begin(payment, kind, event, amount=amount, user=user, key=key)
+            break
+        except _SameKeyInFlightError as exc:  # a double click, a retry: wait for the first one
+            limit = _in_flight(get_config(payment.config_key)).total_seconds()
+            if time.monotonic() - started > limit:
+                raise OperationPendingError(exc.state, exc.event, exc.reason) from None
+            time.sleep(_POLL)
     if not new:
         payment.refresh_from_db()
         return operation
