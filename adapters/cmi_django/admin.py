@@ -30,7 +30,7 @@ class CallbackInline(ReadOnlyMixin, admin.TabularInline):
 
 class OperationInline(ReadOnlyMixin, admin.TabularInline):
     model = Operation
-    fields = ("created_at", "kind", "amount", "succeeded", "key", "error", "user")
+    fields = ("created_at", "kind", "amount", "state", "key", "error", "user")
     readonly_fields = fields
     extra = 0
 
@@ -53,6 +53,6 @@ class CallbackLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Operation)
 class OperationAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("created_at", "kind", "payment", "amount", "succeeded", "user")
+    list_display = ("created_at", "kind", "payment", "amount", "state", "user")
     list_filter = ("kind", "succeeded")
     search_fields = ("payment__oid", "key")

@@ -125,7 +125,15 @@ class CallbackLog(models.Model):
 
 
 class Operation(models.Model):
-    """Every staff or API operation sent to CMI for a payment, and CMI's answer."""
+    """Every staff or API operation sent to CMI for a payment, and CMI's answer.
+
+    A money-moving operation (capture, void, refund) is written ``pending`` *before* CMI
+    is called, in its own committed transaction, then marked ``succeeded`` or ``failed``
+    by CMI's answer; ``unknown`` when no usable answer came (CMI may or may not have
+    acted). ``pending`` and ``unknown`` operations are never sent again:
+    :func:`cmi_django.services.refresh` (and ``manage.py cmi_reconcile``) settle them from
+    CMI's order history. ``succeeded`` mirrors ``state == "succeeded"``.
+    """
 
     KINDS = (
         ("capture", "capture"),
@@ -133,10 +141,23 @@ class Operation(models.Model):
         ("refund", "refund"),
         ("status", "status"),
     )
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    STATES = (
+        (PENDING, "pending"),
+        (SUCCEEDED, "succeeded"),
+        (FAILED, "failed"),
+        (UNKNOWN, "unknown"),
+    )
+    #: States of an operation that may still have moved money at CMI.
+    OPEN = (PENDING, UNKNOWN)
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="operations")
     kind = models.CharField(max_length=8, choices=KINDS)
     amount = models.DecimalField(**_MONEY, null=True, blank=True)
+    state = models.CharField(max_length=9, choices=STATES, default=PENDING, db_index=True)
     succeeded = models.BooleanField(default=False)
     key = models.CharField(max_length=128, null=True, blank=True)
     response = models.JSONField(default=dict, blank=True)
@@ -147,13 +168,16 @@ class Operation(models.Model):
     class Meta:
         ordering = ("-created_at", "-id")
         constraints = (
-            # A key names one successful operation; failed tries may repeat it.
+            # A key names one operation that may have moved money (pending, unknown or
+            # succeeded); only failed tries may repeat it.
             models.UniqueConstraint(
                 fields=["payment", "kind", "key"],
-                condition=models.Q(key__isnull=False, succeeded=True),
+                condition=models.Q(
+                    key__isnull=False, state__in=["pending", "unknown", "succeeded"]
+                ),
                 name="cmi_django_operation_key_once",
             ),
         )
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.payment_id} {'ok' if self.succeeded else 'failed'}"
+        return f"{self.kind} {self.payment_id} {self.state}"

@@ -10,10 +10,15 @@
   callback has not delivered yet goes through the same path, decided as manual capture
   (CMI got no ``ACTION=POSTAUTH``), then captured through the API after the commit when
   the payment was in auto mode and an API user is configured.
-- :func:`capture`, :func:`void`, :func:`refund`, :func:`refresh`: staff operations through
-  :class:`cmi_core.CMIClient`. The row is locked and the state machine consulted *before*
-  CMI is called, so an illegal move raises :class:`cmi_core.TransitionError` and sends
-  nothing. An idempotency ``key`` that already succeeded returns its :class:`Operation`.
+- :func:`capture`, :func:`void`, :func:`refund`: money-moving operations through
+  :class:`cmi_core.CMIClient`, sent at most once per intent on every database: a short
+  locked transaction consults the state machine and the amounts open refunds promise
+  (an illegal move raises :class:`cmi_core.TransitionError` and sends nothing) and commits
+  a ``pending`` :class:`Operation`; CMI is called with no lock held; a second short
+  transaction records the answer. An idempotency ``key`` that already succeeded returns
+  its :class:`Operation`; one pending or unknown raises :class:`OperationPendingError`.
+- :func:`refresh`: CMI's ORDERSTATUS (and ORDERHISTORY) asked with no lock held, applied
+  under a short one; it settles open operations from CMI's history, never re-sending them.
 
 The platform hook runs once per change, inside the transaction, after the row is saved.
 """
@@ -24,9 +29,10 @@ import dataclasses
 import logging
 import re
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any, Literal
@@ -35,11 +41,14 @@ from urllib.parse import parse_qsl
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.db.models import F
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from cmi_core import (
     APIError,
     APIResult,
+    APITransportError,
     Binding,
     CallbackError,
     CallbackResult,
@@ -47,6 +56,7 @@ from cmi_core import (
     CMIConfig,
     Decision,
     Event,
+    OrderHistory,
     OrderNotFoundError,
     OrderState,
     OrderStatus,
@@ -74,6 +84,7 @@ __all__ = [
     "MAX_BODY",
     "BadBodyError",
     "CallbackOutcome",
+    "OperationPendingError",
     "PlatformHookError",
     "ReturnOutcome",
     "StatusCheck",
@@ -100,6 +111,7 @@ MAX_BODY = 64 * 1024
 MAX_FIELDS = 500
 _OID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _LANGS = ("fr", "en", "ar")
+_MONEY_KINDS = ("capture", "void", "refund")
 
 
 # -- reading what CMI posts --------------------------------------------------------------
@@ -759,6 +771,149 @@ def _notify_after_operation(
     return None
 
 
+class OperationPendingError(TransitionError):
+    """An operation that may have moved money has not been settled: nothing was sent.
+
+    Raised before CMI is called when the same idempotency key is pending or unknown, when
+    a capture or void meets any other open operation, or a refund meets an open capture
+    or void. :func:`refresh` (or ``manage.py cmi_reconcile``) settles open operations from
+    CMI's order history once their call's deadline has passed.
+    """
+
+
+_POLL = 0.2  # seconds between two looks at an operation another request is sending
+_OPEN_TEXT = {
+    Operation.PENDING: "waiting for CMI's answer; refresh from CMI in a minute",
+    Operation.UNKNOWN: "CMI's answer was lost; refresh from CMI to settle it",
+}
+
+
+class _SameKeyInFlightError(OperationPendingError):
+    """The same key's call to CMI may still be running: its answer is worth waiting for."""
+
+
+def _lock(pk: int) -> Payment:
+    """The payment's row, locked until the end of the enclosing transaction.
+
+    The first statement is a write (an UPDATE that changes nothing): on SQLite it takes the
+    database's write lock at once, so a concurrent writer waits (``timeout``) instead of
+    reading, then failing with "database is locked" when it writes, whatever the
+    ``transaction_mode``; on PostgreSQL it locks the row like ``select_for_update``.
+    """
+    Payment.objects.filter(pk=pk).update(state=F("state"))
+    return Payment.objects.select_for_update().get(pk=pk)
+
+
+def _in_flight(config: CMIConfig) -> timedelta:
+    """How long a pending operation's call may still be running (connect + read timeouts)."""
+    return timedelta(seconds=2 * config.http_timeout + 5)
+
+
+def _open_money(payment: Payment) -> list[Operation]:
+    return list(
+        payment.operations.filter(state__in=Operation.OPEN, kind__in=_MONEY_KINDS).order_by("id")
+    )
+
+
+def _begin(
+    payment: Payment, kind: str, event: Event, *, amount: Decimal | None, user: str, key: str | None
+) -> tuple[Operation, CMIConfig, bool]:
+    """Step 1: record the intent (``pending``) and commit it, or refuse; nothing is sent.
+
+    Returns the operation, the config and whether it is a new intent to send (False: the
+    key already succeeded, its operation is returned as is).
+    """
+    with transaction.atomic():
+        locked = _lock(payment.pk)
+        if key is not None:
+            same = (
+                locked.operations.filter(kind=kind, key=key).exclude(state=Operation.FAILED).first()
+            )
+            if same is not None and same.state == Operation.SUCCEEDED:
+                return same, get_config(locked.config_key), False
+            horizon = timezone.now() - _in_flight(get_config(locked.config_key))
+            if same is not None and same.state == Operation.PENDING and same.created_at > horizon:
+                raise _SameKeyInFlightError(
+                    locked.state, kind, f"this {kind} is being sent to CMI by another request"
+                )
+            if same is not None:
+                raise OperationPendingError(
+                    locked.state,
+                    kind,
+                    f"this {kind} was already sent to CMI ({_OPEN_TEXT[same.state]}); it is "
+                    "not sent twice",
+                )
+        open_ops = _open_money(locked)
+        if open_ops and (kind != "refund" or any(o.kind != "refund" for o in open_ops)):
+            first = open_ops[0]
+            raise OperationPendingError(
+                locked.state,
+                kind,
+                f"a {first.kind} of this payment is {first.state} ({_OPEN_TEXT[first.state]})",
+            )
+        before = locked.status
+        promised = before
+        for pending in open_ops:  # refunds only: what they promise is no longer refundable
+            promised = apply(promised, Event.refund(pending.amount or Decimal(0)))
+        after = apply(promised, event)  # TransitionError: nothing is recorded nor sent
+        config = _api_config(locked)
+        if kind == "capture":
+            amount = after.captured - promised.captured
+        operation = Operation.objects.create(
+            payment=locked,
+            kind=kind,
+            amount=amount,
+            key=key,
+            user=user[:150],
+            state=Operation.PENDING,
+            succeeded=False,
+        )
+    return operation, config, True
+
+
+def _record(operation: Operation, event: Event, result: APIResult) -> Exception | None:
+    """Step 3: CMI accepted: apply the event and mark the operation, in one short lock.
+
+    An operation settled meanwhile (by :func:`refresh`) is left as it is. Returns the
+    platform hook's failure, if any (CMI's change is recorded all the same).
+    """
+    with transaction.atomic():
+        locked = _lock(operation.payment_id)
+        current = Operation.objects.select_for_update().get(pk=operation.pk)
+        if current.state != Operation.PENDING:
+            return None
+        before = locked.status
+        current.state, current.succeeded = Operation.SUCCEEDED, True
+        current.response = _jsonable(result)
+        try:
+            after = apply(before, event)
+        except TransitionError as exc:  # CMI acted: keep its word, and ask staff to look
+            current.error = f"CMI accepted; not applied here: {exc.reason}"[:1000]
+            current.save()
+            flag(locked, f"CMI accepted a {current.kind} the shop could not apply: {exc.reason}")
+            return None
+        locked.set_status(after)
+        locked.save()
+        if current.kind == "capture":
+            current.amount = after.captured - before.captured
+        current.save()
+        operation.refresh_from_db()
+        return _notify_after_operation(locked, before, current)
+
+
+def _fail(operation: Operation, exc: Exception) -> None:
+    """CMI's call failed: ``failed`` when CMI surely did nothing, else ``unknown``."""
+    if isinstance(exc, APIError):
+        sure = not isinstance(exc, APITransportError) or exc.retryable  # retryable: not sent
+        response, error = _api_error(exc), str(exc)
+    else:
+        sure, response, error = False, {"error": type(exc).__name__}, _error_text(exc)
+    state = Operation.FAILED if sure else Operation.UNKNOWN
+    Operation.objects.filter(pk=operation.pk, state=Operation.PENDING).update(
+        state=state, succeeded=False, response=response, error=error[:1000]
+    )
+
+
 def _operate(
     payment: Payment,
     kind: str,
@@ -769,40 +924,44 @@ def _operate(
     user: str,
     key: str | None,
 ) -> Operation:
-    raised: Exception | None = None
-    with transaction.atomic():
-        locked = Payment.objects.select_for_update().get(pk=payment.pk)
-        if key is not None:
-            done = locked.operations.filter(kind=kind, key=key, succeeded=True).first()
-            if done is not None:
-                payment.refresh_from_db()
-                return done
-        before = locked.status
-        after = apply(before, event)  # TransitionError: nothing is sent to CMI
-        config = _api_config(locked)
-        record = {"payment": locked, "kind": kind, "key": key, "user": user[:150]}
+    """A money-moving operation, sent to CMI at most once per intent.
+
+    1. :func:`_begin`: a short locked transaction decides (state machine, and the amounts
+       open refunds already promise) and commits a ``pending`` operation; 2. CMI is called
+       with no transaction of ours open and no lock held; 3. :func:`_record` applies CMI's
+       answer under a short lock. A process that dies between 2 and 3 leaves the operation
+       ``pending``: :func:`refresh` settles it from CMI's history, never by sending again.
+
+    The same key sent again while its first call may still be running (a double click,
+    Saleor's retry) waits for that call's outcome (at most the call's deadline): it then
+    gets the succeeded operation, sends anew after a failure, or
+    :class:`OperationPendingError` when the outcome is still unknown.
+    """
+    started = time.monotonic()
+    while True:
         try:
-            with CMIClient(config) as client:
-                result = call(client, locked)
-        except APIError as exc:
-            logger.warning("CMI refused the %s of %s: %s", kind, locked.oid, exc)
-            operation = Operation.objects.create(
-                amount=amount,
-                succeeded=False,
-                response=_api_error(exc),
-                error=str(exc)[:1000],
-                **record,
-            )
-            raised = exc
-        else:
-            locked.set_status(after)
-            locked.save()
-            if kind == "capture":
-                amount = after.captured - before.captured
-            operation = Operation.objects.create(
-                amount=amount, succeeded=True, response=_jsonable(result), **record
-            )
-            raised = _notify_after_operation(locked, before, operation)
+            operation, config, new = _begin(payment, kind, event, amount=amount, user=user, key=key)
+            break
+        except _SameKeyInFlightError as exc:  # a double click, a retry: wait for the first one
+            limit = _in_flight(get_config(payment.config_key)).total_seconds()
+            if time.monotonic() - started > limit:
+                raise OperationPendingError(exc.state, exc.event, exc.reason) from None
+            time.sleep(_POLL)
+    if not new:
+        payment.refresh_from_db()
+        return operation
+    sent = Payment.objects.get(pk=payment.pk)
+    try:
+        with CMIClient(config) as client:
+            result = call(client, sent)
+    except Exception as exc:
+        logger.warning("the %s of %s failed: %s", kind, sent.oid, exc)
+        _fail(operation, exc)
+        operation.refresh_from_db()
+        payment.refresh_from_db()
+        raise
+    raised = _record(operation, event, result)
+    operation.refresh_from_db()
     payment.refresh_from_db()
     if raised is not None:
         raise raised
@@ -869,37 +1028,119 @@ class StatusCheck:
         return self.after != self.before
 
 
-def _check(client: CMIClient, payment: Payment) -> StatusCheck:
+@dataclass(frozen=True)
+class _Answer:
+    """What CMI said of an order: ORDERSTATUS (None: no record), ORDERHISTORY if asked."""
+
+    order: OrderStatus | None
+    history: OrderHistory | None
+
+
+def _ask(client: CMIClient, payment: Payment, *, history: bool) -> _Answer:
+    """ORDERSTATUS, and ORDERHISTORY when asked or when the order has refunds (§5)."""
     try:
         order: OrderStatus | None = client.status(payment.oid, payment.currency)
     except OrderNotFoundError:
-        order = None
-    event = Event.status_sync(None)
-    if order is not None:
-        match order.state:
-            case OrderState.PRE:
-                event = Event.status_sync("PRE", order.amount)
-            case OrderState.POST:
-                event = Event.status_sync("POST", order.amount, order.captured_amount)
-            case OrderState.VOID:
-                event = Event.status_sync("VOID")
-            case OrderState.RFND:
-                history = client.history(payment.oid, payment.currency)
-                credits = [
-                    t.amount or Decimal(0)
-                    for t in history.transactions
-                    if t.charge_type.strip().upper() == "C" and t.approved
-                ]
-                refunded = sum(credits, Decimal(0)) or None
-                event = Event.status_sync("RFND", order.amount, order.captured_amount, refunded)
+        return _Answer(None, None)
+    found = None
+    if order is not None and (history or order.state is OrderState.RFND):
+        found = client.history(payment.oid, payment.currency)
+    return _Answer(order, found)
+
+
+def _credits(answer: _Answer) -> list[Decimal]:
+    """The amounts of the refunds (approved Credit lines) in CMI's history."""
+    if answer.history is None:
+        return []
+    return [
+        t.amount or Decimal(0)
+        for t in answer.history.transactions
+        if t.charge_type.strip().upper() == "C" and t.approved
+    ]
+
+
+def _sync_event(answer: _Answer) -> Event:
+    order = answer.order
+    if order is None:
+        return Event.status_sync(None)
+    match order.state:
+        case OrderState.PRE:
+            return Event.status_sync("PRE", order.amount)
+        case OrderState.POST:
+            return Event.status_sync("POST", order.amount, order.captured_amount)
+        case OrderState.VOID:
+            return Event.status_sync("VOID")
+        case OrderState.RFND:
+            refunded = sum(_credits(answer), Decimal(0)) or None
+            return Event.status_sync("RFND", order.amount, order.captured_amount, refunded)
+    return Event.status_sync(None)
+
+
+def _check(client: CMIClient, payment: Payment) -> StatusCheck:
+    answer = _ask(client, payment, history=False)
+    event = _sync_event(answer)
     before = payment.status
-    return StatusCheck(order, event, before, apply(before, event))
+    return StatusCheck(answer.order, event, before, apply(before, event))
 
 
 def check_status(payment: Payment) -> StatusCheck:
     """Ask CMI (ORDERSTATUS) and compute the sync, without saving anything."""
     with CMIClient(_api_config(payment)) as client:
         return _check(client, payment)
+
+
+def _settle(locked: Payment, answer: _Answer, config: CMIConfig) -> list[Operation]:
+    """Decide the open money operations from CMI's answer (rows changed, not saved).
+
+    Refunds are matched by amount to the Credit lines of CMI's history that no succeeded
+    refund accounts for; a capture succeeded when CMI captured more than the shop knows;
+    a void when CMI's order is VOID. What CMI's history does not show did not happen (the
+    call's deadline has passed), so it is ``failed``. Nothing is ever sent again. A
+    ``pending`` operation still within its call's deadline raises
+    :class:`OperationPendingError`: its call may still be running.
+    """
+    open_ops = _open_money(locked)
+    if not open_ops:
+        return []
+    horizon = timezone.now() - _in_flight(config)
+    young = [o for o in open_ops if o.state == Operation.PENDING and o.created_at > horizon]
+    needs_history = any(o.kind == "refund" for o in open_ops) and answer.order is not None
+    if young or (needs_history and answer.history is None):
+        raise OperationPendingError(
+            locked.state,
+            "status_sync",
+            f"a {open_ops[0].kind} of this payment is being sent to CMI; refresh again in a minute",
+        )
+    unmatched = _credits(answer)
+    done = locked.operations.filter(kind="refund", state=Operation.SUCCEEDED)
+    for amount in done.values_list("amount", flat=True):
+        if amount in unmatched:
+            unmatched.remove(amount)
+    order = answer.order
+    cmi_captured = Decimal(0)
+    if order is not None and order.state in (OrderState.POST, OrderState.RFND):
+        cmi_captured = order.captured_amount or order.amount or Decimal(0)
+    shop_captured = locked.captured_amount
+    for operation in open_ops:
+        happened = False
+        if operation.kind == "refund" and operation.amount in unmatched:
+            unmatched.remove(operation.amount)
+            happened = True
+        elif operation.kind == "capture" and cmi_captured > shop_captured:
+            operation.amount, shop_captured, happened = (
+                cmi_captured - shop_captured,
+                cmi_captured,
+                True,
+            )
+        elif operation.kind == "void":
+            happened = order is not None and order.state is OrderState.VOID
+        was = operation.state
+        operation.state = Operation.SUCCEEDED if happened else Operation.FAILED
+        operation.succeeded = happened
+        operation.error = f"was {was}; settled from CMI's order history: " + (
+            "CMI did it" if happened else "CMI has no trace of it, nothing was re-sent"
+        )
+    return open_ops
 
 
 def _result_from_status(payment: Payment, order: OrderStatus) -> CallbackResult:
@@ -928,44 +1169,65 @@ def _result_from_status(payment: Payment, order: OrderStatus) -> CallbackResult:
 def refresh(payment: Payment, *, user: str = "", source: str = "refresh") -> Operation:
     """Ask CMI for the order's status and apply it (STATUS_SYNC: PRE, POST, RFND, VOID).
 
-    CMI is the authority: this is how a payment leaves NEEDS_ATTENTION. A report the state
-    machine refuses raises :class:`cmi_core.TransitionError` after recording the failed
-    operation; CMI's own errors raise :class:`cmi_core.APIError` likewise. An approval
-    learned this way (the payment was not paid, CMI says it is) goes through
-    :func:`approve_without_callback` with ``source`` (``"refresh"``, ``"reconcile"``,
-    ``"saleor-process"``...): manual capture from then on, captured through the API after
-    the commit when it was in auto mode.
+    CMI is the authority: this is how a payment leaves NEEDS_ATTENTION, and how open
+    (``pending`` past their call's deadline, or ``unknown``) captures, voids and refunds
+    are settled from CMI's order history (:func:`_settle`), never by sending them again.
+    CMI is asked with no transaction of ours open; its answer is applied under a short
+    lock. A report the state machine refuses raises :class:`cmi_core.TransitionError`
+    after recording the failed operation (:class:`OperationPendingError` while an
+    operation's call may still be running); CMI's own errors raise
+    :class:`cmi_core.APIError` likewise. An approval learned this way (the payment was
+    not paid, CMI says it is) goes through :func:`approve_without_callback` with
+    ``source`` (``"refresh"``, ``"reconcile"``, ``"saleor-process"``...): manual capture
+    from then on, captured through the API after the commit when it was in auto mode.
     """
+    config = _api_config(payment)
+    record: dict[str, Any] = {"payment": payment, "kind": "status", "user": user[:150]}
+    try:
+        with CMIClient(config) as client:
+            answer = _ask(client, payment, history=bool(_open_money(payment)))
+    except APIError as exc:
+        logger.warning("status of %s not applied: %s", payment.oid, exc)
+        Operation.objects.create(
+            state=Operation.FAILED, response=_api_error(exc), error=str(exc)[:1000], **record
+        )
+        payment.refresh_from_db()
+        raise
     raised: Exception | None = None
     with transaction.atomic():
-        locked = Payment.objects.select_for_update().get(pk=payment.pk)
-        config = _api_config(locked)
-        record = {"payment": locked, "kind": "status", "user": user[:150]}
+        locked = _lock(payment.pk)
+        record["payment"] = locked
         try:
-            with CMIClient(config) as client:
-                check = _check(client, locked)
-        except (APIError, TransitionError) as exc:
+            settled = _settle(locked, answer, config)
+            event = _sync_event(answer)
+            before = locked.status
+            after = apply(before, event)
+        except TransitionError as exc:
             logger.warning("status of %s not applied: %s", locked.oid, exc)
-            response = _api_error(exc) if isinstance(exc, APIError) else {"error": str(exc)}
             operation = Operation.objects.create(
-                succeeded=False, response=response, error=str(exc)[:1000], **record
+                state=Operation.FAILED,
+                response={"error": str(exc)},
+                error=str(exc)[:1000],
+                **record,
             )
             raised = exc
         else:
-            order = check.order
+            for settled_operation in settled:
+                settled_operation.save()
+            order = answer.order
             result = _result_from_status(locked, order) if order is not None else None
-            approval = (
-                result is not None and check.after.state.is_paid and not check.before.state.is_paid
-            )
+            approval = result is not None and after.state.is_paid and not before.state.is_paid
             if approval and result is not None:
-                approve_without_callback(locked, result, source=source, sync=check.after)
+                approve_without_callback(locked, result, source=source, sync=after)
             else:
-                if check.changes:
-                    locked.set_status(check.after)
+                if after != before:
+                    locked.set_status(after)
                 locked.save()
             response = _jsonable(order) if order is not None else {"state": None, "found": False}
-            operation = Operation.objects.create(succeeded=True, response=response, **record)
-            raised = _notify_after_operation(locked, check.before, operation, result)
+            operation = Operation.objects.create(
+                state=Operation.SUCCEEDED, succeeded=True, response=response, **record
+            )
+            raised = _notify_after_operation(locked, before, operation, result)
             if approval and raised is not None and not isinstance(raised, RetryableHookError):
                 # the platform could not record the order: flagged, so nothing is captured
                 flag(

@@ -16,10 +16,23 @@ def using_postgres() -> bool:
     return os.environ.get("CMI_TEST_DATABASE", "").lower() in ("postgres", "postgresql")
 
 
+def sqlite_database(name: str) -> dict[str, Any]:
+    """SQLite as the examples configure it: writers serialised, waiting up to 20 s.
+
+    ``IMMEDIATE`` takes the write lock when a transaction begins, so concurrent writers
+    wait for their turn instead of failing with "database is locked".
+    """
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": name,
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+    }
+
+
 def database_settings() -> dict[str, dict[str, Any]]:
     """A ``DATABASES`` setting chosen from the environment (see the module docstring)."""
     if not using_postgres():
-        return {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+        return {"default": sqlite_database(":memory:")}
     dsn = os.environ.get("CMI_TEST_POSTGRES_DSN", "")
     parts = urlsplit(dsn)
     if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -29,9 +30,16 @@ def _list(name: str) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] or None
 
 
-def _database(url: str) -> dict[str, str]:
+def _database(url: str) -> dict[str, Any]:
     if not url:
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(BASE_DIR / "db.sqlite3")}
+        # SQLite serialises writers: IMMEDIATE takes the write lock when a transaction
+        # begins, so concurrent webhooks and callbacks wait (up to "timeout" seconds)
+        # instead of failing with "database is locked".
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(BASE_DIR / "db.sqlite3"),
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+        }
     parts = urlsplit(url)
     if parts.scheme not in ("postgres", "postgresql"):
         raise ImproperlyConfigured("DATABASE_URL: postgresql://user:password@host:5432/name")

@@ -82,8 +82,15 @@ TEMPLATES = [
     }
 ]
 WSGI_APPLICATION = "wagtail_site.wsgi.application"
+# SQLite serialises writers: IMMEDIATE takes the write lock when a transaction begins, so
+# concurrent callbacks and staff operations wait (up to "timeout" seconds) for their turn
+# instead of failing with "database is locked".
 DATABASES = {
-    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(VAR_DIR / "db.sqlite3")}
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(VAR_DIR / "db.sqlite3"),
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+    }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "/static/"

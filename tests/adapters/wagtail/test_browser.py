@@ -20,6 +20,7 @@ from cmi_core import PaymentState
 from cmi_core.sandbox import Sandbox
 
 from .conftest import configure
+from .test_admin import INDEX, act, pay_through_sandbox  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -126,3 +127,30 @@ def test_arabic_page_and_card_page_are_rtl(
     fill_shopper(page, url)
     assert page.evaluate("document.documentElement.dir") == "rtl"  # CMI's page, in Arabic
     assert page.evaluate("document.documentElement.lang") == "ar"
+
+
+def test_refund_button_is_disabled_once_the_form_is_sent(
+    page: Any,
+    pay_through_sandbox: Callable[..., Payment],  # noqa: F811 - the fixture imported above
+    admin_client: Any,
+    live_server: Any,
+) -> None:
+    """The staff form disables its button when submitted (the server's key is the guarantee:
+    ``tests/adapters/django/test_money_once.py``)."""
+    payment = pay_through_sandbox()
+    act(admin_client, payment, "capture", "150.00")
+    cookie = admin_client.cookies["sessionid"].value
+    page.context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_server.url}])
+    page.goto(f"{live_server.url}{INDEX}inspect/{payment.pk}/")
+    disabled = page.evaluate(
+        """() => {
+            const form = document.querySelector('form[data-cmi-action="refund"]');
+            const button = form.querySelector("button[type=submit]");
+            const before = button.disabled;
+            // listening after the page's own handler: the page stays, the button is read
+            form.addEventListener("submit", (event) => event.preventDefault());
+            button.click();
+            return [before, button.disabled];
+        }"""
+    )
+    assert disabled == [False, True]

@@ -6,6 +6,11 @@ Payments still pending (redirected, declined) or authorised, not updated for
 A payment abandoned on CMI's page stays pending (CMI knows no such order), so payments
 created more than ``--max-age`` days ago are left alone instead of being asked about on
 every run forever; they are counted in the output (``--max-age 0``: no limit).
+
+Payments with an open capture, void or refund (``pending`` past its call's deadline, or
+``unknown``: the shop did not record CMI's answer) are checked too, whatever their state and
+age: :func:`~cmi_django.services.refresh` settles each such operation from CMI's order
+history (succeeded if CMI did it, failed if not) and never sends it again.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Q
 from django.utils import timezone
 
 from cmi_core import PaymentState
 from cmi_django import services
-from cmi_django.models import Payment
+from cmi_django.models import Operation, Payment
 
 STUCK = (PaymentState.REDIRECTED, PaymentState.DECLINED, PaymentState.AUTHORISED)
 
@@ -55,11 +61,24 @@ class Command(BaseCommand):
                     f"{too_old} payment(s) created more than {options['max_age']} day(s) ago "
                     "left alone (--max-age)"
                 )
-        payments = list(stuck.order_by("created_at"))
+        open_ops = Payment.objects.filter(
+            operations__state__in=Operation.OPEN,
+            operations__kind__in=("capture", "void", "refund"),
+        )
+        if options["platform"]:
+            open_ops = open_ops.filter(platform=options["platform"])
+        payments = list(
+            Payment.objects.filter(Q(pk__in=stuck.values("pk")) | Q(pk__in=open_ops.values("pk")))
+            .distinct()
+            .order_by("created_at")
+        )
         self.stdout.write(f"{len(payments)} payment(s) to check")
         changed = failed = 0
         for payment in payments:
             before = payment.state
+            opened = set(
+                payment.operations.filter(state__in=Operation.OPEN).values_list("pk", flat=True)
+            )
             try:
                 if options["dry_run"]:
                     check = services.check_status(payment)
@@ -67,10 +86,19 @@ class Command(BaseCommand):
                 else:
                     services.refresh(payment, user="cmi_reconcile", source="reconcile")
                     after = payment.state
+            except services.OperationPendingError as exc:  # its call may still be running
+                self.stdout.write(f"{payment.oid}: left for the next run: {exc.reason}")
+                continue
             except Exception as exc:  # noqa: BLE001 - reported, then on to the next one
                 failed += 1
                 self.stderr.write(f"{payment.oid}: error: {exc}")
                 continue
+            for operation in Operation.objects.filter(pk__in=opened).order_by("pk"):
+                if operation.state not in Operation.OPEN:
+                    self.stdout.write(
+                        f"{payment.oid}: {operation.kind} {operation.amount or ''} "
+                        f"(key {operation.key}) settled as {operation.state} from CMI's history"
+                    )
             verb = "would move" if options["dry_run"] else "moved"
             if after != before:
                 changed += 1
