@@ -1,44 +1,28 @@
 """The channel configuration form (Django admin and the Dashboard page share it).
 
-Secrets are write-only: the fields render empty, an empty value keeps the stored secret,
-and :func:`mask` is all that is ever shown of them.
+Secrets are write-only (:class:`cmi_django.credentials.WriteOnlySecretsMixin`): the
+fields render empty, an empty value keeps the stored secret, and :func:`mask` is all that
+is ever shown of them.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from cmi_django.credentials import WriteOnlySecretsMixin, mask
 from django import forms
-from django.core.exceptions import ImproperlyConfigured
 
 from cmi_saleor.models import ChannelConfiguration
 
 __all__ = ["ChannelConfigurationForm", "mask"]
 
-SECRETS = ("store_key", "api_password")
+_HELP = {
+    "store_key": "Write-only; leave empty to keep the stored key.",
+    "api_password": "Write-only; leave empty to keep the stored password.",
+}
 
 
-def mask(secret: str) -> str:
-    """``"••••••••…01"`` for a long secret, ``"••••••••"`` otherwise, ``""`` when unset."""
-    if not secret:
-        return ""
-    return "••••••••" + (f"…{secret[-2:]}" if len(secret) >= 12 else "")
+class ChannelConfigurationForm(WriteOnlySecretsMixin):
+    """Validated by :meth:`ChannelConfiguration.clean` (the shared credentials rules)."""
 
-
-class ChannelConfigurationForm(forms.ModelForm):  # type: ignore[type-arg]
-    store_key = forms.CharField(
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Write-only; leave empty to keep the stored key.",
-    )
-    api_password = forms.CharField(
-        label="API password",
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Write-only; leave empty to keep the stored password.",
-    )
     clear_api_password = forms.BooleanField(required=False, label="Remove the API password")
     base_url = forms.URLField(
         label="gateway base URL",
@@ -63,41 +47,5 @@ class ChannelConfigurationForm(forms.ModelForm):  # type: ignore[type-arg]
             "lang",
         )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            for name in SECRETS:
-                stored = getattr(self.instance, name)
-                if stored:
-                    self.fields[name].help_text = f"Stored: {mask(stored)}. " + str(
-                        self.fields[name].help_text
-                    )
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        stored = self.instance
-        for name in SECRETS:
-            if not cleaned.get(name):
-                cleaned[name] = getattr(stored, name, "") if stored.pk else ""
-        if cleaned.get("clear_api_password"):
-            cleaned["api_password"] = ""
-        if not cleaned.get("store_key"):
-            self.add_error("store_key", "The store key is required.")
-            return cleaned
-        probe = ChannelConfiguration(
-            **{
-                k: v
-                for k, v in cleaned.items()
-                if k in {f.name for f in ChannelConfiguration._meta.fields}
-            }
-        )
-        try:
-            probe.cmi_config()
-        except ImproperlyConfigured as exc:
-            raise forms.ValidationError(str(exc)) from None
-        return cleaned
-
-    def _post_clean(self) -> None:
-        super()._post_clean()
-        for name in SECRETS:
-            setattr(self.instance, name, self.cleaned_data.get(name, getattr(self.instance, name)))
+    def secret_help_text(self, name: str, stored: str) -> str:
+        return (f"Stored: {mask(stored)}. " if stored else "") + _HELP[name]

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from cmi_django.config import config_from_mapping
+from cmi_django.credentials import CredentialsModel
 from cmi_django.crypto import EncryptedTextField
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
@@ -40,8 +40,8 @@ class SaleorInstallation(models.Model):
         return self.saleor_api_url
 
 
-class ChannelConfiguration(models.Model):
-    """CMI credentials and options for one Saleor channel."""
+class ChannelConfiguration(CredentialsModel):
+    """CMI credentials and options for one Saleor channel (:class:`CredentialsModel`)."""
 
     CAPTURE_MODES = (("auto", "automatic (charge)"), ("manual", "manual (authorize)"))
     ENVIRONMENTS = (("test", "test"), ("production", "production"))
@@ -80,21 +80,8 @@ class ChannelConfiguration(models.Model):
     def config_key(self) -> str:
         return f"saleor:{self.pk}"
 
-    def cmi_config(self) -> CMIConfig:
-        """The core's configuration; ``ImproperlyConfigured`` names the bad field."""
-        return config_from_mapping(
-            {
-                "CLIENT_ID": self.client_id,
-                "STORE_KEY": self.store_key,
-                "ENVIRONMENT": self.environment,
-                "BASE_URL": self.base_url or None,
-                "API_USERNAME": self.api_username,
-                "API_PASSWORD": self.api_password,
-                "LANG": self.lang,
-                "CAPTURE_MODE": self.capture_mode,
-            },
-            setting=f"Saleor channel {self.channel!r}",
-        )
+    def credentials_label(self) -> str:
+        return f"Saleor channel {self.channel!r}"
 
 
 def resolve_config(rest: str) -> CMIConfig:

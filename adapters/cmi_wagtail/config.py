@@ -30,24 +30,11 @@ def config_key(site: Site) -> str:
 
 def settings_mapping(settings: Any) -> dict[str, Any]:
     """The ``CMI_PAYMENTS``-style entry (upper-case names) of a ``CMISettings`` row."""
-    entry: dict[str, Any] = {
-        "CLIENT_ID": settings.client_id,
-        "STORE_KEY": settings.store_key,
-        "ENVIRONMENT": settings.environment,
-        "BASE_URL": settings.base_url or None,
-        "LANG": settings.default_language,
-        "CAPTURE_MODE": settings.capture_mode,
-    }
-    if settings.api_username:
-        entry["API_USERNAME"] = settings.api_username
-        entry["API_PASSWORD"] = settings.api_password
-    return entry
+    return dict(settings.credentials_mapping())
 
 
 def config_for_site(site_id: str) -> CMIConfig:
     """The configuration of the site whose id is ``site_id`` (the resolver)."""
-    from cmi_django.config import config_from_mapping
-
     from cmi_wagtail.models import CMISettings
 
     where = f"CMI settings of Wagtail site {site_id}"
@@ -59,4 +46,4 @@ def config_for_site(site_id: str) -> CMIConfig:
             f"{where}: enter the client id and the store key (Wagtail admin, Settings, "
             "CMI payments)"
         )
-    return config_from_mapping(settings_mapping(settings), setting=where)
+    return settings.cmi_config()

@@ -7,8 +7,8 @@ address and a name (guide §4.1.1): the e-mail is always asked; when the page do
 the name, the e-mail address stands for it.
 
 :class:`CMISettingsForm` shows the store key and the API password as empty password
-inputs: a stored secret is never sent back to the browser, and leaving the input empty
-keeps it.
+inputs (:class:`cmi_django.credentials.WriteOnlySecretsMixin`): a stored secret is never
+sent back to the browser, and leaving the input empty keeps it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from cmi_django.credentials import WriteOnlySecretsMixin
 from django import forms
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["CMISettingsForm", "ShopperForm"]
 
 _PHONE = RegexValidator(r"^[0-9+() .-]*$", _("Digits, spaces and + ( ) . - only."))
-SECRET_FIELDS = ("store_key", "api_password")
 
 
 class ShopperForm(forms.Form):
@@ -148,37 +148,5 @@ class _Max(_Bound):
             )
 
 
-class CMISettingsForm(WagtailAdminModelForm):
+class CMISettingsForm(WriteOnlySecretsMixin, WagtailAdminModelForm):
     """Secrets are write-only: shown as empty password inputs, kept when left empty."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for name in SECRET_FIELDS:
-            if name not in self.fields:
-                continue
-            field = self.fields[name]
-            stored = bool(getattr(self.instance, name, ""))
-            field.widget = forms.PasswordInput(
-                render_value=False, attrs={"autocomplete": "new-password"}
-            )
-            field.required = False
-            self.initial[name] = ""
-            if stored:
-                field.help_text = _(
-                    "A value is stored (not shown). Leave empty to keep it; type a new one "
-                    "to replace it."
-                )
-            else:
-                field.help_text = _("No value stored yet.")
-
-    def _keep(self, name: str) -> str:
-        value = (self.cleaned_data.get(name) or "").strip()
-        return value or str(getattr(self.instance, name, "") or "")
-
-    def clean_store_key(self) -> str:
-        return self._keep("store_key")
-
-    def clean_api_password(self) -> str:
-        if not (self.data.get("api_username") or "").strip():
-            return ""  # no API user: the password goes with it
-        return self._keep("api_password")

@@ -17,6 +17,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from cmi_django.credentials import CredentialsModel
 from cmi_django.crypto import EncryptedTextField
 from cmi_django.models import Payment
 from django.core.exceptions import ValidationError
@@ -30,7 +31,6 @@ from wagtail.contrib.settings.models import BaseSiteSetting, register_setting
 from wagtail.fields import RichTextField
 from wagtail.models import Page
 
-from cmi_core import CMIConfig, ConfigurationError
 from cmi_core.money import CURRENCIES, check_amount, get_currency
 from cmi_wagtail.forms import CMISettingsForm
 
@@ -63,8 +63,12 @@ _MONEY: dict[str, Any] = {"max_digits": 15, "decimal_places": 3}
 
 
 @register_setting(icon="key")
-class CMISettings(BaseSiteSetting):
-    """One site's CMI merchant account. Secrets are encrypted and never shown back."""
+class CMISettings(CredentialsModel, BaseSiteSetting):
+    """One site's CMI merchant account (:class:`CredentialsModel`). Secrets are encrypted
+    and never shown back."""
+
+    language_field = "default_language"
+    may_be_unconfigured = True
 
     client_id = models.CharField(
         _("client id"),
@@ -155,31 +159,8 @@ class CMISettings(BaseSiteSetting):
     def __str__(self) -> str:
         return f"CMI settings of {self.site}"
 
-    @property
-    def is_configured(self) -> bool:
-        return bool(self.client_id and self.store_key)
-
-    def clean(self) -> None:
-        """Refuse what :class:`cmi_core.CMIConfig` would refuse, on the field at fault."""
-        super().clean()
-        if not self.client_id and not self.store_key:
-            return  # not configured yet: allowed, payments then say so
-        try:
-            CMIConfig(
-                client_id=self.client_id,
-                store_key=self.store_key,
-                environment=self.environment,  # type: ignore[arg-type]
-                base_url=self.base_url or None,
-                api_username=self.api_username,
-                api_password=self.api_password if self.api_username else "",
-                lang=self.default_language,
-                capture_mode=self.capture_mode,  # type: ignore[arg-type]
-            )
-        except ConfigurationError as exc:
-            field = {"lang": "default_language"}.get(exc.setting, exc.setting)
-            if field not in {f.name for f in self._meta.fields}:
-                field = "client_id"
-            raise ValidationError({field: exc.rule}) from None
+    def credentials_label(self) -> str:
+        return f"CMI settings of Wagtail site {self.site_id}"
 
 
 # The payment page ---------------------------------------------------------------------------
