@@ -72,7 +72,9 @@ __all__ = [
 Lang = Literal["fr", "en", "ar"]
 ArSource = Literal["guide", "ours"]
 
-_LANGS: tuple[Lang, ...] = ("fr", "en", "ar")
+#: CMI's page languages (guide §4.1.1, ``lang``): the one list every module uses.
+LANGUAGES: tuple[Lang, ...] = ("fr", "en", "ar")
+_LANGS = LANGUAGES
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+from cmi_core.codes import LANGUAGES
 from cmi_core.errors import ConfigurationError
 from cmi_core.money import Currency, get_currency
 
@@ -94,7 +95,7 @@ class CMIConfig:
         except ValueError as exc:
             raise ConfigurationError("currency", "an ISO 4217 code such as 504 (MAD)") from exc
         object.__setattr__(self, "currency", currency.numeric)
-        if self.lang not in ("fr", "en", "ar"):
+        if self.lang not in LANGUAGES:
             raise ConfigurationError("lang", "'fr', 'en' or 'ar'")
         if self.capture_mode not in ("auto", "manual"):
             raise ConfigurationError("capture_mode", "'auto' or 'manual'")

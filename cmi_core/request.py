@@ -36,6 +36,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from cmi_core.binding import strong_rnd
+from cmi_core.codes import LANGUAGES
 from cmi_core.errors import ValidationError
 from cmi_core.fields import RESERVED_FIELDS, is_result_field
 from cmi_core.hashing import compute_hash
@@ -59,7 +60,6 @@ STORE_TYPE = "3d_pay_hosting"
 TRAN_TYPE = "PreAuth"
 HASH_ALGORITHM = "ver3"
 ENCODING = "utf-8"
-LANGUAGES = ("fr", "en", "ar")
 REQUIRED = (
     "clientid",
     "storetype",

@@ -20,7 +20,7 @@ from django.views.generic import TemplateView
 from cmi_core import Reply
 from cmi_django import services
 
-__all__ = ["ReturnView", "UnconfirmedView", "callback_view"]
+__all__ = ["ReturnView", "UnconfirmedView", "callback_view", "see_other"]
 
 logger = logging.getLogger("cmi_django")
 
@@ -42,16 +42,27 @@ def callback_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(reply, content_type="text/plain; charset=utf-8")
 
 
+def see_other(url: str) -> HttpResponse:
+    """303 to ``url``: the browser GETs the page after the POST (no re-POST on reload)."""
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
 @method_decorator(csrf_exempt, name="dispatch")
 class ReturnView(View):
     """The shopper's okUrl/failUrl POST: verify, then 303 to a GET page.
 
-    Subclasses set ``kind`` (``"ok"`` or ``"fail"``) and implement
-    :meth:`get_redirect_url`, which may also store ``outcome.shopper_message`` (e.g. with
-    Django's messages framework) before naming the page. It is called for *verified* POSTs
-    only: an unverified one (no hash, a wrong one, an unknown oid) names a payment nobody
-    proved is theirs, so it is sent to the neutral :meth:`get_unverified_url` page
-    ("we could not confirm this payment"), with nothing to act on.
+    Subclasses set ``kind`` (``"ok"`` or ``"fail"``; or the URL passes ``kind=``, as
+    Saleor's one route for both does) and implement :meth:`get_redirect_url`, which may
+    also store ``outcome.shopper_message`` (e.g. with Django's messages framework) before
+    naming the page. It is called for *verified* POSTs only: an unverified one (no hash, a
+    wrong one, an unknown oid) names a payment nobody proved is theirs, so it is sent to
+    the neutral :meth:`get_unverified_url` page
+    ("we could not confirm this payment"), with nothing to act on. A platform with no
+    such page (Saleor: the storefront is elsewhere) overrides :meth:`unverified_response`;
+    :meth:`get_redirect_url` may also answer None to send a verified POST there (e.g. a
+    payment this platform cannot place).
     """
 
     http_method_names: ClassVar[list[str]] = ["post"]
@@ -66,17 +77,21 @@ class ReturnView(View):
         except services.BadBodyError:
             fields = {}
         remote = request.META.get("REMOTE_ADDR", "")
+        self.kind = "fail" if kwargs.get("kind", self.kind) == "fail" else "ok"
         outcome = services.handle_return(fields, kind=self.kind, remote_addr=remote)
+        url = None
         if outcome.verified and outcome.payment is not None:
             url = self.get_redirect_url(outcome)
-        else:
-            url = self.get_unverified_url()
-        response = HttpResponseRedirect(url)
-        response.status_code = 303
-        return response
+        if url is None:
+            return self.unverified_response(outcome)
+        return see_other(url)
 
-    def get_redirect_url(self, outcome: services.ReturnOutcome) -> str:
+    def get_redirect_url(self, outcome: services.ReturnOutcome) -> str | None:
         raise NotImplementedError("ReturnView subclasses name the page to redirect to")
+
+    def unverified_response(self, outcome: services.ReturnOutcome) -> HttpResponse:
+        """303 to :meth:`get_unverified_url`: no payment, no shopper data."""
+        return see_other(self.get_unverified_url())
 
     def get_unverified_url(self) -> str:
         """The neutral page for unverified POSTs: no payment, no shopper data."""

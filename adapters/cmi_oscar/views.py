@@ -25,11 +25,11 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from cmi_django import services
+from cmi_django.browser import ReturnTokens, redirect_form_response
 from cmi_django.config import get_config
 from cmi_django.models import Payment
 from cmi_django.views import ReturnView
 from django.contrib import messages
-from django.core import signing
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -45,9 +45,9 @@ from cmi_core import (
     LineItem,
     PaymentState,
     ValidationError,
-    render_redirect_form,
     shopper_message,
 )
+from cmi_core.codes import LANGUAGES
 from cmi_oscar import conf
 from cmi_oscar.placement import find_order, submission_data, thaw_basket
 
@@ -64,27 +64,25 @@ __all__ = [
 ]
 
 PLATFORM = "oscar"
-_SALT = "cmi_oscar.return"
-_TOKEN_AGE = 2 * 24 * 3600  # a shopper may come back from CMI's page late
 _ATTEMPTS = 50
+
+
+_TOKENS = ReturnTokens("cmi_oscar.return", max_age=2 * 24 * 3600)  # a shopper may be late
 
 
 def payment_token(oid: str) -> str:
     """The signed oid in return URLs: only whoever CMI sent back can open the page."""
-    return signing.dumps(oid, salt=_SALT, compress=False)
+    return _TOKENS.sign(oid)
 
 
 def _payment_from_token(token: str) -> Payment:
-    try:
-        oid = signing.loads(token, salt=_SALT, max_age=_TOKEN_AGE)
-    except signing.BadSignature:
-        oid = ""
+    oid = (_TOKENS.read(token) or {}).get("o", "")
     return get_object_or_404(Payment, oid=oid, platform=PLATFORM)
 
 
 def _lang() -> str:
     lang = (get_language() or "")[:2]
-    return lang if lang in ("fr", "en", "ar") else ""
+    return lang if lang in LANGUAGES else ""
 
 
 def _country(address: Any) -> str:
@@ -159,10 +157,7 @@ class CMIPaymentDetailsMixin:
             ) from exc
         except CMIError as exc:
             raise payment_error(str(exc)) from exc
-        html = render_redirect_form(request, lang=payment.lang)
-        response = HttpResponse(html, content_type="text/html; charset=utf-8")
-        response["Cache-Control"] = "no-store"
-        self._cmi_response = response
+        self._cmi_response = redirect_form_response(request, lang=payment.lang)
 
     def handle_order_placement(self, *args: Any, **kwargs: Any) -> HttpResponse:
         if self._cmi_response is None:
@@ -306,7 +301,7 @@ class ReturnPageView(View):
 
 def _shopper_lang(payment: Payment) -> Any:
     lang = _lang() or payment.lang
-    return lang if lang in ("fr", "en", "ar") else "fr"
+    return lang if lang in LANGUAGES else "fr"
 
 
 class FailPageView(View):

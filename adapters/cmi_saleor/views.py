@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from cmi_django import services
+from cmi_django.views import ReturnView as BaseReturnView
 from cmi_django.views import callback_view as cmi_callback_view
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -193,36 +194,28 @@ def _with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-@csrf_exempt
-@require_POST
-def return_view(request: HttpRequest, kind: str) -> HttpResponse:
-    """The shopper's okUrl/failUrl POST: verify, then 303 to the storefront's return URL."""
-    try:
-        fields = services.parse_body(request.read(services.MAX_BODY + 1))
-    except services.BadBodyError:
-        fields = {}
-    outcome = services.handle_return(
-        fields,
-        kind="ok" if kind == "ok" else "fail",
-        remote_addr=request.META.get("REMOTE_ADDR", ""),
-    )
-    mapping = (
-        TransactionMap.objects.filter(payment=outcome.payment).first()
-        if outcome.payment is not None and outcome.verified
-        else None
-    )
-    if mapping is None or not mapping.return_url:
+class ReturnView(BaseReturnView):
+    """The shopper's okUrl/failUrl POST (``kind`` from the URL): verify, then 303 to the
+    storefront's return URL; unverified, or with no return URL: 400 in plain text."""
+
+    def get_redirect_url(self, outcome: services.ReturnOutcome) -> str | None:
+        mapping = TransactionMap.objects.filter(payment=outcome.payment).first()
+        if mapping is None or not mapping.return_url:
+            return None
+        params: dict[str, Any] = {"transaction": mapping.transaction_id, "cmi": self.kind}
+        if outcome.shopper_message:
+            params["message"] = outcome.shopper_message
+        return _with_query(mapping.return_url, **params)
+
+    def unverified_response(self, outcome: services.ReturnOutcome) -> HttpResponse:
         return HttpResponse(
             "Le paiement n'a pas pu être vérifié. / The payment could not be verified.",
             status=400,
             content_type="text/plain; charset=utf-8",
         )
-    params: dict[str, Any] = {"transaction": mapping.transaction_id, "cmi": kind}
-    if outcome.shopper_message:
-        params["message"] = outcome.shopper_message
-    response = HttpResponse(status=303)
-    response["Location"] = _with_query(mapping.return_url, **params)
-    return response
+
+
+return_view = ReturnView.as_view()
 
 
 @require_GET

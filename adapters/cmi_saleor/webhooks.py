@@ -29,6 +29,7 @@ from cmi_core import (
     TransitionError,
     get_currency,
 )
+from cmi_core.codes import LANGUAGES
 from cmi_saleor import cache, conf
 from cmi_saleor.countries import numeric_country
 from cmi_saleor.hooks import actions_for, money, psp_reference, silenced
@@ -215,7 +216,7 @@ def payment_gateway_initialize(installation: SaleorInstallation, payload: Payloa
             "paymentMethods": PAYMENT_METHODS,
             "environment": config.environment,
             "captureMode": config.capture_mode,
-            "languages": ["fr", "en", "ar"],
+            "languages": list(LANGUAGES),
             "defaultLanguage": config.lang,
             "flow": "redirect-form",
             "requires": ["returnUrl"],
@@ -238,7 +239,7 @@ def transaction_initialize(installation: SaleorInstallation, payload: Payload) -
     if not return_url or not conf.return_url_allowed(return_url):
         return _failure(mode, "data.returnUrl: an allowed absolute http(s) URL is required", amount)
     lang = _text(data.get("lang")) or config.lang
-    if lang not in ("fr", "en", "ar"):
+    if lang not in LANGUAGES:
         lang = config.lang
     transaction_ = _dict(payload.get("transaction"))
     transaction_id = _text(transaction_.get("id"))

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from cmi_django.browser import ReturnTokens, redirect_form_response
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
@@ -27,7 +28,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from cmi_core import Address, CMIError, PaymentState, render_redirect_form
+from cmi_core import Address, CMIError, PaymentState
 from cmi_wagtail.config import PLATFORM, config_key
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ BUTTON_SALT = "cmi_wagtail.pay_button"
 LANDING_SALT = "cmi_wagtail.landing"
 BUTTON_MAX_AGE = 7 * 24 * 3600
 LANDING_MAX_AGE = 30 * 24 * 3600
+_LANDING = ReturnTokens(LANDING_SALT, max_age=LANDING_MAX_AGE)
 
 
 @contextlib.contextmanager
@@ -106,17 +108,18 @@ def read_button(token: str) -> dict[str, Any] | None:
 
 
 def landing_token(oid: str, *, approved: bool, message: str) -> str:
-    return signing.dumps({"o": oid, "a": approved, "m": message}, salt=LANDING_SALT)
+    """The signed result a landing page shows (``read_landing``)."""
+    return _LANDING.sign(oid, a=approved, m=message)
 
 
 def read_landing(token: str) -> dict[str, Any] | None:
     """What a landing page shows: ``approved``, ``message`` and the ``payment`` (or None)."""
     from cmi_wagtail.models import WagtailPayment
 
+    raw = _LANDING.read(token)
     try:
-        raw = signing.loads(token, salt=LANDING_SALT, max_age=LANDING_MAX_AGE)
-        oid, approved, message = str(raw["o"]), bool(raw["a"]), str(raw["m"])
-    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        oid, approved, message = str(raw["o"]), bool(raw["a"]), str(raw["m"])  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):  # None, or the oid alone
         return None
     payment = WagtailPayment.objects.filter(oid=oid).first() if oid else None
     if payment is not None:
@@ -200,8 +203,7 @@ def start_payment(
     except (ImproperlyConfigured, CMIError):
         logger.exception("cannot start a CMI payment on page %s (%s)", page.pk, landing_page.title)
         return unavailable(request, lang)
-    response = HttpResponse(render_redirect_form(signed, lang=lang))
-    response["Cache-Control"] = "no-store"
+    response = redirect_form_response(signed, lang=lang)
     logger.info("CMI payment %s started on page %s", payment.oid, page.pk)
     return response
 

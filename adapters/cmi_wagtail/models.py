@@ -31,6 +31,7 @@ from wagtail.contrib.settings.models import BaseSiteSetting, register_setting
 from wagtail.fields import RichTextField
 from wagtail.models import Page
 
+from cmi_core.codes import LANGUAGES as CMI_LANGUAGES
 from cmi_core.money import CURRENCIES, check_amount, get_currency
 from cmi_wagtail.forms import CMISettingsForm
 
@@ -307,7 +308,7 @@ class AbstractPaymentPage(RoutablePageMixin, models.Model):
     def cmi_language(self) -> str:
         """CMI's page language (fr, en or ar) from the page's locale, else the site's default."""
         code = (getattr(getattr(self, "locale", None), "language_code", "") or "")[:2]
-        if code in ("fr", "en", "ar"):
+        if code in CMI_LANGUAGES:
             return code
         from cmi_wagtail.checkout import site_settings
 

@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views import View
 
+from cmi_core.codes import LANGUAGES
 from cmi_wagtail.checkout import (
     landing_token,
     language,
@@ -174,7 +175,7 @@ class CheckoutView(View):
 
 def _page_language(page: Any, request: HttpRequest) -> str:
     code = (getattr(getattr(page, "locale", None), "language_code", "") or "")[:2]
-    if code in ("fr", "en", "ar"):
+    if code in LANGUAGES:
         return code
     settings = site_settings(page, request)
     return settings.default_language if settings else "fr"

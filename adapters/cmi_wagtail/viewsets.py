@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import django_filters
-from cmi_django.actions import ACTIONS, allowed_actions, new_action_key, posted_staff_action
+from cmi_django.actions import ACTIONS, posted_staff_action
+from cmi_django.dashboard import action_context
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -28,8 +29,8 @@ from wagtail.admin.views.generic import InspectView
 from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.permissions import policy_registry
 
-from cmi_core import PaymentState, merchant_message
-from cmi_core.money import format_amount, get_currency
+from cmi_core import PaymentState
+from cmi_core.money import get_currency
 from cmi_wagtail.models import WagtailPayment
 
 __all__ = ["PaymentFilterSet", "PaymentViewSet"]
@@ -68,31 +69,18 @@ class PaymentInspectView(InspectView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         payment: WagtailPayment = self.object
-        status = payment.status
-        currency = get_currency(payment.currency)
-        allowed = allowed_actions(payment)
+        context.update(action_context(payment))
         context.update(
             {
                 "payment": payment,
-                "currency": currency.alpha,
+                "currency": get_currency(payment.currency).alpha,
                 "callbacks": payment.callbacks.order_by("created_at", "id"),
                 "operations": payment.operations.order_by("created_at", "id"),
                 "can_act": self.user_has_permission("change"),
-                "can_capture": "capture" in allowed,
-                "can_void": "void" in allowed,
-                "can_refund": "refund" in allowed,
-                "refundable": format_amount(max(status.refundable, currency.quantum), currency),
-                "capturable": format_amount(max(status.capturable, currency.quantum), currency),
-                "action_key": new_action_key(),
                 "action_urls": {
                     name: reverse(self.viewset.get_url_name("action"), args=[payment.pk, name])
                     for name in ACTIONS
                 },
-                "decline_reason": (
-                    merchant_message(payment.proc_return_code, payment.error_code)
-                    if payment.proc_return_code and payment.proc_return_code != "00"
-                    else ""
-                ),
             }
         )
         return context

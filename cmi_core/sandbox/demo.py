@@ -24,6 +24,7 @@ from decimal import Decimal
 from urllib.parse import quote
 
 from cmi_core.callback import CallbackResult, KnownPayment, decide_callback, verify_callback
+from cmi_core.codes import LANGUAGES
 from cmi_core.config import CMIConfig
 from cmi_core.errors import CMIError, SignatureError
 from cmi_core.hashing import verify_hash
@@ -99,9 +100,7 @@ class DemoShop:
             f"<td>{e(c.description)}</td></tr>"
             for c in TEST_CARDS
         )
-        langs = " · ".join(
-            f'<a href="/demo/?lang={code}">{code}</a>' for code in ("fr", "en", "ar")
-        )
+        langs = " · ".join(f'<a href="/demo/?lang={code}">{code}</a>' for code in LANGUAGES)
         body = (
             "<h1>Boutique de démonstration</h1>"
             f"<p>Marchand <code>{e(self.merchant.client_id)}</code> — commande "

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import Literal
+
+from cmi_core.codes import Lang
 
 __all__ = [
     "TEXTS",
@@ -130,9 +131,6 @@ border-radius:4px;cursor:pointer;margin-top:.8rem}
 .bad{background:#fde8e8;color:#8a1010}.good{background:#e6f6ea;color:#0d5a24}
 .note{font-size:.8rem;color:#666;margin-top:1.5rem}code{font-size:.9rem}
 """
-
-
-Lang = Literal["fr", "en", "ar"]
 
 
 def lang_of(value: str | None) -> Lang:

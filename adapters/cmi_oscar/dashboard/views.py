@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from cmi_django.actions import allowed_actions, new_action_key, posted_staff_action
+from cmi_django.actions import posted_staff_action
+from cmi_django.dashboard import action_context
 from cmi_django.models import CallbackLog, Payment
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -20,7 +21,6 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import DetailView, ListView
 
-from cmi_core import merchant_message
 from cmi_oscar.dashboard.forms import PaymentSearchForm
 from cmi_oscar.placement import find_order
 
@@ -58,8 +58,7 @@ class PaymentDetailView(DetailView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         payment: Payment = self.object
-        status = payment.status
-        allowed = allowed_actions(payment)
+        context.update(action_context(payment))
         context.update(
             {
                 "order": find_order(payment),
@@ -70,15 +69,6 @@ class PaymentDetailView(DetailView):
                     "created_at", "id"
                 ),
                 "operations": payment.operations.order_by("created_at", "id"),
-                "can_capture": "capture" in allowed,
-                "can_void": "void" in allowed,
-                "can_refund": "refund" in allowed,
-                "capturable": status.capturable,
-                "refundable": status.refundable,
-                "error_text": merchant_message(payment.proc_return_code, payment.error_code)
-                if payment.proc_return_code and payment.proc_return_code != "00"
-                else "",
-                "action_key": new_action_key(),
             }
         )
         return context
