@@ -130,7 +130,7 @@ class CredentialsModel(models.Model):
         return {}
 
 
-class WriteOnlySecretsMixin(forms.ModelForm):  # type: ignore[type-arg]  # model set by subclasses
+class WriteOnlySecretsMixin(forms.ModelForm):
     """Put before the platform's ``ModelForm``: secrets are write-only (module docstring).
 
     An optional boolean field ``clear_<secret>`` (Saleor's "Remove the API password")

@@ -8,6 +8,7 @@ reads it from the row and :meth:`Payment.set_status` writes one back. Only the s
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.db import models
 
@@ -15,7 +16,7 @@ from cmi_core import KnownPayment, PaymentState, PaymentStatus
 
 __all__ = ["CallbackLog", "Operation", "Payment"]
 
-_MONEY = {"max_digits": 15, "decimal_places": 3}
+_MONEY: dict[str, Any] = {"max_digits": 15, "decimal_places": 3}
 
 
 class Payment(models.Model):

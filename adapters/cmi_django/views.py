@@ -7,7 +7,7 @@ bytes), hand it to :mod:`cmi_django.services`, render the answer.
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
@@ -65,7 +65,7 @@ class ReturnView(View):
     payment this platform cannot place).
     """
 
-    http_method_names: ClassVar[list[str]] = ["post"]
+    http_method_names = ("post",)
     kind: Literal["ok", "fail"] = "ok"
     #: The URL name of the neutral page (e.g. ``"cmi_oscar:unconfirmed"``); when it does
     #: not resolve, ``cmi_django:unconfirmed``, then the site's root.
@@ -112,4 +112,4 @@ class UnconfirmedView(TemplateView):
     """
 
     template_name = "cmi_django/unconfirmed.html"
-    http_method_names: ClassVar[list[str]] = ["get", "head"]
+    http_method_names = ("get", "head")

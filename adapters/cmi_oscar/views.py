@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlencode
 
 from cmi_django import services
@@ -32,6 +32,7 @@ from cmi_django.views import ReturnView
 from django.contrib import messages
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.translation import get_language
@@ -225,7 +226,7 @@ class CMIPaymentDetailsMixin:
         raise RuntimeError(f"no free CMI oid for order {order_number}")  # pragma: no cover
 
 
-def _to_payment_step(request: HttpRequest, payment: Payment, message: str) -> HttpResponse:
+def _to_payment_step(request: HttpRequest, payment: Payment, message: str) -> HttpResponseBase:
     """Thaw the basket, tell the shopper, and send them back to the payment step.
 
     Only an unpaid payment's basket is thawed: one that is paid or waiting for staff keeps
@@ -278,10 +279,10 @@ def _codes_query(proc_return_code: str, err_code: str) -> str:
 class ReturnPageView(View):
     """GET after okUrl: the thank-you page, a short wait, or a review notice."""
 
-    http_method_names: ClassVar[list[str]] = ["get"]
+    http_method_names = ("get",)
     wait_template = "cmi_oscar/checkout/processing.html"
 
-    def get(self, request: HttpRequest, token: str) -> HttpResponse:
+    def get(self, request: HttpRequest, token: str) -> HttpResponseBase:
         payment = _payment_from_token(token)
         order = find_order(payment)
         state = PaymentState(payment.state)
@@ -307,9 +308,9 @@ def _shopper_lang(payment: Payment) -> Any:
 class FailPageView(View):
     """GET after failUrl: basket thawed, back to the payment step with CMI's reason."""
 
-    http_method_names: ClassVar[list[str]] = ["get"]
+    http_method_names = ("get",)
 
-    def get(self, request: HttpRequest, token: str) -> HttpResponse:
+    def get(self, request: HttpRequest, token: str) -> HttpResponseBase:
         payment = _payment_from_token(token)
         if PaymentState(payment.state).is_paid and find_order(payment) is not None:
             return ReturnPageView.as_view()(request, token=token)
@@ -323,9 +324,9 @@ class FailPageView(View):
 class CancelView(View):
     """CMI's ``shopurl`` (the Cancel link on its page): back to the payment step."""
 
-    http_method_names: ClassVar[list[str]] = ["get"]
+    http_method_names = ("get",)
 
-    def get(self, request: HttpRequest, token: str) -> HttpResponse:
+    def get(self, request: HttpRequest, token: str) -> HttpResponseBase:
         payment = _payment_from_token(token)
         if PaymentState(payment.state).is_paid and find_order(payment) is not None:
             return ReturnPageView.as_view()(request, token=token)

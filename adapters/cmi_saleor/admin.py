@@ -11,7 +11,7 @@ from cmi_saleor.forms import ChannelConfigurationForm, mask
 from cmi_saleor.models import ChannelConfiguration, SaleorInstallation, TransactionMap
 
 
-class ChannelInline(admin.TabularInline):  # type: ignore[type-arg]
+class ChannelInline(admin.TabularInline):
     model = ChannelConfiguration
     fields = ("channel", "enabled", "client_id", "capture_mode", "environment")
     readonly_fields = fields
@@ -23,7 +23,7 @@ class ChannelInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(SaleorInstallation)
-class SaleorInstallationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class SaleorInstallationAdmin(admin.ModelAdmin):
     list_display = ("saleor_api_url", "app_id", "updated")
     fields = ("saleor_api_url", "app_id", "token_masked", "jwks_fetched_at", "created", "updated")
     readonly_fields = fields
@@ -38,7 +38,7 @@ class SaleorInstallationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(ChannelConfiguration)
-class ChannelConfigurationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ChannelConfigurationAdmin(admin.ModelAdmin):
     form = ChannelConfigurationForm
     list_display = (
         "channel",
@@ -53,7 +53,7 @@ class ChannelConfigurationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(TransactionMap)
-class TransactionMapAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class TransactionMapAdmin(admin.ModelAdmin):
     list_display = ("oid", "transaction_id", "channel", "saleor_api_url", "created")
     search_fields = ("oid", "transaction_id", "merchant_reference")
     readonly_fields = tuple(f.name for f in TransactionMap._meta.fields)

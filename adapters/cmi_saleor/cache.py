@@ -114,7 +114,7 @@ def channel_config(
     if not fresh:
         hit, found = _remembered(key)
         if hit:
-            return found  # type: ignore[no-any-return]
+            return found
     read_in = _generation
     row = (
         ChannelConfiguration.objects.filter(

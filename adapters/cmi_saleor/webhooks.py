@@ -98,7 +98,7 @@ def _order(
             country=numeric_country(_text(_dict(address.get("country")).get("code"))),
             company=_text(address.get("companyName")),
         )
-    items = []
+    items: list[LineItem] = []
     for raw in source.get("lines") or []:
         line = _dict(raw)
         quantity = line.get("quantity")
@@ -302,7 +302,7 @@ def _mapping_for(installation: SaleorInstallation, payload: Payload) -> Transact
         )[:20]
     )
     paid = [m for m in mappings if PaymentState(m.payment.state).is_paid]
-    return (paid or mappings or [None])[0]
+    return (paid or mappings)[0] if mappings else None
 
 
 def transaction_process(installation: SaleorInstallation, payload: Payload) -> Answer:

@@ -166,7 +166,7 @@ def start_payment(
         )
     landing_page = landing or page
     if landing is not None:
-        back = (landing.get_url(request) or "/") + landing.reverse_subpage("cancel")  # type: ignore[attr-defined]
+        back = (landing.get_url(request) or "/") + landing.reverse_subpage("cancel")
     else:
         back = page.get_url(request) or "/"
     shop_url = request.build_absolute_uri(back)

@@ -14,7 +14,7 @@ sent back to the browser, and leaving the input empty keeps it.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cmi_django.credentials import WriteOnlySecretsMixin
 from django import forms
@@ -68,14 +68,14 @@ class ShopperForm(forms.Form):
                 widget=forms.RadioSelect,
             )
         else:
-            field = self.fields["amount"]
+            field = cast("forms.DecimalField", self.fields["amount"])  # declared above
             field.decimal_places = self.currency.minor_units
             if page.min_amount is not None:
-                field.min_value = page.min_amount
+                field.min_value = page.min_amount  # type: ignore[assignment]  # stubs say int; Django takes a Decimal
                 field.validators.append(_Min(page.min_amount, self))
                 field.widget.attrs["min"] = str(page.min_amount)
             if page.max_amount is not None:
-                field.max_value = page.max_amount
+                field.max_value = page.max_amount  # type: ignore[assignment]  # stubs say int; Django takes a Decimal
                 field.validators.append(_Max(page.max_amount, self))
                 field.widget.attrs["max"] = str(page.max_amount)
             field.widget.attrs["step"] = str(self.currency.quantum)

@@ -262,7 +262,7 @@ class AbstractPaymentPage(RoutablePageMixin, models.Model):
             return []
 
     def clean(self) -> None:
-        super().clean()  # type: ignore[misc]
+        super().clean()
         errors: dict[str, Any] = {}
         currency = get_currency(self.currency or "504")
 
@@ -312,7 +312,7 @@ class AbstractPaymentPage(RoutablePageMixin, models.Model):
             return code
         from cmi_wagtail.checkout import site_settings
 
-        settings = site_settings(self)  # type: ignore[arg-type]
+        settings = site_settings(self)
         return settings.default_language if settings else "fr"
 
     def get_shopper_form(
@@ -349,19 +349,19 @@ class AbstractPaymentPage(RoutablePageMixin, models.Model):
                 if form.is_valid():
                     return start_payment(
                         request,
-                        page=self,  # type: ignore[arg-type]
-                        landing=self,  # type: ignore[arg-type]
+                        page=self,
+                        landing=self,
                         amount=form.chosen_amount(),
                         currency=self.currency,
                         lang=self.cmi_language(),
                         shopper=form.shopper(),
-                        description=self.description or self.title,  # type: ignore[attr-defined]
+                        description=self.description or self.title,
                         button=button,
                     )
             else:
                 form = self.get_shopper_form(button=button)
             return self._now(
-                self.render(  # type: ignore[attr-defined]
+                self.render(
                     request,
                     context_overrides={"form": form, "button": button, **self._texts()},
                 )
@@ -382,7 +382,7 @@ class AbstractPaymentPage(RoutablePageMixin, models.Model):
 
         with language(self.cmi_language()):
             return self._now(
-                self.render(  # type: ignore[attr-defined]
+                self.render(
                     request,
                     context_overrides={
                         "form": self.get_shopper_form(),
@@ -407,7 +407,7 @@ class AbstractPaymentPage(RoutablePageMixin, models.Model):
         result = read_landing(request.GET.get("r", ""))
         with language(self.cmi_language()):
             return self._now(
-                self.render(  # type: ignore[attr-defined]
+                self.render(
                     request,
                     template=self.landing_template,
                     context_overrides={
@@ -420,7 +420,7 @@ class AbstractPaymentPage(RoutablePageMixin, models.Model):
             )
 
 
-class PaymentPage(AbstractPaymentPage, Page):
+class PaymentPage(AbstractPaymentPage, Page):  # type: ignore[django-manager-missing]  # Page is untyped
     """The ready-made payment page: a leaf page that can live anywhere in the tree."""
 
     content_panels = Page.content_panels + AbstractPaymentPage.payment_panels
@@ -444,7 +444,7 @@ class WagtailPaymentManager(models.Manager["WagtailPayment"]):
 class WagtailPayment(Payment):
     """The payments made through Wagtail pages (a proxy: the rows are cmi_django's)."""
 
-    objects = WagtailPaymentManager()
+    objects: ClassVar[WagtailPaymentManager] = WagtailPaymentManager()
 
     class Meta:
         proxy = True

@@ -17,6 +17,7 @@ from cmi_django import services
 from cmi_django.views import ReturnView as BaseReturnView
 from cmi_django.views import callback_view
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views import View
@@ -55,7 +56,7 @@ class ReturnView(BaseReturnView):
             specific = page.specific if page is not None else None
             if isinstance(specific, AbstractPaymentPage):
                 route = "thank_you" if outcome.approved else "failure"
-                base = specific.get_url(self.request)  # type: ignore[attr-defined]
+                base = specific.get_url(self.request)
                 if base:
                     return f"{base}{specific.reverse_subpage(route)}?r={token}"
         return f"{reverse('cmi_wagtail:result')}?r={token}"
@@ -104,7 +105,7 @@ class CheckoutView(View):
 
     template_name = "cmi_wagtail/checkout.html"
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         from wagtail.models import Page
 
         token = request.POST.get("button") or request.GET.get("button") or ""
@@ -134,7 +135,8 @@ class CheckoutView(View):
             amount_choices=list,
         )
         return ShopperForm(
-            data, page=rules, fixed_amount=self.button["amount"], currency=self.button["currency"]
+            data,
+            page=rules,  # type: ignore[arg-type]  # duck-typed: the page's rules the form reads fixed_amount=self.button["amount"], currency=self.button["currency"]
         )
 
     def render(self, request: HttpRequest, form: Any) -> HttpResponse:

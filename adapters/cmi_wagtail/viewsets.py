@@ -90,7 +90,7 @@ class PaymentActionView(View):
     """POST ``action/<pk>/<capture|void|refund|refresh>/``: one staff operation, then back."""
 
     viewset: PaymentViewSet | None = None
-    http_method_names: ClassVar[list[Any]] = ["post"]
+    http_method_names = ("post",)
 
     def post(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
         if self.viewset is None:

@@ -9,7 +9,7 @@ included. The Oscar order follows through the hook (:mod:`cmi_oscar.hooks`).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from cmi_django.actions import posted_staff_action
 from cmi_django.dashboard import action_context
@@ -77,7 +77,7 @@ class PaymentDetailView(DetailView):
 class PaymentActionView(View):
     """POST ``capture``, ``void``, ``refund`` (``amount``; empty: all) or ``refresh``."""
 
-    http_method_names: ClassVar[list[str]] = ["post"]
+    http_method_names = ("post",)
 
     def post(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
         payment = get_object_or_404(_payments(), pk=pk)
