@@ -141,7 +141,7 @@ class CMIPaymentDetailsMixin:
         submission = dict(zip(names, args, strict=False))
         submission.update({k: v for k, v in kwargs.items() if k != "payment_kwargs"})
         self._cmi_submission = {"user": user, "basket": basket, **submission}
-        return super().submit(user, basket, *args, **kwargs)  # type: ignore[misc]
+        return super().submit(user, basket, *args, **kwargs)  # type: ignore[misc]  # a mixin: Oscar's view follows it
 
     def handle_payment(self, order_number: Any, total: Any, **kwargs: Any) -> None:
         self._cmi_response = None
@@ -162,12 +162,12 @@ class CMIPaymentDetailsMixin:
 
     def handle_order_placement(self, *args: Any, **kwargs: Any) -> HttpResponse:
         if self._cmi_response is None:
-            return super().handle_order_placement(*args, **kwargs)  # type: ignore[misc]
+            return super().handle_order_placement(*args, **kwargs)  # type: ignore[misc]  # as above
         return self._cmi_response
 
     def start_cmi_payment(self, order_number: str, total: Any) -> tuple[Payment, Any]:
         """Store the payment (what the order needs) and sign its form; a new oid each time."""
-        request: HttpRequest = self.request  # type: ignore[attr-defined]
+        request: HttpRequest = self.request  # type: ignore[attr-defined]  # set by Oscar's view
         sub = self._cmi_submission or {}
         user, basket = sub["user"], sub["basket"]
         order_kwargs = sub.get("order_kwargs") or {}

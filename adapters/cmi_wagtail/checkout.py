@@ -117,9 +117,11 @@ def read_landing(token: str) -> dict[str, Any] | None:
     from cmi_wagtail.models import WagtailPayment
 
     raw = _LANDING.read(token)
+    if raw is None:
+        return None
     try:
-        oid, approved, message = str(raw["o"]), bool(raw["a"]), str(raw["m"])  # type: ignore[index]
-    except (KeyError, TypeError, ValueError):  # None, or the oid alone
+        oid, approved, message = str(raw["o"]), bool(raw["a"]), str(raw["m"])
+    except (KeyError, TypeError, ValueError):  # the oid alone: not a landing token
         return None
     payment = WagtailPayment.objects.filter(oid=oid).first() if oid else None
     if payment is not None:

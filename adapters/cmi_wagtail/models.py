@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from cmi_django.credentials import CredentialsModel
 from cmi_django.crypto import EncryptedTextField
 from cmi_django.models import Payment
+from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import Http404, HttpResponse
@@ -459,18 +460,15 @@ class WagtailPayment(Payment):
             return None
         return Page.objects.filter(pk=page_id).first()
 
+    @admin.display(description=_("page"))
     def page_title(self) -> str:
         return str((self.data or {}).get("page_title", ""))
 
-    page_title.short_description = _("page")  # type: ignore[attr-defined]
-
+    @admin.display(description=_("currency"))
     def currency_alpha(self) -> str:
         return get_currency(self.currency).alpha
 
-    currency_alpha.short_description = _("currency")  # type: ignore[attr-defined]
-
+    @admin.display(description=_("payer"))
     def payer(self) -> str:
         shopper = (self.data or {}).get("shopper", {})
         return str(shopper.get("name") or self.email)
-
-    payer.short_description = _("payer")  # type: ignore[attr-defined]

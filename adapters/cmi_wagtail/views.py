@@ -136,7 +136,9 @@ class CheckoutView(View):
         )
         return ShopperForm(
             data,
-            page=rules,  # type: ignore[arg-type]  # duck-typed: the page's rules the form reads fixed_amount=self.button["amount"], currency=self.button["currency"]
+            page=rules,  # type: ignore[arg-type]  # duck-typed: the page rules the form reads
+            fixed_amount=self.button["amount"],
+            currency=self.button["currency"],
         )
 
     def render(self, request: HttpRequest, form: Any) -> HttpResponse:
