@@ -11,6 +11,8 @@
 - :func:`flag`: mark a payment NEEDS_ATTENTION for staff.
 - :func:`capture_after_approval`: the PostAuth an approval learned without a callback
   needs in auto mode (:mod:`cmi_core.approvals`), flagged when it fails.
+- What :mod:`cmi_django.sync` shares: :func:`lock_payment`, :func:`open_money_operations`,
+  :func:`in_flight` (how long a call may still run), :func:`notify_after_operation`.
 
 Who started the change is the ``source`` keyword: ``staff`` unless a platform passes
 ``platform`` for an operation it asked for itself (it then learns the outcome from the
@@ -109,13 +111,14 @@ def capture_after_approval(pk: int, label: str) -> None:
             logger.exception("could not flag payment %s", payment.oid)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A core value (dataclass, Decimal, enum, date) as JSON can hold it, for ``response``."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, Decimal | Enum):
         return str(value.value if isinstance(value, Enum) else value)
     if isinstance(value, datetime | date):
@@ -123,7 +126,8 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _api_error(exc: APIError) -> dict[str, Any]:
+def api_error_record(exc: APIError) -> dict[str, Any]:
+    """What CMI refused, as an operation's ``response`` (no secret: CMI's own fields)."""
     return {
         "error": type(exc).__name__,
         "response": exc.response,
@@ -135,7 +139,8 @@ def _api_error(exc: APIError) -> dict[str, Any]:
     }
 
 
-def _api_config(payment: Payment) -> CMIConfig:
+def api_config(payment: Payment) -> CMIConfig:
+    """The payment's config, which must have an API user (ImproperlyConfigured if not)."""
     config = get_config(payment.config_key)
     if not config.has_api_user:
         raise ImproperlyConfigured(
@@ -145,7 +150,7 @@ def _api_config(payment: Payment) -> CMIConfig:
     return config
 
 
-def _notify_after_operation(
+def notify_after_operation(
     payment: Payment,
     before: PaymentStatus,
     operation: Operation,
@@ -192,7 +197,7 @@ class _SameKeyInFlightError(OperationPendingError):
     """The same key's call to CMI may still be running: its answer is worth waiting for."""
 
 
-def _lock(pk: int) -> Payment:
+def lock_payment(pk: int) -> Payment:
     """The payment's row, locked until the end of the enclosing transaction.
 
     The first statement is a write (an UPDATE that changes nothing): on SQLite it takes the
@@ -204,12 +209,12 @@ def _lock(pk: int) -> Payment:
     return Payment.objects.select_for_update().get(pk=pk)
 
 
-def _in_flight(config: CMIConfig) -> timedelta:
+def in_flight(config: CMIConfig) -> timedelta:
     """How long a pending operation's call may still be running (connect + read timeouts)."""
     return timedelta(seconds=2 * config.http_timeout + 5)
 
 
-def _open_money(payment: Payment) -> list[Operation]:
+def open_money_operations(payment: Payment) -> list[Operation]:
     return list(
         payment.operations.filter(state__in=Operation.OPEN, kind__in=_MONEY_KINDS).order_by("id")
     )
@@ -224,14 +229,14 @@ def _begin(
     key already succeeded, its operation is returned as is).
     """
     with transaction.atomic():
-        locked = _lock(payment.pk)
+        locked = lock_payment(payment.pk)
         if key is not None:
             same = (
                 locked.operations.filter(kind=kind, key=key).exclude(state=Operation.FAILED).first()
             )
             if same is not None and same.state == Operation.SUCCEEDED:
                 return same, get_config(locked.config_key), False
-            horizon = timezone.now() - _in_flight(get_config(locked.config_key))
+            horizon = timezone.now() - in_flight(get_config(locked.config_key))
             if same is not None and same.state == Operation.PENDING and same.created_at > horizon:
                 raise _SameKeyInFlightError(
                     locked.state, kind, f"this {kind} is being sent to CMI by another request"
@@ -243,7 +248,7 @@ def _begin(
                     f"this {kind} was already sent to CMI ({_OPEN_TEXT[same.state]}); it is "
                     "not sent twice",
                 )
-        open_ops = _open_money(locked)
+        open_ops = open_money_operations(locked)
         if open_ops and (kind != "refund" or any(o.kind != "refund" for o in open_ops)):
             first = open_ops[0]
             raise OperationPendingError(
@@ -256,7 +261,7 @@ def _begin(
         for pending in open_ops:  # refunds only: what they promise is no longer refundable
             promised = apply(promised, Event.refund(pending.amount or Decimal(0)))
         after = apply(promised, event)  # TransitionError: nothing is recorded nor sent
-        config = _api_config(locked)
+        config = api_config(locked)
         if kind == "capture":
             amount = after.captured - promised.captured
         operation = Operation.objects.create(
@@ -280,13 +285,13 @@ def _record(
     platform hook's failure, if any (CMI's change is recorded all the same).
     """
     with transaction.atomic():
-        locked = _lock(operation.payment_id)
+        locked = lock_payment(operation.payment_id)
         current = Operation.objects.select_for_update().get(pk=operation.pk)
         if current.state != Operation.PENDING:
             return None
         before = locked.status
         current.state, current.succeeded = Operation.SUCCEEDED, True
-        current.response = _jsonable(result)
+        current.response = jsonable(result)
         try:
             after = apply(before, event)
         except TransitionError as exc:  # CMI acted: keep its word, and ask staff to look
@@ -304,14 +309,14 @@ def _record(
             current.amount = after.captured - before.captured
         current.save()
         operation.refresh_from_db()
-        return _notify_after_operation(locked, before, current, source=source)
+        return notify_after_operation(locked, before, current, source=source)
 
 
 def _fail(operation: Operation, exc: Exception) -> None:
     """CMI's call failed: ``failed`` when CMI surely did nothing, else ``unknown``."""
     if isinstance(exc, APIError):
         sure = not isinstance(exc, APITransportError) or exc.retryable  # retryable: not sent
-        response, error = _api_error(exc), str(exc)
+        response, error = api_error_record(exc), str(exc)
     else:
         sure, response, error = False, {"error": type(exc).__name__}, error_text(exc)
     state = Operation.FAILED if sure else Operation.UNKNOWN
@@ -350,7 +355,7 @@ def _operate(
             operation, config, new = _begin(payment, kind, event, amount=amount, user=user, key=key)
             break
         except _SameKeyInFlightError as exc:  # a double click, a retry: wait for the first one
-            limit = _in_flight(get_config(payment.config_key)).total_seconds()
+            limit = in_flight(get_config(payment.config_key)).total_seconds()
             if time.monotonic() - started > limit:
                 raise OperationPendingError(exc.state, exc.event, exc.reason) from None
             time.sleep(_POLL)

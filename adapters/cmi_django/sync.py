@@ -37,14 +37,14 @@ from cmi_django.inbound import approve_without_callback
 from cmi_django.models import Operation, Payment
 from cmi_django.operations import (
     OperationPendingError,
-    _api_config,
-    _api_error,
-    _in_flight,
-    _jsonable,
-    _lock,
-    _notify_after_operation,
-    _open_money,
+    api_config,
+    api_error_record,
     flag,
+    in_flight,
+    jsonable,
+    lock_payment,
+    notify_after_operation,
+    open_money_operations,
 )
 
 __all__ = ["StatusCheck", "check_status", "refresh"]
@@ -98,7 +98,7 @@ def _check(client: CMIClient, payment: Payment) -> StatusCheck:
 
 def check_status(payment: Payment) -> StatusCheck:
     """Ask CMI (ORDERSTATUS) and compute the sync, without saving anything."""
-    with CMIClient(_api_config(payment)) as client:
+    with CMIClient(api_config(payment)) as client:
         return _check(client, payment)
 
 
@@ -112,10 +112,10 @@ def _settle(locked: Payment, answer: _Answer, config: CMIConfig) -> list[Operati
     ``pending`` operation still within its call's deadline raises
     :class:`OperationPendingError`: its call may still be running.
     """
-    open_ops = _open_money(locked)
+    open_ops = open_money_operations(locked)
     if not open_ops:
         return []
-    horizon = timezone.now() - _in_flight(config)
+    horizon = timezone.now() - in_flight(config)
     young = [o for o in open_ops if o.state == Operation.PENDING and o.created_at > horizon]
     needs_history = any(o.kind == "refund" for o in open_ops) and answer.order is not None
     if young or (needs_history and answer.history is None):
@@ -174,21 +174,21 @@ def refresh(payment: Payment, *, user: str = "", source: str = "refresh") -> Ope
     :func:`cmi_django.changes.source_of` gives that label: ``sync``, ``reconcile``, or
     ``platform`` for a platform's own label.
     """
-    config = _api_config(payment)
+    config = api_config(payment)
     record: dict[str, Any] = {"payment": payment, "kind": "status", "user": user[:150]}
     try:
         with CMIClient(config) as client:
-            answer = _ask(client, payment, history=bool(_open_money(payment)))
+            answer = _ask(client, payment, history=bool(open_money_operations(payment)))
     except APIError as exc:
         logger.warning("status of %s not applied: %s", payment.oid, exc)
         Operation.objects.create(
-            state=Operation.FAILED, response=_api_error(exc), error=str(exc)[:1000], **record
+            state=Operation.FAILED, response=api_error_record(exc), error=str(exc)[:1000], **record
         )
         payment.refresh_from_db()
         raise
     raised: Exception | None = None
     with transaction.atomic():
-        locked = _lock(payment.pk)
+        locked = lock_payment(payment.pk)
         record["payment"] = locked
         try:
             settled = _settle(locked, answer, config)
@@ -220,11 +220,11 @@ def refresh(payment: Payment, *, user: str = "", source: str = "refresh") -> Ope
                 if after != before:
                     locked.set_status(after)
                 locked.save()
-            response = _jsonable(order) if order is not None else {"state": None, "found": False}
+            response = jsonable(order) if order is not None else {"state": None, "found": False}
             operation = Operation.objects.create(
                 state=Operation.SUCCEEDED, succeeded=True, response=response, **record
             )
-            raised = _notify_after_operation(
+            raised = notify_after_operation(
                 locked, before, operation, result, source=source_of(source)
             )
             if approval and raised is not None and not isinstance(raised, RetryableHookError):
