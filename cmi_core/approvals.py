@@ -15,7 +15,8 @@ money authorised and waits. The rules for such a "late" approval:
   TransId is recorded, CMI's ORDERSTATUS TransId is not (it may differ from the
   callback's, which would make the late callback look like a second approval);
 - :func:`adopts_callback_trans_id`: when the callback does come after an approval
-  learned from the status API, its TransId is recorded then, and nothing else changes.
+  learned from the status API, its TransId is recorded then, and nothing else changes;
+  :func:`trans_id_to_keep` is the whole TransId rule for a verified callback.
 
 Pure: values in, values out.
 """
@@ -29,7 +30,14 @@ from typing import Literal
 from cmi_core.callback import CallbackResult, KnownPayment, Outcome
 from cmi_core.states import PaymentState, PaymentStatus
 
-__all__ = ["LateApproval", "Via", "adopts_callback_trans_id", "as_late_approval", "late_approval"]
+__all__ = [
+    "LateApproval",
+    "Via",
+    "adopts_callback_trans_id",
+    "as_late_approval",
+    "late_approval",
+    "trans_id_to_keep",
+]
 
 
 class Via(StrEnum):
@@ -88,3 +96,17 @@ def adopts_callback_trans_id(outcome: Outcome, known_trans_id: str, result: Call
     """A duplicate approval whose TransId the shop never recorded (it learned the approval
     from the status report): record the callback's TransId and approval fields now."""
     return outcome is Outcome.DUPLICATE and not known_trans_id and bool(result.trans_id)
+
+
+def trans_id_to_keep(outcome: Outcome, known_trans_id: str, result: CallbackResult) -> str:
+    """The TransId a shop keeps after a verified callback decided as ``outcome``.
+
+    The callback's for a first approval (CAPTURE, AUTHORISE) and for the duplicate of an
+    approval learned from the status API (:func:`adopts_callback_trans_id`); otherwise
+    the one it had (a decline, a mismatch, a conflicting second approval change nothing).
+    """
+    if outcome in (Outcome.CAPTURE, Outcome.AUTHORISE) or adopts_callback_trans_id(
+        outcome, known_trans_id, result
+    ):
+        return result.trans_id
+    return known_trans_id

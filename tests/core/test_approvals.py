@@ -14,6 +14,7 @@ from cmi_core.approvals import (
     adopts_callback_trans_id,
     as_late_approval,
     late_approval,
+    trans_id_to_keep,
 )
 from cmi_core.callback import KnownPayment, Outcome, decide_callback, verify_callback
 from cmi_core.states import Event, PaymentState, apply
@@ -112,3 +113,21 @@ def test_a_late_callback_adopts_its_trans_id(
 ) -> None:
     result = verify_callback(make_callback(KEY, oid="o-1", amount=A, trans_id=sent), KEY)
     assert adopts_callback_trans_id(outcome, kept, result) is adopts
+
+
+@pytest.mark.parametrize(
+    ("outcome", "kept", "sent", "expected"),
+    [
+        (Outcome.CAPTURE, "", "T-1", "T-1"),
+        (Outcome.AUTHORISE, "", "T-1", "T-1"),
+        (Outcome.DUPLICATE, "", "T-1", "T-1"),  # adopted after a status-learned approval
+        (Outcome.DUPLICATE, "T-1", "T-1", "T-1"),
+        (Outcome.CONFLICT, "T-1", "T-2", "T-1"),  # a second approval changes nothing
+        (Outcome.MISMATCH, "", "T-3", ""),  # flagged, not paid: not recorded
+        (Outcome.DECLINED, "", "T-4", ""),
+        (Outcome.LATE_DECLINE, "T-1", "T-5", "T-1"),
+    ],
+)
+def test_the_trans_id_a_shop_keeps(outcome: Outcome, kept: str, sent: str, expected: str) -> None:
+    result = verify_callback(make_callback(KEY, oid="o-1", amount=A, trans_id=sent), KEY)
+    assert trans_id_to_keep(outcome, kept, result) == expected
