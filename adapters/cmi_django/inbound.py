@@ -161,7 +161,8 @@ def _confirmed(payment: Payment, result: CallbackResult | None) -> bool:
 
 
 def _clip(value: str, field: str) -> str:
-    return value[: Payment._meta.get_field(field).max_length]
+    limit: int | None = getattr(Payment._meta.get_field(field), "max_length", None)
+    return value[:limit]
 
 
 def _loggable(fields: Mapping[str, str]) -> dict[str, str]:
@@ -281,7 +282,7 @@ def approve_without_callback(
     ``reconcile``: reconcile, anything else: platform).
     """
     before = payment.status
-    mode = payment.capture_mode
+    mode: Literal["auto", "manual"] = "auto" if payment.capture_mode == "auto" else "manual"
     if sync is None:
         decision = _decide(payment, result, as_manual=True, confirmed=confirmed)
         label = decision.outcome.value
@@ -302,7 +303,8 @@ def approve_without_callback(
         payment.auth_code = payment.auth_code or _clip(result.auth_code, "auth_code")
         payment.host_ref_num = payment.host_ref_num or _clip(result.host_ref_num, "host_ref_num")
         payment.masked_pan = payment.masked_pan or _clip(result.masked_pan, "masked_pan")
-    payment.capture_mode = plan.capture_mode
+    if plan.capture_mode != mode:  # paid now: manual from now on
+        payment.capture_mode = plan.capture_mode
     payment.save()
     if plan.capture_after:
         pk = payment.pk
@@ -329,7 +331,7 @@ def handle_callback(fields: Mapping[str, str], *, remote_addr: str = "") -> Call
     """CMI's server-to-server callback (guide §4.2.1). Never raises; see the module doc."""
     received = {str(k): str(v) for k, v in fields.items()}
     oid = _oid_of(received)
-    log = {
+    log: dict[str, Any] = {
         "oid": oid[:64],
         "kind": "callback",
         "fields": _loggable(received),
@@ -443,7 +445,7 @@ def handle_return(
     """
     received = {str(k): str(v) for k, v in fields.items()}
     oid = _oid_of(received)
-    log = {
+    log: dict[str, Any] = {
         "oid": oid[:64],
         "kind": kind,
         "fields": _loggable(received),
@@ -461,7 +463,7 @@ def handle_return(
         _write_log_alone(failed.payment_pk, outcome="error", error=error_text(failed.error), **log)
         _flag_after_hook_failure(failed, "return")
         payment = Payment.objects.filter(pk=failed.payment_pk).first()
-        lang = payment.lang if payment is not None and payment.lang in _LANGS else "fr"
+        lang: Any = payment.lang if payment is not None and payment.lang in _LANGS else "fr"
         outcome = ReturnOutcome(payment, False, True, TECHNICAL.get(lang), kind)
     except Exception as exc:
         logger.exception("CMI %s return for oid %r failed", kind, oid[:64])
