@@ -20,6 +20,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "cmi_django",
     "tests.adapters.django.testapp",
+    "tests.adapters.django.reference",  # docs/adding-a-platform.md
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

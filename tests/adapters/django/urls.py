@@ -10,4 +10,5 @@ urlpatterns = [
     path("cmi/", include("cmi_django.urls")),
     path("cmi/ok/", OkView.as_view(), name="ok"),
     path("cmi/fail/", FailView.as_view(), name="fail"),
+    path("shop/", include("tests.adapters.django.reference.urls")),
 ]
