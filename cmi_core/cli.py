@@ -13,7 +13,6 @@ import os
 import sys
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, is_dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from cmi_core.config import CMIConfig
 from cmi_core.errors import CallbackError, CMIError, SignatureError
 from cmi_core.form import render_redirect_form
 from cmi_core.hashing import compute_hash, hash_plaintext
+from cmi_core.jsonable import jsonable as _jsonable
 from cmi_core.money import parse_amount
 from cmi_core.request import Address, LineItem, PaymentOrder, build_payment_request
 
@@ -93,20 +93,6 @@ def _config(args: argparse.Namespace, *, needs_api: bool = False) -> CMIConfig:
         api_username=username,
         api_password=password,
     )
-
-
-def _jsonable(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return {k: _jsonable(v) for k, v in asdict(value).items()}
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Decimal):
-        return str(value)
-    if hasattr(value, "value") and isinstance(value.value, str):  # enums
-        return value.value
-    return value
 
 
 def _print_json(value: Any) -> None:

@@ -43,7 +43,7 @@ from cmi_core import (
     verify_callback,
 )
 from cmi_core.approvals import Via, adopts_callback_trans_id, as_late_approval, late_approval
-from cmi_core.codes import CANNOT_PROCESS, TECHNICAL
+from cmi_core.codes import CANNOT_PROCESS, LANGUAGES, TECHNICAL
 from cmi_django.changes import PlatformHookError, error_text, notify_or_fail
 from cmi_django.config import get_config
 from cmi_django.hooks import RetryableHookError, Source
@@ -75,7 +75,7 @@ MAX_FIELDS = 500
 _OID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-_LANGS = ("fr", "en", "ar")
+_LANGS = LANGUAGES
 
 
 class BadBodyError(ValueError):

@@ -21,13 +21,11 @@ returned :class:`~cmi_django.models.Operation`, and its hook can tell).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
-from datetime import date, datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
-from enum import Enum
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -48,6 +46,7 @@ from cmi_core import (
     TransitionError,
     apply,
 )
+from cmi_core.jsonable import jsonable
 from cmi_django.changes import error_text, notify, source_of
 from cmi_django.config import get_config
 from cmi_django.hooks import Source
@@ -109,21 +108,6 @@ def capture_after_approval(pk: int, label: str) -> None:
             flag(payment, reason, source=source)
         except Exception:
             logger.exception("could not flag payment %s", payment.oid)
-
-
-def jsonable(value: Any) -> Any:
-    """A core value (dataclass, Decimal, enum, date) as JSON can hold it, for ``response``."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, Decimal | Enum):
-        return str(value.value if isinstance(value, Enum) else value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
 
 
 def api_error_record(exc: APIError) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from cmi_core import (
     TransitionError,
     apply,
 )
+from cmi_core.jsonable import jsonable
 from cmi_core.order_status import approval_result, refund_amounts, status_event
 from cmi_django.changes import error_text, source_of
 from cmi_django.hooks import RetryableHookError
@@ -41,7 +42,6 @@ from cmi_django.operations import (
     api_error_record,
     flag,
     in_flight,
-    jsonable,
     lock_payment,
     notify_after_operation,
     open_money_operations,
