@@ -12,7 +12,7 @@ function: what to change and which body to answer CMI with.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -20,7 +20,7 @@ from typing import Literal
 
 from cmi_core.codes import ErrorCode, lookup
 from cmi_core.errors import CallbackError, TransitionError, ValidationError
-from cmi_core.hashing import verify_hash
+from cmi_core.hashing import ALL_READINGS, Reading, verify_hash
 from cmi_core.money import get_currency, parse_amount
 from cmi_core.states import Event, PaymentState, PaymentStatus, apply
 
@@ -45,7 +45,9 @@ class CallbackResult:
 
     ``approved`` is true only for ``ProcReturnCode`` ``00`` (§4.2.1; a missing code is a
     failure). ``error`` is the §6.2 table entry for a failed attempt, when known.
-    ``fields`` keeps every field exactly as received.
+    ``fields`` keeps every field as it verified: as received, or HTML-decoded when the
+    hash matched only that way; ``reading`` names the reading of the hash rules that
+    matched (:class:`~cmi_core.hashing.Reading`; "" when no hash was checked).
     """
 
     oid: str
@@ -65,6 +67,7 @@ class CallbackResult:
     transaction_date: str
     error: ErrorCode | None
     fields: Mapping[str, str] = field(repr=False)
+    reading: str = ""
 
 
 def _get(fields: Mapping[str, str], *names: str) -> str:
@@ -75,14 +78,23 @@ def _get(fields: Mapping[str, str], *names: str) -> str:
     return ""
 
 
-def verify_callback(fields: Mapping[str, str], store_key: str) -> CallbackResult:
+def verify_callback(
+    fields: Mapping[str, str],
+    store_key: str,
+    *,
+    readings: Iterable[Reading | str] = ALL_READINGS,
+) -> CallbackResult:
     """Verify a callback's (or okUrl/failUrl POST's) ``HASH``, then parse it.
+
+    The hash may match in any of ``readings`` (:func:`~cmi_core.hashing.verify_hash`);
+    the values parsed are the ones that verified.
 
     Raises :class:`~cmi_core.errors.SignatureError` when the hash is missing or wrong, and
     :class:`~cmi_core.errors.CallbackError` when a signed message lacks what any result
     must carry (``oid``, a readable ``amount`` and ``currency``).
     """
-    verify_hash(fields, store_key)
+    verified = verify_hash(fields, store_key, readings)
+    fields = verified.fields
     oid = _get(fields, "oid", "ReturnOid")
     if not oid:
         raise CallbackError("the callback has no oid")
@@ -120,6 +132,7 @@ def verify_callback(fields: Mapping[str, str], store_key: str) -> CallbackResult
         transaction_date=_get(fields, "EXTRA.TRXDATE"),
         error=None if approved else lookup(code or None, err_code or None),
         fields=dict(fields),
+        reading=verified.reading.value,
     )
 
 

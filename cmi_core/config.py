@@ -13,6 +13,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from cmi_core.errors import ConfigurationError
+from cmi_core.hashing import Reading, parse_readings
 from cmi_core.money import Currency, get_currency
 
 __all__ = ["HOSTS", "CMIConfig", "CaptureMode", "Environment"]
@@ -49,6 +50,9 @@ class CMIConfig:
     - ``session_timeout``: seconds CMI keeps its payment page open (30 to 2700), or None
       for CMI's default (1800).
     - ``http_timeout``: seconds for each API call (connect and read).
+    - ``hash_reading``: which reading of the hash rules CMI's results are verified in
+      (:class:`~cmi_core.hashing.Reading`: ``"guide"``, ``"kit"``, ``"kit-decoded"``), or
+      ``"all"`` (the default: any of them); pin one once the gateway's is known.
     """
 
     client_id: str
@@ -62,6 +66,7 @@ class CMIConfig:
     capture_mode: CaptureMode = "auto"
     session_timeout: int | None = None
     http_timeout: float = 20.0
+    hash_reading: str = "all"
 
     def __post_init__(self) -> None:
         if not _CLIENT_ID.match(self.client_id or ""):
@@ -95,6 +100,12 @@ class CMIConfig:
             raise ConfigurationError("session_timeout", "between 30 and 2700 seconds")
         if not self.http_timeout > 0:
             raise ConfigurationError("http_timeout", "a positive number of seconds")
+        try:
+            parse_readings(self.hash_reading if isinstance(self.hash_reading, str) else None)
+        except ValueError as exc:
+            raise ConfigurationError("hash_reading", str(exc)) from None
+        if not isinstance(self.hash_reading, str):
+            raise ConfigurationError("hash_reading", "a reading's name, or 'all'")
 
     @property
     def host(self) -> str:
@@ -113,6 +124,11 @@ class CMIConfig:
     @property
     def default_currency(self) -> Currency:
         return get_currency(self.currency)
+
+    @property
+    def hash_readings(self) -> tuple[Reading, ...]:
+        """The readings a result's hash may match in (guide §4.2.4; docs/core.md)."""
+        return parse_readings(self.hash_reading)
 
     @property
     def has_api_user(self) -> bool:

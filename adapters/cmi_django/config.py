@@ -32,6 +32,7 @@ SETTINGS = {
     "CAPTURE_MODE": "capture_mode",
     "SESSION_TIMEOUT": "session_timeout",
     "HTTP_TIMEOUT": "http_timeout",
+    "HASH_READING": "hash_reading",
 }
 _NAMES = {field: name for name, field in SETTINGS.items()}
 

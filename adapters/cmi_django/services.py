@@ -144,7 +144,7 @@ def _find(oid: str) -> Payment | None:
 
 def _verify(config: CMIConfig, fields: Mapping[str, str]) -> tuple[CallbackResult | None, str]:
     try:
-        return verify_callback(fields, config.store_key), ""
+        return verify_callback(fields, config.store_key, readings=config.hash_readings), ""
     except (SignatureError, CallbackError) as exc:
         return None, str(exc)
 
@@ -173,6 +173,7 @@ class CallbackOutcome:
     decision: Decision | None
     verified: bool = False
     error: str = ""
+    reading: str = ""  # the hash reading that verified (CallbackResult.reading)
 
 
 @dataclass(frozen=True)
@@ -471,6 +472,7 @@ def handle_callback(fields: Mapping[str, str], *, remote_addr: str = "") -> Call
                 outcome=label,
                 reply=outcome.reply,
                 error=outcome.error,
+                reading=outcome.reading,
                 **log,
             )
     except PlatformHookError as failed:
@@ -523,7 +525,8 @@ def _callback(fields: dict[str, str], oid: str) -> tuple[CallbackOutcome, str]:
     payment = Payment.objects.select_for_update().get(pk=found.pk)
     decision = _decide_and_save(payment, result)
     error = decision.message if decision.reply is Reply.FAILURE else ""
-    return CallbackOutcome(decision.body, payment, decision, True, error), decision.outcome
+    outcome = CallbackOutcome(decision.body, payment, decision, True, error, result.reading)
+    return outcome, decision.outcome
 
 
 def handle_callback_body(body: bytes, *, remote_addr: str = "") -> CallbackOutcome:
@@ -567,7 +570,10 @@ def handle_return(
         with transaction.atomic():
             outcome, label, error = _return(received, oid, kind)
             found = _find(oid) if not outcome.verified else outcome.payment
-            _write_log(found, verified=outcome.verified, outcome=label, error=error, **log)
+            reading = outcome.result.reading if outcome.result is not None else ""
+            _write_log(
+                found, verified=outcome.verified, outcome=label, error=error, reading=reading, **log
+            )
     except PlatformHookError as failed:
         logger.exception("CMI %s return for oid %r: the platform hook failed", kind, oid[:64])
         _write_log_alone(failed.payment_pk, outcome="error", error=_error_text(failed.error), **log)
