@@ -11,6 +11,8 @@ import threading
 from dataclasses import replace
 from decimal import Decimal
 
+import pytest
+
 from cmi_core import (
     CMIClient,
     KnownPayment,
@@ -22,6 +24,8 @@ from cmi_core import (
     verify_callback,
 )
 from cmi_core.errors import CMIError
+from cmi_core.hashing import ALL_READINGS, Reading
+from cmi_core.request import LineItem
 from cmi_core.sandbox import DEFAULT_MERCHANT, Sandbox
 from cmi_core.states import Event
 
@@ -38,6 +42,8 @@ class Shop:
         self.payments: dict[str, KnownPayment] = {}
         self.capture_mode = capture_mode
         self.replies: list[str] = []
+        self.readings: list[str] = []
+        self.names: list[str] = []
 
     def expect(self, oid: str) -> None:
         status = apply(PaymentStatus.new(AMOUNT), Event.redirect())
@@ -58,6 +64,9 @@ class Shop:
                 trans_id = known.trans_id or (result.trans_id if result.approved else "")
                 self.payments[known.oid] = replace(known, status=decision.status, trans_id=trans_id)
             self.replies.append(decision.body)
+            if result is not None:
+                self.readings.append(result.reading)
+                self.names.append(result.fields.get("BillToName", ""))
         return 200, decision.body
 
 
@@ -139,3 +148,57 @@ def test_duplicate_callback_gets_the_same_reply_and_one_change(
     history = CMIClient(config_for(sandbox)).history("E2E-3")
     captures = [t for t in history.transactions if t.charge_type == "S" and t.captured_amount]
     assert len(captures) == 1
+
+
+@pytest.mark.parametrize("reading", [r.value for r in ALL_READINGS])
+def test_payment_end_to_end_in_each_reading_of_the_hash(
+    sandbox: Sandbox, merchant: Merchant, reading: str
+) -> None:
+    """Issue #17: whichever way CMI reads §4.1.3, a "Porte-Documents" payment goes through.
+
+    The emulator verifies the request in ``reading`` only (a request hashed the guide's
+    way alone is refused 3D-1004 under ``kit``) and signs the callback and the okUrl POST
+    in it (HTML-encoded values under ``kit-decoded``); the core's callback verification
+    accepts it, names the reading and hands over the shopper's name as typed.
+    """
+    sandbox.reading = Reading(reading)
+    shop = Shop()
+    merchant.reply = shop.on_callback
+    oid = f"E2E-R-{reading}"
+    shop.expect(oid)
+    fields = payment_fields(
+        sandbox,
+        merchant,
+        oid=oid,
+        amount=AMOUNT,
+        billing_name="O'Brien & fils",
+        description="Porte-Documents cuir",
+        items=[LineItem(id="1", description="Classeur documenté", unit_price=AMOUNT)],
+    )
+    browser = Browser(sandbox)
+    assert browser.open(fields).status_code == 200  # not 3D-1004: the hash is right
+    sent = dict(fields)
+    assert sent["description"] == "Porte-documents cuir"
+    assert sent["desc1"] == "Classeur documente"
+    browser.pay()
+    merchant.wait_for("/callback", 1)
+    sandbox.wait_for_callbacks()
+
+    assert shop.replies == ["ACTION=POSTAUTH"]
+    assert shop.payments[oid].status.state is PaymentState.CAPTURED
+    # Neutralised values hash alike in the guide's and the kit's readings, so only the
+    # HTML-encoded post needs the decoding reading.
+    expected = "kit-decoded" if reading == "kit-decoded" else "guide"
+    assert shop.readings == [expected]
+    assert shop.names == ["O'Brien & fils"]
+    posted = dict(merchant.callbacks[0].fields)
+    if reading == "kit-decoded":
+        assert posted["BillToName"] == "O&#039;Brien &amp; fils"
+    else:
+        assert posted["BillToName"] == "O'Brien & fils"
+
+    _, returned = browser.return_form()
+    result = verify_callback(dict(returned), DEFAULT_MERCHANT.store_key)
+    assert result.approved
+    assert result.reading == expected
+    assert result.fields["BillToName"] == "O'Brien & fils"
