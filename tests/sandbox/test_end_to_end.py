@@ -7,9 +7,11 @@ the core's API client captures, partially refunds and reads the status.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -26,10 +28,11 @@ from cmi_core import (
 from cmi_core.errors import CMIError
 from cmi_core.hashing import ALL_READINGS, Reading
 from cmi_core.request import LineItem
-from cmi_core.sandbox import DEFAULT_MERCHANT, Sandbox
+from cmi_core.sandbox import DEFAULT_MERCHANT, Sandbox, build_cli_parser
+from cmi_core.sandbox.cli import _sandbox_from_args, banner
 from cmi_core.states import Event
 
-from .support import Browser, Merchant, Received, config_for, payment_fields
+from .support import Browser, Merchant, Received, config_for, payment_fields, resign
 
 AMOUNT = Decimal("120.50")
 
@@ -202,3 +205,40 @@ def test_payment_end_to_end_in_each_reading_of_the_hash(
     assert result.approved
     assert result.reading == expected
     assert result.fields["BillToName"] == "O'Brien & fils"
+
+
+@pytest.mark.parametrize(("reading", "status"), [("guide", 200), ("kit", 400), ("kit-decoded", 400)])
+def test_the_emulator_verifies_requests_in_its_reading_only(
+    sandbox: Sandbox, merchant: Merchant, reading: str, status: int
+) -> None:
+    """A request hashed the guide's way with "Porte-Documents" in it (what the request
+    builder no longer sends) is refused 3D-1004 by a gateway reading the guide as the
+    kits do."""
+    sandbox.reading = Reading(reading)
+    fields = payment_fields(sandbox, merchant, oid=f"E2E-G-{reading}", amount=AMOUNT)
+    fields = resign([*fields, ("description", "Porte-Documents cuir")])
+    page = Browser(sandbox).open(fields)
+    assert page.status_code == status
+    assert ("3D-1004" in page.text) is (status == 400)
+
+
+def test_reading_from_the_command_line_and_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "sandbox.json"
+    config.write_text(json.dumps({"reading": "kit"}), encoding="utf-8")
+    data = ["--port", "0", "--data-dir", str(tmp_path / "data")]
+    args = build_cli_parser().parse_args(["--config", str(config), *data])
+    sandbox = _sandbox_from_args(args)
+    try:
+        assert sandbox.reading is Reading.KIT
+        assert "hash reading    kit" in banner(sandbox)
+    finally:
+        sandbox.stop()
+    args = build_cli_parser().parse_args(["--reading", "kit-decoded", *data])
+    sandbox = _sandbox_from_args(args)
+    try:
+        assert sandbox.reading is Reading.KIT_DECODED
+    finally:
+        sandbox.stop()
+    assert build_cli_parser().parse_args([]).reading is None  # guide by default
+    with pytest.raises(SystemExit):
+        build_cli_parser().parse_args(["--reading", "php"])
