@@ -96,6 +96,7 @@ def parse_readings(value: str | Iterable[str] | None) -> tuple[Reading, ...]:
         raise ValueError(f"one of {known}, or 'all'")
     return readings
 
+
 #: Field names never hashed, compared case-insensitively (guide §4.1.3 "Remarque").
 EXCLUDED_FIELDS = frozenset({"hash", "encoding"})
 PHP_TRIM = " \t\n\r\0\x0b"
@@ -359,9 +360,7 @@ def _allowed_html401(code: int) -> bool:
         or code in (0x09, 0x0A, 0x0D)
         or 0xA0 <= code <= 0xD7FF
         or (
-            0xE000 <= code <= 0x10FFFF
-            and (code & 0xFFFF) < 0xFFFE
-            and not 0xFDD0 <= code <= 0xFDEF
+            0xE000 <= code <= 0x10FFFF and (code & 0xFFFF) < 0xFFFE and not 0xFDD0 <= code <= 0xFDEF
         )
     )
 
@@ -426,9 +425,7 @@ def hash_plaintext(
     return _reading_plaintext(fields, store_key, Reading(reading)).decode("utf-8", "replace")
 
 
-def _digest(
-    fields: Mapping[str, str], store_key: str, reading: Reading = Reading.GUIDE
-) -> bytes:
+def _digest(fields: Mapping[str, str], store_key: str, reading: Reading = Reading.GUIDE) -> bytes:
     return binascii.b2a_base64(
         hashlib.sha512(_reading_plaintext(fields, store_key, reading)).digest(), newline=False
     )
@@ -555,7 +552,7 @@ def neutralise(value: str) -> str:
     1. HTML character references are decoded, repeatedly, until none is left (``Fish
        &amp;amp; Chips`` -> ``Fish & Chips``): the kits' decoding then changes nothing;
     2. every ``document`` (any case) followed by a character is written in lower case, and
-       that character made one ASCII byte other than ``\\n``: ``é`` -> ``e``, ``’`` -> ``'``,
+       that character made one ASCII byte other than ``\\n``: ``é`` -> ``e``, ``\u2019`` -> ``'``,
        a character with no ASCII look-alike -> a space; an all-capital word is lowered
        whole (``DOCUMENTS`` -> ``documents``). A final ``document`` stays as written (no
        reading touches it).

@@ -371,7 +371,8 @@ def build_payment_request(
     """Build CMI's complete, validated and signed payment form (guide §4.1).
 
     Every value sent hashes the same under every reading of §4.1.3 (:func:`_agreeing`), so
-    the ``hash`` is right whichever way CMI's gateway reads the guide. Raises :class:`~cmi_core.errors.ValidationError` naming the field and the rule.
+    the ``hash`` is right whichever way CMI's gateway reads the guide. Raises
+    :class:`~cmi_core.errors.ValidationError` naming the field and the rule.
     """
     currency = get_currency(order.currency or config.currency)
     lang = order.lang or config.lang

@@ -2,9 +2,9 @@
 
 1. ``POST /fim/est3dgate``: the merchant's signed form. Checked as CMI does: one value per
    field (else ``CORE-5110``), guide §4.1.1 (:func:`cmi_core.request.validate_request`),
-   a known ``clientid``, the ``ver3`` hash in the emulator's reading (else ``3D-1004``). The request is kept
-   server-side under a random session token; the page shows merchant, order, amount and
-   the card form. Re-posted request fields are never read again.
+   a known ``clientid``, the ``ver3`` hash in the emulator's reading (else ``3D-1004``).
+   The request is kept server-side under a random session token; the page shows
+   merchant, order, amount and the card form. Re-posted request fields are never read again.
 2. ``POST /fim/est3dgate/pay``: the card form. Expired session -> ``RULE-0001``; the
    card's checks and the test card's scenario (:mod:`cmi_core.sandbox.cards`) give the
    outcome, or the 3-D Secure challenge page first.

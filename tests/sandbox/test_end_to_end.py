@@ -207,7 +207,9 @@ def test_payment_end_to_end_in_each_reading_of_the_hash(
     assert result.fields["BillToName"] == "O'Brien & fils"
 
 
-@pytest.mark.parametrize(("reading", "status"), [("guide", 200), ("kit", 400), ("kit-decoded", 400)])
+@pytest.mark.parametrize(
+    ("reading", "status"), [("guide", 200), ("kit", 400), ("kit-decoded", 400)]
+)
 def test_the_emulator_verifies_requests_in_its_reading_only(
     sandbox: Sandbox, merchant: Merchant, reading: str, status: int
 ) -> None:
