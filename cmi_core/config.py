@@ -100,12 +100,14 @@ class CMIConfig:
             raise ConfigurationError("session_timeout", "between 30 and 2700 seconds")
         if not self.http_timeout > 0:
             raise ConfigurationError("http_timeout", "a positive number of seconds")
-        try:
-            parse_readings(self.hash_reading if isinstance(self.hash_reading, str) else None)
-        except ValueError as exc:
-            raise ConfigurationError("hash_reading", str(exc)) from None
+        if self.hash_reading is None:  # an empty setting: every reading
+            object.__setattr__(self, "hash_reading", "all")
         if not isinstance(self.hash_reading, str):
             raise ConfigurationError("hash_reading", "a reading's name, or 'all'")
+        try:
+            parse_readings(self.hash_reading)
+        except ValueError as exc:
+            raise ConfigurationError("hash_reading", str(exc)) from None
 
     @property
     def host(self) -> str:

@@ -79,7 +79,7 @@ class Reading(StrEnum):
 ALL_READINGS: tuple[Reading, ...] = (Reading.GUIDE, Reading.KIT, Reading.KIT_DECODED)
 
 
-def parse_readings(value: str | Iterable[str] | None) -> tuple[Reading, ...]:
+def parse_readings(value: str | Iterable[Reading | str] | None) -> tuple[Reading, ...]:
     """Readings from a setting: None, ``""`` or ``"all"`` -> all; a name or names -> those.
 
     Raises ``ValueError`` naming the known readings for anything else.
@@ -463,7 +463,7 @@ class Verified:
 def verify_hash(
     fields: Mapping[str, str],
     store_key: str,
-    readings: Iterable[Reading | str] = ALL_READINGS,
+    readings: str | Iterable[Reading | str] = ALL_READINGS,
 ) -> Verified:
     """Check the hash a received message carries in each allowed reading, the guide's first.
 
@@ -473,7 +473,7 @@ def verify_hash(
     comparisons run in constant time (``hmac.compare_digest``); the messages never include
     either hash.
     """
-    allowed = parse_readings([str(r) for r in readings])
+    allowed = parse_readings(readings)
     received = received_hash(fields)
     received = received.strip() if received is not None else ""
     if not received:

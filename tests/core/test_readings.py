@@ -240,6 +240,7 @@ def test_a_pinned_reading_refuses_the_others(reading: Reading) -> None:
     signed = {**ENCODED, "HASH": compute_hash(ENCODED, KEY, Reading.KIT)}  # KIT only
     if reading is Reading.KIT:
         assert verify_hash(signed, KEY, (reading,)).reading is Reading.KIT
+        assert verify_hash(signed, KEY, "kit").reading is Reading.KIT  # a name alone
     else:
         with pytest.raises(SignatureError):
             verify_callback(signed, KEY, readings=(reading,))
@@ -274,6 +275,8 @@ def test_config_pins_a_reading_and_refuses_unknown_ones() -> None:
     assert CMIConfig(client_id="1", store_key="k").hash_readings == ALL_READINGS
     pinned = CMIConfig(client_id="1", store_key="k", hash_reading="kit")
     assert pinned.hash_readings == (Reading.KIT,)
+    unset = CMIConfig(client_id="1", store_key="k", hash_reading=None)  # type: ignore[arg-type]
+    assert unset.hash_readings == ALL_READINGS
     with pytest.raises(ConfigurationError) as caught:
         CMIConfig(client_id="1", store_key="k", hash_reading="php")
     assert caught.value.setting == "hash_reading"
