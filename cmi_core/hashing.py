@@ -357,14 +357,14 @@ _FINAL_NEWLINE = re.compile(r"\n$")  # Python's "$", like PCRE's, also matches b
 
 
 def _allowed_html401(code: int) -> bool:
-    """PHP's ``unicode_cp_is_allowed`` for HTML 4.01 (ext/standard/html.c)."""
+    """PHP's ``unicode_cp_is_allowed`` for HTML 4.01 (ext/standard/html.c), as PHP 8.2
+    answers it: tab, LF, CR, U+0020-U+007E, U+00A0-U+D7FF and U+E000-U+10FFFF (the
+    non-characters U+FFFE, U+FDD0... included)."""
     return (
         0x20 <= code <= 0x7E
         or code in (0x09, 0x0A, 0x0D)
         or 0xA0 <= code <= 0xD7FF
-        or (
-            0xE000 <= code <= 0x10FFFF and (code & 0xFFFF) < 0xFFFE and not 0xFDD0 <= code <= 0xFDEF
-        )
+        or 0xE000 <= code <= 0x10FFFF
     )
 
 
@@ -385,8 +385,9 @@ def html_entity_decode(value: str) -> str:
 
     Decodes the 252 named references of HTML 4.01 (case-sensitive, ``&apos;`` is not one
     of them), and numeric ones (``&#39;``, ``&#x27;``) whose code point HTML 4.01 allows
-    (not NUL, C0/C1 controls other than tab, LF, CR, surrogates or non-characters: those
-    stay as written). ENT_QUOTES decodes both quotes. Unknown names stay as written.
+    (not NUL, C0/C1 controls other than tab, LF, CR, DEL, surrogates, nor past U+10FFFF:
+    those stay as written). ENT_QUOTES decodes both quotes. Unknown names stay as
+    written. Checked against PHP 8.2 itself (tests/core/test_readings_php.py).
     """
     if "&" not in value:
         return value

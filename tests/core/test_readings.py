@@ -192,7 +192,8 @@ def test_kit_reading_hashes_one_byte_and_lowers_the_word() -> None:
         ("&AMP; &Amp;", "&AMP; &Amp;"),  # names are case-sensitive
         ("&eacute;t&eacute; &nbsp;&euro;", "été \u00a0€"),
         ("&amp", "&amp"),  # the semicolon is required
-        ("&#0; &#1; &#127; &#128; &#159; &#xD800; &#xFFFE; &#x110000;", None),
+        ("&#0; &#1; &#11; &#127; &#128; &#159; &#xD800; &#xDFFF; &#x110000;", None),
+        ("&#xFFFE;&#xFDD0;&#x10FFFF;&#xA0;", "\ufffe\ufdd0\U0010ffff\u00a0"),  # as PHP 8.2
         ("&#9;&#10;&#13;&#32;", "\t\n\r "),
         ("&#x0x41; &#x0x;", "A &#x0x;"),  # strtol takes a 0x after the x
         ("&#0000065;", "A"),
