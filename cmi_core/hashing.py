@@ -550,7 +550,7 @@ def _fix_documents(value: str) -> str:
         position = end + 1
         if word.isupper() and follower.isalpha():  # "DOCUMENTS" -> "documents"
             tail = end + 1
-            while tail < len(value) and value[tail].isalpha() and value[tail].isupper():
+            while tail < len(value) and "A" <= value[tail] <= "Z":  # ASCII: same length
                 tail += 1
             follower += value[end + 1 : tail]
             follower = follower.lower()
