@@ -9,7 +9,6 @@ addressed to this installation (``recipient.id``).
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -23,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cmi_saleor import cache, conf
 from cmi_saleor.graphql import APP_ID_QUERY, SUBSCRIPTIONS, SaleorAPIError, execute
+from cmi_saleor.jsonbody import BadJSONError, read_object
 from cmi_saleor.models import SaleorInstallation, TransactionMap
 from cmi_saleor.security import InvalidSignatureError, fetch_jwks, verify_webhook
 from cmi_saleor.webhooks import HANDLERS
@@ -34,6 +34,8 @@ logger = logging.getLogger("cmi_saleor")
 VERSION = "0.1.0"
 REQUIRED_SALEOR_VERSION = ">=3.22"
 MAX_WEBHOOK_BODY = 1024 * 1024
+#: Saleor's install call carries one token: a few hundred bytes.
+MAX_REGISTER_BODY = 64 * 1024
 
 
 def event_slug(event: str) -> str:
@@ -91,10 +93,12 @@ def register(request: HttpRequest) -> JsonResponse:
         logger.warning("registration refused for %s: not in CMI_SALEOR_ALLOWED_API_URLS", api_url)
         return _error(403, "this Saleor is not allowed to install the app")
     try:
-        token = json.loads(request.body or b"{}").get("auth_token")
-    except (ValueError, AttributeError):
-        token = None
-    if not isinstance(token, str) or not token:
+        token = read_object(request.read(MAX_REGISTER_BODY + 1), limit=MAX_REGISTER_BODY).get(
+            "auth_token"
+        )
+    except BadJSONError as exc:
+        return _error(exc.status, f"{exc}: a JSON object with auth_token is expected")
+    if not isinstance(token, str) or not token or len(token) > 4096:
         return _error(400, "auth_token missing")
     try:
         app = execute(api_url, token, APP_ID_QUERY).get("app") or {}
@@ -172,11 +176,9 @@ def _check(
             logger.warning("%s webhook from %s refused: %s", name, installation.saleor_api_url, exc)
         return _error(401, "invalid signature")
     try:
-        payload = json.loads(body)
-    except ValueError:
-        return _error(400, "body is not JSON")
-    if not isinstance(payload, dict):
-        return _error(400, "body is not a JSON object")
+        payload = read_object(body)
+    except BadJSONError as exc:
+        return _error(400, str(exc))
     recipient = payload.get("recipient")
     if not isinstance(recipient, dict) or recipient.get("id") != installation.app_id:
         return _error(403, "recipient is not this app")

@@ -49,6 +49,10 @@ def _dict(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
@@ -97,7 +101,7 @@ def _order(
             company=_text(address.get("companyName")),
         )
     items = []
-    for raw in source.get("lines") or []:
+    for raw in _list(source.get("lines")):
         line = _dict(raw)
         quantity = line.get("quantity")
         if not isinstance(quantity, int) or quantity <= 0:
@@ -332,7 +336,7 @@ def _idempotency_key(payload: Payload, request_type: str, amount: Decimal | None
     transaction_ = _dict(payload.get("transaction"))
     found = ""
     latest = ""
-    for raw in transaction_.get("events") or []:
+    for raw in _list(transaction_.get("events")):
         event = _dict(raw)
         if event.get("type") != request_type:
             continue
