@@ -117,6 +117,8 @@ def dashboard(
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     port = server.server_address[1]
     shown = Dashboard(page, app_url, saleor, f"http://127.0.0.1:{port}", f"http://localhost:{port}")
+    # The stand-in's origin is not the Saleor API's: allowed to frame the page (CSP).
+    settings.CMI_SALEOR_DASHBOARD_ORIGINS = [shown.origin]
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -339,3 +341,16 @@ def test_refreshed_token_is_used(dashboard: Dashboard, saleor: FakeSaleor) -> No
     app.locator("#channels tr", has_text="default-channel").wait_for()
     assert dashboard.api_calls[-1]["authorization-bearer"] == fresh
     assert ChannelConfiguration.objects.get().store_key == STORE_KEY
+
+
+def test_another_site_cannot_frame_the_page(
+    dashboard: Dashboard, saleor: FakeSaleor, settings: Any
+) -> None:
+    """``frame-ancestors``: a site that is neither the registered Saleor's origin nor a
+    configured Dashboard origin gets no page (Chromium shows its error page instead)."""
+    settings.CMI_SALEOR_DASHBOARD_ORIGINS = None
+    app = dashboard.open(saleor.dashboard_token())
+    time.sleep(0.5)
+    assert app.url.startswith("chrome-error://")
+    assert app.locator("#form").count() == 0
+    assert dashboard.api_calls == []
