@@ -9,8 +9,10 @@ installation's JWKS, checks that it was issued for this app and that the staff u
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from cmi_django.crypto import DecryptionError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.clickjacking import xframe_options_exempt
@@ -24,6 +26,8 @@ from cmi_saleor.models import ChannelConfiguration, SaleorInstallation
 from cmi_saleor.security import InvalidSignatureError, verify_dashboard_token
 
 __all__ = ["configuration_api", "configuration_page"]
+
+logger = logging.getLogger("cmi_saleor")
 
 #: A channel's configuration is a few hundred bytes.
 MAX_BODY = 64 * 1024
@@ -82,7 +86,12 @@ def _describe(config: ChannelConfiguration) -> dict[str, Any]:
 
 def _authenticate(request: HttpRequest) -> SaleorInstallation | JsonResponse:
     api_url = request.headers.get("Saleor-Api-Url", "")
-    installation = SaleorInstallation.objects.filter(saleor_api_url=api_url).first()
+    # The app token is not needed here: not read (so not decrypted).
+    installation = (
+        SaleorInstallation.objects.defer("token").filter(saleor_api_url=api_url).first()
+        if api_url and len(api_url) <= 500 and api_url.isprintable()
+        else None
+    )
     if installation is None:
         return JsonResponse({"error": "unknown Saleor-Api-Url"}, status=403)
     token = request.headers.get("Authorization-Bearer", "")
@@ -102,6 +111,15 @@ def configuration_api(request: HttpRequest) -> JsonResponse:
     installation = _authenticate(request)
     if isinstance(installation, JsonResponse):
         return installation
+    try:
+        return _configure(request, installation)
+    except DecryptionError as exc:  # a key rotated without its fallback: say which setting
+        logger.error("channel configurations of %s unreadable: %s", installation, exc)
+        return JsonResponse({"error": str(exc)}, status=503)
+
+
+def _configure(request: HttpRequest, installation: SaleorInstallation) -> JsonResponse:
+    """POST: save one channel's configuration; both: every channel's, secrets masked."""
     if request.method == "POST":
         try:
             data = read_object(request.read(MAX_BODY + 1), limit=MAX_BODY)

@@ -99,10 +99,15 @@ class ChannelConfiguration(models.Model):
 
 def resolve_config(rest: str) -> CMIConfig:
     """``cmi_django.config.get_config("saleor:<pk>")``: the channel configuration's."""
-    try:
-        found = ChannelConfiguration.objects.select_related(None).get(pk=int(rest))
-    except (ValueError, ChannelConfiguration.DoesNotExist):
-        raise ImproperlyConfigured(f"saleor:{rest}: no such CMI channel configuration") from None
+    # A secret no configured key decrypts raises cmi_django.crypto.DecryptionError (an
+    # ImproperlyConfigured naming the key's setting): not "no such configuration".
+    found = (
+        ChannelConfiguration.objects.select_related(None).filter(pk=int(rest)).first()
+        if rest.isdigit()
+        else None
+    )
+    if found is None:
+        raise ImproperlyConfigured(f"saleor:{rest}: no such CMI channel configuration")
     return found.cmi_config()
 
 

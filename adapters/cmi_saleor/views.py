@@ -112,7 +112,9 @@ def register(request: HttpRequest) -> JsonResponse:
     from django.utils import timezone
 
     with transaction.atomic():
-        SaleorInstallation.objects.update_or_create(
+        # The stored token is not read (deferred): a token saved under a key since lost
+        # is simply replaced by this one.
+        SaleorInstallation.objects.defer("token").update_or_create(
             saleor_api_url=api_url,
             defaults={
                 "app_id": app_id,

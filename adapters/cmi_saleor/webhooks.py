@@ -275,11 +275,11 @@ def transaction_initialize(installation: SaleorInstallation, payload: Payload) -
                 source_id=_text(source.get("id"))[:255],
                 return_url=return_url,
             )
-    except CMIError as exc:  # ValidationError: a field CMI would refuse (e.g. no e-mail)
-        return _failure(mode, f"CMI cannot take this payment: {exc}", amount)
-    except ImproperlyConfigured as exc:
+    except ImproperlyConfigured as exc:  # first: DecryptionError is a CMIError too
         logger.error("CMI channel configuration %s is broken: %s", config.pk, exc)
         return _failure(mode, "CMI is misconfigured for this channel", amount)
+    except CMIError as exc:  # ValidationError: a field CMI would refuse (e.g. no e-mail)
+        return _failure(mode, f"CMI cannot take this payment: {exc}", amount)
     return {
         "result": _result("ACTION_REQUIRED", payment, payment.capture_mode),
         "pspReference": payment.oid,
