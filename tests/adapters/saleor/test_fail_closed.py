@@ -96,8 +96,10 @@ def test_the_test_settings_pass_every_check() -> None:
 def test_unset_allow_lists_are_check_errors(settings: Any, setting: str, error: str) -> None:
     assert error not in ids()
     delattr(settings, setting)
-    found = [m for m in checks.run_checks() if m.id == error]
-    assert found and found[0].level == checks.ERROR and setting in found[0].msg and found[0].hint
+    (found,) = [m for m in checks.run_checks() if m.id == error]
+    assert found.level == checks.ERROR
+    assert setting in found.msg
+    assert found.hint
     settings.CMI_SALEOR_DEMO = True
     assert error not in ids()
 
@@ -134,7 +136,8 @@ def test_manage_py_check_refuses_to_start_without_allow_lists(tmp_path: Path) ->
         [sys.executable, str(manage), "check"], env=env, capture_output=True, text=True, check=False
     )
     assert failed.returncode != 0
-    assert "cmi_saleor.E001" in failed.stderr and "cmi_saleor.E002" in failed.stderr
+    assert "cmi_saleor.E001" in failed.stderr
+    assert "cmi_saleor.E002" in failed.stderr
     wsgi = subprocess.run(
         [sys.executable, "-c", "import saleor_app.wsgi"],
         env={**env, "PYTHONPATH": f"{ROOT}{os.pathsep}{manage.parent}"},
