@@ -10,7 +10,7 @@ which turns everything a hostile or broken sender can put in a body into
   few thousand ``[``, which is not a ``ValueError``; and a structure nested a few hundred
   levels deep would still break code that walks it recursively later);
 - strings holding a lone UTF-16 surrogate (``"\\ud800"``), which no database, header or
-  answer can encode;
+  answer can encode, or a NUL character (``"\\u0000"``), which PostgreSQL refuses;
 - ``NaN``, ``Infinity`` and numbers that overflow a float, or integers longer than Python
   converts (``ValueError`` since Python 3.11);
 - a body longer than the caller's limit.
@@ -48,6 +48,8 @@ def _float(text: str) -> float:
 
 
 def _encodable(text: str) -> bool:
+    if "\x00" in text:  # PostgreSQL's text refuses NUL
+        return False
     if text.isascii():
         return True
     try:
@@ -67,7 +69,7 @@ def _problem(value: Any) -> str:
         item, depth = stack.pop()
         if isinstance(item, str):
             if not _encodable(item):
-                return "body holds a lone surrogate"
+                return "body holds a NUL character or a lone surrogate"
             continue
         if isinstance(item, dict):
             children: list[Any] = [*item.keys(), *item.values()]

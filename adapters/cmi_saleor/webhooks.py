@@ -245,7 +245,7 @@ def transaction_initialize(installation: SaleorInstallation, payload: Payload) -
         lang = config.lang
     transaction_ = _dict(payload.get("transaction"))
     transaction_id = _text(transaction_.get("id"))
-    if not transaction_id:
+    if not transaction_id or len(transaction_id) > 128:  # Payment.reference; Saleor: ~72
         return _failure(mode, "no transaction in the payload", amount)
     try:
         currency = get_currency(_text(action.get("currency"))).numeric

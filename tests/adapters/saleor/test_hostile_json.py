@@ -212,7 +212,7 @@ def _replace(value: Any, path: tuple[Any, ...], new: Any) -> Any:
     return copy
 
 
-WRONG = [None, [], {}, 7, -1e308, "\ud800", "x" * 5000, [[[[["deep"]]]]], True]
+WRONG = [None, [], {}, 7, -1e308, "\ud800", "x" * 200, "x" * 5000, [[[[["deep"]]]]], True]
 
 
 @pytest.mark.parametrize("event", EVENTS)
