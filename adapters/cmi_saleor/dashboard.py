@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from cmi_django.crypto import DecryptionError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.clickjacking import xframe_options_exempt
@@ -112,7 +113,8 @@ def configuration_api(request: HttpRequest) -> JsonResponse:
     if isinstance(installation, JsonResponse):
         return installation
     try:
-        return _configure(request, installation)
+        with transaction.atomic():  # nothing saved when the answer cannot be built
+            return _configure(request, installation)
     except DecryptionError as exc:  # a key rotated without its fallback: say which setting
         logger.error("channel configurations of %s unreadable: %s", installation, exc)
         return JsonResponse({"error": str(exc)}, status=503)

@@ -65,6 +65,9 @@ class ChannelConfigurationForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The app token is not needed to pick an installation: not read, not decrypted.
+        installation = self.fields["installation"]
+        installation.queryset = installation.queryset.defer("token")  # type: ignore[attr-defined]
         if self.instance.pk:
             for name in SECRETS:
                 stored = getattr(self.instance, name)

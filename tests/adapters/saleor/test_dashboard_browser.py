@@ -315,17 +315,25 @@ def test_without_referrer_no_message_is_trusted(dashboard: Dashboard, saleor: Fa
     assert dashboard.api_calls == []
 
 
-def test_server_error_is_shown(dashboard: Dashboard, saleor: FakeSaleor, settings: Any) -> None:
+def test_undecryptable_secrets_are_explained(
+    dashboard: Dashboard, saleor: FakeSaleor, settings: Any
+) -> None:
+    """A key changed without its fallback: the page says which setting (HTTP 503, not a
+    500 and a traceback), and shows no secret."""
     app = dashboard.open(saleor.dashboard_token())
     app.locator("#form").wait_for(state="visible")
     fill(app, channel="default-channel", client_id="600000001", store_key=STORE_KEY)
-    settings.CMI_ENCRYPTION_KEY = "not the key the secrets were saved with"
     app.click("button[type=submit]")
-    app.locator("#errors", has_text="HTTP 500").wait_for()
+    app.locator("#channels tr", has_text="default-channel").wait_for()
+    settings.CMI_ENCRYPTION_KEY = "not the key the secrets were saved with"
+    fill(app, channel="other-channel", client_id="600000002", store_key=STORE_KEY)
+    app.click("button[type=submit]")
+    app.locator("#errors", has_text="CMI_ENCRYPTION_KEY_FALLBACKS").wait_for()
 
     app = dashboard.open(saleor.dashboard_token())
-    app.locator("#status", has_text="HTTP 500").wait_for()
+    app.locator("#status", has_text="CMI_ENCRYPTION_KEY_FALLBACKS").wait_for()
     assert app.locator("#main").is_hidden()
+    assert STORE_KEY not in app.content()
 
 
 def test_refreshed_token_is_used(dashboard: Dashboard, saleor: FakeSaleor) -> None:

@@ -10,6 +10,7 @@ which setting to fix, without the secret; with ``SECRET_KEY_FALLBACKS`` payments
 from __future__ import annotations
 
 import io
+import json
 import logging
 from typing import Any
 
@@ -23,6 +24,7 @@ from django.test import Client
 from cmi_core.sandbox import DEFAULT_MERCHANT
 from tests.adapters.saleor.conftest import register, send
 from tests.adapters.saleor.standin import FakeSaleor, new_transaction, session_payload
+from tests.adapters.saleor.test_configuration import channel_body
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +100,23 @@ def test_registering_again_repairs_a_lost_key(
     settings.SECRET_KEY = "a-new-secret-key-after-losing-the-old-one"
     assert register(client, saleor).status_code == 200
     assert SaleorInstallation.objects.get().token == saleor.token
+
+
+def test_dashboard_post_under_a_wrong_key_saves_nothing(
+    client: Client, saleor: FakeSaleor, channel: Any, settings: Any
+) -> None:
+    from cmi_saleor.models import ChannelConfiguration
+
+    settings.CMI_ENCRYPTION_KEY = "not the key the secrets were saved with"
+    response = client.post(
+        "/app/api/configuration",
+        data=json.dumps(channel_body(channel="other")),
+        content_type="application/json",
+        HTTP_AUTHORIZATION_BEARER=saleor.dashboard_token(),
+        HTTP_SALEOR_API_URL=saleor.api_url,
+    )
+    assert response.status_code == 503
+    assert "CMI_ENCRYPTION_KEY_FALLBACKS" in response.json()["error"]
+    assert list(ChannelConfiguration.objects.values_list("channel", flat=True)) == [
+        "default-channel"
+    ]
