@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 __all__ = ["MAX_DEPTH", "BadJSONError", "loads", "read_object"]
@@ -47,63 +48,72 @@ def _float(text: str) -> float:
     return value
 
 
-def _encodable(text: str) -> bool:
-    if "\x00" in text:  # PostgreSQL's text refuses NUL
-        return False
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeError:  # a lone surrogate ("\\ud800"): no database or header takes it
-        return False
-    return True
+#: The escapes that can put a NUL or a lone surrogate in a decoded string (a raw NUL or
+#: control character inside a string is invalid JSON, and strict UTF-8 has no surrogates).
+_SUSPECT = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+_DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_float)
 
 
-def _problem(value: Any) -> str:
-    """Why ``value`` is refused (too deep, a string no UTF-8 can hold), or ``""``.
-
-    Iterative, so no nesting makes it recurse.
-    """
-    stack: list[tuple[Any, int]] = [(value, 1)]
+def _bad_string(value: Any) -> bool:
+    """Whether a string in ``value`` holds a NUL or a lone surrogate (iterative walk)."""
+    stack = [value]
     while stack:
-        item, depth = stack.pop()
+        item = stack.pop()
         if isinstance(item, str):
-            if not _encodable(item):
-                return "body holds a NUL character or a lone surrogate"
-            continue
-        if isinstance(item, dict):
-            children: list[Any] = [*item.keys(), *item.values()]
+            if "\x00" in item:
+                return True
+            try:
+                item.encode("utf-8")
+            except UnicodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
         elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > MAX_DEPTH:
-            return "body nests too deeply"
-        stack.extend(
-            (child, depth + 1) for child in children if isinstance(child, dict | list | str)
-        )
-    return ""
+            stack.extend(item)
+    return False
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether ``value`` nests deeper than :data:`MAX_DEPTH` (level by level: no recursion)."""
+    level = [value]
+    for _ in range(MAX_DEPTH):
+        below: list[Any] = []
+        for item in level:
+            children = item.values() if isinstance(item, dict) else item
+            below.extend(c for c in children if isinstance(c, dict | list))
+        if not below:
+            return False
+        level = below
+    return True
 
 
 def loads(raw: bytes | str, *, limit: int | None = None) -> Any:
     """The JSON value of ``raw``; :class:`BadJSONError` for anything else (never another error).
 
     ``limit``: the most bytes accepted (callers read ``limit + 1`` bytes, so a longer body
-    is seen and refused with status 413 without being read whole).
+    is seen and refused with status 413 without being read whole). The checks after
+    parsing only walk the value when the text could hold what they look for (a few
+    microseconds for a webhook's payload).
     """
     if limit is not None and len(raw) > limit:
         raise BadJSONError("body too large", status=413)
     try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        if isinstance(raw, bytes):
+            text = raw.decode("utf-8")
+        else:
+            text = raw
+            text.encode("utf-8")  # no surrogates in a str either
         if text.startswith("\ufeff"):
             raise ValueError("byte order mark")
-        value = json.loads(text, parse_constant=_constant, parse_float=_float)
+        value = _DECODER.decode(text)
     except (ValueError, RecursionError, UnicodeError, TypeError) as exc:
         # UnicodeDecodeError and JSONDecodeError are ValueErrors; RecursionError: nesting.
         raise BadJSONError("body is not valid JSON") from exc
-    problem = _problem(value)
-    if problem:
-        raise BadJSONError(problem)
+    if text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(value):
+        raise BadJSONError("body nests too deeply")
+    if _SUSPECT.search(text) and _bad_string(value):
+        raise BadJSONError("body holds a NUL character or a lone surrogate")
     return value
 
 
