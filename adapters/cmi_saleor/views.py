@@ -215,7 +215,9 @@ def return_view(request: HttpRequest, kind: str) -> HttpResponse:
         if outcome.payment is not None and outcome.verified
         else None
     )
-    if mapping is None or not mapping.return_url:
+    # The host is checked again: the allow-list may have shrunk since the payment began
+    # (or the row predates it), and the shopper is never sent where it no longer allows.
+    if mapping is None or not mapping.return_url or not conf.return_url_allowed(mapping.return_url):
         return HttpResponse(
             "Le paiement n'a pas pu être vérifié. / The payment could not be verified.",
             status=400,

@@ -58,6 +58,44 @@ def test_unset_return_hosts_refuse_every_return_url(
     assert not Payment.objects.exists()
 
 
+def test_a_verified_return_never_redirects_outside_the_allow_list(
+    client: Client, saleor: FakeSaleor, channel: Any, settings: Any
+) -> None:
+    """The issue's case: a verified okUrl POST answered ``303 https://evil.example/``.
+    A payment begun while the host was allowed (or before the lists were required) is
+    not redirected once the host is no longer allowed."""
+    from decimal import Decimal
+    from urllib.parse import urlencode
+
+    from cmi_core.sandbox import DEFAULT_MERCHANT
+    from cmi_core.testing import make_callback
+
+    settings.CMI_SALEOR_ALLOWED_RETURN_HOSTS = ["evil.example"]
+    payload = session_payload(
+        INIT, new_transaction(), data={"returnUrl": "https://evil.example/steal"}
+    )
+    answer = send(client, saleor, INIT, payload).json()
+    fields = answer["data"]["fields"]
+    signed = make_callback(
+        DEFAULT_MERCHANT.store_key,
+        oid=fields["oid"],
+        amount=Decimal(fields["amount"]),
+        request_fields=fields,
+    )
+    del settings.CMI_SALEOR_ALLOWED_RETURN_HOSTS  # now fail closed
+    response = client.post(
+        "/cmi/ok", data=urlencode(signed), content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 400
+    assert "Location" not in response
+    settings.CMI_SALEOR_ALLOWED_RETURN_HOSTS = ["evil.example"]  # the same POST, allowed
+    response = client.post(
+        "/cmi/ok", data=urlencode(signed), content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 303
+    assert response["Location"].startswith("https://evil.example/steal?")
+
+
 def test_the_demo_allows_any_saleor_and_host(
     client: Client, saleor: FakeSaleor, settings: Any
 ) -> None:
