@@ -55,3 +55,19 @@ def test_rotation_keeps_the_site_settings(
     assert CMISettings.objects.get().store_key == STORE_KEY
     assert client.post(pay_page.url, SHOPPER).status_code == 200
     assert Payment.objects.count() == 1
+
+
+def test_site_settings_under_a_wrong_key_are_none(
+    pay_page: PaymentPage, settings: Any, caplog: Any
+) -> None:
+    """Pages in a language CMI lacks read the site's default language: a wrong key
+    makes it French, not a 500."""
+    from cmi_wagtail.checkout import site_settings
+
+    assert site_settings(pay_page) is not None
+    settings.CMI_ENCRYPTION_KEY = None
+    settings.SECRET_KEY = "a-new-secret-key-nobody-told-the-site-about"
+    with caplog.at_level(logging.ERROR):
+        assert site_settings(pay_page) is None
+    assert "SECRET_KEY_FALLBACKS" in caplog.text
+    assert STORE_KEY not in caplog.text
