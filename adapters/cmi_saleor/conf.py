@@ -28,7 +28,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -37,10 +37,22 @@ from django.urls import reverse
 DEFAULT_APP_ID = "ma.cmi.payments"
 
 
+def split(url: str) -> SplitResult | None:
+    """``urlsplit(url)`` with its host read; None where that raises (``"https://["``,
+    a port out of range): anything a sender writes is answered, never a 500."""
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 - raises on a malformed host or port
+        parts.port  # noqa: B018
+    except ValueError:
+        return None
+    return parts
+
+
 def app_url() -> str:
     value = getattr(settings, "CMI_SALEOR_APP_URL", None)
-    parts = urlsplit(value or "")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    parts = split(str(value or ""))
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise ImproperlyConfigured(
             "CMI_SALEOR_APP_URL: set it to this app's public base URL, "
             'e.g. "https://cmi-saleor.example.ma"'
@@ -66,6 +78,19 @@ def demo() -> bool:
     return getattr(settings, "CMI_SALEOR_DEMO", False) is True
 
 
+def plausible_api_url(value: str) -> bool:
+    """Whether a ``Saleor-Api-Url`` value is worth looking up: an http(s) URL of at most
+    500 printable characters (a NUL would make PostgreSQL raise, not answer "unknown")."""
+    parts = split(value)
+    return (
+        parts is not None
+        and 0 < len(value) <= 500
+        and value.isprintable()
+        and parts.scheme in ("http", "https")
+        and bool(parts.netloc)
+    )
+
+
 def api_url_allowed(api_url: str) -> bool:
     """Whether the Saleor at ``api_url`` may install the app (fails closed, see above)."""
     allowed = getattr(settings, "CMI_SALEOR_ALLOWED_API_URLS", None)
@@ -77,8 +102,13 @@ def api_url_allowed(api_url: str) -> bool:
 
 
 def return_url_allowed(url: str) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
+    parts = split(url)
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or len(url) > 2048
+    ):
         return False
     hosts = getattr(settings, "CMI_SALEOR_ALLOWED_RETURN_HOSTS", None)
     if hosts is None:
@@ -98,8 +128,8 @@ def dashboard_origins() -> list[str]:
 
 def origin(url: str) -> str:
     """``scheme://host[:port]`` of an http(s) URL; ``""`` for anything else."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    parts = split(url.strip())
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         return ""
     if (
         not parts.netloc.isascii()

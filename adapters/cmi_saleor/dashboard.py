@@ -58,9 +58,7 @@ def frame_ancestors(request: HttpRequest) -> str:
     sources = []
     api_url = request.GET.get("saleorApiUrl", "")
     if (
-        conf.origin(api_url)
-        and len(api_url) <= 500
-        and api_url.isprintable()
+        conf.plausible_api_url(api_url)
         and SaleorInstallation.objects.filter(saleor_api_url=api_url).exists()
     ):
         sources.append(conf.origin(api_url))
@@ -90,7 +88,7 @@ def _authenticate(request: HttpRequest) -> SaleorInstallation | JsonResponse:
     # The app token is not needed here: not read (so not decrypted).
     installation = (
         SaleorInstallation.objects.defer("token").filter(saleor_api_url=api_url).first()
-        if api_url and len(api_url) <= 500 and api_url.isprintable()
+        if conf.plausible_api_url(api_url)
         else None
     )
     if installation is None:

@@ -86,8 +86,7 @@ def manifest(request: HttpRequest) -> JsonResponse:
 def register(request: HttpRequest) -> JsonResponse:
     """Saleor's install call: check the token, store it with the app id and JWKS."""
     api_url = request.headers.get("Saleor-Api-Url", "").strip()
-    parts = urlsplit(api_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(api_url) > 500:
+    if not conf.plausible_api_url(api_url):
         return _error(400, "missing or invalid Saleor-Api-Url header")
     if not conf.api_url_allowed(api_url):
         logger.warning("registration refused for %s: not in CMI_SALEOR_ALLOWED_API_URLS", api_url)
@@ -138,6 +137,8 @@ def webhook(request: HttpRequest, event: str) -> JsonResponse:
         response["Allow"] = "POST"
         return response
     api_url = request.headers.get("Saleor-Api-Url", "")
+    if not conf.plausible_api_url(api_url):
+        return _error(403, "unknown Saleor-Api-Url")
     # The app token is not needed to answer a webhook: not read, so not decrypted.
     installation, remembered, read_in = cache.installation(api_url)
     if installation is None:

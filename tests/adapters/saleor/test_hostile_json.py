@@ -212,7 +212,20 @@ def _replace(value: Any, path: tuple[Any, ...], new: Any) -> Any:
     return copy
 
 
-WRONG = [None, [], {}, 7, -1e308, "\ud800", "x" * 200, "x" * 5000, [[[[["deep"]]]]], True]
+WRONG = [
+    None,
+    [],
+    {},
+    7,
+    -1e308,
+    "\ud800",
+    "x" * 200,
+    "x" * 5000,
+    [[[[["deep"]]]]],
+    True,
+    "https://[",  # urlsplit raises ValueError
+    "http://shop.example.ma:99999999/",
+]
 
 
 @pytest.mark.parametrize("event", EVENTS)
@@ -328,3 +341,48 @@ def test_graphql_execute_raises_saleor_api_error_on_deep_json(http: Any) -> None
     http.add(http.POST, "https://saleor.example.com/graphql/", body=b"[" * 100_000)
     with pytest.raises(SaleorAPIError, match="unusable"):
         execute("https://saleor.example.com/graphql/", "token", "query { app { id } }")
+
+
+@pytest.mark.parametrize(
+    "api_url",
+    [
+        "https://saleor.example.com/graphql/\x00",
+        "\x00",
+        "https://" + "a" * 5000,
+        "héllo",
+        "",
+        "https://[",
+        "https://saleor.example.com:99999999/graphql/",
+    ],
+    ids=["nul-suffix", "nul", "long", "latin1", "empty", "bad-ipv6", "bad-port"],
+)
+def test_hostile_saleor_api_url_headers_are_refused(
+    client: Client, saleor: FakeSaleor, channel: Any, api_url: str
+) -> None:
+    before = snapshot()
+    body = json.dumps(session_payload("TRANSACTION_PROCESS_SESSION", new_transaction())).encode()
+    responses_ = [
+        send(
+            client,
+            saleor,
+            "TRANSACTION_PROCESS_SESSION",
+            None,
+            body=body,
+            check=False,
+            **{"Saleor-Api-Url": api_url},
+        ),
+        client.post(
+            "/api/register",
+            data=json.dumps({"auth_token": saleor.token}),
+            content_type="application/json",
+            HTTP_SALEOR_API_URL=api_url,
+        ),
+        client.get(
+            "/app/api/configuration",
+            HTTP_AUTHORIZATION_BEARER=saleor.dashboard_token(),
+            HTTP_SALEOR_API_URL=api_url,
+        ),
+        client.get("/app", {"saleorApiUrl": api_url}),
+    ]
+    assert [r.status_code >= 500 for r in responses_] == [False] * 4
+    assert snapshot() == before
