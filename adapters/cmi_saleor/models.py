@@ -74,7 +74,17 @@ class ChannelConfiguration(models.Model):
         )
 
     def __str__(self) -> str:
-        return f"{self.channel} ({self.installation})"
+        # The installation's URL, without loading its token (which a key rotated without
+        # its fallback cannot decrypt: the admin must still show this row).
+        if type(self).installation.is_cached(self):
+            url = self.installation.saleor_api_url
+        else:
+            url = (
+                SaleorInstallation.objects.filter(pk=self.installation_id)
+                .values_list("saleor_api_url", flat=True)
+                .first()
+            )
+        return f"{self.channel} ({url})"
 
     @property
     def config_key(self) -> str:

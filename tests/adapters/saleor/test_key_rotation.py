@@ -120,3 +120,43 @@ def test_dashboard_post_under_a_wrong_key_saves_nothing(
     assert list(ChannelConfiguration.objects.values_list("channel", flat=True)) == [
         "default-channel"
     ]
+
+
+def test_django_admin_under_a_wrong_key_asks_for_the_secret_again(
+    client: Client, installation: Any, channel: Any, settings: Any
+) -> None:
+    from cmi_saleor.models import ChannelConfiguration
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create_superuser("admin", "admin@example.ma", "pw"))
+    settings.CMI_ENCRYPTION_KEY = "a-key-the-secrets-were-not-saved-with"
+    change = f"/admin/cmi_saleor/channelconfiguration/{channel.pk}/change/"
+    for url in (
+        "/admin/cmi_saleor/channelconfiguration/",
+        change,
+        "/admin/cmi_saleor/saleorinstallation/",
+        f"/admin/cmi_saleor/saleorinstallation/{installation.pk}/change/",
+    ):
+        page = client.get(url)
+        assert page.status_code == 200, url
+    assert "cannot be decrypted with the current CMI_ENCRYPTION_KEY" in (
+        client.get(change).content.decode()
+    )
+    form = {
+        "installation": installation.pk,
+        "channel": "default-channel",
+        "enabled": "on",
+        "client_id": "600000001",
+        "store_key": "",
+        "api_username": "",
+        "api_password": "",
+        "capture_mode": "auto",
+        "environment": "test",
+        "base_url": "",
+        "lang": "fr",
+    }
+    refused = client.post(change, form)
+    assert refused.status_code == 200  # the form again, asking for the store key
+    assert "enter it again" in refused.content.decode()
+    assert client.post(change, {**form, "store_key": "NEW-STORE-KEY-2026"}).status_code == 302
+    assert ChannelConfiguration.objects.get().store_key == "NEW-STORE-KEY-2026"
