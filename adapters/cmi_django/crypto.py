@@ -40,7 +40,6 @@ __all__ = [
     "encrypt",
     "is_current",
     "key_setting",
-    "reencrypt",
 ]
 
 _INFO = b"cmi-payments secrets at rest v1"
@@ -151,14 +150,6 @@ def is_current(token: str) -> bool:
     except (InvalidToken, UnicodeError):
         return False
     return True
-
-
-def reencrypt(token: str) -> str:
-    """``token`` encrypted afresh under the current key (read with any configured key)."""
-    try:
-        return _fernet().rotate(token.encode("ascii")).decode("ascii")
-    except (InvalidToken, UnicodeError) as exc:
-        raise _error() from exc
 
 
 class EncryptedTextField(models.TextField):
