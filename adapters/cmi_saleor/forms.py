@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cmi_django.crypto import DecryptionError
 from django import forms
 from django.core.exceptions import ImproperlyConfigured
 
@@ -63,10 +64,29 @@ class ChannelConfigurationForm(forms.ModelForm):  # type: ignore[type-arg]
             "lang",
         )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args: Any, instance: Any = None, **kwargs: Any) -> None:
+        #: Secrets stored under a key no longer configured: they must be entered again.
+        self.undecryptable: dict[str, str] = {}
+        if instance is not None and instance.pk:
+            for name in SECRETS:
+                try:
+                    getattr(instance, name)
+                except DecryptionError as exc:
+                    self.undecryptable[name] = exc.setting
+                    instance.__dict__[name] = ""  # read as empty; saved only if re-entered
+        super().__init__(*args, instance=instance, **kwargs)
+        # The app token is not needed to pick an installation: not read, not decrypted.
+        installation = self.fields["installation"]
+        installation.queryset = installation.queryset.defer("token")  # type: ignore[attr-defined]
         if self.instance.pk:
             for name in SECRETS:
+                if name in self.undecryptable:
+                    self.fields[name].help_text = (
+                        "The stored value cannot be decrypted with the current "
+                        f"{self.undecryptable[name]} (rotated without its fallback?): "
+                        "enter it again."
+                    )
+                    continue
                 stored = getattr(self.instance, name)
                 if stored:
                     self.fields[name].help_text = f"Stored: {mask(stored)}. " + str(
@@ -77,7 +97,11 @@ class ChannelConfigurationForm(forms.ModelForm):  # type: ignore[type-arg]
         cleaned = super().clean() or {}
         stored = self.instance
         for name in SECRETS:
-            if not cleaned.get(name):
+            if not cleaned.get(name) and name in self.undecryptable:
+                if name == "store_key" or not cleaned.get("clear_api_password"):
+                    self.add_error(name, "The stored value cannot be decrypted: enter it again.")
+                cleaned[name] = ""
+            elif not cleaned.get(name):
                 cleaned[name] = getattr(stored, name, "") if stored.pk else ""
         if cleaned.get("clear_api_password"):
             cleaned["api_password"] = ""
@@ -100,4 +124,5 @@ class ChannelConfigurationForm(forms.ModelForm):  # type: ignore[type-arg]
     def _post_clean(self) -> None:
         super()._post_clean()
         for name in SECRETS:
-            setattr(self.instance, name, self.cleaned_data.get(name, getattr(self.instance, name)))
+            if name in self.cleaned_data:
+                setattr(self.instance, name, self.cleaned_data[name])
