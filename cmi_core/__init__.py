@@ -44,7 +44,7 @@ from cmi_core.errors import (
     ValidationError,
 )
 from cmi_core.form import render_redirect_form
-from cmi_core.hashing import compute_hash, hash_plaintext, verify_hash
+from cmi_core.hashing import Reading, Verified, compute_hash, hash_plaintext, verify_hash
 from cmi_core.money import Currency, format_amount, get_currency, parse_amount
 from cmi_core.request import (
     Address,
@@ -105,10 +105,12 @@ __all__ = [
     "PaymentRequest",
     "PaymentState",
     "PaymentStatus",
+    "Reading",
     "Reply",
     "SignatureError",
     "TransitionError",
     "ValidationError",
+    "Verified",
     "__version__",
     "allowed_actions",
     "apply",

@@ -35,6 +35,7 @@ __all__ = [
     "Via",
     "adopts_callback_trans_id",
     "as_late_approval",
+    "is_approval",
     "late_approval",
     "trans_id_to_keep",
 ]
@@ -61,6 +62,12 @@ class LateApproval:
     record_trans_id: bool
 
 
+def is_approval(before: PaymentStatus, after: PaymentStatus) -> bool:
+    """Whether a move makes an unpaid payment paid: what a status report must treat as an
+    approval (through the late-approval rules), never as a plain status change."""
+    return after.state.is_paid and not before.state.is_paid
+
+
 def as_late_approval(known: KnownPayment) -> KnownPayment:
     """``known`` as the callback decision must see it for a late approval: manual mode."""
     return replace(known, capture_mode="manual")
@@ -79,7 +86,7 @@ def late_approval(
     ``capture_mode`` is the payment's mode before the approval; ``has_api_user`` whether
     the shop's config can call CMI's API.
     """
-    paid_now = after.state.is_paid and not before.state.is_paid
+    paid_now = is_approval(before, after)
     return LateApproval(
         capture_mode="manual" if paid_now else capture_mode,
         capture_after=(

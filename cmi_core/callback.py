@@ -12,7 +12,7 @@ function: what to change and which body to answer CMI with.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -21,7 +21,7 @@ from typing import Literal
 from cmi_core.binding import Binding, bind
 from cmi_core.codes import ErrorCode, lookup
 from cmi_core.errors import CallbackError, TransitionError, ValidationError
-from cmi_core.hashing import verify_hash
+from cmi_core.hashing import ALL_READINGS, Reading, verify_hash
 from cmi_core.money import get_currency, parse_amount
 from cmi_core.states import Event, PaymentState, PaymentStatus, apply
 
@@ -46,9 +46,11 @@ class CallbackResult:
 
     ``approved`` is true only for ``ProcReturnCode`` ``00`` (§4.2.1; a missing code is a
     failure). ``error`` is the §6.2 table entry for a failed attempt, when known.
-    ``fields`` keeps every field exactly as received. ``binding`` says how firmly the
-    result is bound to the request the shop signed (:mod:`cmi_core.binding`);
-    ``binding_note`` why it is not strict.
+    ``fields`` keeps every field as it verified: as received, or HTML-decoded when the
+    hash matched only that way; ``reading`` names the reading of the hash rules that
+    matched (:class:`~cmi_core.hashing.Reading`; "" when no hash was checked).
+    ``binding`` says how firmly the result is bound to the request the shop signed
+    (:mod:`cmi_core.binding`); ``binding_note`` why it is not strict.
     """
 
     oid: str
@@ -70,6 +72,7 @@ class CallbackResult:
     fields: Mapping[str, str] = field(repr=False)
     binding: Binding = Binding.NONE
     binding_note: str = ""
+    reading: str = ""
 
 
 def _get(fields: Mapping[str, str], *names: str) -> str:
@@ -85,8 +88,12 @@ def verify_callback(
     store_key: str,
     *,
     expected: Mapping[str, str] | None = None,
+    readings: Iterable[Reading | str] = ALL_READINGS,
 ) -> CallbackResult:
     """Verify a callback's (or okUrl/failUrl POST's) ``HASH``, bind it, then parse it.
+
+    The hash may match in any of ``readings`` (:func:`~cmi_core.hashing.verify_hash`);
+    the values bound and parsed are the ones that verified.
 
     ``expected`` is the request the shop signed for this payment (the fields of
     :meth:`~cmi_core.request.PaymentRequest.as_dict`, kept since the payment was made):
@@ -100,7 +107,8 @@ def verify_callback(
     back, and :class:`~cmi_core.errors.CallbackError` when a signed message lacks what any
     result must carry (``oid``, a readable ``amount`` and ``currency``).
     """
-    verify_hash(fields, store_key)
+    verified = verify_hash(fields, store_key, readings)
+    fields = verified.fields
     binding, note = bind(fields, expected) if expected is not None else (Binding.NONE, "")
     oid = _get(fields, "oid", "ReturnOid")
     if not oid:
@@ -141,6 +149,7 @@ def verify_callback(
         fields=dict(fields),
         binding=binding,
         binding_note=note,
+        reading=verified.reading.value,
     )
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from cmi_core.codes import LANGUAGES
 from cmi_core.errors import ConfigurationError
+from cmi_core.hashing import Reading, parse_readings
 from cmi_core.money import Currency, get_currency
 
 __all__ = ["HOSTS", "CMIConfig", "CaptureMode", "Environment"]
@@ -56,6 +57,9 @@ class CMIConfig:
       attempt to the last byte of the answer, retries and their waits included. A server
       that drips its answer slowly enough to pass every ``http_timeout`` is still cut off
       here.
+    - ``hash_reading``: which reading of the hash rules CMI's results are verified in
+      (:class:`~cmi_core.hashing.Reading`: ``"guide"``, ``"kit"``, ``"kit-decoded"``), or
+      ``"all"`` (the default: any of them); pin one once the gateway's is known.
     """
 
     client_id: str
@@ -70,6 +74,7 @@ class CMIConfig:
     session_timeout: int | None = None
     http_timeout: float = 20.0
     api_deadline: float = 30.0
+    hash_reading: str = "all"
 
     def __post_init__(self) -> None:
         if not _CLIENT_ID.match(self.client_id or ""):
@@ -105,6 +110,14 @@ class CMIConfig:
             raise ConfigurationError("http_timeout", "a positive number of seconds")
         if not 0 < self.api_deadline < math.inf:  # NaN fails this too
             raise ConfigurationError("api_deadline", "a positive, finite number of seconds")
+        if self.hash_reading is None:  # an empty setting: every reading
+            object.__setattr__(self, "hash_reading", "all")
+        if not isinstance(self.hash_reading, str):
+            raise ConfigurationError("hash_reading", "a reading's name, or 'all'")
+        try:
+            parse_readings(self.hash_reading)
+        except ValueError as exc:
+            raise ConfigurationError("hash_reading", str(exc)) from None
 
     @property
     def host(self) -> str:
@@ -123,6 +136,11 @@ class CMIConfig:
     @property
     def default_currency(self) -> Currency:
         return get_currency(self.currency)
+
+    @property
+    def hash_readings(self) -> tuple[Reading, ...]:
+        """The readings a result's hash may match in (guide §4.2.4; docs/core.md)."""
+        return parse_readings(self.hash_reading)
 
     @property
     def has_api_user(self) -> bool:

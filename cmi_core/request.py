@@ -23,6 +23,13 @@ name of 1 to 64 letters, digits, ``_``, ``.`` or ``-`` that is neither a request
 included), nor ``hash`` or ``storeKey`` (any case); a value of at most 255 characters
 without control characters. CMI posts these fields back beside its results, so a merchant
 field called ``Response`` or ``ProcReturnCode`` could be mistaken for CMI's answer.
+
+Hash readings (issue #17, docs/core.md): CMI's gateway may hash a value containing
+``document`` or an HTML character reference as the guide says or as its PHP kits do.
+:func:`_agreeing` is the one step that rewrites values so that every reading gives the
+hash sent: free text through :func:`cmi_core.hashing.neutralise`, URLs by
+percent-encoding the ``d`` of ``document`` in their path and query; an identifier on
+which the readings disagree is refused, never altered.
 """
 
 from __future__ import annotations
@@ -34,12 +41,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from cmi_core.binding import strong_rnd
 from cmi_core.codes import LANGUAGES
 from cmi_core.errors import ValidationError
 from cmi_core.fields import RESERVED_FIELDS, is_result_field
-from cmi_core.hashing import compute_hash
+from cmi_core.hashing import compute_hash, neutralise, readings_agree
 from cmi_core.money import check_amount, format_amount, get_currency, parse_amount
 
 if TYPE_CHECKING:
@@ -380,12 +388,60 @@ def _boolean(value: bool) -> str:
     return "true" if value else "false"
 
 
+_FREE_TEXT_NAMES = frozenset(name.lower() for name in FREE_TEXT if name != "desc")
+_ITEM_DESC = re.compile(r"^desc[0-9]+$", re.IGNORECASE)
+_URL_NAMES = frozenset({"okurl", "failurl", "callbackurl", "shopurl"})
+_DOCUMENT = re.compile("document", re.IGNORECASE)
+_DISAGREE = (
+    "CMI's gateway may hash this value two ways (guide §4.1.3 read literally or as its PHP "
+    "kits do): write 'document' in lower case and follow it with an ASCII character, and "
+    "avoid HTML character references such as &amp;"
+)
+
+
+def _url_agreeing(value: str) -> str:
+    """A URL naming the same resource on which every hash reading agrees: the ``d`` of
+    ``document`` percent-encoded after the host (``/Documents/`` -> ``/%44ocuments/``,
+    decoded back by any web framework), the host (case-insensitive) in lower case."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return value  # validate_request refuses it
+    prefix = f"{parts.scheme}://{parts.netloc}"
+    if not value.startswith(prefix):
+        return value
+    netloc = parts.netloc.lower() if "@" not in parts.netloc else parts.netloc
+    rest = _DOCUMENT.sub(lambda m: f"%{ord(m[0][0]):02X}{m[0][1:]}", value[len(prefix) :])
+    return f"{parts.scheme}://{netloc}{rest}"
+
+
+def _agreeing(name: str, value: str) -> str:
+    """The value sent for ``name``: one on which every hash reading agrees, if it can be.
+
+    Free text (shown to people) goes through :func:`~cmi_core.hashing.neutralise`; URLs
+    through :func:`_url_agreeing`; an e-mail address may be lowered; anything else is left
+    as it is (``build_payment_request`` refuses it if the readings still disagree).
+    """
+    if readings_agree(value):
+        return value
+    lowered = name.lower()
+    if lowered in _FREE_TEXT_NAMES or _ITEM_DESC.match(name):
+        return neutralise(value)
+    if lowered in _URL_NAMES:
+        return _url_agreeing(value)
+    if lowered == "email" and neutralise(value).lower() == value.lower():
+        return neutralise(value)
+    return value
+
+
 def build_payment_request(
     config: CMIConfig, order: PaymentOrder, *, rnd: str | None = None
 ) -> PaymentRequest:
     """Build CMI's complete, validated and signed payment form (guide §4.1).
 
-    Raises :class:`~cmi_core.errors.ValidationError` naming the field and the rule.
+    Every value sent hashes the same under every reading of §4.1.3 (:func:`_agreeing`), so
+    the ``hash`` is right whichever way CMI's gateway reads the guide. Raises
+    :class:`~cmi_core.errors.ValidationError` naming the field and the rule.
     """
     currency = get_currency(order.currency or config.currency)
     lang = order.lang or config.lang
@@ -458,6 +514,10 @@ def build_payment_request(
     fields["rnd"] = rnd if rnd is not None else new_rnd()
     fields["hashAlgorithm"] = HASH_ALGORITHM
     fields["encoding"] = ENCODING
+    fields = {name: _agreeing(name, value) for name, value in fields.items()}
     validate_request(fields)
+    for name, value in fields.items():
+        if not readings_agree(value):
+            raise ValidationError(name, _DISAGREE)
     fields["hash"] = compute_hash(fields, config.store_key)
     return PaymentRequest(action=config.gateway_url, fields=tuple(fields.items()))

@@ -10,3 +10,6 @@ class CMIDjangoConfig(AppConfig):
     label = "cmi_django"
     verbose_name = "CMI payments"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from cmi_django import checks  # noqa: F401 - registers the system checks

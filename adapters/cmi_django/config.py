@@ -33,6 +33,7 @@ SETTINGS = {
     "SESSION_TIMEOUT": "session_timeout",
     "HTTP_TIMEOUT": "http_timeout",
     "API_DEADLINE": "api_deadline",
+    "HASH_READING": "hash_reading",
 }
 _NAMES = {field: name for name, field in SETTINGS.items()}
 

@@ -2,10 +2,20 @@
 
 The key comes from ``CMI_ENCRYPTION_KEY`` or, when it is unset, from ``SECRET_KEY``; either
 way a 32-byte Fernet key is derived from it with HKDF-SHA256, so any string will do.
-``CMI_ENCRYPTION_KEY`` may also be a list: the first key encrypts, all of them decrypt
-(rotate by putting the new key first and re-saving the rows). Changing ``SECRET_KEY``
-without setting ``CMI_ENCRYPTION_KEY`` to the old one makes stored secrets unreadable:
-:class:`DecryptionError` says so, without the data.
+
+Key rotation follows Django's ``SECRET_KEY_FALLBACKS``: the current key encrypts, the
+current key and the previous ones decrypt (``MultiFernet``):
+
+- with ``CMI_ENCRYPTION_KEY``: the previous keys go in ``CMI_ENCRYPTION_KEY_FALLBACKS``
+  (``CMI_ENCRYPTION_KEY`` may also be a list, the first key encrypting);
+- without it, ``SECRET_KEY`` is the key and Django's own ``SECRET_KEY_FALLBACKS`` the
+  previous ones, so rotating ``SECRET_KEY`` the way Django documents keeps the secrets;
+- then ``manage.py cmi_rotate_secrets`` re-encrypts every stored secret under the
+  current key, after which the fallbacks can go.
+
+A stored value that no key decrypts raises :class:`DecryptionError`, a
+:class:`cmi_core.ConfigurationError` and an ``ImproperlyConfigured`` naming the setting
+(callers already turn these into a technical error page, never a 500), without the data.
 """
 
 from __future__ import annotations
@@ -21,13 +31,29 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
-__all__ = ["DecryptionError", "EncryptedTextField", "decrypt", "encrypt"]
+from cmi_core import ConfigurationError
+
+__all__ = [
+    "DecryptionError",
+    "EncryptedTextField",
+    "decrypt",
+    "encrypt",
+    "is_current",
+    "key_setting",
+]
 
 _INFO = b"cmi-payments secrets at rest v1"
 
 
-class DecryptionError(ValueError):
-    """A stored secret cannot be decrypted with the configured key(s)."""
+class DecryptionError(ImproperlyConfigured, ConfigurationError):
+    """A stored secret cannot be decrypted with the configured key(s).
+
+    ``setting`` names the setting holding the key in use (``CMI_ENCRYPTION_KEY`` or
+    ``SECRET_KEY``); the message says where the previous key belongs. Never the data.
+    """
+
+    def __init__(self, setting: str, rule: str) -> None:
+        ConfigurationError.__init__(self, setting, rule)
 
 
 @functools.lru_cache(maxsize=8)
@@ -39,32 +65,91 @@ def _fernet_for(material: tuple[str, ...]) -> MultiFernet:
     return MultiFernet(fernets)
 
 
-def _fernet() -> MultiFernet:
+def _as_tuple(value: Any) -> tuple[Any, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple):
+        return tuple(value)
+    return (value,)  # refused below: not a string
+
+
+def _keys() -> tuple[str, tuple[str, ...]]:
+    """The setting the current key comes from, and the keys: current first."""
     configured = getattr(settings, "CMI_ENCRYPTION_KEY", None)
     if configured:
-        keys = (configured,) if isinstance(configured, str) else tuple(configured)
         setting = "CMI_ENCRYPTION_KEY"
+        keys = (
+            *_as_tuple(configured),
+            *_as_tuple(getattr(settings, "CMI_ENCRYPTION_KEY_FALLBACKS", None)),
+        )
+        fallbacks = "CMI_ENCRYPTION_KEY_FALLBACKS"
     else:
-        keys, setting = (getattr(settings, "SECRET_KEY", "") or "",), "SECRET_KEY"
-    if not all(isinstance(k, str) and k for k in keys) or not keys:
-        raise ImproperlyConfigured(f"{setting}: a non-empty string is needed to encrypt secrets")
-    return _fernet_for(keys)
+        setting = "SECRET_KEY"
+        keys = (
+            getattr(settings, "SECRET_KEY", "") or "",
+            *_as_tuple(getattr(settings, "SECRET_KEY_FALLBACKS", None)),
+        )
+        fallbacks = "SECRET_KEY_FALLBACKS"
+    if not keys or not all(isinstance(k, str) and k for k in keys):
+        raise ImproperlyConfigured(
+            f"{setting} / {fallbacks}: non-empty strings are needed to encrypt secrets"
+        )
+    return setting, keys
+
+
+def key_setting() -> str:
+    """``"CMI_ENCRYPTION_KEY"`` or ``"SECRET_KEY"``: where the current key comes from."""
+    return _keys()[0]
+
+
+def _fernet() -> MultiFernet:
+    return _fernet_for(_keys()[1])
+
+
+def _current() -> MultiFernet:
+    return _fernet_for(_keys()[1][:1])
 
 
 def encrypt(text: str) -> str:
-    """``text`` encrypted and authenticated, as an ASCII token."""
+    """``text`` encrypted and authenticated under the current key, as an ASCII token."""
     return _fernet().encrypt(text.encode("utf-8")).decode("ascii")
 
 
+def _error() -> DecryptionError:
+    setting = key_setting()
+    if setting == "SECRET_KEY":
+        where = (
+            "SECRET_KEY changed since it was saved (put the previous one in "
+            "SECRET_KEY_FALLBACKS), or CMI_ENCRYPTION_KEY is unset although it encrypted it"
+        )
+    else:
+        where = (
+            "CMI_ENCRYPTION_KEY is not the key it was saved with (put the previous one in "
+            "CMI_ENCRYPTION_KEY_FALLBACKS)"
+        )
+    return DecryptionError(
+        setting, f"cannot decrypt a stored CMI secret: {where}, or the data is corrupted"
+    )
+
+
 def decrypt(token: str) -> str:
-    """The text of a token made by :func:`encrypt`; :class:`DecryptionError` otherwise."""
+    """The text of a token made by :func:`encrypt` under any configured key;
+    :class:`DecryptionError` otherwise."""
     try:
         return _fernet().decrypt(token.encode("ascii")).decode("utf-8")
     except (InvalidToken, UnicodeError) as exc:
-        raise DecryptionError(
-            "cannot decrypt a stored CMI secret: wrong CMI_ENCRYPTION_KEY (or SECRET_KEY "
-            "changed since it was saved), or the data is corrupted"
-        ) from exc
+        raise _error() from exc
+
+
+def is_current(token: str) -> bool:
+    """Whether ``token`` is encrypted under the current key (no fallback needed)."""
+    try:
+        _current().decrypt(token.encode("ascii"))
+    except (InvalidToken, UnicodeError):
+        return False
+    return True
 
 
 class EncryptedTextField(models.TextField):

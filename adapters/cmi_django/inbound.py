@@ -125,7 +125,10 @@ def _verify(payment: Payment, fields: Mapping[str, str]) -> tuple[CallbackResult
     config = get_config(payment.config_key)
     expected = payment.request_fields or None
     try:
-        return verify_callback(fields, config.store_key, expected=expected), ""
+        result = verify_callback(
+            fields, config.store_key, expected=expected, readings=config.hash_readings
+        )
+        return result, ""
     except (SignatureError, CallbackError) as exc:
         return None, str(exc)
 
@@ -182,6 +185,7 @@ class CallbackOutcome:
     decision: Decision | None
     verified: bool = False
     error: str = ""
+    reading: str = ""  # the hash reading that verified (CallbackResult.reading)
 
 
 @dataclass(frozen=True)
@@ -348,6 +352,7 @@ def handle_callback(fields: Mapping[str, str], *, remote_addr: str = "") -> Call
                 outcome=label,
                 reply=outcome.reply,
                 error=outcome.error,
+                reading=outcome.reading,
                 **log,
             )
     except PlatformHookError as failed:
@@ -411,7 +416,8 @@ def _callback(
     payment = Payment.objects.select_for_update().get(pk=found.pk)
     decision = _decide_and_save(payment, result, confirmed=confirmed)
     error = decision.message if decision.reply is Reply.FAILURE else ""
-    return CallbackOutcome(decision.body, payment, decision, True, error), decision.outcome
+    outcome = CallbackOutcome(decision.body, payment, decision, True, error, result.reading)
+    return outcome, decision.outcome
 
 
 def handle_callback_body(body: bytes, *, remote_addr: str = "") -> CallbackOutcome:
@@ -457,7 +463,15 @@ def handle_return(
         with transaction.atomic():
             outcome, label, error = _return(found, result, error, kind, confirmed=confirmed)
             logged = outcome.payment if outcome.verified else found
-            _write_log(logged, verified=outcome.verified, outcome=label, error=error, **log)
+            reading = outcome.result.reading if outcome.result is not None else ""
+            _write_log(
+                logged,
+                verified=outcome.verified,
+                outcome=label,
+                error=error,
+                reading=reading,
+                **log,
+            )
     except PlatformHookError as failed:
         logger.exception("CMI %s return for oid %r: the platform hook failed", kind, oid[:64])
         _write_log_alone(failed.payment_pk, outcome="error", error=error_text(failed.error), **log)

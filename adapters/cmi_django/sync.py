@@ -30,6 +30,7 @@ from cmi_core import (
     TransitionError,
     apply,
 )
+from cmi_core.approvals import is_approval
 from cmi_core.jsonable import jsonable
 from cmi_core.order_status import approval_result, refund_amounts, status_event
 from cmi_django.changes import error_text, source_of
@@ -213,7 +214,7 @@ def refresh(payment: Payment, *, user: str = "", source: str = "refresh") -> Ope
                 result = approval_result(
                     order, oid=locked.oid, amount=locked.amount, currency=locked.currency
                 )
-            approval = result is not None and after.state.is_paid and not before.state.is_paid
+            approval = result is not None and is_approval(before, after)
             if approval and result is not None:
                 approve_without_callback(locked, result, source=source, sync=after)
             else:

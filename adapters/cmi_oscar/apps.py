@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.core import checks
 from django.utils.translation import gettext_lazy as _
 
 
@@ -14,6 +15,8 @@ class CMIOscarConfig(AppConfig):
     def ready(self) -> None:
         from cmi_django.hooks import register_hook
 
+        from cmi_oscar.checks import check_oscar
         from cmi_oscar.hooks import OscarPaymentHook
 
         register_hook("oscar", OscarPaymentHook())
+        checks.register(check_oscar)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from cmi_django.crypto import DecryptionError
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from cmi_saleor.forms import ChannelConfigurationForm, mask
+from cmi_saleor.forms import SECRETS, ChannelConfigurationForm, mask
 from cmi_saleor.models import ChannelConfiguration, SaleorInstallation, TransactionMap
 
 
@@ -21,6 +23,9 @@ class ChannelInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ChannelConfiguration]:
+        return super().get_queryset(request).defer(*SECRETS)  # not shown: not decrypted
+
 
 @admin.register(SaleorInstallation)
 class SaleorInstallationAdmin(admin.ModelAdmin):
@@ -29,9 +34,15 @@ class SaleorInstallationAdmin(admin.ModelAdmin):
     readonly_fields = fields
     inlines = (ChannelInline,)
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SaleorInstallation]:
+        return super().get_queryset(request).defer("token")  # read by token_masked only
+
     @admin.display(description="token")
     def token_masked(self, obj: SaleorInstallation) -> str:
-        return mask(obj.token)
+        try:
+            return mask(obj.token)
+        except DecryptionError as exc:
+            return f"cannot be decrypted with the current {exc.setting}: install the app again"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # installations come from Saleor's register call
@@ -50,6 +61,16 @@ class ChannelConfigurationAdmin(admin.ModelAdmin):
     )
     list_filter = ("enabled", "capture_mode", "environment")
     search_fields = ("channel", "client_id")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ChannelConfiguration]:
+        # Secrets are read by the form only (which asks again for any it cannot decrypt);
+        # the installation's token never.
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("installation")
+            .defer(*SECRETS, "installation__token")
+        )
 
 
 @admin.register(TransactionMap)

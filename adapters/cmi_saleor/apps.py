@@ -4,6 +4,7 @@ cache invalidation."""
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.core import checks
 
 
 class CMISaleorConfig(AppConfig):
@@ -17,9 +18,11 @@ class CMISaleorConfig(AppConfig):
         from cmi_django.hooks import register_hook
 
         from cmi_saleor import cache
+        from cmi_saleor.checks import check_saleor
         from cmi_saleor.hooks import SaleorHook
         from cmi_saleor.models import resolve_config
 
         register_hook("saleor", SaleorHook())
         register_config_resolver("saleor", resolve_config)
         cache.connect()
+        checks.register(check_saleor)

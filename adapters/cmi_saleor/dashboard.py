@@ -9,20 +9,29 @@ installation's JWKS, checks that it was issued for this app and that the staff u
 
 from __future__ import annotations
 
-import json
+import logging
 from typing import Any
 
+from cmi_django.crypto import DecryptionError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from cmi_saleor import conf
 from cmi_saleor.forms import ChannelConfigurationForm, mask
+from cmi_saleor.jsonbody import BadJSONError, read_object
 from cmi_saleor.models import ChannelConfiguration, SaleorInstallation
 from cmi_saleor.security import InvalidSignatureError, verify_dashboard_token
 
 __all__ = ["configuration_api", "configuration_page"]
+
+logger = logging.getLogger("cmi_saleor")
+
+#: A channel's configuration is a few hundred bytes.
+MAX_BODY = 64 * 1024
 
 FIELDS = (
     "channel",
@@ -36,11 +45,35 @@ FIELDS = (
 )
 
 
-@xframe_options_exempt  # shown inside the Dashboard's iframe
+def frame_ancestors(request: HttpRequest) -> str:
+    """The ``frame-ancestors`` sources: who may frame the configuration page.
+
+    The Dashboard frames ``appUrl?saleorApiUrl=<its API URL>``. When that URL is a
+    registered installation, its origin may frame the page (Saleor Cloud and most
+    deployments serve the Dashboard from the API's origin), and so may the origins of
+    ``CMI_SALEOR_DASHBOARD_ORIGINS`` (a Dashboard on another origin). Anything else:
+    ``'none'``. A page framed by a stranger naming a genuine Saleor is refused by the
+    browser all the same, since the stranger's origin is not among these.
+    """
+    sources = []
+    api_url = request.GET.get("saleorApiUrl", "")
+    if (
+        conf.plausible_api_url(api_url)
+        and SaleorInstallation.objects.filter(saleor_api_url=api_url).exists()
+    ):
+        sources.append(conf.origin(api_url))
+    sources.extend(conf.dashboard_origins())
+    unique = [s for i, s in enumerate(sources) if s and s not in sources[:i]]
+    return " ".join(unique) or "'none'"
+
+
+@xframe_options_exempt  # framed by the Dashboard: the CSP below says by whom
 @require_GET
 def configuration_page(request: HttpRequest) -> HttpResponse:
     """Static page; everything it shows comes from the token-checked API."""
-    return render(request, "cmi_saleor/configuration.html")
+    response = render(request, "cmi_saleor/configuration.html")
+    response["Content-Security-Policy"] = f"frame-ancestors {frame_ancestors(request)}"
+    return response
 
 
 def _describe(config: ChannelConfiguration) -> dict[str, Any]:
@@ -52,7 +85,12 @@ def _describe(config: ChannelConfiguration) -> dict[str, Any]:
 
 def _authenticate(request: HttpRequest) -> SaleorInstallation | JsonResponse:
     api_url = request.headers.get("Saleor-Api-Url", "")
-    installation = SaleorInstallation.objects.filter(saleor_api_url=api_url).first()
+    # The app token is not needed here: not read (so not decrypted).
+    installation = (
+        SaleorInstallation.objects.defer("token").filter(saleor_api_url=api_url).first()
+        if conf.plausible_api_url(api_url)
+        else None
+    )
     if installation is None:
         return JsonResponse({"error": "unknown Saleor-Api-Url"}, status=403)
     token = request.headers.get("Authorization-Bearer", "")
@@ -72,12 +110,22 @@ def configuration_api(request: HttpRequest) -> JsonResponse:
     installation = _authenticate(request)
     if isinstance(installation, JsonResponse):
         return installation
+    try:
+        with transaction.atomic():  # nothing saved when the answer cannot be built
+            return _configure(request, installation)
+    except DecryptionError as exc:  # a key rotated without its fallback: say which setting
+        logger.error("channel configurations of %s unreadable: %s", installation, exc)
+        return JsonResponse({"error": str(exc)}, status=503)
+
+
+def _configure(request: HttpRequest, installation: SaleorInstallation) -> JsonResponse:
+    """POST: save one channel's configuration; both: every channel's, secrets masked."""
     if request.method == "POST":
         try:
-            data = json.loads(request.body or b"{}")
-        except ValueError:
-            return JsonResponse({"error": "body is not JSON"}, status=400)
-        if not isinstance(data, dict) or not isinstance(data.get("channel"), str):
+            data = read_object(request.read(MAX_BODY + 1), limit=MAX_BODY)
+        except BadJSONError as exc:
+            return JsonResponse({"error": str(exc)}, status=exc.status)
+        if not isinstance(data.get("channel"), str):
             return JsonResponse({"error": "a JSON object with a channel slug"}, status=400)
         instance = ChannelConfiguration.objects.filter(
             installation=installation, channel=data["channel"]

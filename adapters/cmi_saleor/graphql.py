@@ -12,6 +12,7 @@ from typing import Any
 import requests
 
 from cmi_saleor import conf
+from cmi_saleor.jsonbody import BadJSONError, read_object
 
 __all__ = [
     "APP_ID_QUERY",
@@ -109,6 +110,10 @@ mutation CmiTransactionEventReport(
 """
 
 
+#: The largest answer read from Saleor (the app's queries return a few hundred bytes).
+MAX_RESPONSE = 1024 * 1024
+
+
 class SaleorAPIError(Exception):
     """Saleor did not answer a query as expected (transport, HTTP status or GraphQL errors)."""
 
@@ -154,11 +159,9 @@ def execute(
     if response.status_code != 200:
         raise SaleorAPIError(f"Saleor API answered HTTP {response.status_code}")
     try:
-        body = response.json()
-    except ValueError:
-        raise SaleorAPIError("Saleor API answered something that is not JSON") from None
-    if not isinstance(body, dict):
-        raise SaleorAPIError("Saleor API answered an unexpected JSON document")
+        body = read_object(response.content, limit=MAX_RESPONSE)
+    except BadJSONError as exc:
+        raise SaleorAPIError(f"Saleor API answered an unusable document ({exc})") from None
     if body.get("errors"):
         errors = body["errors"] if isinstance(body["errors"], list) else [body["errors"]]
         messages = "; ".join(

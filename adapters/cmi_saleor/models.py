@@ -74,7 +74,18 @@ class ChannelConfiguration(CredentialsModel):
         )
 
     def __str__(self) -> str:
-        return f"{self.channel} ({self.installation})"
+        # The installation's URL, without loading its token (which a key rotated without
+        # its fallback cannot decrypt: the admin must still show this row).
+        url: str | None
+        if type(self).installation.is_cached(self):
+            url = self.installation.saleor_api_url
+        else:
+            url = (
+                SaleorInstallation.objects.filter(pk=self.installation_id)
+                .values_list("saleor_api_url", flat=True)
+                .first()
+            )
+        return f"{self.channel} ({url})"
 
     @property
     def config_key(self) -> str:
@@ -86,10 +97,15 @@ class ChannelConfiguration(CredentialsModel):
 
 def resolve_config(rest: str) -> CMIConfig:
     """``cmi_django.config.get_config("saleor:<pk>")``: the channel configuration's."""
-    try:
-        found = ChannelConfiguration.objects.select_related(None).get(pk=int(rest))
-    except (ValueError, ChannelConfiguration.DoesNotExist):
-        raise ImproperlyConfigured(f"saleor:{rest}: no such CMI channel configuration") from None
+    # A secret no configured key decrypts raises cmi_django.crypto.DecryptionError (an
+    # ImproperlyConfigured naming the key's setting): not "no such configuration".
+    found = (
+        ChannelConfiguration.objects.select_related(None).filter(pk=int(rest)).first()
+        if rest.isdigit()
+        else None
+    )
+    if found is None:
+        raise ImproperlyConfigured(f"saleor:{rest}: no such CMI channel configuration")
     return found.cmi_config()
 
 

@@ -34,6 +34,7 @@ from jwt import PyJWK, PyJWKSet
 from jwt.exceptions import InvalidTokenError, PyJWKError, PyJWKSetError
 
 from cmi_saleor import conf
+from cmi_saleor.jsonbody import BadJSONError, read_object
 from cmi_saleor.models import SaleorInstallation
 
 __all__ = [
@@ -48,6 +49,8 @@ logger = logging.getLogger("cmi_saleor")
 
 T = TypeVar("T")
 ALGORITHMS = ["RS256"]
+#: The largest JWKS read from Saleor (a few keys: a few KiB).
+MAX_JWKS = 256 * 1024
 
 
 class InvalidSignatureError(Exception):
@@ -66,9 +69,9 @@ def fetch_jwks(api_url: str) -> dict[str, Any]:
             jwks_url(api_url), timeout=conf.http_timeout(), allow_redirects=False
         )
         response.raise_for_status()
-        jwks = response.json()
+        jwks = read_object(response.content, limit=MAX_JWKS)
         _keyset(jwks)  # refuse what PyJWT cannot use
-    except (requests.RequestException, ValueError, InvalidSignatureError) as exc:
+    except (requests.RequestException, BadJSONError, InvalidSignatureError) as exc:
         raise InvalidSignatureError(f"cannot read Saleor's JWKS: {type(exc).__name__}") from exc
     return dict(jwks)
 
@@ -84,7 +87,10 @@ def _keyset(jwks: Any) -> PyJWKSet:
     re-fetched (rotated) JWKS is parsed afresh and a key gone from it is never used again;
     every signature is still verified, on every request.
     """
-    text = json.dumps(jwks, sort_keys=True)
+    try:
+        text = json.dumps(jwks, sort_keys=True)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidSignatureError("unusable JWKS") from exc
     found = _CACHE.get(text)
     if found is None:
         try:
@@ -215,9 +221,12 @@ def verify_webhook(
 
     def check(jwks: Any) -> None:
         key = _key(jwks, kid)
-        jwt.api_jws.decode_complete(
-            signature, key=key.key, algorithms=ALGORITHMS, detached_payload=body
-        )
+        try:
+            jwt.api_jws.decode_complete(
+                signature, key=key.key, algorithms=ALGORITHMS, detached_payload=body
+            )
+        except RecursionError as exc:  # PyJWT reads JSON catching ValueError only
+            raise InvalidSignatureError("malformed signature") from exc
 
     _with_refetch(installation, kid, check, refetch=refetch)
 
@@ -233,14 +242,18 @@ def verify_dashboard_token(
 
     def check(jwks: Any) -> dict[str, Any]:
         key = _key(jwks, kid)
-        claims: dict[str, Any] = jwt.decode(
-            token, key=key.key, algorithms=ALGORITHMS, options={"require": ["exp"]}
-        )
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, key=key.key, algorithms=ALGORITHMS, options={"require": ["exp"]}
+            )
+        except RecursionError as exc:  # deeply nested claims (PyJWT catches ValueError)
+            raise InvalidSignatureError("malformed token") from exc
         return claims
 
     claims = _with_refetch(installation, kid, check)
     if claims.get("app") != installation.app_id:
         raise InvalidSignatureError("the token is not for this app")
-    if permission not in (claims.get("permissions") or []):
+    permissions = claims.get("permissions")
+    if not isinstance(permissions, list) or permission not in permissions:
         raise InvalidSignatureError(f"the user lacks {permission}")
     return claims

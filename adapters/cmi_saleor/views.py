@@ -9,7 +9,6 @@ addressed to this installation (``recipient.id``).
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -25,6 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 import cmi_core
 from cmi_saleor import cache, conf
 from cmi_saleor.graphql import APP_ID_QUERY, SUBSCRIPTIONS, SaleorAPIError, execute
+from cmi_saleor.jsonbody import BadJSONError, read_object
 from cmi_saleor.models import SaleorInstallation, TransactionMap
 from cmi_saleor.security import InvalidSignatureError, fetch_jwks, verify_webhook
 from cmi_saleor.webhooks import HANDLERS
@@ -35,6 +35,8 @@ logger = logging.getLogger("cmi_saleor")
 
 REQUIRED_SALEOR_VERSION = ">=3.22"
 MAX_WEBHOOK_BODY = 1024 * 1024
+#: Saleor's install call carries one token: a few hundred bytes.
+MAX_REGISTER_BODY = 64 * 1024
 
 
 def event_slug(event: str) -> str:
@@ -85,17 +87,18 @@ def manifest(request: HttpRequest) -> JsonResponse:
 def register(request: HttpRequest) -> JsonResponse:
     """Saleor's install call: check the token, store it with the app id and JWKS."""
     api_url = request.headers.get("Saleor-Api-Url", "").strip()
-    parts = urlsplit(api_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(api_url) > 500:
+    if not conf.plausible_api_url(api_url):
         return _error(400, "missing or invalid Saleor-Api-Url header")
     if not conf.api_url_allowed(api_url):
         logger.warning("registration refused for %s: not in CMI_SALEOR_ALLOWED_API_URLS", api_url)
         return _error(403, "this Saleor is not allowed to install the app")
     try:
-        token = json.loads(request.body or b"{}").get("auth_token")
-    except (ValueError, AttributeError):
-        token = None
-    if not isinstance(token, str) or not token:
+        token = read_object(request.read(MAX_REGISTER_BODY + 1), limit=MAX_REGISTER_BODY).get(
+            "auth_token"
+        )
+    except BadJSONError as exc:
+        return _error(exc.status, f"{exc}: a JSON object with auth_token is expected")
+    if not isinstance(token, str) or not token or len(token) > 4096:
         return _error(400, "auth_token missing")
     try:
         app = execute(api_url, token, APP_ID_QUERY).get("app") or {}
@@ -109,7 +112,9 @@ def register(request: HttpRequest) -> JsonResponse:
     from django.utils import timezone
 
     with transaction.atomic():
-        SaleorInstallation.objects.update_or_create(
+        # The stored token is not read (deferred): a token saved under a key since lost
+        # is simply replaced by this one.
+        SaleorInstallation.objects.defer("token").update_or_create(
             saleor_api_url=api_url,
             defaults={
                 "app_id": app_id,
@@ -133,6 +138,8 @@ def webhook(request: HttpRequest, event: str) -> JsonResponse:
         response["Allow"] = "POST"
         return response
     api_url = request.headers.get("Saleor-Api-Url", "")
+    if not conf.plausible_api_url(api_url):
+        return _error(403, "unknown Saleor-Api-Url")
     # The app token is not needed to answer a webhook: not read, so not decrypted.
     installation, remembered, read_in = cache.installation(api_url)
     if installation is None:
@@ -173,11 +180,9 @@ def _check(
             logger.warning("%s webhook from %s refused: %s", name, installation.saleor_api_url, exc)
         return _error(401, "invalid signature")
     try:
-        payload = json.loads(body)
-    except ValueError:
-        return _error(400, "body is not JSON")
-    if not isinstance(payload, dict):
-        return _error(400, "body is not a JSON object")
+        payload = read_object(body)
+    except BadJSONError as exc:
+        return _error(400, str(exc))
     recipient = payload.get("recipient")
     if not isinstance(recipient, dict) or recipient.get("id") != installation.app_id:
         return _error(403, "recipient is not this app")
@@ -200,7 +205,11 @@ class ReturnView(BaseReturnView):
 
     def get_redirect_url(self, outcome: services.ReturnOutcome) -> str | None:
         mapping = TransactionMap.objects.filter(payment=outcome.payment).first()
+        # The host is checked again: the allow-list may have shrunk since the payment began
+        # (or the row predates it), and the shopper is never sent where it no longer allows.
         if mapping is None or not mapping.return_url:
+            return None
+        if not conf.return_url_allowed(mapping.return_url):
             return None
         params: dict[str, Any] = {"transaction": mapping.transaction_id, "cmi": self.kind}
         if outcome.shopper_message:

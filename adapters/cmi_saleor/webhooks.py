@@ -51,6 +51,10 @@ def _dict(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
@@ -99,7 +103,7 @@ def _order(
             company=_text(address.get("companyName")),
         )
     items: list[LineItem] = []
-    for raw in source.get("lines") or []:
+    for raw in _list(source.get("lines")):
         line = _dict(raw)
         quantity = line.get("quantity")
         if not isinstance(quantity, int) or quantity <= 0:
@@ -243,7 +247,7 @@ def transaction_initialize(installation: SaleorInstallation, payload: Payload) -
         lang = config.lang
     transaction_ = _dict(payload.get("transaction"))
     transaction_id = _text(transaction_.get("id"))
-    if not transaction_id:
+    if not transaction_id or len(transaction_id) > 128:  # Payment.reference; Saleor: ~72
         return _failure(mode, "no transaction in the payload", amount)
     try:
         currency = get_currency(_text(action.get("currency"))).numeric
@@ -273,11 +277,11 @@ def transaction_initialize(installation: SaleorInstallation, payload: Payload) -
                 source_id=_text(source.get("id"))[:255],
                 return_url=return_url,
             )
-    except CMIError as exc:  # ValidationError: a field CMI would refuse (e.g. no e-mail)
-        return _failure(mode, f"CMI cannot take this payment: {exc}", amount)
-    except ImproperlyConfigured as exc:
+    except ImproperlyConfigured as exc:  # first: DecryptionError is a CMIError too
         logger.error("CMI channel configuration %s is broken: %s", config.pk, exc)
         return _failure(mode, "CMI is misconfigured for this channel", amount)
+    except CMIError as exc:  # ValidationError: a field CMI would refuse (e.g. no e-mail)
+        return _failure(mode, f"CMI cannot take this payment: {exc}", amount)
     return {
         "result": _result("ACTION_REQUIRED", payment, payment.capture_mode),
         "pspReference": payment.oid,
@@ -335,7 +339,7 @@ def _idempotency_key(payload: Payload, request_type: str, amount: Decimal | None
     transaction_ = _dict(payload.get("transaction"))
     found = ""
     latest = ""
-    for raw in transaction_.get("events") or []:
+    for raw in _list(transaction_.get("events")):
         event = _dict(raw)
         if event.get("type") != request_type:
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.core import checks
 from django.utils.translation import gettext_lazy as _
 
 
@@ -16,8 +17,10 @@ class CMIWagtailConfig(AppConfig):
         from cmi_django.config import register_config_resolver
         from cmi_django.hooks import register_hook
 
+        from cmi_wagtail.checks import check_wagtail
         from cmi_wagtail.config import PLATFORM, PREFIX, config_for_site
         from cmi_wagtail.hooks import WagtailHook
 
         register_config_resolver(PREFIX, config_for_site)
         register_hook(PLATFORM, WagtailHook())
+        checks.register(check_wagtail)

@@ -72,10 +72,21 @@ def site_of(page: Page, request: HttpRequest | None = None) -> Site | None:
 
 
 def site_settings(page: Page, request: HttpRequest | None = None) -> CMISettings | None:
+    """The site's CMI settings; None without a site, or when its secrets cannot be
+    decrypted (a key rotated without its fallback: logged, and the payment itself then
+    shows the technical error page)."""
+    from cmi_django.crypto import DecryptionError
+
     from cmi_wagtail.models import CMISettings
 
     site = site_of(page, request)
-    return CMISettings.for_site(site) if site is not None else None
+    if site is None:
+        return None
+    try:
+        return CMISettings.for_site(site)
+    except DecryptionError as exc:
+        logger.error("CMI settings of site %s unreadable: %s", site.pk, exc)
+        return None
 
 
 # Tokens --------------------------------------------------------------------------------

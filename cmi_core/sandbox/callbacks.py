@@ -26,10 +26,11 @@ from datetime import timedelta
 from functools import partial
 from urllib.parse import urlencode
 
+from cmi_core.hashing import Reading
 from cmi_core.sandbox.cards import Outcome
 from cmi_core.sandbox.clock import Clock
 from cmi_core.sandbox.faults import Fault, FaultRegistry
-from cmi_core.sandbox.fields import Fields, field, sign
+from cmi_core.sandbox.fields import Fields, field, plain, sign
 from cmi_core.sandbox.ledger import Ledger, Refusal
 from cmi_core.sandbox.merchants import Merchant
 from cmi_core.sandbox.results import err_msg, host_msg, new_ids, trx_date
@@ -70,7 +71,9 @@ class CallbackDispatcher:
         merchants: Callable[[], Mapping[str, Merchant]],
         faults: FaultRegistry,
         timeout: float,
+        reading: Callable[[], Reading] = lambda: Reading.GUIDE,
     ) -> None:
+        self.reading = reading  # the emulator's hash reading (docs/sandbox.md)
         self.store = store
         self.ledger = ledger
         self.clock = clock
@@ -156,7 +159,8 @@ class CallbackDispatcher:
 
     def _corrupted(self, fields: Fields, client_id: str) -> Fields:
         merchant = self.merchants().get(client_id)
-        return sign(fields, merchant.store_key if merchant else "", corrupt=True)
+        key = merchant.store_key if merchant else ""
+        return sign(plain(fields, self.reading()), key, corrupt=True, reading=self.reading())
 
     def _send_stale(self, approved: AttemptRow, client_id: str) -> None:
         older = [
@@ -186,9 +190,14 @@ class CallbackDispatcher:
                 ("SettleId", ""),
             ]
         }
-        fields = [replaced.pop(name.lower(), (name, value)) for name, value in approved.fields]
+        reading = self.reading()
+        fields = [
+            replaced.pop(name.lower(), (name, value))
+            for name, value in plain(approved.fields, reading)
+        ]
         fields += list(replaced.values())
-        self.send(approved, sign(fields, merchant.store_key), note="made-up old decline (stale)")
+        signed = sign(fields, merchant.store_key, reading=reading)
+        self.send(approved, signed, note="made-up old decline (stale)")
 
     def _send_quietly(self, attempt: AttemptRow, fields: Fields) -> None:
         self.send(attempt, fields, note="sent concurrently (fault switch)")

@@ -2,7 +2,7 @@
 
 ``cmi sandbox [--host H] [--port 8765] [--data-dir ./.cmi-sandbox]
 [--merchant CLIENT_ID:STORE_KEY[:API_USER:API_PASSWORD]]... [--allowed-host NAME]...
-[--config FILE]``
+[--config FILE] [--reading guide|kit|kit-decoded]``
 
 Prints the merchants' credentials and the URLs to use, then serves until Ctrl-C.
 """
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cmi_core.hashing import ALL_READINGS, Reading
 from cmi_core.sandbox.cards import CHALLENGE_CODE, TEST_CARDS
 from cmi_core.sandbox.merchants import (
     DEFAULT_MERCHANT,
@@ -63,6 +64,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         '"api_password", "name"}], "host", "port", "data_dir", "allowed_hosts"}',
     )
     parser.add_argument(
+        "--reading",
+        choices=[reading.value for reading in ALL_READINGS],
+        default=None,
+        help="the reading of the hash rules to emulate (default guide): 'kit' hashes "
+        "'document' as CMI's PHP kits do; 'kit-decoded' also posts results HTML-encoded "
+        "(docs/sandbox.md)",
+    )
+    parser.add_argument(
         "--callback-timeout", type=float, default=10.0, help="seconds to wait for a callback reply"
     )
 
@@ -95,6 +104,7 @@ def _sandbox_from_args(args: argparse.Namespace) -> Sandbox:
         merchants=merchants or [DEFAULT_MERCHANT],
         callback_timeout=args.callback_timeout,
         allowed_hosts=[*settings.get("allowed_hosts", []), *args.allowed_host],
+        reading=Reading(args.reading or settings.get("reading", Reading.GUIDE.value)),
     )
 
 
@@ -119,6 +129,7 @@ def banner(sandbox: Sandbox) -> str:
         f"  merchant center {sandbox.base_url}/merchant/",
         f"  data            {sandbox.store.path}",
         f"  Host names      {sandbox.host_policy.describe()}",
+        f"  hash reading    {sandbox.reading.value}",
         "",
         (
             f"  approved card   {TEST_CARDS[0].pan}, any future expiry, any CVV;"

@@ -2,9 +2,9 @@
 
 1. ``POST /fim/est3dgate``: the merchant's signed form. Checked as CMI does: one value per
    field (else ``CORE-5110``), guide §4.1.1 (:func:`cmi_core.request.validate_request`),
-   a known ``clientid``, the ``ver3`` hash (else ``3D-1004``). The request is kept
-   server-side under a random session token; the page shows merchant, order, amount and
-   the card form. Re-posted request fields are never read again.
+   a known ``clientid``, the ``ver3`` hash in the emulator's reading (else ``3D-1004``).
+   The request is kept server-side under a random session token; the page shows
+   merchant, order, amount and the card form. Re-posted request fields are never read again.
 2. ``POST /fim/est3dgate/pay``: the card form. Expired session -> ``RULE-0001``; the
    card's checks and the test card's scenario (:mod:`cmi_core.sandbox.cards`) give the
    outcome, or the 3-D Secure challenge page first.
@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from cmi_core.codes import shopper_message
 from cmi_core.errors import SignatureError, ValidationError
-from cmi_core.hashing import verify_hash
+from cmi_core.hashing import Reading, verify_hash
 from cmi_core.money import format_amount, get_currency, parse_amount
 from cmi_core.request import validate_request
 from cmi_core.sandbox.callbacks import CallbackDispatcher
@@ -89,7 +89,9 @@ class Gateway:
         clock: Clock,
         merchants: Callable[[], Mapping[str, Merchant]],
         dispatcher: CallbackDispatcher,
+        reading: Callable[[], Reading] = lambda: Reading.GUIDE,
     ) -> None:
+        self.reading = reading  # verifies requests and signs results in it (docs/sandbox.md)
         self.store = store
         self.clock = clock
         self.merchants = merchants
@@ -167,7 +169,7 @@ class Gateway:
             return self._refusal(lang, "Unknown merchant (clientid).", detail="clientid")
         now = self.clock.now()
         try:
-            verify_hash(mapping, merchant.store_key)
+            verify_hash(mapping, merchant.store_key, (self.reading(),))
         except SignatureError:
             outcome = Outcome("Error", "99", "3D-1004")
             result = sign(
@@ -180,6 +182,7 @@ class Gateway:
                     client_id=merchant.client_id,
                 ),
                 merchant.store_key,
+                reading=self.reading(),
             )
             return Page(
                 400,
@@ -303,6 +306,7 @@ class Gateway:
                 entry=entry,
             ),
             merchant.store_key,
+            reading=self.reading(),
         )
         expired = outcome.err_code == "RULE-0001"
         with self.store.transaction():

@@ -24,7 +24,7 @@ __all__ = [
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9]{1,15}$")
 #: The config file's settings besides "merchants".
-SETTINGS = ("host", "port", "data_dir", "allowed_hosts")
+SETTINGS = ("host", "port", "data_dir", "allowed_hosts", "reading")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,7 @@ def load_merchants_file(path: Path) -> tuple[list[Merchant], dict[str, Any]]:
     """Read a JSON config: ``{"merchants": [{...}], "host": ..., "port": ...}``.
 
     Returns the merchants and the remaining settings (host, port, data_dir,
-    allowed_hosts: a list of host names).
+    allowed_hosts: a list of host names, reading: the hash reading to emulate).
     """
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):

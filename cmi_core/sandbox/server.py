@@ -55,6 +55,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
+from cmi_core.hashing import Reading
 from cmi_core.sandbox.callbacks import CallbackDispatcher
 from cmi_core.sandbox.clock import Clock, SystemClock
 from cmi_core.sandbox.demo import DemoShop
@@ -341,7 +342,11 @@ class Sandbox:
         clock: Clock | None = None,
         request_timeout: float = REQUEST_TIMEOUT,
         allowed_hosts: Iterable[str] = (),
+        reading: Reading | str = Reading.GUIDE,
     ) -> None:
+        #: The reading of the hash rules CMI is emulated in (``--reading``, docs/sandbox.md);
+        #: it may be changed while the emulator runs.
+        self.reading = Reading(reading)
         self.host = host
         #: The Host names served (localhost, IP addresses, ``host``, ``allowed_hosts``).
         self.host_policy = HostPolicy(host, allowed_hosts)
@@ -369,8 +374,11 @@ class Sandbox:
             merchants=self.merchants,
             faults=self.faults,
             timeout=callback_timeout,
+            reading=self._reading,
         )
-        self.gateway = Gateway(self.store, self._clock_proxy, self.merchants, self.dispatcher)
+        self.gateway = Gateway(
+            self.store, self._clock_proxy, self.merchants, self.dispatcher, self._reading
+        )
         self.api = XmlApi(self.store, self.ledger, self._clock_proxy, self.merchants)
         self.demo = DemoShop(next(iter(self._merchants.values())))
         self._server: _Server | None = None
@@ -380,6 +388,9 @@ class Sandbox:
     @property
     def _clock_proxy(self) -> Clock:
         return _ClockProxy(self)
+
+    def _reading(self) -> Reading:
+        return self.reading
 
     def merchants(self) -> dict[str, Merchant]:
         return dict(self._merchants)

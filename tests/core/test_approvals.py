@@ -13,6 +13,7 @@ from cmi_core.approvals import (
     Via,
     adopts_callback_trans_id,
     as_late_approval,
+    is_approval,
     late_approval,
     trans_id_to_keep,
 )
@@ -131,3 +132,24 @@ def test_a_late_callback_adopts_its_trans_id(
 def test_the_trans_id_a_shop_keeps(outcome: Outcome, kept: str, sent: str, expected: str) -> None:
     result = verify_callback(make_callback(KEY, oid="o-1", amount=A, trans_id=sent), KEY)
     assert trans_id_to_keep(outcome, kept, result) == expected
+
+
+#: state -> whether a PRE report from it is an approval (unpaid -> paid).
+APPROVAL_FROM = {
+    PaymentState.CREATED: True,
+    PaymentState.REDIRECTED: True,
+    PaymentState.DECLINED: True,
+    PaymentState.AUTHORISED: False,
+    PaymentState.CAPTURED: False,
+    PaymentState.PARTIALLY_REFUNDED: False,
+    PaymentState.REFUNDED: True,
+    PaymentState.VOIDED: True,
+    PaymentState.NEEDS_ATTENTION: True,
+}
+
+
+@pytest.mark.parametrize("state", list(PaymentState))
+def test_which_status_reports_are_approvals(state: PaymentState) -> None:
+    before = STATUS[state]
+    assert is_approval(before, apply(before, Event.status_sync("PRE", A))) is APPROVAL_FROM[state]
+    assert not is_approval(before, before)

@@ -7,10 +7,14 @@ the core's API client captures, partially refunds and reads the status.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
+
+import pytest
 
 from cmi_core import (
     CMIClient,
@@ -23,10 +27,13 @@ from cmi_core import (
     verify_callback,
 )
 from cmi_core.errors import CMIError
-from cmi_core.sandbox import DEFAULT_MERCHANT, Sandbox
+from cmi_core.hashing import ALL_READINGS, Reading
+from cmi_core.request import LineItem
+from cmi_core.sandbox import DEFAULT_MERCHANT, Sandbox, build_cli_parser
+from cmi_core.sandbox.cli import _sandbox_from_args, banner
 from cmi_core.states import Event
 
-from .support import Browser, Merchant, Received, config_for, payment_fields
+from .support import Browser, Merchant, Received, config_for, payment_fields, resign
 
 AMOUNT = Decimal("120.50")
 
@@ -40,6 +47,8 @@ class Shop:
         self.capture_mode = capture_mode
         self.replies: list[str] = []
         self.requests: dict[str, dict[str, str]] = {}
+        self.readings: list[str] = []
+        self.names: list[str] = []
 
     def expect(self, oid: str, request: Sequence[tuple[str, str]]) -> None:
         self.requests[oid] = dict(request)
@@ -62,6 +71,9 @@ class Shop:
                 trans_id = known.trans_id or (result.trans_id if result.approved else "")
                 self.payments[known.oid] = replace(known, status=decision.status, trans_id=trans_id)
             self.replies.append(decision.body)
+            if result is not None:
+                self.readings.append(result.reading)
+                self.names.append(result.fields.get("BillToName", ""))
         return 200, decision.body
 
 
@@ -145,3 +157,96 @@ def test_duplicate_callback_gets_the_same_reply_and_one_change(
     history = CMIClient(config_for(sandbox)).history("E2E-3")
     captures = [t for t in history.transactions if t.charge_type == "S" and t.captured_amount]
     assert len(captures) == 1
+
+
+@pytest.mark.parametrize("reading", [r.value for r in ALL_READINGS])
+def test_payment_end_to_end_in_each_reading_of_the_hash(
+    sandbox: Sandbox, merchant: Merchant, reading: str
+) -> None:
+    """Issue #17: whichever way CMI reads §4.1.3, a "Porte-Documents" payment goes through.
+
+    The emulator verifies the request in ``reading`` only (a request hashed the guide's
+    way alone is refused 3D-1004 under ``kit``) and signs the callback and the okUrl POST
+    in it (HTML-encoded values under ``kit-decoded``); the core's callback verification
+    accepts it, names the reading and hands over the shopper's name as typed.
+    """
+    sandbox.reading = Reading(reading)
+    shop = Shop()
+    merchant.reply = shop.on_callback
+    oid = f"E2E-R-{reading}"
+    fields = payment_fields(
+        sandbox,
+        merchant,
+        oid=oid,
+        amount=AMOUNT,
+        billing_name="O'Brien & fils",
+        description="Porte-Documents cuir",
+        items=[LineItem(id="1", description="Classeur documenté", unit_price=AMOUNT)],
+    )
+    shop.expect(oid, fields)
+    browser = Browser(sandbox)
+    assert browser.open(fields).status_code == 200  # not 3D-1004: the hash is right
+    sent = dict(fields)
+    assert sent["description"] == "Porte-documents cuir"
+    assert sent["desc1"] == "Classeur documente"
+    browser.pay()
+    merchant.wait_for("/callback", 1)
+    sandbox.wait_for_callbacks()
+
+    assert shop.replies == ["ACTION=POSTAUTH"]
+    assert shop.payments[oid].status.state is PaymentState.CAPTURED
+    # Neutralised values hash alike in the guide's and the kit's readings, so only the
+    # HTML-encoded post needs the decoding reading.
+    expected = "kit-decoded" if reading == "kit-decoded" else "guide"
+    assert shop.readings == [expected]
+    assert shop.names == ["O'Brien & fils"]
+    posted = dict(merchant.callbacks[0].fields)
+    if reading == "kit-decoded":
+        assert posted["BillToName"] == "O&#039;Brien &amp; fils"
+    else:
+        assert posted["BillToName"] == "O'Brien & fils"
+
+    _, returned = browser.return_form()
+    result = verify_callback(dict(returned), DEFAULT_MERCHANT.store_key)
+    assert result.approved
+    assert result.reading == expected
+    assert result.fields["BillToName"] == "O'Brien & fils"
+
+
+@pytest.mark.parametrize(
+    ("reading", "status"), [("guide", 200), ("kit", 400), ("kit-decoded", 400)]
+)
+def test_the_emulator_verifies_requests_in_its_reading_only(
+    sandbox: Sandbox, merchant: Merchant, reading: str, status: int
+) -> None:
+    """A request hashed the guide's way with "Porte-Documents" in it (what the request
+    builder no longer sends) is refused 3D-1004 by a gateway reading the guide as the
+    kits do."""
+    sandbox.reading = Reading(reading)
+    fields = payment_fields(sandbox, merchant, oid=f"E2E-G-{reading}", amount=AMOUNT)
+    fields = resign([*fields, ("description", "Porte-Documents cuir")])
+    page = Browser(sandbox).open(fields)
+    assert page.status_code == status
+    assert ("3D-1004" in page.text) is (status == 400)
+
+
+def test_reading_from_the_command_line_and_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "sandbox.json"
+    config.write_text(json.dumps({"reading": "kit"}), encoding="utf-8")
+    data = ["--port", "0", "--data-dir", str(tmp_path / "data")]
+    args = build_cli_parser().parse_args(["--config", str(config), *data])
+    sandbox = _sandbox_from_args(args)
+    try:
+        assert sandbox.reading is Reading.KIT
+        assert "hash reading    kit" in banner(sandbox)
+    finally:
+        sandbox.stop()
+    args = build_cli_parser().parse_args(["--reading", "kit-decoded", *data])
+    sandbox = _sandbox_from_args(args)
+    try:
+        assert sandbox.reading is Reading.KIT_DECODED
+    finally:
+        sandbox.stop()
+    assert build_cli_parser().parse_args([]).reading is None  # guide by default
+    with pytest.raises(SystemExit):
+        build_cli_parser().parse_args(["--reading", "php"])

@@ -4,13 +4,20 @@
   (default ``http://127.0.0.1:8000``; in production an https URL).
 - ``DATABASE_URL``: ``postgresql://user:password@host:5432/name``; SQLite
   (``db.sqlite3`` beside this project) when unset.
-- ``DJANGO_SECRET_KEY`` (required when ``DJANGO_DEBUG`` is off), ``DJANGO_DEBUG`` (``1``),
-  ``DJANGO_ALLOWED_HOSTS`` (comma-separated; default: the host of CMI_SALEOR_APP_URL).
+- ``DJANGO_SECRET_KEY`` (required), ``DJANGO_DEBUG`` (``1``), ``DJANGO_ALLOWED_HOSTS``
+  (comma-separated; default: the host of CMI_SALEOR_APP_URL).
+- ``CMI_SALEOR_DEMO=1``: the local demo (``run.py`` on a laptop): a known demo secret key
+  when ``DJANGO_SECRET_KEY`` is unset, and unset allow-lists allow anything. Never set it
+  on a server: without it, a missing secret key or allow-list stops the app at start.
 - ``CMI_ENCRYPTION_KEY``: the key encrypting stored tokens and CMI secrets (default:
-  derived from the secret key; set it so that rotating the secret key keeps them).
+  derived from the secret key; set it so that rotating the secret key keeps them), and
+  ``CMI_ENCRYPTION_KEY_FALLBACKS`` (comma-separated previous keys, while rotating).
 - ``CMI_SALEOR_ALLOWED_API_URLS``: comma-separated Saleor API URLs allowed to install the
-  app (default: any).
-- ``CMI_SALEOR_ALLOWED_RETURN_HOSTS``: comma-separated storefront hosts (default: any).
+  app (required outside the demo).
+- ``CMI_SALEOR_ALLOWED_RETURN_HOSTS``: comma-separated storefront hosts (required outside
+  the demo).
+- ``CMI_SALEOR_DASHBOARD_ORIGINS``: comma-separated origins of a Saleor Dashboard served
+  from another origin than the API (they may frame the configuration page).
 """
 
 from __future__ import annotations
@@ -54,16 +61,22 @@ def _database(url: str) -> dict[str, Any]:
 
 
 DEBUG = os.environ.get("DJANGO_DEBUG", "") in ("1", "true", "yes")
+#: Only an explicit CMI_SALEOR_DEMO=1 is the demo (see cmi_saleor.conf); fails closed.
+CMI_SALEOR_DEMO = os.environ.get("CMI_SALEOR_DEMO", "") == "1"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG and os.environ.get("CMI_SALEOR_DEMO", "1") != "1":
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY is required")
+    if not CMI_SALEOR_DEMO:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is required (CMI_SALEOR_DEMO=1 only for the local demo)"
+        )
     SECRET_KEY = "insecure-demo-key-change-me"  # noqa: S105 - local demo only
 
 CMI_SALEOR_APP_URL = os.environ.get("CMI_SALEOR_APP_URL", "http://127.0.0.1:8000")
 CMI_SALEOR_ALLOWED_API_URLS = _list("CMI_SALEOR_ALLOWED_API_URLS")
 CMI_SALEOR_ALLOWED_RETURN_HOSTS = _list("CMI_SALEOR_ALLOWED_RETURN_HOSTS")
+CMI_SALEOR_DASHBOARD_ORIGINS = _list("CMI_SALEOR_DASHBOARD_ORIGINS")
 CMI_ENCRYPTION_KEY = os.environ.get("CMI_ENCRYPTION_KEY") or None
+CMI_ENCRYPTION_KEY_FALLBACKS = _list("CMI_ENCRYPTION_KEY_FALLBACKS")
 CMI_PAYMENTS: dict[str, dict[str, str]] = {}  # every channel is configured in the app
 
 ALLOWED_HOSTS = _list("DJANGO_ALLOWED_HOSTS") or [

@@ -47,7 +47,9 @@ STATIC_URL = "/static/"
 MEDIA_URL = "/media/"
 CMI_PAYMENTS: dict[str, dict[str, str]] = {}
 CMI_SALEOR_APP_URL = "https://cmi-app.example.ma"
-CMI_SALEOR_ALLOWED_API_URLS = None
+# Fail closed (cmi_saleor.checks): the stand-in's API URL and the storefront's host only.
+CMI_SALEOR_ALLOWED_API_URLS = ["https://saleor.example.com/graphql/"]
+CMI_SALEOR_ALLOWED_RETURN_HOSTS = ["shop.example.ma"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

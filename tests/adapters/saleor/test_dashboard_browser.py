@@ -117,6 +117,8 @@ def dashboard(
     server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     port = server.server_address[1]
     shown = Dashboard(page, app_url, saleor, f"http://127.0.0.1:{port}", f"http://localhost:{port}")
+    # The stand-in's origin is not the Saleor API's: allowed to frame the page (CSP).
+    settings.CMI_SALEOR_DASHBOARD_ORIGINS = [shown.origin]
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -313,17 +315,25 @@ def test_without_referrer_no_message_is_trusted(dashboard: Dashboard, saleor: Fa
     assert dashboard.api_calls == []
 
 
-def test_server_error_is_shown(dashboard: Dashboard, saleor: FakeSaleor, settings: Any) -> None:
+def test_undecryptable_secrets_are_explained(
+    dashboard: Dashboard, saleor: FakeSaleor, settings: Any
+) -> None:
+    """A key changed without its fallback: the page says which setting (HTTP 503, not a
+    500 and a traceback), and shows no secret."""
     app = dashboard.open(saleor.dashboard_token())
     app.locator("#form").wait_for(state="visible")
     fill(app, channel="default-channel", client_id="600000001", store_key=STORE_KEY)
-    settings.CMI_ENCRYPTION_KEY = "not the key the secrets were saved with"
     app.click("button[type=submit]")
-    app.locator("#errors", has_text="HTTP 500").wait_for()
+    app.locator("#channels tr", has_text="default-channel").wait_for()
+    settings.CMI_ENCRYPTION_KEY = "not the key the secrets were saved with"
+    fill(app, channel="other-channel", client_id="600000002", store_key=STORE_KEY)
+    app.click("button[type=submit]")
+    app.locator("#errors", has_text="CMI_ENCRYPTION_KEY_FALLBACKS").wait_for()
 
     app = dashboard.open(saleor.dashboard_token())
-    app.locator("#status", has_text="HTTP 500").wait_for()
+    app.locator("#status", has_text="CMI_ENCRYPTION_KEY_FALLBACKS").wait_for()
     assert app.locator("#main").is_hidden()
+    assert STORE_KEY not in app.content()
 
 
 def test_refreshed_token_is_used(dashboard: Dashboard, saleor: FakeSaleor) -> None:
@@ -339,3 +349,17 @@ def test_refreshed_token_is_used(dashboard: Dashboard, saleor: FakeSaleor) -> No
     app.locator("#channels tr", has_text="default-channel").wait_for()
     assert dashboard.api_calls[-1]["authorization-bearer"] == fresh
     assert ChannelConfiguration.objects.get().store_key == STORE_KEY
+
+
+def test_another_site_cannot_frame_the_page(
+    dashboard: Dashboard, saleor: FakeSaleor, settings: Any
+) -> None:
+    """``frame-ancestors``: a site that is neither the registered Saleor's origin nor a
+    configured Dashboard origin gets no page (Chromium shows its error page instead)."""
+    settings.CMI_SALEOR_DASHBOARD_ORIGINS = None
+    dashboard.token = saleor.dashboard_token()
+    dashboard.page.goto(f"{dashboard.origin}/apps/{saleor.app_id}/app")
+    dashboard.page.wait_for_timeout(1000)
+    urls = [frame.url for frame in dashboard.page.frames]
+    assert not any(url.startswith(dashboard.app_url) for url in urls), urls
+    assert dashboard.api_calls == []

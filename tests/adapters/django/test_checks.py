@@ -1,0 +1,75 @@
+"""System checks of the shared layer (issue #11, item 5): what was silently wrong is an
+error at ``manage.py check`` (so ``runserver``, ``migrate``...), naming the setting."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from django.core import checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+urlpatterns: list[Any] = []  # a URLconf mounting no CMI callback
+
+GOOD = {"CLIENT_ID": "600000001", "STORE_KEY": "TEST-STORE-KEY-0001", "CAPTURE_MODE": "auto"}
+
+
+def found(error_id: str) -> list[checks.CheckMessage]:
+    return [m for m in checks.run_checks(include_deployment_checks=True) if m.id == error_id]
+
+
+def test_the_test_settings_pass_every_check() -> None:
+    assert [m for m in checks.run_checks() if m.is_serious()] == []
+
+
+@pytest.mark.parametrize(
+    ("entry", "error_id"),
+    [
+        ({**GOOD, "STORE_KEY": ""}, "cmi_django.E002"),
+        ({"CLIENT_ID": "600000001"}, "cmi_django.E002"),
+        ({**GOOD, "CAPTURE_MODE": "automatic"}, "cmi_django.E003"),
+        ({**GOOD, "CLIENT_ID": "not a client id!"}, "cmi_django.E004"),
+        ({**GOOD, "STORE_KEY_TYPO": "x"}, "cmi_django.E004"),
+        ({"STORE_KEY": "TEST-STORE-KEY-0001"}, "cmi_django.E004"),
+        ("not a dict", "cmi_django.E001"),
+    ],
+)
+def test_a_wrong_cmi_payments_entry_is_an_error(settings: Any, entry: Any, error_id: str) -> None:
+    assert found(error_id) == []
+    settings.CMI_PAYMENTS = {"default": GOOD, "shop": entry}
+    (error,) = found(error_id)
+    assert error.level == checks.ERROR
+    assert "CMI_PAYMENTS['shop']" in error.msg
+    assert "TEST-STORE-KEY-0001" not in f"{error.msg} {error.hint}"  # never the secret
+
+
+def test_unknown_capture_mode_fails_check_deploy(settings: Any) -> None:
+    """The issue's case: "automatic" passed ``check --deploy``."""
+    settings.CMI_PAYMENTS = {"default": {**GOOD, "CAPTURE_MODE": "automatic"}}
+    with pytest.raises(SystemCheckError, match=r"cmi_django\.E003"):
+        call_command("check", deploy=True, stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_cmi_payments_not_a_dict(settings: Any) -> None:
+    settings.CMI_PAYMENTS = ["default"]
+    assert found("cmi_django.E001")
+
+
+def test_encryption_key_settings(settings: Any) -> None:
+    assert found("cmi_django.E005") == []
+    for name, value in (
+        ("CMI_ENCRYPTION_KEY", 42),
+        ("CMI_ENCRYPTION_KEY_FALLBACKS", ["ok", ""]),
+        ("SECRET_KEY_FALLBACKS", "old-key"),  # fine: a string
+    ):
+        setattr(settings, name, value)
+    assert len(found("cmi_django.E005")) == 2
+
+
+def test_unmounted_callback_is_an_error(settings: Any) -> None:
+    assert found("cmi_django.E006") == []
+    settings.ROOT_URLCONF = "tests.adapters.django.test_checks"
+    (error,) = found("cmi_django.E006")
+    assert 'include("cmi_django.urls")' in (error.hint or "")
