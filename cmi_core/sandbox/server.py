@@ -219,6 +219,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         for name, value in headers:
             self.send_header(name, value)
+        if self.close_connection and all(n.lower() != "connection" for n, _ in headers):
+            # Say so: a client that is not told reuses the socket the server is closing,
+            # and its next request fails with "Remote end closed connection".
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)

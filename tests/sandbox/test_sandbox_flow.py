@@ -457,6 +457,7 @@ def test_challenge_state_changes_only_after_the_comparison(
         sandbox.gateway_url + "/3ds", data={"session": token, "otp": CHALLENGE_CODE}, timeout=10
     )
     assert failed.status_code == 500
+    assert failed.headers.get("Connection") == "close"  # so the next request uses a new one
     monkeypatch.undo()
     session = sandbox.store.get_session(token)
     assert session is not None
