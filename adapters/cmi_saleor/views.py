@@ -126,6 +126,8 @@ def register(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"success": True})
 
 
+# CMI may be called: never inside ATOMIC_REQUESTS' transaction (docs/django-layer.md)
+@transaction.non_atomic_requests
 @csrf_exempt
 def webhook(request: HttpRequest, event: str) -> JsonResponse:
     """Every sync payment webhook: verify, then hand the payload to its handler."""
@@ -198,6 +200,8 @@ def _with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+# CMI may be called: never inside ATOMIC_REQUESTS' transaction (docs/django-layer.md)
+@transaction.non_atomic_requests
 @csrf_exempt
 @require_POST
 def return_view(request: HttpRequest, kind: str) -> HttpResponse:

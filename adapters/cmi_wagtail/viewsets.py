@@ -17,9 +17,11 @@ from typing import Any, ClassVar
 import django_filters
 from cmi_django.actions import ACTIONS, allowed_actions, new_action_key, posted_staff_action
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy
 from django.views import View
 from wagtail.admin import messages
@@ -132,6 +134,8 @@ class PaymentInspectView(InspectView):
         return context
 
 
+# CMI may be called: never inside ATOMIC_REQUESTS' transaction (docs/django-layer.md)
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class PaymentActionView(View):
     """POST ``action/<pk>/<capture|void|refund|refresh>/``: one staff operation, then back."""
 
