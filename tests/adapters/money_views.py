@@ -11,8 +11,15 @@ from django.urls import URLPattern, URLResolver, get_resolver
 PACKAGES = ("cmi_django", "cmi_oscar", "cmi_wagtail", "cmi_saleor")
 #: Views that may call CMI (its API, or through the shared layer's services).
 NAMES = frozenset(
-    {"callback_view", "webhook", "return_view", "ReturnView", "OkReturnView",
-     "FailReturnView", "PaymentActionView"}  # fmt: skip
+    {
+        "callback_view",
+        "webhook",
+        "return_view",
+        "ReturnView",
+        "OkReturnView",
+        "FailReturnView",
+        "PaymentActionView",
+    }
 )
 
 
