@@ -32,6 +32,7 @@ from cmi_core.callback import (
 )
 from cmi_core.codes import ERROR_CODES, ErrorCode, lookup, merchant_message, shopper_message
 from cmi_core.config import CaptureMode, CMIConfig, Environment
+from cmi_core.effects import Action, Effect, EffectKind, allowed_actions, effects
 from cmi_core.errors import (
     APIError,
     APITransportError,
@@ -73,6 +74,7 @@ __all__ = [
     "APIError",
     "APIResult",
     "APITransportError",
+    "Action",
     "Address",
     "Binding",
     "BindingError",
@@ -85,6 +87,8 @@ __all__ = [
     "ConfigurationError",
     "Currency",
     "Decision",
+    "Effect",
+    "EffectKind",
     "Environment",
     "ErrorCode",
     "Event",
@@ -108,11 +112,13 @@ __all__ = [
     "ValidationError",
     "Verified",
     "__version__",
+    "allowed_actions",
     "apply",
     "bind",
     "build_payment_request",
     "compute_hash",
     "decide_callback",
+    "effects",
     "format_amount",
     "get_currency",
     "hash_plaintext",

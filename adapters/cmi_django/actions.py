@@ -1,7 +1,7 @@
 """Staff actions on a payment, written once for every dashboard (Oscar, Wagtail...).
 
 - :func:`allowed_actions`: which of ``capture``, ``void``, ``refund``, ``refresh`` make
-  sense now, from :func:`cmi_core.states.allowed_events` and the amounts (a dashboard
+  sense now (the core's rule, :func:`cmi_core.effects.allowed_actions`) (a dashboard
   shows those buttons only).
 - :func:`staff_action`: run one, from what a staff form posted (the action's name, the
   amount as typed, the form's idempotency key), and return an :class:`ActionResult` whose
@@ -29,13 +29,12 @@ from django.utils.translation import gettext as _
 from cmi_core import (
     APIError,
     APITransportError,
-    EventType,
     PaymentState,
     TransitionError,
     ValidationError,
 )
+from cmi_core.effects import allowed_actions as core_allowed_actions
 from cmi_core.money import check_amount, get_currency, parse_amount
-from cmi_core.states import allowed_events
 from cmi_django import services
 from cmi_django.models import Operation, Payment
 
@@ -65,17 +64,9 @@ class ActionResult:
 
 
 def allowed_actions(payment: Payment) -> set[str]:
-    """The actions the state machine and the amounts allow now (``refresh`` always)."""
-    status = payment.status
-    events = allowed_events(status.state)
-    actions = {"refresh"}
-    if EventType.CAPTURE in events and status.capturable > 0:
-        actions.add("capture")
-    if EventType.VOID in events:
-        actions.add("void")
-    if EventType.REFUND in events and status.refundable > 0:
-        actions.add("refund")
-    return actions
+    """The actions the state machine and the amounts allow now (``refresh`` always):
+    :func:`cmi_core.effects.allowed_actions`, as names."""
+    return {action.value for action in core_allowed_actions(payment.status)}
 
 
 def new_action_key() -> str:

@@ -1,38 +1,40 @@
 """What a CMI payment's moves do to the Oscar order (the ``cmi_django`` hook for "oscar").
 
-``cmi_django`` calls these inside the transaction that holds the payment row locked, once
-per change (a duplicate callback changes nothing and calls nothing). Each records Oscar's
-own payment models, as Oscar's checkout would:
+``cmi_django`` hands the hook one :class:`~cmi_django.hooks.PaymentChange` per change,
+inside the transaction that holds the payment row locked (a duplicate callback changes
+nothing and calls nothing). Each effect records Oscar's own payment models, as Oscar's
+checkout would:
 
 - ``authorised``: the order is placed (:func:`cmi_oscar.placement.place_order`, exactly
   once), with a ``Source`` of type "CMI" whose ``amount_allocated`` is the authorised
-  amount, an "Authorise" ``Transaction`` and an "Authorised" ``PaymentEvent``;
+  amount, an "Authorise" ``Transaction`` and an "Authorised" ``PaymentEvent``; with auto
+  capture the same change also holds ``captured``, recorded on that source at once;
 - ``captured``: the source is debited ("Debit" transaction, "Paid" event);
 - ``refunded``: the source records the refund ("Refund" transaction, "Refunded" event);
 - ``voided``: a "Void" transaction and a "Voided" event;
-- ``needs_attention``: a note on the order for staff, when there is an order.
+- ``flagged``: a note on the order for staff, when there is an order.
 
 Each move also sets the order status from ``CMI_OSCAR_STATUS`` (:mod:`cmi_oscar.conf`).
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from cmi_django.hooks import PaymentHook
+from cmi_django.hooks import PaymentChange, PaymentHook
 from django.db import transaction
 from oscar.core.loading import get_class, get_model
 
+from cmi_core.effects import EffectKind
 from cmi_oscar import conf
 from cmi_oscar.placement import find_order, place_order
 
 if TYPE_CHECKING:
     from cmi_django.models import Payment
 
-    from cmi_core import CallbackResult
+    from cmi_core.effects import Effect
 
 logger = logging.getLogger("cmi_oscar")
 
@@ -40,13 +42,6 @@ __all__ = ["DuplicatePaymentError", "OscarPaymentHook"]
 
 SOURCE_TYPE_CODE = "cmi"
 SOURCE_TYPE_NAME = "CMI"
-
-#: Auto capture: the source and order lines ``authorised`` just wrote, for ``captured``,
-#: which cmi_django calls right after it in the same transaction (read once, then cleared).
-#: The order itself is read again (an ``order_placed`` receiver may have changed it).
-_PLACED: contextvars.ContextVar[tuple[int, Any, list[Any] | None] | None] = contextvars.ContextVar(
-    "cmi_oscar_placed", default=None
-)
 
 
 class DuplicatePaymentError(Exception):
@@ -133,10 +128,31 @@ def _send_confirmation(order_id: int) -> None:
         logger.exception("Order %s: the order-placed e-mail could not be sent", order_id)
 
 
+def _debit(payment: Payment, amount: Decimal, placed: tuple[Any, list[Any] | None] | None) -> None:
+    """Record a capture: "Debit" transaction, "Paid" event, order status.
+
+    ``placed``: the source and order lines the same change's authorisation just wrote
+    (auto capture), reused when they belong to the order (read again: an
+    ``order_placed`` receiver may have changed it).
+    """
+    order = find_order(payment)
+    if order is None:
+        logger.error("CMI payment %s captured with no Oscar order", payment.oid)
+        return
+    if placed is not None and placed[0].order_id == order.pk:
+        source, lines = placed
+    else:
+        source, lines = _source(order, payment), None
+    source.debit(amount, reference=payment.trans_id or "")
+    _event(order, "Paid", amount, payment.trans_id or payment.oid, lines)
+    _set_status(order, "captured")
+
+
 class OscarPaymentHook(PaymentHook):
     """The Oscar adapter's :class:`cmi_django.hooks.PaymentHook`."""
 
-    def authorised(self, payment: Payment, result: CallbackResult | None) -> None:
+    def on_authorised(self, change: PaymentChange, effect: Effect) -> None:
+        payment = change.payment
         # place_order holds the basket's row lock to the end of the transaction, so this
         # check and the order's creation are one step for every attempt of the order.
         order, created = place_order(payment, status=conf.status_for("authorised"))
@@ -154,36 +170,28 @@ class OscarPaymentHook(PaymentHook):
         if source.amount_allocated < amount:
             source.allocate(amount - source.amount_allocated, reference=payment.trans_id or "")
             lines = _event(order, "Authorised", amount, payment.trans_id or payment.oid)
-        # Auto capture: ``captured`` comes next, in this transaction. Always (re)set, so
-        # nothing from a transaction that rolled back before ``captured`` is ever reused.
-        _PLACED.set((payment.pk, source, lines) if payment.captured_amount > 0 else None)
         if created and conf.send_confirmation():
             transaction.on_commit(lambda: _send_confirmation(order.pk))
+        captured = change.effect(EffectKind.CAPTURED)
+        if captured is not None and captured.amount:  # auto capture: the same change
+            _debit(payment, captured.amount, (source, lines))
 
-    def captured(self, payment: Payment, amount: Decimal) -> None:
-        placed = _PLACED.get()
-        _PLACED.set(None)
-        order = find_order(payment)
-        if order is None:
-            logger.error("CMI payment %s captured with no Oscar order", payment.oid)
-            return
-        if placed is not None and placed[0] == payment.pk and placed[1].order_id == order.pk:
-            _, source, lines = placed
-        else:
-            source, lines = _source(order, payment), None
-        source.debit(amount, reference=payment.trans_id or "")
-        _event(order, "Paid", amount, payment.trans_id or payment.oid, lines)
-        _set_status(order, "captured")
+    def on_captured(self, change: PaymentChange, effect: Effect) -> None:
+        if change.has(EffectKind.AUTHORISED):
+            return  # recorded with the authorisation, by on_authorised
+        _debit(change.payment, effect.amount or Decimal(0), None)
 
-    def refunded(self, payment: Payment, amount: Decimal) -> None:
+    def on_refunded(self, change: PaymentChange, effect: Effect) -> None:
+        payment = change.payment
         order = find_order(payment)
-        if order is None:
+        if order is None or effect.amount is None:
             return
-        _source(order, payment).refund(amount, reference=payment.trans_id or "")
-        _event(order, "Refunded", amount, payment.oid)
+        _source(order, payment).refund(effect.amount, reference=payment.trans_id or "")
+        _event(order, "Refunded", effect.amount, payment.oid)
         _set_status(order, str(payment.state))
 
-    def voided(self, payment: Payment) -> None:
+    def on_voided(self, change: PaymentChange, effect: Effect) -> None:
+        payment = change.payment
         order = find_order(payment)
         if order is None:
             return
@@ -193,7 +201,8 @@ class OscarPaymentHook(PaymentHook):
         _event(order, "Voided", amount, payment.oid)
         _set_status(order, "voided")
 
-    def needs_attention(self, payment: Payment, reason: str) -> None:
+    def on_flagged(self, change: PaymentChange, effect: Effect) -> None:
+        payment = change.payment
         order = find_order(payment)
         if order is not None:
-            _note(order, f"CMI payment {payment.oid} needs attention: {reason}")
+            _note(order, f"CMI payment {payment.oid} needs attention: {effect.reason}")

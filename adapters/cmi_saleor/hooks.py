@@ -8,30 +8,29 @@ Saleor does not know about.
 
 What is reported:
 
-- an approval in auto mode: ``CHARGE_SUCCESS`` (from :meth:`captured`; :meth:`authorised`
-  sees the row already captured and leaves it to it); in manual mode, or when the okUrl
-  arrived before the callback: ``AUTHORIZATION_SUCCESS``;
+- an approval in auto mode: ``CHARGE_SUCCESS`` (one change with the ``authorised`` and
+  ``captured`` effects, reported once, by :meth:`~SaleorHook.on_captured`); in manual
+  mode, or when the okUrl arrived before the callback: ``AUTHORIZATION_SUCCESS``;
 - a declined attempt: ``CHARGE_FAILURE`` / ``AUTHORIZATION_FAILURE`` (the shopper may try
   again on CMI's page, with a new ``TransId``);
 - staff operations outside Saleor (Django admin, ``cmi_reconcile``): ``CHARGE_SUCCESS``,
-  ``REFUND_SUCCESS``, ``CANCEL_SUCCESS``. Operations Saleor asked for itself are answered
-  in the webhook's response instead: :func:`silenced` turns reporting off around them.
+  ``REFUND_SUCCESS``, ``CANCEL_SUCCESS``. Changes Saleor asked for itself (its charge,
+  refund and cancel requests, its process-session call) come with ``source="platform"``
+  and are not reported: the webhook's response tells Saleor.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import logging
 import re
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from cmi_django.hooks import PaymentHook, RetryableHookError
+from cmi_django.hooks import PaymentChange, PaymentHook, RetryableHookError
 from django.urls import NoReverseMatch, reverse
 
 from cmi_core import PaymentState, format_amount, get_currency, merchant_message
+from cmi_core.effects import Action, EffectKind, allowed_actions
 from cmi_saleor import conf
 from cmi_saleor.graphql import TRANSACTION_EVENT_REPORT, SaleorAPIError, execute
 from cmi_saleor.models import TransactionMap
@@ -40,33 +39,17 @@ if TYPE_CHECKING:
     from cmi_django.models import Payment
 
     from cmi_core import CallbackResult
+    from cmi_core.effects import Effect
 
-__all__ = ["SaleorHook", "SaleorReportError", "money", "report", "silenced"]
+__all__ = ["SaleorHook", "SaleorReportError", "money", "report"]
 
 logger = logging.getLogger("cmi_saleor")
 
-_SILENCED: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "cmi_saleor_silenced", default=False
-)
-#: The approval's callback, kept by ``authorised`` for ``captured`` (same transaction).
-_LAST_RESULT: contextvars.ContextVar[CallbackResult | None] = contextvars.ContextVar(
-    "cmi_saleor_last_result", default=None
-)
 _PAN = re.compile(r"^\s*([0-9]{4})[0-9]*[^0-9]+[^0-9]*?([0-9]{4})\s*$")
 
 
 class SaleorReportError(RetryableHookError):
     """Saleor did not record the reported event (retryable: the payment is not flagged)."""
-
-
-@contextlib.contextmanager
-def silenced() -> Iterator[None]:
-    """No reports inside: the caller answers Saleor itself (sync webhook responses)."""
-    token = _SILENCED.set(True)
-    try:
-        yield
-    finally:
-        _SILENCED.reset(token)
 
 
 def money(amount: Decimal, payment: Payment) -> str:
@@ -166,17 +149,18 @@ def psp_reference(payment: Payment) -> str:
     return payment.trans_id or payment.oid
 
 
+#: Saleor's names for the core's actions, in the order Saleor lists them.
+_SALEOR_ACTIONS = ((Action.CAPTURE, "CHARGE"), (Action.REFUND, "REFUND"), (Action.VOID, "CANCEL"))
+
+
 def actions_for(payment: Payment) -> list[str]:
-    """What Saleor may still ask of this payment."""
-    state = PaymentState(payment.state)
-    if state is PaymentState.AUTHORISED:
-        return ["CHARGE", "CANCEL"]
-    if state in (PaymentState.CAPTURED, PaymentState.PARTIALLY_REFUNDED):
-        actions = ["REFUND"]
-        if state is PaymentState.CAPTURED:
-            actions.append("CANCEL")  # CMI voids a capture on its own day
-        return actions
-    return []
+    """What Saleor may still ask of this payment: :func:`cmi_core.effects.allowed_actions`
+    in Saleor's words (CANCEL of a capture: CMI voids one on its own day). A payment that
+    needs attention offers Saleor nothing: staff settle it in the Django admin."""
+    if payment.state == PaymentState.NEEDS_ATTENTION.value:
+        return []
+    allowed = allowed_actions(payment.status)
+    return [name for action, name in _SALEOR_ACTIONS if action in allowed]
 
 
 def _operation_reference(payment: Payment, kind: str, fallback: str) -> str:
@@ -190,30 +174,31 @@ def _operation_reference(payment: Payment, kind: str, fallback: str) -> str:
 class SaleorHook(PaymentHook):
     """Reports each change to the Saleor transaction the payment was made for."""
 
-    def authorised(self, payment: Payment, result: CallbackResult) -> None:
-        if _SILENCED.get():
+    def handle(self, change: PaymentChange) -> None:
+        if change.source == "platform":
+            return  # Saleor asked for it: the webhook's own answer tells Saleor
+        super().handle(change)
+
+    def on_authorised(self, change: PaymentChange, effect: Effect) -> None:
+        if change.has(EffectKind.CAPTURED):  # auto capture: reported once, as CHARGE_SUCCESS
             return
-        if payment.captured_amount > 0:  # auto capture: reported once, as CHARGE_SUCCESS
-            _LAST_RESULT.set(result)
-            return
+        payment, result = change.payment, change.result
         report(
             _mapping(payment),
             "AUTHORIZATION_SUCCESS",
             amount=payment.authorised_amount,
-            psp_reference=result.trans_id or psp_reference(payment),
-            message=f"CMI authorised, auth code {result.auth_code}".strip(", "),
+            psp_reference=(result.trans_id if result else "") or psp_reference(payment),
+            message=f"CMI authorised, auth code {result.auth_code if result else ''}".strip(", "),
             actions=actions_for(payment),
             details=card_details(payment, result),
             url=external_url(payment),
         )
 
-    def captured(self, payment: Payment, amount: Decimal) -> None:
-        if _SILENCED.get():
-            return
-        result = _LAST_RESULT.get()
-        _LAST_RESULT.set(None)
-        if result is not None and result.oid != payment.oid:
-            result = None
+    def on_captured(self, change: PaymentChange, effect: Effect) -> None:
+        payment = change.payment
+        amount = effect.amount or Decimal(0)
+        # the approval's result, when this capture came with it (auto capture)
+        result = change.result if change.has(EffectKind.AUTHORISED) else None
         report(
             _mapping(payment),
             "CHARGE_SUCCESS",
@@ -225,23 +210,25 @@ class SaleorHook(PaymentHook):
             url=external_url(payment),
         )
 
-    def declined(self, payment: Payment, result: CallbackResult) -> None:
-        if _SILENCED.get():
-            return
+    def on_declined(self, change: PaymentChange, effect: Effect) -> None:
+        payment, result = change.payment, change.result
         kind = "AUTHORIZATION_FAILURE" if payment.capture_mode == "manual" else "CHARGE_FAILURE"
+        code = result.proc_return_code if result else ""
+        err = result.err_code if result else ""
         report(
             _mapping(payment),
             kind,
             amount=payment.amount,
-            psp_reference=result.trans_id or f"{payment.oid}-{payment.declined_attempts}",
-            message=merchant_message(result.proc_return_code or None, result.err_code or None),
+            psp_reference=(result.trans_id if result else "")
+            or f"{payment.oid}-{payment.declined_attempts}",
+            message=merchant_message(code or None, err or None),
             details=card_details(payment, result),
             url=external_url(payment),
         )
 
-    def refunded(self, payment: Payment, amount: Decimal) -> None:
-        if _SILENCED.get():
-            return
+    def on_refunded(self, change: PaymentChange, effect: Effect) -> None:
+        payment = change.payment
+        amount = effect.amount or Decimal(0)
         fallback = f"{psp_reference(payment)}-refund-{payment.refunded_amount}"
         report(
             _mapping(payment),
@@ -253,9 +240,8 @@ class SaleorHook(PaymentHook):
             url=external_url(payment),
         )
 
-    def voided(self, payment: Payment) -> None:
-        if _SILENCED.get():
-            return
+    def on_voided(self, change: PaymentChange, effect: Effect) -> None:
+        payment = change.payment
         report(
             _mapping(payment),
             "CANCEL_SUCCESS",
@@ -265,17 +251,16 @@ class SaleorHook(PaymentHook):
             url=external_url(payment),
         )
 
-    def needs_attention(self, payment: Payment, reason: str) -> None:
+    def on_flagged(self, change: PaymentChange, effect: Effect) -> None:
         """Best effort: an INFO event; a failure here must not undo the flag."""
-        if _SILENCED.get():
-            return
+        payment = change.payment
         try:
             report(
                 _mapping(payment),
                 "INFO",
                 amount=payment.amount,
                 psp_reference=psp_reference(payment),
-                message=f"CMI payment needs attention: {reason}",
+                message=f"CMI payment needs attention: {effect.reason}",
                 url=external_url(payment),
             )
         except SaleorReportError:

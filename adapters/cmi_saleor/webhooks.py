@@ -31,7 +31,7 @@ from cmi_core import (
 )
 from cmi_saleor import cache, conf
 from cmi_saleor.countries import numeric_country
-from cmi_saleor.hooks import actions_for, money, psp_reference, silenced
+from cmi_saleor.hooks import actions_for, money, psp_reference
 from cmi_saleor.models import ChannelConfiguration, SaleorInstallation, TransactionMap
 
 __all__ = ["HANDLERS"]
@@ -325,8 +325,9 @@ def _ask_cmi(payment: Payment) -> None:
     capture from then on, and in auto mode captured through the API after the commit
     (``key="saleor-process-capture"``), before this answer is built."""
     try:
-        with silenced():  # our answer carries the result to Saleor
-            services.refresh(payment, user="saleor: transactionProcess", source="saleor-process")
+        # source "saleor-process": a platform's own call, so the hook reports nothing (our
+        # answer carries the result to Saleor)
+        services.refresh(payment, user="saleor: transactionProcess", source="saleor-process")
     except (CMIError, ImproperlyConfigured) as exc:
         logger.info("status of %s not available from CMI: %s", payment.oid, exc)
     payment.refresh_from_db()
@@ -389,8 +390,7 @@ def _operate(
     failure["pspReference"] = psp_reference(payment)
     key = _idempotency_key(payload, request_type, amount)
     try:
-        with silenced():  # the answer itself tells Saleor
-            operation = call(payment, amount, key)
+        operation = call(payment, amount, key)  # source="platform": the answer tells Saleor
     except TransitionError as exc:
         return {**failure, "message": f"not possible now: {exc.reason}"[:512]}
     except APIError as exc:
@@ -406,7 +406,9 @@ def transaction_charge(installation: SaleorInstallation, payload: Payload) -> An
     return _operate(
         "CHARGE",
         "CHARGE_REQUEST",
-        lambda p, amount, key: services.capture(p, amount, user="saleor", key=key),
+        lambda p, amount, key: services.capture(
+            p, amount, user="saleor", key=key, source="platform"
+        ),
         installation,
         payload,
     )
@@ -416,7 +418,7 @@ def transaction_refund(installation: SaleorInstallation, payload: Payload) -> An
     def call(payment: Payment, amount: Decimal | None, key: str) -> Operation:
         if amount is None:
             raise TransitionError(payment.state, "refund", "no amount to refund")
-        return services.refund(payment, amount, user="saleor", key=key)
+        return services.refund(payment, amount, user="saleor", key=key, source="platform")
 
     return _operate("REFUND", "REFUND_REQUEST", call, installation, payload)
 
@@ -425,7 +427,7 @@ def transaction_cancel(installation: SaleorInstallation, payload: Payload) -> An
     return _operate(
         "CANCEL",
         "CANCEL_REQUEST",
-        lambda p, amount, key: services.void(p, user="saleor", key=key),
+        lambda p, amount, key: services.void(p, user="saleor", key=key, source="platform"),
         installation,
         payload,
     )

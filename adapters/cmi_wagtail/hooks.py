@@ -6,10 +6,9 @@ Runs inside the payment's transaction (see :mod:`cmi_django.hooks`).
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from cmi_django.hooks import PaymentHook
+from cmi_django.hooks import PaymentChange, PaymentHook
 from django.db import transaction
 from django.dispatch import Signal
 
@@ -18,7 +17,7 @@ from cmi_wagtail import signals
 if TYPE_CHECKING:
     from cmi_django.models import Payment
 
-    from cmi_core import CallbackResult
+    from cmi_core.effects import Effect
 
 __all__ = ["WagtailHook"]
 
@@ -43,25 +42,26 @@ def _send(signal: Signal, payment: Payment, **kwargs: Any) -> None:
 class WagtailHook(PaymentHook):
     """Sends :mod:`cmi_wagtail.signals`; schedules the e-mail receipt when enabled."""
 
-    def authorised(self, payment: Payment, result: CallbackResult) -> None:
-        _send(signals.payment_authorised, payment, result=result)
+    def on_authorised(self, change: PaymentChange, effect: Effect) -> None:
+        payment = change.payment
+        _send(signals.payment_authorised, payment, result=change.result)
         from cmi_wagtail.receipts import receipts_enabled, send_receipt
 
         if receipts_enabled(payment):
             pk = payment.pk
             transaction.on_commit(lambda: send_receipt(pk))
 
-    def captured(self, payment: Payment, amount: Decimal) -> None:
-        _send(signals.payment_captured, payment, amount=amount)
+    def on_captured(self, change: PaymentChange, effect: Effect) -> None:
+        _send(signals.payment_captured, change.payment, amount=effect.amount)
 
-    def declined(self, payment: Payment, result: CallbackResult) -> None:
-        _send(signals.payment_declined, payment, result=result)
+    def on_declined(self, change: PaymentChange, effect: Effect) -> None:
+        _send(signals.payment_declined, change.payment, result=change.result)
 
-    def refunded(self, payment: Payment, amount: Decimal) -> None:
-        _send(signals.payment_refunded, payment, amount=amount)
+    def on_refunded(self, change: PaymentChange, effect: Effect) -> None:
+        _send(signals.payment_refunded, change.payment, amount=effect.amount)
 
-    def voided(self, payment: Payment) -> None:
-        _send(signals.payment_voided, payment)
+    def on_voided(self, change: PaymentChange, effect: Effect) -> None:
+        _send(signals.payment_voided, change.payment)
 
-    def needs_attention(self, payment: Payment, reason: str) -> None:
-        _send(signals.payment_needs_attention, payment, reason=reason)
+    def on_flagged(self, change: PaymentChange, effect: Effect) -> None:
+        _send(signals.payment_needs_attention, change.payment, reason=effect.reason)

@@ -23,6 +23,7 @@ from dataclasses import replace
 from decimal import Decimal
 from urllib.parse import quote
 
+from cmi_core.approvals import trans_id_to_keep
 from cmi_core.callback import CallbackResult, KnownPayment, decide_callback, verify_callback
 from cmi_core.config import CMIConfig
 from cmi_core.errors import CMIError, SignatureError
@@ -129,7 +130,7 @@ class DemoShop:
             known = self.orders.get(result.oid) if result is not None else None
             decision = decide_callback(result, known)
             if known is not None and result is not None and decision.status is not None:
-                trans_id = known.trans_id or (result.trans_id if result.approved else "")
+                trans_id = trans_id_to_keep(decision.outcome, known.trans_id, result)
                 self.orders[known.oid] = replace(known, status=decision.status, trans_id=trans_id)
             if known is not None:
                 self.replies.setdefault(known.oid, []).append(decision.body)

@@ -99,7 +99,7 @@ def probe_write(db: dict[str, Any], payment_pk: int) -> str:
 
 
 def act(spec: dict[str, Any]) -> dict[str, Any]:
-    from cmi_django import services
+    from cmi_django import operations, services
     from cmi_django.models import Operation, Payment
 
     action = spec["action"]
@@ -162,7 +162,7 @@ def act(spec: dict[str, Any]) -> dict[str, Any]:
             def dead(*args: Any, **kwargs: Any) -> Any:
                 os._exit(3)  # the process dies: CMI answered, nothing recorded
 
-            services._record = dead  # type: ignore[assignment]
+            operations._record = dead  # type: ignore[assignment]
         else:
             from cmi_core import CMIClient
 

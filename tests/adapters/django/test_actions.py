@@ -94,10 +94,10 @@ def test_hook_failure_after_cmi_accepted_is_reported_without_details(
     authorised: Payment,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def broken(self: Any, payment: Payment, amount: Decimal) -> None:
+    def broken(self: Any, change: Any, effect: Any) -> None:
         raise RuntimeError("secret-ish internals")
 
-    monkeypatch.setattr(RecordingHook, "captured", broken)
+    monkeypatch.setattr(RecordingHook, "on_captured", broken)
     result = staff_action(authorised, "capture", "", user="staff", key="k")
     assert not result.ok
     assert "CMI accepted the capture" in result.message

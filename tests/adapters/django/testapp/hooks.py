@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
-from cmi_django.hooks import PaymentHook, RetryableHookError
+from cmi_django.hooks import PaymentChange, PaymentHook, RetryableHookError
 from cmi_django.models import Payment
+
+from cmi_core.effects import Effect
 
 from .models import HookCall
 
@@ -19,24 +20,27 @@ class RecordingHook(PaymentHook):
     def _record(self, payment: Payment, method: str, amount: Any = None, detail: str = "") -> None:
         HookCall.objects.create(oid=payment.oid, method=method, amount=amount, detail=detail)
 
-    def authorised(self, payment: Payment, result: Any) -> None:
+    def on_authorised(self, change: PaymentChange, effect: Effect) -> None:
+        payment, result = change.payment, change.result
+        assert result is not None
         self._record(payment, "authorised", result.amount, result.trans_id)
         if payment.data.get("hook_raises"):
             raise HookFailedError("the platform could not place the order")
         if payment.data.get("hook_retry"):
             raise RetryableHookError("the platform is down for a while")
 
-    def captured(self, payment: Payment, amount: Decimal) -> None:
-        self._record(payment, "captured", amount)
+    def on_captured(self, change: PaymentChange, effect: Effect) -> None:
+        self._record(change.payment, "captured", effect.amount)
 
-    def declined(self, payment: Payment, result: Any) -> None:
-        self._record(payment, "declined", None, result.proc_return_code)
+    def on_declined(self, change: PaymentChange, effect: Effect) -> None:
+        assert change.result is not None
+        self._record(change.payment, "declined", None, change.result.proc_return_code)
 
-    def refunded(self, payment: Payment, amount: Decimal) -> None:
-        self._record(payment, "refunded", amount)
+    def on_refunded(self, change: PaymentChange, effect: Effect) -> None:
+        self._record(change.payment, "refunded", effect.amount)
 
-    def voided(self, payment: Payment) -> None:
-        self._record(payment, "voided")
+    def on_voided(self, change: PaymentChange, effect: Effect) -> None:
+        self._record(change.payment, "voided")
 
-    def needs_attention(self, payment: Payment, reason: str) -> None:
-        self._record(payment, "needs_attention", None, reason)
+    def on_flagged(self, change: PaymentChange, effect: Effect) -> None:
+        self._record(change.payment, "needs_attention", None, effect.reason)

@@ -1,0 +1,438 @@
+"""Money-moving operations and flags: capture, void, refund, sent at most once per intent.
+
+- :func:`capture`, :func:`void`, :func:`refund` (guide §5.2-§5.4) go through
+  :class:`cmi_core.CMIClient` in three steps on every database: a short locked
+  transaction consults the state machine and the amounts open refunds promise (an illegal
+  move raises :class:`cmi_core.TransitionError` and sends nothing) and commits a
+  ``pending`` :class:`~cmi_django.models.Operation`; CMI is called with no lock held; a
+  second short transaction records the answer and hands the change to the platform
+  (:func:`cmi_django.changes.notify`). An idempotency ``key`` that already succeeded
+  returns its operation; one pending or unknown raises :class:`OperationPendingError`.
+- :func:`flag`: mark a payment NEEDS_ATTENTION for staff.
+- :func:`capture_after_approval`: the PostAuth an approval learned without a callback
+  needs in auto mode (:mod:`cmi_core.approvals`), flagged when it fails.
+- What :mod:`cmi_django.sync` shares: :func:`lock_payment`, :func:`open_money_operations`,
+  :func:`in_flight` (how long a call may still run), :func:`notify_after_operation`.
+
+Who started the change is the ``source`` keyword: ``staff`` unless a platform passes
+``platform`` for an operation it asked for itself (it then learns the outcome from the
+returned :class:`~cmi_django.models.Operation`, and its hook can tell).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from cmi_core import (
+    APIError,
+    APIResult,
+    APITransportError,
+    CallbackResult,
+    CMIClient,
+    CMIConfig,
+    Event,
+    PaymentState,
+    PaymentStatus,
+    TransitionError,
+    apply,
+)
+from cmi_django.changes import error_text, notify, source_of
+from cmi_django.config import get_config
+from cmi_django.hooks import Source
+from cmi_django.models import Operation, Payment
+
+__all__ = [
+    "OperationPendingError",
+    "capture",
+    "capture_after_approval",
+    "flag",
+    "refund",
+    "void",
+]
+
+logger = logging.getLogger("cmi_django")
+
+_MONEY_KINDS = ("capture", "void", "refund")
+
+
+def flag(payment: Payment, reason: str, *, source: Source = "staff") -> bool:
+    """Mark the payment NEEDS_ATTENTION (effect ``flagged``); False if not allowed."""
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        before = locked.status
+        try:
+            after = apply(before, Event.flag(reason))
+        except TransitionError as exc:
+            logger.warning("payment %s not flagged: %s", locked.oid, exc)
+            return False
+        locked.set_status(after)
+        locked.save()
+        notify(locked, before, after, source=source)
+    payment.refresh_from_db()
+    return True
+
+
+def capture_after_approval(pk: int, label: str) -> None:
+    """Auto mode, approval learned without a callback: capture through the API, flag on failure.
+
+    ``label`` names how the approval was learned (``okurl``, ``refresh``, ``reconcile``,
+    ``saleor-process``...): it makes the idempotency key ``f"{label}-capture"`` and the
+    change's source (:func:`cmi_django.changes.source_of`).
+    """
+    payment = Payment.objects.get(pk=pk)
+    if payment.state != PaymentState.AUTHORISED.value:  # flagged meanwhile, or captured
+        return
+    source = source_of(label)
+    try:
+        capture(
+            payment,
+            user=f"cmi_django ({label}, no callback)",
+            key=f"{label}-capture",
+            source=source,
+        )
+    except Exception as exc:
+        logger.exception("capture of %s after its approval (%s) failed", payment.oid, label)
+        try:
+            reason = f"automatic capture after the {label} approval failed: {exc}"[:500]
+            flag(payment, reason, source=source)
+        except Exception:
+            logger.exception("could not flag payment %s", payment.oid)
+
+
+def jsonable(value: Any) -> Any:
+    """A core value (dataclass, Decimal, enum, date) as JSON can hold it, for ``response``."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Decimal | Enum):
+        return str(value.value if isinstance(value, Enum) else value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def api_error_record(exc: APIError) -> dict[str, Any]:
+    """What CMI refused, as an operation's ``response`` (no secret: CMI's own fields)."""
+    return {
+        "error": type(exc).__name__,
+        "response": exc.response,
+        "proc_return_code": exc.proc_return_code,
+        "err_msg": exc.err_msg,
+        "error_code": exc.error_code,
+        "http_status": exc.http_status,
+        "retryable": exc.retryable,
+    }
+
+
+def api_config(payment: Payment) -> CMIConfig:
+    """The payment's config, which must have an API user (ImproperlyConfigured if not)."""
+    config = get_config(payment.config_key)
+    if not config.has_api_user:
+        raise ImproperlyConfigured(
+            f"CMI config {payment.config_key!r}: API_USERNAME and API_PASSWORD are needed "
+            "for capture, void, refund and status (CMI's API user)"
+        )
+    return config
+
+
+def notify_after_operation(
+    payment: Payment,
+    before: PaymentStatus,
+    operation: Operation,
+    result: CallbackResult | None = None,
+    *,
+    source: Source,
+) -> Exception | None:
+    """The hook after CMI accepted: its failure is kept apart (CMI's change is real)."""
+    try:
+        with transaction.atomic():
+            notify(
+                payment, before, payment.status, source=source, result=result, operation=operation
+            )
+    except Exception as exc:
+        logger.exception(
+            "%s hook failed after the %s of %s", payment.platform, operation.kind, payment.oid
+        )
+        operation.error = f"CMI accepted; the platform hook failed: {type(exc).__name__}"
+        operation.save(update_fields=["error"])
+        return exc
+    return None
+
+
+class OperationPendingError(TransitionError):
+    """An operation that may have moved money has not been settled: nothing was sent.
+
+    Raised before CMI is called when the same idempotency key is pending or unknown, when
+    a capture or void meets any other open operation, or a refund meets an open capture
+    or void. :func:`refresh` (or ``manage.py cmi_reconcile``) settles open operations from
+    CMI's order history once their call's deadline has passed.
+    """
+
+
+_POLL = 0.2  # seconds between two looks at an operation another request is sending
+
+
+_OPEN_TEXT = {
+    Operation.PENDING: "waiting for CMI's answer; refresh from CMI in a minute",
+    Operation.UNKNOWN: "CMI's answer was lost; refresh from CMI to settle it",
+}
+
+
+class _SameKeyInFlightError(OperationPendingError):
+    """The same key's call to CMI may still be running: its answer is worth waiting for."""
+
+
+def lock_payment(pk: int) -> Payment:
+    """The payment's row, locked until the end of the enclosing transaction.
+
+    The first statement is a write (an UPDATE that changes nothing): on SQLite it takes the
+    database's write lock at once, so a concurrent writer waits (``timeout``) instead of
+    reading, then failing with "database is locked" when it writes, whatever the
+    ``transaction_mode``; on PostgreSQL it locks the row like ``select_for_update``.
+    """
+    Payment.objects.filter(pk=pk).update(state=F("state"))
+    return Payment.objects.select_for_update().get(pk=pk)
+
+
+def in_flight(config: CMIConfig) -> timedelta:
+    """How long a pending operation's call may still be running (connect + read timeouts)."""
+    return timedelta(seconds=2 * config.http_timeout + 5)
+
+
+def open_money_operations(payment: Payment) -> list[Operation]:
+    return list(
+        payment.operations.filter(state__in=Operation.OPEN, kind__in=_MONEY_KINDS).order_by("id")
+    )
+
+
+def _begin(
+    payment: Payment, kind: str, event: Event, *, amount: Decimal | None, user: str, key: str | None
+) -> tuple[Operation, CMIConfig, bool]:
+    """Step 1: record the intent (``pending``) and commit it, or refuse; nothing is sent.
+
+    Returns the operation, the config and whether it is a new intent to send (False: the
+    key already succeeded, its operation is returned as is).
+    """
+    with transaction.atomic():
+        locked = lock_payment(payment.pk)
+        if key is not None:
+            same = (
+                locked.operations.filter(kind=kind, key=key).exclude(state=Operation.FAILED).first()
+            )
+            if same is not None and same.state == Operation.SUCCEEDED:
+                return same, get_config(locked.config_key), False
+            horizon = timezone.now() - in_flight(get_config(locked.config_key))
+            if same is not None and same.state == Operation.PENDING and same.created_at > horizon:
+                raise _SameKeyInFlightError(
+                    locked.state, kind, f"this {kind} is being sent to CMI by another request"
+                )
+            if same is not None:
+                raise OperationPendingError(
+                    locked.state,
+                    kind,
+                    f"this {kind} was already sent to CMI ({_OPEN_TEXT[same.state]}); it is "
+                    "not sent twice",
+                )
+        open_ops = open_money_operations(locked)
+        if open_ops and (kind != "refund" or any(o.kind != "refund" for o in open_ops)):
+            first = open_ops[0]
+            raise OperationPendingError(
+                locked.state,
+                kind,
+                f"a {first.kind} of this payment is {first.state} ({_OPEN_TEXT[first.state]})",
+            )
+        before = locked.status
+        promised = before
+        for pending in open_ops:  # refunds only: what they promise is no longer refundable
+            promised = apply(promised, Event.refund(pending.amount or Decimal(0)))
+        after = apply(promised, event)  # TransitionError: nothing is recorded nor sent
+        config = api_config(locked)
+        if kind == "capture":
+            amount = after.captured - promised.captured
+        operation = Operation.objects.create(
+            payment=locked,
+            kind=kind,
+            amount=amount,
+            key=key,
+            user=user[:150],
+            state=Operation.PENDING,
+            succeeded=False,
+        )
+    return operation, config, True
+
+
+def _record(
+    operation: Operation, event: Event, result: APIResult, *, source: Source = "staff"
+) -> Exception | None:
+    """Step 3: CMI accepted: apply the event and mark the operation, in one short lock.
+
+    An operation settled meanwhile (by :func:`refresh`) is left as it is. Returns the
+    platform hook's failure, if any (CMI's change is recorded all the same).
+    """
+    with transaction.atomic():
+        locked = lock_payment(operation.payment_id)
+        current = Operation.objects.select_for_update().get(pk=operation.pk)
+        if current.state != Operation.PENDING:
+            return None
+        before = locked.status
+        current.state, current.succeeded = Operation.SUCCEEDED, True
+        current.response = jsonable(result)
+        try:
+            after = apply(before, event)
+        except TransitionError as exc:  # CMI acted: keep its word, and ask staff to look
+            current.error = f"CMI accepted; not applied here: {exc.reason}"[:1000]
+            current.save()
+            flag(
+                locked,
+                f"CMI accepted a {current.kind} the shop could not apply: {exc.reason}",
+                source=source,
+            )
+            return None
+        locked.set_status(after)
+        locked.save()
+        if current.kind == "capture":
+            current.amount = after.captured - before.captured
+        current.save()
+        operation.refresh_from_db()
+        return notify_after_operation(locked, before, current, source=source)
+
+
+def _fail(operation: Operation, exc: Exception) -> None:
+    """CMI's call failed: ``failed`` when CMI surely did nothing, else ``unknown``."""
+    if isinstance(exc, APIError):
+        sure = not isinstance(exc, APITransportError) or exc.retryable  # retryable: not sent
+        response, error = api_error_record(exc), str(exc)
+    else:
+        sure, response, error = False, {"error": type(exc).__name__}, error_text(exc)
+    state = Operation.FAILED if sure else Operation.UNKNOWN
+    Operation.objects.filter(pk=operation.pk, state=Operation.PENDING).update(
+        state=state, succeeded=False, response=response, error=error[:1000]
+    )
+
+
+def _operate(
+    payment: Payment,
+    kind: str,
+    event: Event,
+    call: Callable[[CMIClient, Payment], APIResult],
+    *,
+    amount: Decimal | None,
+    user: str,
+    key: str | None,
+    source: Source,
+) -> Operation:
+    """A money-moving operation, sent to CMI at most once per intent.
+
+    1. :func:`_begin`: a short locked transaction decides (state machine, and the amounts
+       open refunds already promise) and commits a ``pending`` operation; 2. CMI is called
+       with no transaction of ours open and no lock held; 3. :func:`_record` applies CMI's
+       answer under a short lock. A process that dies between 2 and 3 leaves the operation
+       ``pending``: :func:`refresh` settles it from CMI's history, never by sending again.
+
+    The same key sent again while its first call may still be running (a double click,
+    Saleor's retry) waits for that call's outcome (at most the call's deadline): it then
+    gets the succeeded operation, sends anew after a failure, or
+    :class:`OperationPendingError` when the outcome is still unknown.
+    """
+    started = time.monotonic()
+    while True:
+        try:
+            operation, config, new = _begin(payment, kind, event, amount=amount, user=user, key=key)
+            break
+        except _SameKeyInFlightError as exc:  # a double click, a retry: wait for the first one
+            limit = in_flight(get_config(payment.config_key)).total_seconds()
+            if time.monotonic() - started > limit:
+                raise OperationPendingError(exc.state, exc.event, exc.reason) from None
+            time.sleep(_POLL)
+    if not new:
+        payment.refresh_from_db()
+        return operation
+    sent = Payment.objects.get(pk=payment.pk)
+    try:
+        with CMIClient(config) as client:
+            result = call(client, sent)
+    except Exception as exc:
+        logger.warning("the %s of %s failed: %s", kind, sent.oid, exc)
+        _fail(operation, exc)
+        operation.refresh_from_db()
+        payment.refresh_from_db()
+        raise
+    raised = _record(operation, event, result, source=source)
+    operation.refresh_from_db()
+    payment.refresh_from_db()
+    if raised is not None:
+        raise raised
+    return operation
+
+
+def capture(
+    payment: Payment,
+    amount: Decimal | None = None,
+    *,
+    user: str = "",
+    key: str | None = None,
+    source: Source = "staff",
+) -> Operation:
+    """Capture (PostAuth) ``amount``, or everything authorised (guide §5.2)."""
+    return _operate(
+        payment,
+        "capture",
+        Event.capture(amount),
+        lambda client, p: client.capture(p.oid, amount, p.currency),
+        amount=amount,
+        user=user,
+        key=key,
+        source=source,
+    )
+
+
+def void(
+    payment: Payment, *, user: str = "", key: str | None = None, source: Source = "staff"
+) -> Operation:
+    """Cancel the authorisation or a same-day capture (guide §5.4)."""
+    return _operate(
+        payment,
+        "void",
+        Event.void(),
+        lambda client, p: client.void(p.oid),
+        amount=None,
+        user=user,
+        key=key,
+        source=source,
+    )
+
+
+def refund(
+    payment: Payment,
+    amount: Decimal,
+    *,
+    user: str = "",
+    key: str | None = None,
+    source: Source = "staff",
+) -> Operation:
+    """Refund ``amount`` of what was captured (Credit, guide §5.3)."""
+    return _operate(
+        payment,
+        "refund",
+        Event.refund(amount),
+        lambda client, p: client.refund(p.oid, amount, p.currency),
+        amount=amount,
+        user=user,
+        key=key,
+        source=source,
+    )
