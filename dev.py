@@ -5,9 +5,15 @@
                            # (--wagtail: the example Wagtail site beside it, on port 8001)
     python3 dev.py test    # the whole test suite (lint, types, tests), as CI runs it
 
-The first run creates ``.venv/`` and installs the project into it; later runs reuse it
-until ``pyproject.toml`` changes. ``test --require-services`` (what ``.ci/run`` uses)
-turns a missing Chromium or PostgreSQL into a failure instead of a skip.
+The first run creates ``.venv/`` and installs the project into it, with the versions
+pinned in ``constraints.txt`` and the C accelerator built; later runs reuse it until
+``pyproject.toml``, ``setup.py``, ``constraints.txt`` or the accelerator's source changes.
+``test --require-services`` (what ``.ci/run`` uses) turns a missing Chromium or PostgreSQL
+into a failure instead of a skip. Also (docs/development.md):
+
+    python3 dev.py matrix        # the suites against the built wheel, per noxfile.py
+    python3 dev.py docs          # preview the documentation site (--build: build it, strict)
+    python3 dev.py constraints   # re-pin constraints.txt from .venv/
 """
 
 from __future__ import annotations
@@ -31,11 +37,21 @@ def bin_path(env: Path, name: str) -> str:
     return str(env / folder / name)
 
 
+CONSTRAINTS = ROOT / "constraints.txt"
+#: What an install depends on: a change to any of them re-installs (the C accelerator is
+#: built at install time, so its source is one).
+INSTALL_INPUTS = ["pyproject.toml", "setup.py", "constraints.txt", "cmi_core/_speedups.c"]
+
+
 def ensure_env(env: Path, extras: str) -> None:
-    """Create the virtual environment and install the project, unless already current."""
+    """Create the virtual environment and install the project, unless already current.
+
+    The versions are those of ``constraints.txt`` (a reproducible environment), and
+    ``CMI_BUILD_SPEEDUPS=require`` builds the C accelerator (setup.py), so the hash tests
+    run both its code paths; the published wheel is the pure one (noxfile.py tests it).
+    """
     stamp = env / ".cmi-installed"
-    # The C accelerator is built at install time: a changed source needs a re-install.
-    sources = (ROOT / "pyproject.toml").read_bytes() + (ROOT / "cmi_core/_speedups.c").read_bytes()
+    sources = b"".join((ROOT / name).read_bytes() for name in INSTALL_INPUTS)
     digest = hashlib.sha256(sources + extras.encode()).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return
@@ -45,7 +61,11 @@ def ensure_env(env: Path, extras: str) -> None:
     python = bin_path(env, "python")
     run([python, "-m", "pip", "install", "-q", "--upgrade", "pip"])
     print(f"dev.py: installing cmi-payments[{extras}] into {env.name}/", flush=True)
-    run([python, "-m", "pip", "install", "-q", "-e", f".[{extras}]"])
+    install_env = {**os.environ, "CMI_BUILD_SPEEDUPS": "require"}
+    run(
+        [python, "-m", "pip", "install", "-q", "-c", str(CONSTRAINTS), "-e", f".[{extras}]"],
+        install_env,
+    )
     stamp.write_text(digest)
 
 
@@ -159,8 +179,58 @@ def demo(args: list[str]) -> None:
             wagtail.wait(timeout=10)
 
 
+def matrix(args: list[str]) -> None:
+    """noxfile.py's sessions: build the sdist and the pure wheel, run the suites against it.
+
+    ``--require-services`` (CI) makes a missing Python of the matrix an error, not a skip;
+    other arguments go to nox (``-s newest``, ``-l``).
+    """
+    ensure_env(MAIN_ENV, MAIN_EXTRAS)
+    nox_args = [a for a in args if a != "--require-services"]
+    if "--require-services" in args:
+        nox_args.append("--error-on-missing-interpreters")
+    # A fresh environment each run: the matrix is about what a user's pip resolves today.
+    run([bin_path(MAIN_ENV, "nox"), "--no-reuse-existing-virtualenvs", *nox_args])
+
+
+def docs(args: list[str]) -> None:
+    """Preview the documentation site (mkdocs serve), or ``--build`` it into site/, strict:
+    a broken link, a missing page or an unresolved API reference is an error."""
+    ensure_env(MAIN_ENV, MAIN_EXTRAS)
+    mkdocs = bin_path(MAIN_ENV, "mkdocs")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # Material's banner about its future
+    if "--build" in args:
+        site = str(ROOT / "site")
+        run([mkdocs, "build", "--strict", "--clean", "--site-dir", site], env)
+        print(f"dev.py: documentation built in {site}", flush=True)
+        return
+    run([mkdocs, "serve", *args], env)
+
+
+def constraints(args: list[str]) -> None:
+    """Re-pin constraints.txt from .venv/ (after changing a range in pyproject.toml)."""
+    ensure_env(MAIN_ENV, MAIN_EXTRAS)
+    frozen = subprocess.run(
+        [bin_path(MAIN_ENV, "python"), "-m", "pip", "freeze", "--exclude-editable"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    pins = sorted(
+        (line for line in frozen if not line.lower().startswith("cmi-payments")), key=str.lower
+    )
+    header = (
+        "# The versions dev.py installs into .venv/ and .venv-core/ (pip install -c), so that\n"
+        "# every developer and CI test the same set. Refresh: python3 dev.py constraints\n"
+        "# (the test matrix in noxfile.py does not use it: it also tries the newest releases).\n"
+    )
+    CONSTRAINTS.write_text(header + "\n".join(pins) + "\n")
+    print(f"dev.py: {len(pins)} versions pinned in {CONSTRAINTS.name}", flush=True)
+
+
 def main() -> None:
-    commands = {"test": test, "demo": demo}
+    commands = {"test": test, "demo": demo, "matrix": matrix, "docs": docs}
+    commands["constraints"] = constraints
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)
         sys.exit(2)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import NoReverseMatch, reverse
 from django.utils.decorators import method_decorator
@@ -29,6 +30,8 @@ def _body(request: HttpRequest) -> bytes:
     return request.read(services.MAX_BODY + 1)
 
 
+# CMI may be called: never inside ATOMIC_REQUESTS' transaction (docs/django-layer.md)
+@transaction.non_atomic_requests
 @csrf_exempt
 @require_POST
 def callback_view(request: HttpRequest) -> HttpResponse:
@@ -49,6 +52,8 @@ def see_other(url: str) -> HttpResponse:
     return response
 
 
+# CMI may be called: never inside ATOMIC_REQUESTS' transaction (docs/django-layer.md)
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
 @method_decorator(csrf_exempt, name="dispatch")
 class ReturnView(View):
     """The shopper's okUrl/failUrl POST: verify, then 303 to a GET page.

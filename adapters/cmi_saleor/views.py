@@ -127,6 +127,8 @@ def register(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"success": True})
 
 
+# CMI may be called: never inside ATOMIC_REQUESTS' transaction (docs/django-layer.md)
+@transaction.non_atomic_requests
 @csrf_exempt
 def webhook(request: HttpRequest, event: str) -> JsonResponse:
     """Every sync payment webhook: verify, then hand the payload to its handler."""

@@ -18,22 +18,58 @@ import django_filters
 from cmi_django.actions import ACTIONS, posted_staff_action
 from cmi_django.dashboard import action_context
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy
 from django.views import View
 from wagtail.admin import messages
-from wagtail.admin.filters import DateRangePickerWidget, NumberRangeWidget, WagtailFilterSet
+from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
 from wagtail.admin.views.generic import InspectView
 from wagtail.admin.viewsets.model import ModelViewSet
-from wagtail.permissions import policy_registry
 
 from cmi_core import PaymentState
 from cmi_core.money import get_currency
 from cmi_wagtail.models import WagtailPayment
 
 __all__ = ["PaymentFilterSet", "PaymentViewSet"]
+
+
+def _permission_policy() -> Any:
+    """The payments' permission policy: Wagtail 8's registry, else (Wagtail 7.0 LTS, which
+    has none) the model's default policy, which is what Wagtail 7's viewsets use too."""
+    try:
+        from wagtail.permissions import policy_registry
+    except ImportError:
+        from wagtail.permission_policies import ModelPermissionPolicy
+
+        return ModelPermissionPolicy(WagtailPayment)
+    return policy_registry.get_by_type(WagtailPayment)
+
+
+try:
+    from wagtail.admin.filters import NumberRangeWidget
+except ImportError:  # Wagtail 7.0 LTS has no NumberRangeWidget yet: the same, from Wagtail 8
+    from django import forms
+    from django_filters.widgets import SuffixedMultiWidget
+
+    class NumberRangeWidget(SuffixedMultiWidget):  # type: ignore[no-redef]
+        """A minimum and a maximum, side by side (Wagtail 8's widget of the same name)."""
+
+        template_name = "wagtailadmin/widgets/daterange_input.html"  # Wagtail 7's two inputs
+        suffixes: ClassVar[list[str]] = ["min", "max"]
+
+        def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+            widgets = (
+                forms.NumberInput(attrs={"placeholder": gettext_lazy("Minimum"), "min": "0"}),
+                forms.NumberInput(attrs={"placeholder": gettext_lazy("Maximum"), "min": "0"}),
+            )
+            super().__init__(widgets, attrs)
+
+        def decompress(self, value: Any) -> list[Any]:
+            return [value.start, value.stop] if value else [None, None]
 
 
 def _page_choices() -> list[tuple[str, str]]:
@@ -86,6 +122,8 @@ class PaymentInspectView(InspectView):
         return context
 
 
+# CMI may be called: never inside ATOMIC_REQUESTS' transaction (docs/django-layer.md)
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class PaymentActionView(View):
     """POST ``action/<pk>/<capture|void|refund|refresh>/``: one staff operation, then back."""
 
@@ -95,7 +133,7 @@ class PaymentActionView(View):
     def post(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
         if self.viewset is None:
             raise ImproperlyConfigured("PaymentActionView is built by PaymentViewSet")
-        policy = policy_registry.get_by_type(WagtailPayment)
+        policy = _permission_policy()
         if not policy.user_has_permission(request.user, "change"):
             raise PermissionDenied
         if action not in ACTIONS:

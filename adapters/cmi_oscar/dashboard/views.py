@@ -15,9 +15,11 @@ from cmi_django.actions import posted_staff_action
 from cmi_django.dashboard import action_context
 from cmi_django.models import CallbackLog, Payment
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.generic import DetailView, ListView
 
@@ -74,6 +76,8 @@ class PaymentDetailView(DetailView):
         return context
 
 
+# CMI may be called: never inside ATOMIC_REQUESTS' transaction (docs/django-layer.md)
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class PaymentActionView(View):
     """POST ``capture``, ``void``, ``refund`` (``amount``; empty: all) or ``refresh``."""
 

@@ -7,12 +7,16 @@ import wagtail.fields
 from django.conf import settings
 from django.db import migrations, models
 
+PAGE_MODEL = getattr(settings, "WAGTAIL_PAGE_MODEL", "wagtailcore.Page")  # Wagtail 7: no setting
+
 
 class Migration(migrations.Migration):
     initial = True
 
+    # Edited to run on Wagtail 7.0 LTS and 8.x alike (the test matrix runs both): the last
+    # wagtailcore migration they share, and Wagtail 8's page-model setting when it exists.
     dependencies = [  # noqa: RUF012 - generated
-        ("wagtailcore", "0098_apitoken"),
+        ("wagtailcore", "0094_alter_page_locale"),
     ]
 
     operations = [  # noqa: RUF012 - generated
@@ -27,7 +31,7 @@ class Migration(migrations.Migration):
                         parent_link=True,
                         primary_key=True,
                         serialize=False,
-                        to=settings.WAGTAIL_PAGE_MODEL,
+                        to=PAGE_MODEL,
                     ),
                 ),
                 (
@@ -116,7 +120,7 @@ class Migration(migrations.Migration):
                         parent_link=True,
                         primary_key=True,
                         serialize=False,
-                        to=settings.WAGTAIL_PAGE_MODEL,
+                        to=PAGE_MODEL,
                     ),
                 ),
                 (
