@@ -55,7 +55,7 @@ except ImportError:  # Wagtail 7.0 LTS has no NumberRangeWidget yet: the same, f
     from django import forms
     from django_filters.widgets import SuffixedMultiWidget
 
-    class NumberRangeWidget(SuffixedMultiWidget):  # type: ignore[no-redef]
+    class NumberRangeWidget(SuffixedMultiWidget):  # type: ignore[no-redef]  # Wagtail 7 fallback
         """A minimum and a maximum, side by side (Wagtail 8's widget of the same name)."""
 
         template_name = "wagtailadmin/widgets/daterange_input.html"  # Wagtail 7's two inputs
