@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from cmi_django.actions import allowed_actions, new_action_key, posted_staff_action
+from cmi_django.listing import BoundedPaginator
 from cmi_django.models import CallbackLog, Payment
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -37,6 +38,8 @@ class PaymentListView(ListView):
     template_name = "cmi_oscar/dashboard/payment_list.html"
     context_object_name = "payments"
     paginate_by = 25
+    # Counts at most CMI_STAFF_LIST_LIMIT payments: no COUNT(*) over the whole table.
+    paginator_class = BoundedPaginator
 
     def get_queryset(self) -> Any:
         self.form = PaymentSearchForm(self.request.GET or None)
