@@ -81,6 +81,7 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     inlines = (CallbackInline, OperationInline)
     paginator = BoundedPaginator
     show_full_result_count = False
+    list_per_page = 50  # 100 rows took ~20 ms to render, the database ~2 ms
 
 
 @admin.register(CallbackLog)
