@@ -297,7 +297,8 @@ def _run(
 ) -> Iterator[dict[str, Any]]:
     command = [sys.executable, __file__, "--worker", platform, "--rounds", str(rounds)]
     command += ["--sizes", ",".join(map(str, sizes))]
-    env = {**env, "DJANGO_SETTINGS_MODULE": SETTINGS[platform], "PYTHONPATH": str(ROOT)}
+    path = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(ROOT)]))
+    env = {**env, "DJANGO_SETTINGS_MODULE": SETTINGS[platform], "PYTHONPATH": path}
     with subprocess.Popen(  # noqa: S603 - our own command line
         command, env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT
     ) as p:
