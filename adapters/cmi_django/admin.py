@@ -54,7 +54,13 @@ class IndexedValuesFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
-        return queryset.filter(**{self.field: value}) if value else queryset
+        if not value:
+            return queryset
+        # Only a value the filter offers reaches the database (a NUL byte, say, would
+        # make PostgreSQL fail the request); any other lists nothing.
+        if value not in {choice for choice, _ in self.lookup_choices}:
+            return queryset.none()
+        return queryset.filter(**{self.field: value})
 
 
 class PlatformFilter(IndexedValuesFilter):

@@ -59,7 +59,7 @@ class Payment(models.Model):
 
     class Meta:
         ordering = ("-created_at", "-id")
-        # The staff lists (docs/performance.md): each list reads one index range, newest
+        # The staff lists (docs/django-layer.md): each list reads one index range, newest
         # first, whatever the table's size. The platform's and the reference's own indexes
         # would be prefixes of these.
         indexes = (

@@ -48,7 +48,9 @@ def _page_choices() -> list[tuple[str, str]]:
     table; a deleted page keeps the title its latest payment recorded.
     """
     references = distinct_values(WagtailPayment.objects.all(), "reference")
-    ids = [int(reference) for reference in references if reference.isdigit()]
+    # Page ids are what checkout writes; anything else (or too long for an integer
+    # column) is only looked up in the payments.
+    ids = [int(ref) for ref in references if ref.isascii() and ref.isdigit() and len(ref) < 10]
     titles = {
         str(pk): title for pk, title in Page.objects.filter(pk__in=ids).values_list("pk", "title")
     }

@@ -69,7 +69,9 @@ def test_list_past_the_limit_shows_the_newest(staff: Client, settings: Any) -> N
     assert 'id="cmi-list-truncated"' in html
     oldest_shown = Payment.objects.order_by("-created_at", "-id")[99]
     assert oldest_shown.oid in html
-    assert staff.get(reverse("cmi_oscar_dashboard:cmi-payment-list"), {"page": "5"}).status_code == 404
+    assert (
+        staff.get(reverse("cmi_oscar_dashboard:cmi-payment-list"), {"page": "5"}).status_code == 404
+    )
     html, _ = render(staff, {"state": "redirected"})
     assert 'id="cmi-list-truncated"' not in html
 

@@ -76,7 +76,9 @@ def test_page_filter_offers_the_pages_that_took_payments(admin_client: Client, s
     fill(3, platform="wagtail", reference=str(root.pk), title="Old title")
     fill(3, platform="wagtail", reference="999999", title="Page supprimée")
     fill(3, platform="oscar", reference="777777", title="Oscar basket")
+    fill(1, platform="wagtail", reference="9" * 30, title="Beyond an integer")
     html, _ = render(admin_client, INDEX)
+    assert "Beyond an integer" in html  # not looked up as a page id: no database error
     assert f'value="{root.pk}"' in html
     assert "Page d&#x27;accueil" in html  # the page's current title, from the pages table
     assert "Page supprimée" in html  # a deleted page: the title its payments recorded
