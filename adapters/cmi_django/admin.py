@@ -95,6 +95,8 @@ class CallbackLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("created_at", "kind", "oid", "verified", "outcome", "reply", "remote_addr")
     list_filter = ("kind", "verified", "outcome")
     search_fields = ("oid",)
+    paginator = BoundedPaginator
+    show_full_result_count = False
 
 
 @admin.register(Operation)
@@ -102,3 +104,5 @@ class OperationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("created_at", "kind", "payment", "amount", "state", "user")
     list_filter = ("kind", "succeeded")
     search_fields = ("payment__oid", "key")
+    paginator = BoundedPaginator
+    show_full_result_count = False
