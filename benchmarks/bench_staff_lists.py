@@ -379,7 +379,7 @@ def _summary(results: list[tuple[str, str, dict[str, Any]]]) -> None:
         payment_views = {k: v for k, v in views.items() if k != BASELINE}
         slowest_name, slowest = max(payment_views.items(), key=lambda item: item[1]["median"])
         baseline = views[BASELINE]["median"]
-        read = max(v["read"] for v in views.values())
+        read = max(v["read"] for v in payment_views.values())
         print(
             f"  {database:<11}{platform:<8}{result['size']:>10,}  page 1 {first:6.1f}  "
             f"slowest {slowest['median']:6.1f} ({slowest_name})  baseline {baseline:5.1f} "
