@@ -1,12 +1,20 @@
-"""Read-only Django admin for payments, callbacks and operations (changes go through CMI)."""
+"""Read-only Django admin for payments, callbacks and operations (changes go through CMI).
+
+The payment list stays fast at any table size (:mod:`cmi_django.listing`): a bounded
+count, no full count, filter choices found through an index, no date hierarchy (its year
+list is a ``DISTINCT`` over every payment; the date filter offers ranges instead).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
+from cmi_django.listing import BoundedPaginator, distinct_values
 from cmi_django.models import CallbackLog, Operation, Payment
 
 
@@ -35,13 +43,51 @@ class OperationInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
 
 
+class IndexedValuesFilter(admin.SimpleListFilter):
+    """A filter on a column's values, its choices read through the column's index."""
+
+    field = ""
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        values = distinct_values(model_admin.model._default_manager.all(), self.field)
+        return [(value, value) for value in values]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if not value:
+            return queryset
+        # Only a value the filter offers reaches the database (a NUL byte, say, would
+        # make PostgreSQL fail the request); any other lists nothing.
+        if value not in {choice for choice, _ in self.lookup_choices}:
+            return queryset.none()
+        return queryset.filter(**{self.field: value})
+
+
+class PlatformFilter(IndexedValuesFilter):
+    title = _("platform")
+    parameter_name = field = "platform"
+
+
+class ConfigKeyFilter(IndexedValuesFilter):
+    title = _("configuration")
+    parameter_name = field = "config_key"
+
+
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("oid", "platform", "reference", "amount", "currency", "state", "created_at")
-    list_filter = ("state", "platform", "capture_mode", "config_key")
+    list_filter = (
+        "state",
+        PlatformFilter,
+        "capture_mode",
+        ConfigKeyFilter,
+        ("created_at", admin.DateFieldListFilter),
+    )
     search_fields = ("oid", "reference", "email", "trans_id")
-    date_hierarchy = "created_at"
     inlines = (CallbackInline, OperationInline)
+    paginator = BoundedPaginator
+    show_full_result_count = False
+    list_per_page = 50  # 100 rows took ~20 ms to render, the database ~2 ms
 
 
 @admin.register(CallbackLog)
@@ -49,6 +95,8 @@ class CallbackLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("created_at", "kind", "oid", "verified", "outcome", "reply", "remote_addr")
     list_filter = ("kind", "verified", "outcome")
     search_fields = ("oid",)
+    paginator = BoundedPaginator
+    show_full_result_count = False
 
 
 @admin.register(Operation)
@@ -56,3 +104,5 @@ class OperationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("created_at", "kind", "payment", "amount", "state", "user")
     list_filter = ("kind", "succeeded")
     search_fields = ("payment__oid", "key")
+    paginator = BoundedPaginator
+    show_full_result_count = False

@@ -17,18 +17,23 @@ from typing import Any, ClassVar
 import django_filters
 from cmi_django.actions import ACTIONS, posted_staff_action
 from cmi_django.dashboard import action_context
+from cmi_django.listing import BoundedPaginator, distinct_values
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
-from django.utils.translation import gettext_lazy
+from django.utils.formats import number_format
+from django.utils.functional import cached_property
+from django.utils.translation import gettext, gettext_lazy
 from django.views import View
 from wagtail.admin import messages
 from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
-from wagtail.admin.views.generic import InspectView
+from wagtail.admin.paginator import WagtailPaginator
+from wagtail.admin.views.generic import IndexView, InspectView
 from wagtail.admin.viewsets.model import ModelViewSet
+from wagtail.models import Page
 
 from cmi_core import PaymentState
 from cmi_core.money import get_currency
@@ -73,12 +78,67 @@ except ImportError:  # Wagtail 7.0 LTS has no NumberRangeWidget yet: the same, f
 
 
 def _page_choices() -> list[tuple[str, str]]:
-    rows = WagtailPayment.objects.order_by().values_list("reference", "data__page_title").distinct()
-    seen: dict[str, str] = {}
-    for reference, title in rows:
-        if reference and reference not in seen:
-            seen[reference] = str(title or reference)
-    return sorted(seen.items(), key=lambda item: item[1].lower())
+    """The pages that took payments, by title: their ids through the payments' index.
+
+    The references (page ids) come from :func:`cmi_django.listing.distinct_values` (one
+    index probe per page, not a ``DISTINCT`` over every payment), the titles from the pages
+    table; a deleted page keeps the title its latest payment recorded.
+    """
+    references = distinct_values(WagtailPayment.objects.all(), "reference")
+    # Page ids are what checkout writes; anything else (or too long for an integer
+    # column) is only looked up in the payments.
+    ids = [int(ref) for ref in references if ref.isascii() and ref.isdigit() and len(ref) < 10]
+    titles = {
+        str(pk): title for pk, title in Page.objects.filter(pk__in=ids).values_list("pk", "title")
+    }
+    for reference in references:
+        if reference not in titles:
+            recorded = (
+                WagtailPayment.objects.filter(reference=reference)
+                .values_list("data__page_title", flat=True)
+                .first()
+            )
+            titles[reference] = str(recorded or reference)
+    return sorted(titles.items(), key=lambda item: item[1].lower())
+
+
+class PaymentPaginator(BoundedPaginator, WagtailPaginator):
+    """Wagtail's paginator, counting at most ``CMI_STAFF_LIST_LIMIT`` payments."""
+
+    @cached_property
+    def items_count_label(self) -> str:
+        if not self.truncated:
+            return str(super().items_count_label)
+        return gettext("The newest %(count)s payments (filter by date to see older ones)") % {
+            "count": number_format(self.count, force_grouping=True)
+        }
+
+
+class IndexedListMixin:
+    """An index view that stays fast at any size: a bounded count (:class:`PaymentPaginator`),
+    newest first, sortable by date only (the one order an index serves at any size)."""
+
+    paginator_class = PaymentPaginator
+    ordering: Any
+
+    @cached_property
+    def columns(self) -> list[Any]:
+        columns = list(super().columns)  # type: ignore[misc]  # IndexView, beside the mixin
+        for column in columns:
+            if getattr(column, "sort_key", None) != "created_at":
+                column.sort_key = None
+        return columns
+
+    def get_valid_orderings(self) -> list[str]:
+        return ["created_at", "-created_at"]
+
+    def order_queryset(self, queryset: Any) -> Any:
+        sign = "" if self.ordering == "created_at" else "-"
+        return queryset.order_by(f"{sign}created_at", f"{sign}id")
+
+
+class PaymentIndexView(IndexedListMixin, IndexView):
+    """The payments list (see :class:`IndexedListMixin`)."""
 
 
 class PaymentFilterSet(WagtailFilterSet):
@@ -155,6 +215,7 @@ class PaymentViewSet(ModelViewSet):
     add_to_admin_menu = True
     inspect_view_enabled = True
     inspect_view_class = PaymentInspectView
+    index_view_class = PaymentIndexView
     copy_view_enabled = False
     list_display: ClassVar[list[Any]] = [
         "oid",

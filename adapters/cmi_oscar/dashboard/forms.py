@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cmi_core import PaymentState
@@ -33,8 +36,18 @@ class PaymentSearchForm(forms.Form):
         if data["order_number"]:
             number = data["order_number"].strip()
             queryset = queryset.filter(reference=number) | queryset.filter(oid=number)
+        # Ranges on created_at itself (not its __date, a function of the column that no
+        # index serves): from the first day's midnight to the midnight after the last day,
+        # in the current time zone.
         if data["date_from"]:
-            queryset = queryset.filter(created_at__date__gte=data["date_from"])
+            queryset = queryset.filter(created_at__gte=_midnight(data["date_from"]))
         if data["date_to"]:
-            queryset = queryset.filter(created_at__date__lte=data["date_to"])
+            queryset = queryset.filter(
+                created_at__lt=_midnight(data["date_to"] + datetime.timedelta(days=1))
+            )
         return queryset
+
+
+def _midnight(day: datetime.date) -> datetime.datetime:
+    moment = datetime.datetime.combine(day, datetime.time.min)
+    return timezone.make_aware(moment) if settings.USE_TZ else moment

@@ -13,6 +13,7 @@ from typing import Any
 
 from cmi_django.actions import posted_staff_action
 from cmi_django.dashboard import action_context
+from cmi_django.listing import BoundedPaginator
 from cmi_django.models import CallbackLog, Payment
 from django.contrib import messages
 from django.db import transaction
@@ -39,6 +40,8 @@ class PaymentListView(ListView):
     template_name = "cmi_oscar/dashboard/payment_list.html"
     context_object_name = "payments"
     paginate_by = 25
+    # Counts at most CMI_STAFF_LIST_LIMIT payments: no COUNT(*) over the whole table.
+    paginator_class = BoundedPaginator
 
     def get_queryset(self) -> Any:
         self.form = PaymentSearchForm(self.request.GET or None)

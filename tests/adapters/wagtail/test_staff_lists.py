@@ -1,0 +1,119 @@
+"""Wagtail's admin list of payments at any table size (issue 16, goal 4).
+
+Each render (the index and its results view) is captured: every statement over
+``cmi_django_payment`` ends in a ``LIMIT`` (or counts a subquery that does): the "Page"
+filter's choices come through the payments' index and the pages table, not a
+``DISTINCT`` over every payment; the statements do not grow with the payments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cmi_django.models import Payment
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from wagtail.models import Site
+
+from tests.adapters.staff_lists import fill, payment_queries, unbounded
+
+pytestmark = pytest.mark.django_db
+
+INDEX = "/admin/cmi_payments/"
+
+
+@pytest.fixture
+def admin_client(client: Client, django_user_model: Any) -> Client:
+    user = django_user_model.objects.create_superuser("boss", "boss@example.ma", "pw")
+    client.force_login(user)
+    return client
+
+
+def render(client: Client, url: str) -> tuple[str, list[dict[str, Any]]]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return response.content.decode(), queries.captured_queries
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        INDEX,
+        INDEX + "?p=2",
+        INDEX + "results/?p=3",
+        INDEX + "?page=11",
+        INDEX + "?state=captured&created_at_from=2000-01-01",
+        INDEX + "?ordering=created_at",
+    ],
+)
+def test_list_reads_payments_through_limits_only(admin_client: Client, url: str) -> None:
+    fill(40, platform="wagtail", reference="11", title="Adhésion")
+    fill(40, platform="wagtail", reference="12", title="Don")
+    fill(40, platform="oscar", reference="13")
+    html, queries = render(admin_client, url)
+    assert "<table" in html
+    assert payment_queries(queries), "the list read no payment: the check saw nothing"
+    assert unbounded(queries) == []
+
+
+def test_list_costs_the_same_statements_at_any_size(admin_client: Client) -> None:
+    fill(20, platform="wagtail", reference="11")
+    fill(20, platform="wagtail", reference="12")
+    _, small = render(admin_client, INDEX)
+    fill(600, platform="wagtail", reference="11")
+    fill(300, platform="wagtail", reference="12")
+    _, large = render(admin_client, INDEX + "?p=5")
+    assert len(large) == len(small)
+
+
+def test_page_filter_offers_the_pages_that_took_payments(admin_client: Client, site: Site) -> None:
+    root = site.root_page
+    root.title = "Page d'accueil"
+    root.save()
+    fill(3, platform="wagtail", reference=str(root.pk), title="Old title")
+    fill(3, platform="wagtail", reference="999999", title="Page supprimée")
+    fill(3, platform="oscar", reference="777777", title="Oscar basket")
+    fill(1, platform="wagtail", reference="9" * 30, title="Beyond an integer")
+    html, _ = render(admin_client, INDEX)
+    assert "Beyond an integer" in html  # not looked up as a page id: no database error
+    assert f'value="{root.pk}"' in html
+    assert "Page d&#x27;accueil" in html  # the page's current title, from the pages table
+    assert "Page supprimée" in html  # a deleted page: the title its payments recorded
+    assert 'value="777777"' not in html  # another platform's reference
+    filtered, _ = render(admin_client, f"{INDEX}?page=999999")
+    assert all(
+        oid in filtered
+        for oid in Payment.objects.filter(reference="999999").values_list("oid", flat=True)
+    )
+    assert not any(
+        oid in filtered
+        for oid in Payment.objects.filter(reference=str(root.pk)).values_list("oid", flat=True)
+    )
+
+
+def test_list_past_the_limit_says_the_newest_are_listed(
+    admin_client: Client, settings: Any
+) -> None:
+    settings.CMI_STAFF_LIST_LIMIT = 100
+    fill(130, platform="wagtail")
+    html, _ = render(admin_client, INDEX + "?p=5")  # 20 a page: page 5 is the last
+    assert "The newest 100 payments" in html
+    assert Payment.objects.order_by("-created_at", "-id")[99].oid in html
+    assert Payment.objects.order_by("-created_at", "-id")[100].oid not in html
+
+
+def test_only_the_date_sorts(admin_client: Client) -> None:
+    fill(30, platform="wagtail")
+    html, _ = render(admin_client, INDEX)
+    assert "ordering=created_at" in html
+    assert "ordering=amount" not in html
+    assert "ordering=oid" not in html
+    newest_first = list(Payment.objects.order_by("created_at", "id").values_list("oid", flat=True))
+    html, _ = render(admin_client, INDEX + "?ordering=amount")  # ignored: newest first
+    assert newest_first[-1] in html
+    html, _ = render(admin_client, INDEX + "?ordering=created_at")
+    assert newest_first[0] in html
+    assert newest_first[-1] not in html
