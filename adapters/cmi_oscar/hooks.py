@@ -27,7 +27,13 @@ from django.db import transaction
 from oscar.core.loading import get_class, get_model
 
 from cmi_oscar import conf
-from cmi_oscar.placement import find_order, place_order
+from cmi_oscar.placement import (
+    find_order,
+    place_order,
+    record_capture,
+    record_void,
+    send_confirmation,
+)
 
 if TYPE_CHECKING:
     from cmi_django.models import Payment
@@ -122,17 +128,6 @@ def _set_status(order: Any, state: str) -> None:
     )
 
 
-def _send_confirmation(order_id: int) -> None:
-    """Oscar's order-placed e-mail, after the commit; a failure is logged, not raised."""
-    try:
-        order = get_model("order", "Order")._default_manager.get(pk=order_id)
-        dispatcher = get_class("order.utils", "OrderDispatcher")(logger=logger)
-        context = {"user": order.user, "order": order, "lines": order.lines.all()}
-        dispatcher.send_order_placed_email_for_user(order, context)
-    except Exception:  # an e-mail problem must not look like a payment problem
-        logger.exception("Order %s: the order-placed e-mail could not be sent", order_id)
-
-
 class OscarPaymentHook(PaymentHook):
     """The Oscar adapter's :class:`cmi_django.hooks.PaymentHook`."""
 
@@ -158,7 +153,7 @@ class OscarPaymentHook(PaymentHook):
         # nothing from a transaction that rolled back before ``captured`` is ever reused.
         _PLACED.set((payment.pk, source, lines) if payment.captured_amount > 0 else None)
         if created and conf.send_confirmation():
-            transaction.on_commit(lambda: _send_confirmation(order.pk))
+            transaction.on_commit(lambda: send_confirmation(order.pk, payment.lang))
 
     def captured(self, payment: Payment, amount: Decimal) -> None:
         placed = _PLACED.get()
@@ -173,6 +168,7 @@ class OscarPaymentHook(PaymentHook):
             source, lines = _source(order, payment), None
         source.debit(amount, reference=payment.trans_id or "")
         _event(order, "Paid", amount, payment.trans_id or payment.oid, lines)
+        record_capture(order, source, payment, amount)
         _set_status(order, "captured")
 
     def refunded(self, payment: Payment, amount: Decimal) -> None:
@@ -187,9 +183,7 @@ class OscarPaymentHook(PaymentHook):
         order = find_order(payment)
         if order is None:
             return
-        source = _source(order, payment)
-        amount = payment.captured_amount or payment.authorised_amount or payment.amount
-        source.transactions.create(txn_type="Void", amount=amount, reference=payment.oid)
+        amount = record_void(order, _source(order, payment), payment)
         _event(order, "Voided", amount, payment.oid)
         _set_status(order, "voided")
 
