@@ -217,8 +217,10 @@ def pay_through_sandbox(
 def act(
     client: Client, payment: Payment, action: str, amount: str = "", key: str = ""
 ) -> list[str]:
+    """Run a staff action, confirmed (as the confirmation step's button posts it)."""
     url = f"{INDEX}action/{payment.pk}/{action}/"
     data = {"amount": amount} if amount else {}
+    data["confirmed"] = "1"
     if key:
         data["key"] = key
     response = client.post(url, data, follow=True)
