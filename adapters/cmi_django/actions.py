@@ -175,8 +175,9 @@ def staff_action(
     """Run ``action`` on ``payment`` through :mod:`cmi_django.services`; never raises.
 
     ``amount_text`` as typed: empty captures everything authorised; a refund needs its
-    amount (an empty field refunds nothing). ``key`` (the form's idempotency key, at most 100 characters kept):
-    an operation of this kind that already succeeded with it is not sent again.
+    amount (an empty field refunds nothing). ``key`` (the form's idempotency key, at most
+    100 characters kept): an operation of this kind that already succeeded with it is not
+    sent again.
     ``payment`` is refreshed from the database afterwards.
     """
     if action not in ACTIONS:
@@ -219,7 +220,7 @@ def staff_action(
         return ActionResult(False, str(exc)[:300])
     except ValidationError as exc:
         return ActionResult(False, amount_error(exc, payment.currency))
-    except Exception as exc:
+    except Exception:
         logger.exception("staff %s of CMI payment %s failed", action, payment.oid)
         accepted = payment.operations.filter(id__gt=last, kind=kind, succeeded=True).exists()
         payment.refresh_from_db()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from cmi_django.hooks import PaymentHook
 from django.db import transaction
-from oscar.core.loading import get_class, get_model
+from oscar.core.loading import get_model
 
 from cmi_oscar import conf
 from cmi_oscar.placement import (

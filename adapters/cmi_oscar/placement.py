@@ -22,15 +22,14 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from cmi_django.display import format_money
+from cmi_django.i18n import shopper_language
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.utils.translation import gettext
 from oscar.core.loading import get_class, get_model
 from oscar.core.prices import Price
-
-from cmi_django.display import format_money
-from cmi_django.i18n import shopper_language
 
 if TYPE_CHECKING:
     from cmi_django.models import Payment
@@ -319,8 +318,7 @@ def record_void(order: Any, source: Any, payment: Payment) -> Decimal:
     order.notes.create(
         note_type="CMI",
         message=gettext(
-            "CMI: authorisation cancelled (void) for %(amount)s: nothing is taken from "
-            "the card."
+            "CMI: authorisation cancelled (void) for %(amount)s: nothing is taken from the card."
         )
         % {"amount": _money(amount, payment)},
     )

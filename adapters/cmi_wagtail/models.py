@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from cmi_django.crypto import EncryptedTextField
+from cmi_django.i18n import amount_error
 from cmi_django.models import Payment
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -31,6 +32,7 @@ from wagtail.fields import RichTextField
 from wagtail.models import Page
 
 from cmi_core import CMIConfig, ConfigurationError
+from cmi_core import ValidationError as CoreValidationError
 from cmi_core.money import CURRENCIES, check_amount, get_currency
 from cmi_wagtail.forms import CMISettingsForm
 
@@ -289,8 +291,8 @@ class AbstractPaymentPage(RoutablePageMixin, models.Model):
                 return
             try:
                 check_amount(Decimal(value), currency, name)
-            except Exception as exc:  # noqa: BLE001 - the core's rule becomes a form error
-                errors[name] = str(getattr(exc, "rule", exc))
+            except CoreValidationError as exc:  # the core's rule, translated here
+                errors[name] = amount_error(exc, currency.alpha)
 
         if self.amount_rule == "fixed":
             if self.fixed_amount is None:
@@ -421,8 +423,10 @@ class AbstractPaymentPage(RoutablePageMixin, models.Model):
 
     def _landing(self, request: HttpRequest, *, approved: bool) -> TemplateResponse:
         from cmi_wagtail.checkout import language, read_landing
+        from cmi_wagtail.receipts import receipts_enabled
 
         result = read_landing(request.GET.get("r", ""))
+        payment = result["payment"] if result else None
         with language(self.cmi_language()):
             return self._now(
                 self.render(  # type: ignore[attr-defined]
@@ -431,7 +435,11 @@ class AbstractPaymentPage(RoutablePageMixin, models.Model):
                     context_overrides={
                         "approved": approved and bool(result and result["approved"]),
                         "result": result,
-                        "payment": result["payment"] if result else None,
+                        "payment": payment,
+                        "receipt_email": payment.email
+                        if payment is not None and receipts_enabled(payment)
+                        else "",
+                        "home_url": (self.get_site().root_page.url if self.get_site() else "/"),
                         **self._texts(),
                     },
                 )

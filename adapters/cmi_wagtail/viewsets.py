@@ -12,11 +12,10 @@ refusals as admin messages.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 import datetime
 from collections import OrderedDict
 from decimal import Decimal
+from typing import Any, ClassVar
 
 import django_filters
 from cmi_django.actions import ACTIONS, allowed_actions, new_action_key, posted_staff_action

@@ -37,5 +37,3 @@ def state_label(state: str) -> str:
     from cmi_django.i18n import state_label as label
 
     return label(state) if state else ""
-
-
