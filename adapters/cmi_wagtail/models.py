@@ -478,6 +478,11 @@ class WagtailPayment(Payment):
         verbose_name_plural = _("payments")
         ordering = ("-created_at",)
 
+    def __str__(self) -> str:
+        from cmi_django.i18n import state_label
+
+        return f"{self.oid} ({state_label(self.state)})"
+
     def page(self) -> Page | None:
         """The page the payment was made on, if it still exists."""
         page_id = (self.data or {}).get("page_id")

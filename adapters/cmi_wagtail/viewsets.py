@@ -28,6 +28,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 from wagtail.admin import messages
@@ -156,6 +157,8 @@ class PaymentInspectView(InspectView):
             return currency_code(value)
         if field_name == "state":
             return state_label(value)
+        if field_name == "capture_mode":
+            return _("manual (staff capture)") if value == "manual" else _("automatic")
         if isinstance(value, datetime.datetime):
             return _local(value)  # the site's time zone, as in the list
         return super().get_field_display_value(field_name, field)
