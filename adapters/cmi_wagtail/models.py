@@ -25,7 +25,7 @@ from django.db import models
 from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
-from wagtail.admin.panels import FieldPanel, FieldRowPanel, MultiFieldPanel
+from wagtail.admin.panels import FieldPanel, FieldRowPanel, HelpPanel, MultiFieldPanel
 from wagtail.contrib.routable_page.models import RoutablePageMixin, path
 from wagtail.contrib.settings.models import BaseSiteSetting, register_setting
 from wagtail.fields import RichTextField
@@ -133,6 +133,7 @@ class CMISettings(BaseSiteSetting):
                 FieldPanel("client_id"),
                 FieldPanel("store_key"),
                 FieldRowPanel([FieldPanel("api_username"), FieldPanel("api_password")]),
+                HelpPanel(template="cmi_wagtail/admin/test_credentials_panel.html"),
             ],
             heading=_("Credentials"),
         ),

@@ -17,12 +17,14 @@ from typing import Any
 import pytest
 from cmi_django.models import Payment
 from cmi_wagtail.models import PaymentPage
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import override
 
 from cmi_core.sandbox import Sandbox
 
+from .conftest import configure
 from .test_admin import INDEX, act, pay_through_sandbox  # noqa: F401 - a fixture
 from .test_browser import APPROVED, back_to_shop, fill_shopper, pay_card, shop  # noqa: F401
 
@@ -139,3 +141,29 @@ def test_thank_you_page_links_back_and_tells_about_the_receipt(
     assert "120,00\xa0MAD" in body  # the same money as on the form
     assert "preuve de paiement" in body
     assert page.locator("[data-cmi-home]").count() == 1
+
+
+def test_the_credentials_can_be_tested_from_the_settings_page(
+    staff_page: Any,
+    live_server: Any,
+    sandbox: Sandbox,
+    site: Any,
+) -> None:
+    configure(site, base_url=sandbox.base_url)
+    page = staff_page
+    settings_url = reverse("wagtailsettings:edit", args=["cmi_wagtail", "cmisettings", site.pk])
+    page.goto(f"{live_server.url}{settings_url}")
+    shot(page, "settings-fr")
+    page.click("#cmi-test-credentials-button")  # the stored (right) credentials
+    result = page.locator("#cmi-credentials-result")
+    assert result.get_attribute("data-ok") == "true"
+    assert "clé de magasin" in result.inner_text()  # says what the test cannot check
+    shot(page, "credentials-ok-fr")
+    page.goto(f"{live_server.url}{settings_url}")
+    page.fill("#id_api_password", "a-wrong-password")  # typed, not saved
+    page.click("#cmi-test-credentials-button")
+    result = page.locator("#cmi-credentials-result")
+    assert result.get_attribute("data-ok") == "false"
+    assert "CORE-2001" in result.inner_text()
+    assert "a-wrong-password" not in page.content()
+    shot(page, "credentials-refused-fr")
