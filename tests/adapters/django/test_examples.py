@@ -82,7 +82,8 @@ def test_the_wagtail_demo_has_an_editor_who_is_not_a_superuser(tmp_path: Path) -
     run(["manage.py", "migrate", "--no-input", "-v", "0"], cwd=project)
     run(["manage.py", "setup_demo"], cwd=project)
     code = (
-        "from django.contrib.auth import get_user_model as m; u = m().objects.get(username='editor');"
+        "from django.contrib.auth import get_user_model as m;"
+        "u = m().objects.get(username='editor');"
         "print(u.is_superuser, u.check_password('editor'), [g.name for g in u.groups.all()],"
         " u.has_perm('wagtailadmin.access_admin'))"
     )
