@@ -246,9 +246,13 @@ class AbstractPaymentPage(RoutablePageMixin, models.Model):
         MultiFieldPanel(
             [
                 FieldPanel("amount_rule"),
-                FieldPanel("fixed_amount"),
-                FieldPanel("preset_amounts"),
-                FieldRowPanel([FieldPanel("min_amount"), FieldPanel("max_amount")]),
+                # Shown for their rule only (cmi_wagtail/amount_rule.js, the editor's JS).
+                FieldPanel("fixed_amount", attrs={"data-cmi-amount-for": "fixed"}),
+                FieldPanel("preset_amounts", attrs={"data-cmi-amount-for": "choices"}),
+                FieldRowPanel(
+                    [FieldPanel("min_amount"), FieldPanel("max_amount")],
+                    attrs={"data-cmi-amount-for": "free"},
+                ),
                 FieldPanel("currency"),
                 FieldPanel("description"),
             ],

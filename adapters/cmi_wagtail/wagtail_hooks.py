@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.templatetags.static import static
 from django.urls import path
+from django.utils.html import format_html
 from wagtail import hooks
 
 from cmi_wagtail.credentials import credentials_test_view
@@ -24,3 +26,9 @@ def register_credentials_test() -> list[object]:
             name="cmi_wagtail_test_credentials",
         )
     ]
+
+
+@hooks.register("insert_editor_js")
+def amount_rule_js() -> str:
+    """The payment page editor shows the amount fields of the chosen rule only."""
+    return format_html('<script src="{}"></script>', static("cmi_wagtail/amount_rule.js"))

@@ -167,3 +167,20 @@ def test_the_credentials_can_be_tested_from_the_settings_page(
     assert "CORE-2001" in result.inner_text()
     assert "a-wrong-password" not in page.content()
     shot(page, "credentials-refused-fr")
+
+
+def test_the_page_editor_shows_the_amount_fields_of_the_chosen_rule(
+    staff_page: Any, live_server: Any, site: Any
+) -> None:
+    page = staff_page
+    add = reverse("wagtailadmin_pages:add", args=["cmi_wagtail", "paymentpage", site.root_page.pk])
+    page.goto(f"{live_server.url}{add}")
+    page.wait_for_selector("#id_amount_rule")
+    assert page.is_visible("#id_fixed_amount")  # the default rule: a fixed amount
+    assert not page.is_visible("#id_preset_amounts")
+    assert not page.is_visible("#id_min_amount")
+    page.select_option("#id_amount_rule", "free")
+    assert page.is_visible("#id_min_amount")
+    assert page.is_visible("#id_max_amount")
+    assert not page.is_visible("#id_fixed_amount")
+    shot(page, "editor-free-amount-fr")
