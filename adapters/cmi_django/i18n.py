@@ -80,10 +80,10 @@ def amount_error(exc: ValidationError, currency: str | int = "504") -> str:
     try:
         minor = get_currency(currency)
     except ValidationError:
-        return gettext("Enter a valid amount, such as 29.95.")
-    if "decimal places" in str(exc):
-        return gettext("%(currency)s allows at most %(digits)d decimal places.") % {
+        return str(gettext("Enter a valid amount, such as 29.95."))
+    if "decimal places" in exc.rule:  # the core's check_amount rule (cmi_core.money)
+        return str(gettext("%(currency)s allows at most %(digits)d decimal places.")) % {
             "currency": minor.alpha,
             "digits": minor.minor_units,
         }
-    return gettext("Enter a valid amount, such as 29.95.")
+    return str(gettext("Enter a valid amount, such as 29.95."))
