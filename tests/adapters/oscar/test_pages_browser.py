@@ -73,17 +73,26 @@ def arabic(chromium: Any) -> Iterator[Any]:
     yield from browser_page(chromium, "ar")
 
 
-@pytest.fixture
-def french_staff(chromium: Any, shop: str, django_user_model: Any) -> Iterator[Any]:
-    """A French-speaking staff member (allowed every order: Oscar's order pages), signed in."""
+def staff_in(chromium: Any, shop: str, django_user_model: Any, locale: str) -> Iterator[Any]:
+    """A staff member (allowed every order: Oscar's order pages), signed in."""
     user = django_user_model.objects.create_superuser("staff", "staff@example.ma", "pw")
     client = Client()
     client.force_login(user)
-    for page in browser_page(chromium, "fr-FR"):
+    for page in browser_page(chromium, locale):
         page.context.add_cookies(
             [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": shop}]
         )
         yield page
+
+
+@pytest.fixture
+def french_staff(chromium: Any, shop: str, django_user_model: Any) -> Iterator[Any]:
+    yield from staff_in(chromium, shop, django_user_model, "fr-FR")
+
+
+@pytest.fixture
+def arabic_staff(chromium: Any, shop: str, django_user_model: Any) -> Iterator[Any]:
+    yield from staff_in(chromium, shop, django_user_model, "ar")
 
 
 def buy(page: Any, shop: str, product: Any) -> Any:
@@ -189,3 +198,20 @@ def test_partial_capture_is_told_on_oscar_order_page(
     shot(page, "order-after-partial-capture-fr")
     assert "100,00\xa0MAD encaissés sur les 120,50\xa0MAD autorisés" in notes
     assert "20,50\xa0MAD" in notes
+
+
+def test_arabic_dashboard_is_right_to_left_and_complete(
+    english: Any, arabic_staff: Any, shop: str, product: Any
+) -> None:
+    buy(english, shop, product)
+    payment = Payment.objects.get()
+    page = arabic_staff
+    page.goto(shop + reverse("cmi_oscar_dashboard:cmi-payment-detail", args=[payment.pk]))
+    assert page.get_attribute("html", "dir") == "rtl"
+    shot(page, "dashboard-detail-ar")
+    assert page.inner_text("#cmi-state") == "مفوَّضة"  # "authorised"
+    assert page.inner_text("#cmi-amount") == "120.50\xa0MAD"  # Babel's Arabic: Latin digits
+    assert page.inner_text("#cmi-void") == "إلغاء التفويض…"
+    assert "الإجراءات" in page.inner_text("#cmi-payment")  # not Oscar's untranslated "Actions"
+    summary = page.inner_text("#cmi-payment-summary")
+    assert "manual" not in summary  # the capture mode by name, in Arabic
