@@ -250,8 +250,7 @@ class PaymentViewSet(ModelViewSet):
         "oid",
         "page_title",
         "payer",
-        "amount",
-        "currency_alpha",
+        "amount",  # as money, with its currency code: no separate currency column
         "state",
         "created_at",
     ]
