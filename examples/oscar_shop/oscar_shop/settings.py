@@ -157,6 +157,9 @@ MEDIA_ROOT = str(VAR_DIR / "media")
 # Oscar
 OSCAR_SHOP_NAME = "Boutique CMI (démo)"
 OSCAR_DEFAULT_CURRENCY = "MAD"
+# Oscar's pages show money as the CMI pages do ("120,50 MAD" in French, "120.50 MAD" in
+# English): the number in the page's locale, then the code (cmi_django.display's format).
+OSCAR_CURRENCY_FORMAT = {"MAD": {"format": "#,##0.00\xa0¤¤", "currency_digits": False}}
 OSCAR_ALLOW_ANON_CHECKOUT = True
 OSCAR_THUMBNAILER = "oscar_shop.thumbnails.PlainThumbnailer"  # no sorl-thumbnail needed
 OSCAR_INITIAL_ORDER_STATUS = "Pending"
