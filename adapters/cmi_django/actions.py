@@ -10,6 +10,12 @@
   :func:`posted_staff_action` reads those from the request of every dashboard's form
   (fields ``amount`` and ``key``, the signed-in user).
 
+Dangerous actions ask first: :func:`confirmation_text` says exactly what a void or a
+refund of everything still refundable will do, with the amount as money, and
+:func:`posted_staff_action` returns it (``ActionResult.confirm``) instead of acting until
+the form comes back with ``confirmed=1`` (the dashboard's confirmation step). A refund
+needs its amount typed: an empty field refunds nothing.
+
 The key makes a form submitted twice (a double click, a reload that re-POSTs) one
 operation: each rendered form carries a fresh key (:func:`new_action_key`), and a key
 whose operation already succeeded is answered "already done" without asking CMI again.
@@ -36,12 +42,15 @@ from cmi_core import (
 from cmi_core.effects import allowed_actions as core_allowed_actions
 from cmi_core.money import check_amount, get_currency, parse_amount
 from cmi_django import services
+from cmi_django.display import format_money
+from cmi_django.i18n import amount_error, state_label
 from cmi_django.models import Operation, Payment
 
 __all__ = [
     "ACTIONS",
     "ActionResult",
     "allowed_actions",
+    "confirmation_text",
     "new_action_key",
     "posted_staff_action",
     "staff_action",
@@ -56,11 +65,15 @@ _KIND = {"capture": "capture", "void": "void", "refund": "refund", "refresh": "s
 
 @dataclass(frozen=True)
 class ActionResult:
-    """What :func:`staff_action` did: ``ok`` and a message for staff (no secrets)."""
+    """What :func:`staff_action` did: ``ok`` and a message for staff (no secrets).
+
+    ``confirm``: nothing was done; staff must confirm this (what the action will do).
+    """
 
     ok: bool
     message: str
     operation: Operation | None = None
+    confirm: str = ""
 
 
 def allowed_actions(payment: Payment) -> set[str]:
@@ -92,12 +105,53 @@ def _amount(text: str | None, payment: Payment) -> Decimal | None:
     return amount
 
 
+def _action_name(action: str) -> str:
+    names = {
+        "capture": _("capture"),
+        "void": _("cancellation of the authorisation"),
+        "refund": _("refund"),
+        "refresh": _("refresh"),
+    }
+    return str(names.get(action, action))
+
+
+def confirmation_text(payment: Payment, action: str, amount_text: str | None = None) -> str:
+    """What a dangerous action will do, for staff to confirm; "" when it needs no
+    confirmation (a capture, a partial refund, a refresh, an amount that does not parse).
+
+    Dangerous: a void (CMI cancels the authorisation: the shopper is not charged, and it
+    cannot be undone) and a refund of everything still refundable.
+    """
+
+    def money(amount: Decimal) -> str:
+        return format_money(amount, payment.currency)
+
+    if action == "void":
+        held = payment.captured_amount or payment.authorised_amount or payment.amount
+        return _(
+            "Cancel the authorisation of %(amount)s on payment %(oid)s: the card will not "
+            "be charged and the payment cannot be captured afterwards. This cannot be undone."
+        ) % {"amount": money(held), "oid": payment.oid}
+    if action == "refund":
+        try:
+            asked = _amount(amount_text, payment)
+        except ValidationError:
+            return ""
+        refundable = payment.status.refundable
+        if asked is not None and refundable > 0 and asked == refundable:
+            return _(
+                "Refund %(amount)s to the card, everything still refundable on payment "
+                "%(oid)s. This cannot be undone."
+            ) % {"amount": money(asked), "oid": payment.oid}
+    return ""
+
+
 def _done(payment: Payment, action: str, operation: Operation) -> str:
-    state = PaymentState(payment.state).value
-    amount = operation.amount if operation.amount is not None else ""
+    state = state_label(PaymentState(payment.state).value)
+    amount = format_money(operation.amount, payment.currency) if operation.amount else ""
     texts = {
         "capture": _("Capture of %(amount)s on payment %(oid)s done: it is now %(state)s."),
-        "void": _("Payment %(oid)s voided: it is now %(state)s."),
+        "void": _("Authorisation of payment %(oid)s cancelled: it is now %(state)s."),
         "refund": _("Refund of %(amount)s on payment %(oid)s done: it is now %(state)s."),
         "refresh": _("Payment %(oid)s refreshed from CMI: it is now %(state)s."),
     }
@@ -114,9 +168,10 @@ def staff_action(
 ) -> ActionResult:
     """Run ``action`` on ``payment`` through :mod:`cmi_django.services`; never raises.
 
-    ``amount_text`` as typed: empty captures everything authorised, or refunds everything
-    still refundable. ``key`` (the form's idempotency key, at most 100 characters kept):
-    an operation of this kind that already succeeded with it is not sent again.
+    ``amount_text`` as typed: empty captures everything authorised; a refund needs its
+    amount (an empty field refunds nothing). ``key`` (the form's idempotency key, at most
+    100 characters kept): an operation of this kind that already succeeded with it is not
+    sent again.
     ``payment`` is refreshed from the database afterwards.
     """
     if action not in ACTIONS:
@@ -127,12 +182,14 @@ def staff_action(
         done = payment.operations.filter(kind=kind, key=key, succeeded=True).first()
         if done is not None:
             return ActionResult(
-                True, _("This %(action)s was already done (form sent twice).") % {"action": action}
+                True,
+                _("This %(action)s was already done (form sent twice).")
+                % {"action": _action_name(action)},
             )
     try:
         amount = _amount(amount_text, payment)
-    except ValidationError:
-        return ActionResult(False, _("Enter a valid amount, such as 29.95."))
+    except ValidationError as exc:
+        return ActionResult(False, amount_error(exc, payment.currency))
     last = payment.operations.order_by("-id").values_list("id", flat=True).first() or 0
     try:
         if action == "capture":
@@ -140,10 +197,9 @@ def staff_action(
         elif action == "void":
             operation = services.void(payment, user=user, key=key)
         elif action == "refund":
-            refund = amount if amount is not None else payment.status.refundable
-            if refund <= 0:
-                return ActionResult(False, _("Nothing can be refunded now."))
-            operation = services.refund(payment, refund, user=user, key=key)
+            if amount is None:
+                return ActionResult(False, _("Enter the amount to refund."))
+            operation = services.refund(payment, amount, user=user, key=key)
         else:
             operation = services.refresh(payment, user=user)
     except TransitionError as exc:
@@ -157,28 +213,32 @@ def staff_action(
     except ImproperlyConfigured as exc:  # our own messages: the setting's name, no value
         return ActionResult(False, str(exc)[:300])
     except ValidationError as exc:
-        return ActionResult(False, _("Not possible: %(reason)s") % {"reason": exc})
-    except Exception as exc:
+        return ActionResult(False, amount_error(exc, payment.currency))
+    except Exception:
         logger.exception("staff %s of CMI payment %s failed", action, payment.oid)
         accepted = payment.operations.filter(id__gt=last, kind=kind, succeeded=True).exists()
         payment.refresh_from_db()
         if accepted:
             text = _(
                 "CMI accepted the %(action)s (the payment is now %(state)s), but the shop "
-                "could not record it (%(error)s): see the server log."
+                "could not record it: see the server log."
             )
         else:
-            text = _("The %(action)s failed (%(error)s): see the server log.")
+            text = _("The %(action)s failed: see the server log.")
         return ActionResult(
             False,
-            text % {"action": action, "state": payment.state, "error": type(exc).__name__},
+            text % {"action": _action_name(action), "state": state_label(payment.state)},
         )
     return ActionResult(True, _done(payment, action, operation), operation)
 
 
 def posted_staff_action(request: HttpRequest, payment: Payment, action: str) -> ActionResult:
     """:func:`staff_action` with what a dashboard's form posted (``amount``, ``key``), by
-    the signed-in user."""
+    the signed-in user; a dangerous action not yet ``confirmed`` is only described
+    (``ActionResult.confirm``), for the dashboard's confirmation step."""
+    text = confirmation_text(payment, action, request.POST.get("amount", ""))
+    if text and request.POST.get("confirmed") != "1":
+        return ActionResult(False, "", confirm=text)
     return staff_action(
         payment,
         action,

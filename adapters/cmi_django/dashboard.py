@@ -13,6 +13,7 @@ from typing import Any
 from cmi_core import merchant_message
 from cmi_core.money import format_amount, get_currency
 from cmi_django.actions import allowed_actions, new_action_key
+from cmi_django.display import format_money
 from cmi_django.models import Payment
 
 __all__ = ["action_context"]
@@ -40,6 +41,9 @@ def action_context(payment: Payment) -> dict[str, Any]:
         "refundable": status.refundable,
         "capturable_input": format_amount(max(status.capturable, currency.quantum), currency),
         "refundable_input": format_amount(max(status.refundable, currency.quantum), currency),
+        "capturable_money": format_money(status.capturable, payment.currency),
+        "refundable_money": format_money(status.refundable, payment.currency),
+        "step": format(currency.quantum, "f"),
         "decline_reason": (
             merchant_message(payment.proc_return_code, payment.error_code) if declined else ""
         ),

@@ -25,11 +25,17 @@ from typing import TYPE_CHECKING, Any
 
 from cmi_django.hooks import PaymentChange, PaymentHook
 from django.db import transaction
-from oscar.core.loading import get_class, get_model
+from oscar.core.loading import get_model
 
 from cmi_core.effects import EffectKind
 from cmi_oscar import conf
-from cmi_oscar.placement import find_order, place_order
+from cmi_oscar.placement import (
+    find_order,
+    place_order,
+    record_capture,
+    record_void,
+    send_confirmation,
+)
 
 if TYPE_CHECKING:
     from cmi_django.models import Payment
@@ -117,17 +123,6 @@ def _set_status(order: Any, state: str) -> None:
     )
 
 
-def _send_confirmation(order_id: int) -> None:
-    """Oscar's order-placed e-mail, after the commit; a failure is logged, not raised."""
-    try:
-        order = get_model("order", "Order")._default_manager.get(pk=order_id)
-        dispatcher = get_class("order.utils", "OrderDispatcher")(logger=logger)
-        context = {"user": order.user, "order": order, "lines": order.lines.all()}
-        dispatcher.send_order_placed_email_for_user(order, context)
-    except Exception:  # an e-mail problem must not look like a payment problem
-        logger.exception("Order %s: the order-placed e-mail could not be sent", order_id)
-
-
 def _debit(payment: Payment, amount: Decimal, placed: tuple[Any, list[Any] | None] | None) -> None:
     """Record a capture: "Debit" transaction, "Paid" event, order status.
 
@@ -145,6 +140,7 @@ def _debit(payment: Payment, amount: Decimal, placed: tuple[Any, list[Any] | Non
         source, lines = _source(order, payment), None
     source.debit(amount, reference=payment.trans_id or "")
     _event(order, "Paid", amount, payment.trans_id or payment.oid, lines)
+    record_capture(order, source, payment, amount)
     _set_status(order, "captured")
 
 
@@ -171,7 +167,7 @@ class OscarPaymentHook(PaymentHook):
             source.allocate(amount - source.amount_allocated, reference=payment.trans_id or "")
             lines = _event(order, "Authorised", amount, payment.trans_id or payment.oid)
         if created and conf.send_confirmation():
-            transaction.on_commit(lambda: _send_confirmation(order.pk))
+            transaction.on_commit(lambda: send_confirmation(order.pk, payment.lang))
         captured = change.effect(EffectKind.CAPTURED)
         if captured is not None and captured.amount:  # auto capture: the same change
             _debit(payment, captured.amount, (source, lines))
@@ -195,9 +191,7 @@ class OscarPaymentHook(PaymentHook):
         order = find_order(payment)
         if order is None:
             return
-        source = _source(order, payment)
-        amount = payment.captured_amount or payment.authorised_amount or payment.amount
-        source.transactions.create(txn_type="Void", amount=amount, reference=payment.oid)
+        amount = record_void(order, _source(order, payment), payment)
         _event(order, "Voided", amount, payment.oid)
         _set_status(order, "voided")
 

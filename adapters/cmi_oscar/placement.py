@@ -22,9 +22,12 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from cmi_django.display import format_money
+from cmi_django.i18n import shopper_language
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
+from django.utils.translation import gettext
 from oscar.core.loading import get_class, get_model
 from oscar.core.prices import Price
 
@@ -37,6 +40,9 @@ __all__ = [
     "BasketChangedError",
     "find_order",
     "place_order",
+    "record_capture",
+    "record_void",
+    "send_confirmation",
     "submission_data",
     "thaw_basket",
 ]
@@ -161,8 +167,15 @@ def place_order(payment: Payment, *, status: str | None = None) -> tuple[Any, bo
 
     Idempotent: an existing order with the number is returned (``created`` False). The
     basket's strategy and offers are applied again (the callback has no request), the
-    order totals are the exact ones the shopper saw and CMI authorised.
+    order totals are the exact ones the shopper saw and CMI authorised. The order is
+    placed in the shopper's language (:func:`cmi_django.i18n.shopper_language`): the
+    callback has no request, and Oscar stores translated names (the shipping method's).
     """
+    with shopper_language(payment):
+        return _place_order(payment, status=status)
+
+
+def _place_order(payment: Payment, *, status: str | None) -> tuple[Any, bool]:
     data = payment.data or {}
     basket_model = get_model("basket", "Basket")
     order_model = get_model("order", "Order")
@@ -245,3 +258,68 @@ def thaw_basket(payment: Payment, request_basket: Any = None) -> Any | None:
         basket.merge(request_basket)
         basket.strategy = request_basket.strategy
     return basket
+
+
+def send_confirmation(order_id: int, lang: str) -> None:
+    """Oscar's order-placed e-mail, in the shopper's language (``lang``: ``Payment.lang``).
+
+    Run after the commit; a failure is logged, not raised (an e-mail problem must not look
+    like a payment problem).
+    """
+    try:
+        with shopper_language(lang):
+            order = get_model("order", "Order")._default_manager.get(pk=order_id)
+            dispatcher = get_class("order.utils", "OrderDispatcher")(logger=logger)
+            context = {"user": order.user, "order": order, "lines": order.lines.all()}
+            dispatcher.send_order_placed_email_for_user(order, context)
+    except Exception:  # an e-mail problem must not look like a payment problem
+        logger.exception("Order %s: the order-placed e-mail could not be sent", order_id)
+
+
+def _money(amount: Decimal, payment: Payment) -> str:
+    return format_money(amount, payment.currency)
+
+
+def record_capture(order: Any, source: Any, payment: Payment, amount: Decimal) -> None:
+    """After a capture: when less than the authorised amount was taken, the rest of the
+    authorisation is released (guide §5: one capture per authorisation), so the source's
+    allocation comes down to what was captured and the order gets a note saying so."""
+    authorised = payment.authorised_amount or payment.amount
+    captured = payment.captured_amount
+    if captured <= 0 or captured >= authorised:
+        return
+    if source.amount_allocated > captured:
+        source.amount_allocated = captured
+        source.save(update_fields=["amount_allocated"])
+    order.notes.create(
+        note_type="CMI",
+        message=gettext(
+            "CMI: %(captured)s captured of the %(authorised)s authorised; the remaining "
+            "%(released)s is released to the cardholder and will not be taken."
+        )
+        % {
+            "captured": _money(captured, payment),
+            "authorised": _money(authorised, payment),
+            "released": _money(authorised - captured, payment),
+        },
+    )
+
+
+def record_void(order: Any, source: Any, payment: Payment) -> Decimal:
+    """After a void (CMI cancels the authorisation, or the same-day capture with it):
+    nothing is taken from the card. The source says so (allocation and debit back to
+    zero, a "Void" transaction for the history) and a note on the order explains it.
+    Returns the amount the void released."""
+    amount = source.amount_debited or source.amount_allocated or payment.amount
+    source.transactions.create(txn_type="Void", amount=amount, reference=payment.oid)
+    source.amount_allocated = Decimal(0)
+    source.amount_debited = Decimal(0)
+    source.save(update_fields=["amount_allocated", "amount_debited"])
+    order.notes.create(
+        note_type="CMI",
+        message=gettext(
+            "CMI: authorisation cancelled (void) for %(amount)s: nothing is taken from the card."
+        )
+        % {"amount": _money(amount, payment)},
+    )
+    return Decimal(amount)

@@ -26,6 +26,7 @@ import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from cmi_django.display import format_money
 from cmi_django.hooks import PaymentChange, PaymentHook, RetryableHookError
 from django.urls import NoReverseMatch, reverse
 
@@ -204,7 +205,8 @@ class SaleorHook(PaymentHook):
             "CHARGE_SUCCESS",
             amount=amount,
             psp_reference=psp_reference(payment),
-            message=f"CMI captured {amount}, auth code {payment.auth_code}",
+            message=f"CMI captured {format_money(amount, payment.currency, 'en')}, "
+            f"auth code {payment.auth_code}",
             actions=actions_for(payment),
             details=card_details(payment, result),
             url=external_url(payment),
@@ -235,7 +237,7 @@ class SaleorHook(PaymentHook):
             "REFUND_SUCCESS",
             amount=amount,
             psp_reference=_operation_reference(payment, "refund", fallback),
-            message=f"CMI refunded {amount}",
+            message=f"CMI refunded {format_money(amount, payment.currency, 'en')}",
             actions=actions_for(payment),
             url=external_url(payment),
         )

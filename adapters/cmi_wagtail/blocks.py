@@ -12,12 +12,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from cmi_django.display import format_money
+from cmi_django.i18n import amount_error
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from wagtail import blocks
 from wagtail.blocks.struct_block import StructBlockValidationError
 
+from cmi_core import ValidationError as CoreValidationError
 from cmi_core.money import CURRENCIES, check_amount, get_currency
 from cmi_wagtail.checkout import button_token
 
@@ -59,9 +62,9 @@ class PayButtonBlock(blocks.StructBlock):
         )
         try:
             check_amount(Decimal(value["amount"]), get_currency(currency), "amount")
-        except Exception as exc:  # noqa: BLE001 - the core's rule, shown on the field
+        except CoreValidationError as exc:  # the core's rule, translated, on the field
             raise StructBlockValidationError(
-                block_errors={"amount": ValidationError(str(getattr(exc, "rule", exc)))}
+                block_errors={"amount": ValidationError(amount_error(exc, currency))}
             ) from None
         return value
 
@@ -87,8 +90,5 @@ class PayButtonBlock(blocks.StructBlock):
             page_id=host.pk,
             target_id=target.pk if target is not None else None,
         )
-        currency_info = get_currency(currency)
-        context["display_amount"] = (
-            f"{Decimal(value['amount']).quantize(currency_info.quantum)} {currency_info.alpha}"
-        )
+        context["display_amount"] = format_money(Decimal(value["amount"]), currency)
         return context

@@ -17,13 +17,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 from cmi_django.credentials import WriteOnlySecretsMixin
+from cmi_django.display import format_money
 from django import forms
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.forms import WagtailAdminModelForm
 
 from cmi_core import CMIError
-from cmi_core.money import check_amount, format_amount, get_currency
+from cmi_core.money import check_amount, get_currency
 
 if TYPE_CHECKING:
     from cmi_wagtail.models import AbstractPaymentPage
@@ -39,7 +40,12 @@ class ShopperForm(forms.Form):
     amount = forms.DecimalField(label=_("Amount"), max_digits=15, decimal_places=3)
     name = forms.CharField(label=_("Full name"), max_length=255)
     email = forms.EmailField(label=_("E-mail address"), max_length=64)
-    phone = forms.CharField(label=_("Phone"), max_length=32, validators=[_PHONE])
+    phone = forms.CharField(
+        label=_("Phone"),
+        max_length=32,
+        validators=[_PHONE],
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"}),
+    )
     street = forms.CharField(label=_("Address"), max_length=255)
     city = forms.CharField(label=_("City"), max_length=64)
     postal_code = forms.CharField(label=_("Postal code"), max_length=32)
@@ -88,8 +94,8 @@ class ShopperForm(forms.Form):
                 del self.fields[name]
 
     def display(self, amount: Decimal) -> str:
-        """``120.50 MAD``."""
-        return f"{format_amount(Decimal(amount), self.currency)} {self.currency.alpha}"
+        """``120.50 MAD`` in English, ``120,50 MAD`` in French: money in the page's language."""
+        return format_money(Decimal(amount), self.currency.alpha)
 
     @property
     def fixed_display(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cmi_django.hooks import PaymentChange, PaymentHook
+from cmi_django.i18n import shopper_language
 from django.db import transaction
 from django.dispatch import Signal
 
@@ -36,7 +37,8 @@ def _send(signal: Signal, payment: Payment, **kwargs: Any) -> None:
     page = _page(payment)
     proxy = WagtailPayment.objects.filter(pk=payment.pk).first() or payment
     sender = type(page) if page is not None else WagtailPayment
-    signal.send(sender, page=page, payment=proxy, **kwargs)
+    with shopper_language(payment):  # receivers' messages in the payer's language
+        signal.send(sender, page=page, payment=proxy, **kwargs)
 
 
 class WagtailHook(PaymentHook):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from cmi_django.credentials import CredentialsModel
 from cmi_django.crypto import EncryptedTextField
+from cmi_django.i18n import amount_error
 from cmi_django.models import Payment
 from django.contrib import admin
 from django.core.exceptions import ValidationError
@@ -26,12 +27,13 @@ from django.db import models
 from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
-from wagtail.admin.panels import FieldPanel, FieldRowPanel, MultiFieldPanel
+from wagtail.admin.panels import FieldPanel, FieldRowPanel, HelpPanel, MultiFieldPanel
 from wagtail.contrib.routable_page.models import RoutablePageMixin, path
 from wagtail.contrib.settings.models import BaseSiteSetting, register_setting
 from wagtail.fields import RichTextField
 from wagtail.models import Page
 
+from cmi_core import ValidationError as CoreValidationError
 from cmi_core.codes import LANGUAGES as CMI_LANGUAGES
 from cmi_core.money import CURRENCIES, check_amount, get_currency
 from cmi_wagtail.forms import CMISettingsForm
@@ -137,6 +139,7 @@ class CMISettings(CredentialsModel, BaseSiteSetting):
                 FieldPanel("client_id"),
                 FieldPanel("store_key"),
                 FieldRowPanel([FieldPanel("api_username"), FieldPanel("api_password")]),
+                HelpPanel(template="cmi_wagtail/admin/test_credentials_panel.html"),
             ],
             heading=_("Credentials"),
         ),
@@ -226,9 +229,13 @@ class AbstractPaymentPage(RoutablePageMixin, models.Model):
         MultiFieldPanel(
             [
                 FieldPanel("amount_rule"),
-                FieldPanel("fixed_amount"),
-                FieldPanel("preset_amounts"),
-                FieldRowPanel([FieldPanel("min_amount"), FieldPanel("max_amount")]),
+                # Shown for their rule only (cmi_wagtail/amount_rule.js, the editor's JS).
+                FieldPanel("fixed_amount", attrs={"data-cmi-amount-for": "fixed"}),
+                FieldPanel("preset_amounts", attrs={"data-cmi-amount-for": "choices"}),
+                FieldRowPanel(
+                    [FieldPanel("min_amount"), FieldPanel("max_amount")],
+                    attrs={"data-cmi-amount-for": "free"},
+                ),
                 FieldPanel("currency"),
                 FieldPanel("description"),
             ],
@@ -272,8 +279,8 @@ class AbstractPaymentPage(RoutablePageMixin, models.Model):
                 return
             try:
                 check_amount(Decimal(value), currency, name)
-            except Exception as exc:  # noqa: BLE001 - the core's rule becomes a form error
-                errors[name] = str(getattr(exc, "rule", exc))
+            except CoreValidationError as exc:  # the core's rule, translated here
+                errors[name] = amount_error(exc, currency.alpha)
 
         if self.amount_rule == "fixed":
             if self.fixed_amount is None:
@@ -404,8 +411,10 @@ class AbstractPaymentPage(RoutablePageMixin, models.Model):
 
     def _landing(self, request: HttpRequest, *, approved: bool) -> TemplateResponse:
         from cmi_wagtail.checkout import language, read_landing
+        from cmi_wagtail.receipts import receipts_enabled
 
         result = read_landing(request.GET.get("r", ""))
+        payment = result["payment"] if result else None
         with language(self.cmi_language()):
             return self._now(
                 self.render(
@@ -414,7 +423,11 @@ class AbstractPaymentPage(RoutablePageMixin, models.Model):
                     context_overrides={
                         "approved": approved and bool(result and result["approved"]),
                         "result": result,
-                        "payment": result["payment"] if result else None,
+                        "payment": payment,
+                        "receipt_email": payment.email
+                        if payment is not None and receipts_enabled(payment)
+                        else "",
+                        "home_url": (self.get_site().root_page.url if self.get_site() else "/"),
                         **self._texts(),
                     },
                 )
@@ -452,6 +465,11 @@ class WagtailPayment(Payment):
         verbose_name = _("payment")
         verbose_name_plural = _("payments")
         ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        from cmi_django.i18n import state_label
+
+        return f"{self.oid} ({state_label(self.state)})"
 
     def page(self) -> Page | None:
         """The page the payment was made on, if it still exists."""

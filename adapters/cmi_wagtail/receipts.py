@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from cmi_django.display import format_money
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
-from cmi_core.money import format_amount, get_currency
 from cmi_wagtail.checkout import language
 
 if TYPE_CHECKING:
@@ -46,14 +46,13 @@ def send_receipt(payment_id: int) -> bool:
     if payment is None or not payment.email:
         return False
     settings_row = _settings(payment)
-    currency = get_currency(payment.currency)
-    context = {
-        "payment": payment,
-        "amount": f"{format_amount(payment.amount, currency)} {currency.alpha}",
-        "page_title": payment.page_title(),
-        "payer": payment.payer(),
-    }
     with language(payment.lang):
+        context = {
+            "payment": payment,
+            "amount": format_money(payment.amount, payment.currency),
+            "page_title": payment.page_title(),
+            "payer": payment.payer(),
+        }
         subject = render_to_string("cmi_wagtail/email/receipt_subject.txt", context).strip()
         body = render_to_string("cmi_wagtail/email/receipt.txt", context)
     sender = (settings_row.receipt_from_email if settings_row else "") or getattr(

@@ -12,21 +12,29 @@ refusals as admin messages.
 
 from __future__ import annotations
 
+import datetime
+from collections import OrderedDict
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import django_filters
 from cmi_django.actions import ACTIONS, posted_staff_action
 from cmi_django.dashboard import action_context
+from cmi_django.display import currency_code, format_money, money_for_csv
+from cmi_django.i18n import STATE_LABELS, state_label
 from cmi_django.listing import BoundedPaginator, distinct_values
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
-from django.utils.formats import number_format
+from django.utils.formats import date_format, number_format
 from django.utils.functional import cached_property
 from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext as _
 from django.views import View
 from wagtail.admin import messages
 from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
@@ -35,11 +43,46 @@ from wagtail.admin.views.generic import IndexView, InspectView
 from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.models import Page
 
-from cmi_core import PaymentState
 from cmi_core.money import get_currency
 from cmi_wagtail.models import WagtailPayment
 
 __all__ = ["PaymentFilterSet", "PaymentViewSet"]
+
+#: What people read for each column, field and CSV heading (the shared model's fields
+#: have no ``verbose_name``: adding them there would be a migration for every platform).
+LABELS: dict[str, Any] = {
+    "oid": gettext_lazy("CMI order id"),
+    "state": gettext_lazy("State"),
+    "amount": gettext_lazy("Amount"),
+    "currency": gettext_lazy("Currency"),
+    "currency_alpha": gettext_lazy("Currency"),
+    "authorised_amount": gettext_lazy("Authorised"),
+    "captured_amount": gettext_lazy("Captured"),
+    "refunded_amount": gettext_lazy("Refunded"),
+    "capture_mode": gettext_lazy("Capture mode"),
+    "declined_attempts": gettext_lazy("Declined attempts"),
+    "attention_reason": gettext_lazy("Needs attention"),
+    "email": gettext_lazy("E-mail"),
+    "lang": gettext_lazy("Language"),
+    "trans_id": gettext_lazy("CMI transaction"),
+    "auth_code": gettext_lazy("Authorisation code"),
+    "host_ref_num": gettext_lazy("Bank reference"),
+    "masked_pan": gettext_lazy("Card"),
+    "card_brand": gettext_lazy("Card brand"),
+    "proc_return_code": gettext_lazy("Return code"),
+    "error_code": gettext_lazy("Error code"),
+    "config_key": gettext_lazy("Configuration"),
+    "created_at": gettext_lazy("Created"),
+    "updated_at": gettext_lazy("Updated"),
+    "page_title": gettext_lazy("Page"),
+    "payer": gettext_lazy("Payer"),
+}
+_MONEY_FIELDS = ("amount", "authorised_amount", "captured_amount", "refunded_amount")
+
+
+def _local(value: datetime.datetime) -> str:
+    """A time in the site's time zone (``TIME_ZONE``), as the list shows it."""
+    return date_format(timezone.localtime(value), "DATETIME_FORMAT")
 
 
 def _permission_policy() -> Any:
@@ -137,13 +180,9 @@ class IndexedListMixin:
         return queryset.order_by(f"{sign}created_at", f"{sign}id")
 
 
-class PaymentIndexView(IndexedListMixin, IndexView):
-    """The payments list (see :class:`IndexedListMixin`)."""
-
-
 class PaymentFilterSet(WagtailFilterSet):
     state = django_filters.ChoiceFilter(
-        label=gettext_lazy("State"), choices=[(s.value, s.value) for s in PaymentState]
+        label=gettext_lazy("State"), choices=list(STATE_LABELS.items())
     )
     created_at = django_filters.DateFromToRangeFilter(
         label=gettext_lazy("Date"), widget=DateRangePickerWidget
@@ -158,9 +197,63 @@ class PaymentFilterSet(WagtailFilterSet):
         fields: ClassVar[list[Any]] = ["state", "created_at", "page", "amount"]
 
 
+class PaymentIndexView(IndexedListMixin, IndexView):
+    """The list and its CSV: labels people read, amounts as money, local times; counted
+    and sorted through the index (see :class:`IndexedListMixin`).
+
+    The CSV keeps amounts as plain numbers with the currency's decimals ("249.00", the
+    currency in its own column) and times in the site's time zone, to the second.
+    """
+
+    export_headings = LABELS
+
+    def _get_custom_column(self, field_name: str, column_class: Any = None, **kwargs: Any) -> Any:
+        if column_class is None:
+            column = super()._get_custom_column(field_name, **kwargs)
+        else:
+            column = super()._get_custom_column(field_name, column_class, **kwargs)
+        if field_name in LABELS:
+            column.label = LABELS[field_name]
+        if field_name in _MONEY_FIELDS:
+            column.accessor = lambda item, name=field_name: format_money(
+                getattr(item, name), item.currency
+            )
+        elif field_name == "state":
+            column.accessor = lambda item: state_label(item.state)
+        return column
+
+    def to_row_dict(self, item: Any) -> OrderedDict[str, Any]:
+        row = super().to_row_dict(item)
+        for name, value in row.items():
+            if name in _MONEY_FIELDS and isinstance(value, Decimal):
+                row[name] = money_for_csv(value, item.currency)
+            elif isinstance(value, datetime.datetime):
+                row[name] = timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+            elif name == "state":
+                row[name] = state_label(value)
+        return row
+
+
 class PaymentInspectView(InspectView):
     template_name = "cmi_wagtail/admin/payment_inspect.html"
     viewset: Any = None
+
+    def get_field_label(self, field_name: str, field: Any) -> str:
+        return str(LABELS.get(field_name) or super().get_field_label(field_name, field))
+
+    def get_field_display_value(self, field_name: str, field: Any) -> Any:
+        value = getattr(self.object, field_name, None)
+        if field_name in _MONEY_FIELDS:
+            return format_money(value, self.object.currency)
+        if field_name == "currency":
+            return currency_code(str(value))
+        if field_name == "state":
+            return state_label(str(value))
+        if field_name == "capture_mode":
+            return _("manual (staff capture)") if value == "manual" else _("automatic")
+        if isinstance(value, datetime.datetime):
+            return _local(value)  # the site's time zone, as in the list
+        return super().get_field_display_value(field_name, field)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
@@ -200,6 +293,20 @@ class PaymentActionView(View):
             raise Http404(action)
         payment = get_object_or_404(WagtailPayment, pk=pk)
         result = posted_staff_action(request, payment, action)
+        if result.confirm:  # a void or a full refund: say what happens, ask first
+            return TemplateResponse(
+                request,
+                "cmi_wagtail/admin/payment_confirm.html",
+                {
+                    "payment": payment,
+                    "text": result.confirm,
+                    "action": action,
+                    "action_url": request.path,
+                    "amount": request.POST.get("amount", ""),
+                    "key": request.POST.get("key", ""),
+                    "back_url": reverse(self.viewset.get_url_name("inspect"), args=[pk]),
+                },
+            )
         (messages.success if result.ok else messages.error)(request, result.message)
         return HttpResponseRedirect(reverse(self.viewset.get_url_name("inspect"), args=[pk]))
 
@@ -221,8 +328,7 @@ class PaymentViewSet(ModelViewSet):
         "oid",
         "page_title",
         "payer",
-        "amount",
-        "currency_alpha",
+        "amount",  # as money, with its currency code: no separate currency column
         "state",
         "created_at",
     ]

@@ -46,7 +46,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "approved": "Paiement accepté",
         "approved_text": "Votre paiement a été accepté. Merci.",
         "failed": "Paiement non abouti",
-        "retry": "Vous pouvez réessayer avec une autre carte.",
         "back": "Retour au site marchand",
         "continue": "Continuer",
         "redirecting": "Redirection vers le site marchand…",
@@ -76,7 +75,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "approved": "Payment approved",
         "approved_text": "Your payment was approved. Thank you.",
         "failed": "Payment not completed",
-        "retry": "You may try again with another card.",
         "back": "Back to the merchant's website",
         "continue": "Continue",
         "redirecting": "Redirecting to the merchant's website…",
@@ -106,7 +104,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "approved": "تم قبول الدفع",
         "approved_text": "تم قبول عملية الدفع. شكراً لك.",
         "failed": "لم تكتمل عملية الدفع",
-        "retry": "يمكنك إعادة المحاولة ببطاقة أخرى.",
         "back": "العودة إلى موقع التاجر",
         "continue": "متابعة",
         "redirecting": "جارٍ التحويل إلى موقع التاجر…",
@@ -218,7 +215,8 @@ def payment_page(
     t = TEXTS[view.lang]
     parts = [f"<h1>{e(t['title'])}</h1>", _summary(view)]
     if message:
-        parts.append(f'<div class="message bad" id="error">{e(message)}<br>{e(t["retry"])}</div>')
+        # The shopper message already says what to do next (another card, later): once.
+        parts.append(f'<div class="message bad" id="error">{e(message)}</div>')
     parts.append(
         '<form id="card" method="post" action="/fim/est3dgate/pay" accept-charset="utf-8"'
         ' autocomplete="off">\n'

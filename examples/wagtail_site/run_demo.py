@@ -67,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 Wagtail demo site   {site}/
   membership page   {site}/adhesion/
   donation page     {site}/don/
-  Wagtail admin     {site}/admin/   (admin / admin; Payments, Settings > CMI payments)
+  Wagtail admin     {site}/admin/   (admin / admin; Payments, Settings > CMI payments;
+                    editor / editor: an editor, not a superuser)
 CMI emulator        {settings.CMI_SANDBOX_URL}/merchant/{"  (external)" if sandbox is None else ""}
 Test cards: 4111 1111 1111 1111 approves, 4000 0000 0000 0051 is declined
             (any future expiry date, any CVV; more in docs/sandbox.md)

@@ -218,7 +218,8 @@ def test_issuer_declines(
     sandbox: Sandbox, merchant: Merchant, browser: Browser, card: TestCard
 ) -> None:
     merchant.reply = "APPROVED"
-    browser.open(payment_fields(sandbox, merchant, oid=f"ORD-DECL-{card.proc_return_code}"))
+    oid = f"ORD-DECL-{card.proc_return_code}"
+    browser.open(payment_fields(sandbox, merchant, oid=oid, lang="en"))
     page = browser.pay(pan=card.pan)
     values = merchant.callbacks[0].values
     verify_hash(values, KEY)
@@ -230,6 +231,8 @@ def test_issuer_declines(
     assert values["mdStatus"] == "1"
     # The shopper stays on the page and may retry; a button leads back to failUrl.
     assert 'name="pan"' in page.text
+    error = page.text.split('id="error">', 1)[1].split("</div>", 1)[0]
+    assert error.count("another card") <= 1, error  # said once, not twice
     action, back = browser.return_form()
     assert action == f"{merchant.base_url}/fail"
     assert dict(back)["ProcReturnCode"] == card.proc_return_code

@@ -5,19 +5,18 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from cmi_django.i18n import STATE_LABELS
 from django import forms
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-
-from cmi_core import PaymentState
 
 
 class PaymentSearchForm(forms.Form):
     state = forms.ChoiceField(
         label=_("State"),
         required=False,
-        choices=[("", _("All")), *[(s.value, s.value.replace("_", " ")) for s in PaymentState]],
+        choices=[("", _("All")), *STATE_LABELS.items()],
     )
     order_number = forms.CharField(label=_("Order number"), required=False, max_length=128)
     date_from = forms.DateField(

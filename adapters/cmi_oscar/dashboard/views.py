@@ -17,12 +17,14 @@ from cmi_django.listing import BoundedPaginator
 from cmi_django.models import CallbackLog, Payment
 from django.contrib import messages
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.generic import DetailView, ListView
+from oscar.core.loading import get_model
 
 from cmi_oscar.dashboard.forms import PaymentSearchForm
 from cmi_oscar.placement import find_order
@@ -45,7 +47,12 @@ class PaymentListView(ListView):
 
     def get_queryset(self) -> Any:
         self.form = PaymentSearchForm(self.request.GET or None)
-        return self.form.filter(_payments()).order_by("-created_at", "-id")
+        orders = get_model("order", "Order")._default_manager.filter(number=OuterRef("reference"))
+        return (
+            self.form.filter(_payments())
+            .annotate(has_order=Exists(orders))
+            .order_by("-created_at", "-id")
+        )
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
@@ -82,13 +89,30 @@ class PaymentDetailView(DetailView):
 # CMI may be called: never inside ATOMIC_REQUESTS' transaction (docs/django-layer.md)
 @method_decorator(transaction.non_atomic_requests, name="dispatch")
 class PaymentActionView(View):
-    """POST ``capture``, ``void``, ``refund`` (``amount``; empty: all) or ``refresh``."""
+    """POST ``capture``, ``void``, ``refund`` (``amount``) or ``refresh``.
+
+    A void, or a refund of everything still refundable, first answers a confirmation page
+    saying what will happen (the amount as money); its button posts the same form again
+    with ``confirmed=1``.
+    """
 
     http_method_names = ("post",)
 
     def post(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
         payment = get_object_or_404(_payments(), pk=pk)
         result = posted_staff_action(request, payment, action)
+        if result.confirm:
+            return render(
+                request,
+                "cmi_oscar/dashboard/payment_confirm.html",
+                {
+                    "payment": payment,
+                    "action": action,
+                    "text": result.confirm,
+                    "amount": request.POST.get("amount", ""),
+                    "key": request.POST.get("key", ""),
+                },
+            )
         (messages.success if result.ok else messages.error)(request, result.message)
         url = reverse("cmi_oscar_dashboard:cmi-payment-detail", args=[payment.pk])
         return HttpResponseRedirect(url)

@@ -94,7 +94,8 @@ WSGI_APPLICATION = "oscar_shop.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The demo's own templates first: oscar/base.html with dir="rtl" in Arabic.
+        "DIRS": [BASE_DIR / "oscar_shop" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -141,6 +142,9 @@ SITE_ID = 1
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 LANGUAGE_CODE = "fr"
+# Arabic for the few shopper-page strings Oscar's Arabic catalogue lacks (without it Django
+# falls back to the default language: French lines on an Arabic page).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 LANGUAGES = [("fr", _("French")), ("ar", _("Arabic")), ("en", _("English"))]
 USE_I18N = True
 USE_TZ = True
@@ -153,6 +157,9 @@ MEDIA_ROOT = str(VAR_DIR / "media")
 # Oscar
 OSCAR_SHOP_NAME = "Boutique CMI (démo)"
 OSCAR_DEFAULT_CURRENCY = "MAD"
+# Oscar's pages show money as the CMI pages do ("120,50 MAD" in French, "120.50 MAD" in
+# English): the number in the page's locale, then the code (cmi_django.display's format).
+OSCAR_CURRENCY_FORMAT = {"MAD": {"format": "#,##0.00\xa0¤¤", "currency_digits": False}}
 OSCAR_ALLOW_ANON_CHECKOUT = True
 OSCAR_THUMBNAILER = "oscar_shop.thumbnails.PlainThumbnailer"  # no sorl-thumbnail needed
 OSCAR_INITIAL_ORDER_STATUS = "Pending"

@@ -68,8 +68,11 @@ def test_refund_sent_twice_with_one_key_refunds_once(
     authorised.refresh_from_db()
     assert authorised.refunded_amount == Decimal("20.50")
     assert Operation.objects.filter(payment=authorised, kind="refund").count() == 1
-    # another form (another key) is another refund; empty: everything still refundable
-    rest = staff_action(authorised, "refund", "", user="staff", key="refund-k2")
+    # an empty amount refunds nothing; another form (another key) is another refund
+    empty = staff_action(authorised, "refund", "", user="staff", key="refund-k2")
+    assert (empty.ok, empty.message) == (False, "Enter the amount to refund.")
+    rest_amount = str(authorised.status.refundable)
+    rest = staff_action(authorised, "refund", rest_amount, user="staff", key="refund-k2")
     assert rest.ok, rest.message
     assert authorised.state == PaymentState.REFUNDED
 
@@ -101,6 +104,6 @@ def test_hook_failure_after_cmi_accepted_is_reported_without_details(
     result = staff_action(authorised, "capture", "", user="staff", key="k")
     assert not result.ok
     assert "CMI accepted the capture" in result.message
-    assert "RuntimeError" in result.message
+    assert "RuntimeError" not in result.message  # no exception class names for staff
     assert "secret-ish" not in result.message
     assert authorised.state == PaymentState.CAPTURED  # CMI's change is real and recorded

@@ -75,3 +75,17 @@ def test_the_saleor_app_uses_the_installed_package_not_the_checkout(tmp_path: Pa
         str(site / "cmi_core/__init__.py"),
         str(site / "cmi_saleor/__init__.py"),
     ]
+
+
+def test_the_wagtail_demo_has_an_editor_who_is_not_a_superuser(tmp_path: Path) -> None:
+    project = tracked_copy("examples/wagtail_site", tmp_path)
+    run(["manage.py", "migrate", "--no-input", "-v", "0"], cwd=project)
+    run(["manage.py", "setup_demo"], cwd=project)
+    code = (
+        "from django.contrib.auth import get_user_model as m;"
+        "u = m().objects.get(username='editor');"
+        "print(u.is_superuser, u.check_password('editor'), [g.name for g in u.groups.all()],"
+        " u.has_perm('wagtailadmin.access_admin'))"
+    )
+    out = run(["manage.py", "shell", "-c", code], cwd=project)
+    assert out.strip().splitlines()[-1] == "False True ['Editors'] True"

@@ -90,10 +90,66 @@ def test_capture_then_partial_refund(
 
 def test_void_cancels_the_order(staff: Any, shopper: Any, product: Any, manual: Sandbox) -> None:
     payment = paid_through_emulator(shopper, product, manual)
-    act(staff, payment, "void")
+    act(staff, payment, "void", confirmed="1")
     assert payment.state == "voided"
     assert manual.order(payment.oid).state == "VOID"
-    assert Order.objects.get().status == "Cancelled"
+    order = Order.objects.get()
+    assert order.status == "Cancelled"
+    # The order page tells the truth: nothing allocated, nothing taken, and why.
+    source = order.sources.get()
+    assert (source.amount_allocated, source.amount_debited) == (0, 0)
+    assert any("nothing is taken" in note.message for note in order.notes.all())
+
+
+def test_void_asks_for_confirmation_first(
+    staff: Any, shopper: Any, product: Any, manual: Sandbox
+) -> None:
+    payment = paid_through_emulator(shopper, product, manual)
+    url = reverse("cmi_oscar_dashboard:cmi-payment-action", args=[payment.pk, "void"])
+    page = staff.post(url, {"key": "void-k1"})
+    html = page.content.decode()
+    assert page.status_code == 200
+    money = f"{payment.amount:.2f}\xa0MAD"  # English: "120.50 MAD", as money
+    assert f"Cancel the authorisation of {money}" in html  # what happens, with the amount
+    assert 'name="confirmed" value="1"' in html
+    payment.refresh_from_db()
+    assert payment.state == "authorised"  # nothing done before confirmation
+    assert manual.order(payment.oid).state == "PRE"
+    assert not payment.operations.exists()
+    act(staff, payment, "void", key="void-k1", confirmed="1")
+    assert payment.state == "voided"
+
+
+def test_empty_refund_refunds_nothing_and_a_full_refund_asks_first(
+    staff: Any, shopper: Any, product: Any, manual: Sandbox
+) -> None:
+    payment = paid_through_emulator(shopper, product, manual)
+    act(staff, payment, "capture")
+    messages = act(staff, payment, "refund", amount="")
+    assert messages == ["Enter the amount to refund."]
+    assert payment.refunded_amount == 0
+    url = reverse("cmi_oscar_dashboard:cmi-payment-action", args=[payment.pk, "refund"])
+    everything = f"{payment.amount:.2f}"
+    html = staff.post(url, {"amount": everything, "key": "r1"}).content.decode()
+    assert f"Refund {everything}\xa0MAD to the card" in html
+    payment.refresh_from_db()
+    assert payment.refunded_amount == 0
+    act(staff, payment, "refund", amount=everything, key="r1", confirmed="1")
+    assert payment.state == "refunded"
+
+
+def test_partial_capture_tells_the_order_about_the_released_rest(
+    staff: Any, shopper: Any, product: Any, manual: Sandbox
+) -> None:
+    payment = paid_through_emulator(shopper, product, manual)
+    act(staff, payment, "capture", amount="100")
+    assert payment.captured_amount == Decimal("100.00")
+    order = Order.objects.get()
+    source = order.sources.get()
+    assert (source.amount_allocated, source.amount_debited) == (Decimal(100), Decimal(100))
+    notes = [note.message for note in order.notes.all()]
+    rest = f"{payment.amount - 100:.2f}\xa0MAD is released"
+    assert any(rest in note for note in notes), notes
 
 
 def test_refresh_reads_cmi_and_cmi_refusals_reach_staff(

@@ -217,8 +217,10 @@ def pay_through_sandbox(
 def act(
     client: Client, payment: Payment, action: str, amount: str = "", key: str = ""
 ) -> list[str]:
+    """Run a staff action, confirmed (as the confirmation step's button posts it)."""
     url = f"{INDEX}action/{payment.pk}/{action}/"
     data = {"amount": amount} if amount else {}
+    data["confirmed"] = "1"
     if key:
         data["key"] = key
     response = client.post(url, data, follow=True)
@@ -275,7 +277,7 @@ def test_refund_form_sent_twice_refunds_once(
     assert key != form_key(admin_client, payment, "refund")  # a fresh key per render
     act(admin_client, payment, "refund", "40.00", key=key)
     messages = act(admin_client, payment, "refund", "40.00", key=key)  # the same form again
-    assert any("already done" in m for m in messages), messages
+    assert any("déjà été faite" in m for m in messages), messages  # "already done", in French
     payment.refresh_from_db()
     assert payment.refunded_amount == Decimal("40.00")
     assert payment.operations.filter(kind="refund").count() == 1

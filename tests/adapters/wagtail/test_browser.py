@@ -146,6 +146,7 @@ def test_refund_button_is_disabled_once_the_form_is_sent(
         """() => {
             const form = document.querySelector('form[data-cmi-action="refund"]');
             const button = form.querySelector("button[type=submit]");
+            form.querySelector("input[name=amount]").value = "10.00";  // required: typed
             const before = button.disabled;
             // listening after the page's own handler: the page stays, the button is read
             form.addEventListener("submit", (event) => event.preventDefault());

@@ -153,5 +153,5 @@ def test_page_renders_the_form(pay_page: PaymentPage, client: Client) -> None:
     assert response.status_code == 200
     html = response.content.decode()
     assert 'name="email"' in html
-    assert "150.00 MAD" in html
+    assert "150,00\xa0MAD" in html  # money in the page's language (French)
     assert 'lang="fr"' in html

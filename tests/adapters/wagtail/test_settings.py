@@ -127,3 +127,19 @@ class TestAdminForm(WagtailTestUtils):
         assert response.status_code == 200
         assert "store_key" in response.context["form"].errors
         assert not CMISettings.objects.filter(site=self.site, client_id="600000001").exists()
+
+
+@pytest.mark.django_db
+def test_only_who_may_change_the_settings_may_test_the_credentials(
+    client: Any, site: Any, django_user_model: Any
+) -> None:
+    from django.contrib.auth.models import Permission
+
+    editor = django_user_model.objects.create_user("editor", "editor@example.ma", "pw")
+    editor.user_permissions.add(Permission.objects.get(codename="access_admin"))
+    client.force_login(editor)
+    url = reverse("cmi_wagtail_test_credentials", args=[site.pk])
+    refused = client.post(url, {"client_id": "600000001"})
+    assert refused.status_code in (302, 403)  # Wagtail: "permission denied", back home
+    assert b"cmi-credentials-result" not in refused.content
+    assert client.get(url).status_code in (302, 403, 405)

@@ -1,6 +1,8 @@
 """``python manage.py setup_demo``: the demo's pages, CMI settings and admin user.
 
-Idempotent: run it after every ``migrate``. Creates the ``admin`` / ``admin`` superuser,
+Idempotent: run it after every ``migrate``. Creates the ``admin`` / ``admin`` superuser
+and an ``editor`` / ``editor`` account in Wagtail's "Editors" group (not a superuser: the
+editor's path, creating and editing payment pages, can be tried as an editor sees it),
 a home page carrying two pay buttons, a fixed-price membership page and a donation page
 with preset amounts, and points the site's CMI settings at ``CMI_SANDBOX_URL`` with the
 emulator's default merchant.
@@ -14,6 +16,7 @@ from typing import Any
 from cmi_wagtail.models import CMISettings, PaymentPage
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from wagtail.models import Page, Site
 
@@ -28,6 +31,11 @@ class Command(BaseCommand):
         user_model = get_user_model()
         if not user_model.objects.filter(username="admin").exists():
             user_model.objects.create_superuser("admin", "admin@example.ma", "admin")
+        if not user_model.objects.filter(username="editor").exists():
+            editor = user_model.objects.create_user("editor", "editor@example.ma", "editor")
+            editors = Group.objects.filter(name="Editors").first()  # Wagtail's own group
+            if editors is not None:
+                editor.groups.add(editors)
         home = HomePage.objects.first()
         site = Site.objects.filter(is_default_site=True).first()
         if home is None:
@@ -85,7 +93,9 @@ class Command(BaseCommand):
         cmi.send_receipts = True
         cmi.full_clean()
         cmi.save()
-        self.stdout.write(f"demo ready: site {site.pk}, CMI at {cmi.base_url}, admin/admin")
+        self.stdout.write(
+            f"demo ready: site {site.pk}, CMI at {cmi.base_url}, admin/admin, editor/editor"
+        )
 
     def payment_page(self, parent: Page, *, slug: str, **fields: Any) -> PaymentPage:
         existing = PaymentPage.objects.filter(slug=slug).first()

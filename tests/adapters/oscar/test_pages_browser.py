@@ -1,0 +1,221 @@
+"""What shoppers and staff see, in a real browser (issue #13): the shopper's language for
+the order placed during CMI's callback and for its e-mail, Arabic right to left, money as
+money on the dashboard, the confirmation step before a void, Oscar's order page after a
+void and after a partial capture.
+
+Screenshots go to ``$CMI_SCREENSHOTS`` when it is set (nothing is written otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cmi_django.models import Payment
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+from oscar.core.loading import get_model
+
+from cmi_core.sandbox import Sandbox
+from tests.adapters.oscar.conftest import sandbox_payments
+from tests.adapters.oscar.test_browser import APPROVED, back_to_shop, pay, to_cmi, wait_for
+
+Order = get_model("order", "Order")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("sync_orm_beside_playwright"),
+]
+
+DEMO = Path(__file__).resolve().parents[3] / "examples/oscar_shop"
+
+
+def shot(page: Any, name: str) -> None:
+    folder = os.environ.get("CMI_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"oscar-{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def shop(live_server: Any, sandbox: Sandbox, settings: Any, product: Any) -> str:
+    """The live shop (manual capture), the site's default language French, and the demo
+    shop's templates (its ``oscar/base.html`` sets ``dir``) and Arabic supplement."""
+    settings.CMI_PAYMENTS = sandbox_payments(sandbox.base_url, capture_mode="manual")
+    settings.LANGUAGE_CODE = "fr"
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(DEMO / "oscar_shop/templates")]}]
+    settings.LOCALE_PATHS = [str(DEMO / "locale")]
+    settings.OSCAR_CURRENCY_FORMAT = {  # as the demo shop's settings
+        "MAD": {"format": "#,##0.00\xa0¤¤", "currency_digits": False}
+    }
+    return str(live_server.url)
+
+
+def browser_page(chromium: Any, locale: str) -> Iterator[Any]:
+    context = chromium.new_context(locale=locale, viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def english(chromium: Any) -> Iterator[Any]:
+    yield from browser_page(chromium, "en-US")
+
+
+@pytest.fixture
+def arabic(chromium: Any) -> Iterator[Any]:
+    yield from browser_page(chromium, "ar")
+
+
+def staff_in(chromium: Any, shop: str, django_user_model: Any, locale: str) -> Iterator[Any]:
+    """A staff member (allowed every order: Oscar's order pages), signed in."""
+    user = django_user_model.objects.create_superuser("staff", "staff@example.ma", "pw")
+    client = Client()
+    client.force_login(user)
+    for page in browser_page(chromium, locale):
+        page.context.add_cookies(
+            [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": shop}]
+        )
+        yield page
+
+
+@pytest.fixture
+def french_staff(chromium: Any, shop: str, django_user_model: Any) -> Iterator[Any]:
+    yield from staff_in(chromium, shop, django_user_model, "fr-FR")
+
+
+@pytest.fixture
+def arabic_staff(chromium: Any, shop: str, django_user_model: Any) -> Iterator[Any]:
+    yield from staff_in(chromium, shop, django_user_model, "ar")
+
+
+def buy(page: Any, shop: str, product: Any) -> Any:
+    to_cmi(page, shop, product)
+    pay(page, APPROVED)
+    back_to_shop(page)
+    page.wait_for_url("**/checkout/thank-you/")
+    return Order.objects.get()
+
+
+def test_english_shopper_on_a_french_site_gets_an_english_order_and_email(
+    english: Any, shop: str, product: Any
+) -> None:
+    order = buy(english, shop, product)
+    body = english.inner_text("body")
+    shot(english, "thank-you-en")
+    # Placed during CMI's callback (no shopper request), in the shopper's language.
+    assert order.shipping_method == "Free shipping"
+    assert "Free shipping" in body
+    assert "120.50\xa0MAD" in body  # Oscar's own amounts read like ours
+    assert "Livraison gratuite" not in body
+    assert wait_for(lambda: len(mail.outbox) == 1)
+    assert mail.outbox[0].subject.startswith("Confirmation of order")
+    assert Payment.objects.get().lang == "en"
+
+
+def test_arabic_shop_is_right_to_left_with_an_arabic_order_and_email(
+    arabic: Any, shop: str, product: Any
+) -> None:
+    arabic.goto(shop + product.get_absolute_url())
+    assert arabic.get_attribute("html", "dir") == "rtl"
+    shot(arabic, "product-ar")
+    order = buy(arabic, shop, product)
+    assert arabic.get_attribute("html", "dir") == "rtl"
+    assert arabic.get_attribute("html", "lang") == "ar"
+    shot(arabic, "thank-you-ar")
+    heading = arabic.inner_text("h1")
+    assert heading == f"الطلب {order.number}: تأكيد", heading
+    body = arabic.inner_text("body")
+    assert "Commande" not in body
+    assert "Allocation" not in body
+    assert order.shipping_method == "شحن مجاني"  # Oscar's Arabic "Free shipping"
+    assert wait_for(lambda: len(mail.outbox) == 1)
+    assert mail.outbox[0].subject.startswith("تأكيد الطلب")
+
+
+def test_void_from_the_french_dashboard_asks_first_and_the_order_tells_the_truth(
+    english: Any, french_staff: Any, shop: str, product: Any, sandbox: Sandbox
+) -> None:
+    order = buy(english, shop, product)
+    payment = Payment.objects.get()
+    page = french_staff
+    page.goto(shop + reverse("cmi_oscar_dashboard:cmi-payment-list"))
+    row = page.inner_text("#cmi-payment-table")
+    assert "120,50\xa0MAD" in row
+    assert "autorisé" in row
+    assert "(504)" not in row
+    assert page.get_attribute(f"#cmi-payment-table a:text-is('{order.number}')", "href") == (
+        reverse("dashboard:order-detail", kwargs={"number": order.number})
+    )
+    shot(page, "dashboard-list-fr")
+    page.click(f"text={payment.oid}")
+    assert page.inner_text("#cmi-amount") == "120,50\xa0MAD"
+    assert page.inner_text("#cmi-void") == "Annuler l'autorisation…"
+    shot(page, "dashboard-detail-fr")
+    page.click("#cmi-void")
+    text = page.inner_text("#cmi-confirm-text")
+    assert "Annuler l'autorisation de 120,50\xa0MAD" in text
+    shot(page, "dashboard-confirm-void-fr")
+    assert sandbox.order(payment.oid).state == "PRE"  # nothing done yet
+    page.click("#cmi-confirm-button")
+    page.wait_for_selector("#cmi-state:text('autorisation annulée')")
+    assert sandbox.order(payment.oid).state == "VOID"
+    page.goto(shop + reverse("dashboard:order-detail", kwargs={"number": order.number}))
+    page.click("a[href='#payment']")
+    page.wait_for_selector("#payment.show.active")
+    payment_tab = page.inner_text("#payment")
+    shot(page, "order-after-void-fr")
+    page.click("a[href='#notes']")
+    page.wait_for_selector("#notes.show.active")
+    notes = page.inner_text("#notes")
+    shot(page, "order-after-void-notes-fr")
+    assert "rien n'est prélevé sur la carte" in notes
+    assert "120,50\xa0MAD" in notes
+    source = Order.objects.get().sources.get()
+    assert (source.amount_allocated, source.amount_debited) == (0, 0)
+    assert "CMI\t0,00\xa0MAD\t0,00\xa0MAD" in payment_tab  # allocated, debited: nothing
+
+
+def test_partial_capture_is_told_on_oscar_order_page(
+    english: Any, french_staff: Any, shop: str, product: Any
+) -> None:
+    order = buy(english, shop, product)
+    payment = Payment.objects.get()
+    page = french_staff
+    page.goto(shop + reverse("cmi_oscar_dashboard:cmi-payment-detail", args=[payment.pk]))
+    page.fill("#capture-amount", "100")
+    page.click("#cmi-capture")
+    page.wait_for_selector("#cmi-captured:text('100,00\xa0MAD')")
+    page.goto(shop + reverse("dashboard:order-detail", kwargs={"number": order.number}))
+    page.click("a[href='#notes']")
+    page.wait_for_selector("#notes.show.active")
+    notes = page.inner_text("#notes")
+    shot(page, "order-after-partial-capture-fr")
+    assert "100,00\xa0MAD encaissés sur les 120,50\xa0MAD autorisés" in notes
+    assert "20,50\xa0MAD" in notes
+
+
+def test_arabic_dashboard_is_right_to_left_and_complete(
+    english: Any, arabic_staff: Any, shop: str, product: Any
+) -> None:
+    buy(english, shop, product)
+    payment = Payment.objects.get()
+    page = arabic_staff
+    page.goto(shop + reverse("cmi_oscar_dashboard:cmi-payment-detail", args=[payment.pk]))
+    assert page.get_attribute("html", "dir") == "rtl"
+    shot(page, "dashboard-detail-ar")
+    assert page.inner_text("#cmi-state") == "مفوَّضة"  # "authorised"
+    assert page.inner_text("#cmi-amount") == "120.50\xa0MAD"  # Babel's Arabic: Latin digits
+    assert page.inner_text("#cmi-void") == "إلغاء التفويض…"
+    assert "الإجراءات" in page.inner_text("#cmi-payment")  # not Oscar's untranslated "Actions"
+    summary = page.inner_text("#cmi-payment-summary")
+    assert "manual" not in summary  # the capture mode by name, in Arabic
