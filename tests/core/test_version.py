@@ -63,6 +63,9 @@ def test_a_source_tree_without_install_reads_its_pyproject(
         raise importlib.metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    # The source tree's pyproject beside the package (the package may be the installed
+    # wheel, when the test matrix runs these tests: point it at this checkout's).
+    monkeypatch.setattr(_version, "_PYPROJECT", ROOT / "pyproject.toml")
     assert _version.version.__wrapped__() == WRITTEN
 
 
