@@ -7,12 +7,15 @@ import wagtail.fields
 from django.conf import settings
 from django.db import migrations, models
 
+PAGE_MODEL = getattr(settings, "WAGTAIL_PAGE_MODEL", "wagtailcore.Page")  # Wagtail 7: no setting
+
 
 class Migration(migrations.Migration):
     initial = True
 
     dependencies = [  # noqa: RUF012 - generated
-        ("wagtailcore", "0098_apitoken"),
+        # The last wagtailcore migration Wagtail 7.0 LTS and 8.x share (0098 is Wagtail 8's).
+        ("wagtailcore", "0094_alter_page_locale"),
     ]
 
     operations = [  # noqa: RUF012 - generated
@@ -27,7 +30,7 @@ class Migration(migrations.Migration):
                         parent_link=True,
                         primary_key=True,
                         serialize=False,
-                        to=settings.WAGTAIL_PAGE_MODEL,
+                        to=PAGE_MODEL,
                     ),
                 ),
                 (
