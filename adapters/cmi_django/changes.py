@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from cmi_core.effects import EffectKind, effects
 from cmi_django import signals
 from cmi_django.hooks import PaymentChange, Source, get_hook
-from cmi_django.i18n import shopper_language
 from cmi_django.models import Payment
 
 if TYPE_CHECKING:
@@ -69,8 +68,7 @@ def notify(
     result: CallbackResult | None = None,
     operation: Operation | None = None,
 ) -> PaymentChange | None:
-    """Hand the change ``before`` -> ``after`` to the platform hook, then send the signals,
-    in the shopper's language (:func:`cmi_django.i18n.shopper_language`).
+    """Hand the change ``before`` -> ``after`` to the platform hook, then send the signals.
 
     Returns the change, or None when nothing happened (no hook call, no signal).
     """
@@ -78,28 +76,23 @@ def notify(
     if not found:
         return None
     change = PaymentChange(payment, before, after, found, source, result, operation)
-    # Work done on the shopper's behalf (orders, e-mails, receipts, messages) speaks
-    # their language, whoever started the change (docs/django-layer.md).
-    with shopper_language(payment):
-        get_hook(payment.platform).handle(change)
-        sender = Payment
-        signals.payment_changed.send(sender, payment=payment, change=change)
-        for effect in found:
-            match effect.kind:
-                case EffectKind.AUTHORISED:
-                    signals.payment_authorised.send(sender, payment=payment, result=result)
-                case EffectKind.CAPTURED:
-                    signals.payment_captured.send(sender, payment=payment, amount=effect.amount)
-                case EffectKind.DECLINED:
-                    signals.payment_declined.send(sender, payment=payment, result=result)
-                case EffectKind.REFUNDED:
-                    signals.payment_refunded.send(sender, payment=payment, amount=effect.amount)
-                case EffectKind.VOIDED:
-                    signals.payment_voided.send(sender, payment=payment)
-                case EffectKind.FLAGGED:
-                    signals.payment_needs_attention.send(
-                        sender, payment=payment, reason=effect.reason
-                    )
+    get_hook(payment.platform).handle(change)
+    sender = Payment
+    signals.payment_changed.send(sender, payment=payment, change=change)
+    for effect in found:
+        match effect.kind:
+            case EffectKind.AUTHORISED:
+                signals.payment_authorised.send(sender, payment=payment, result=result)
+            case EffectKind.CAPTURED:
+                signals.payment_captured.send(sender, payment=payment, amount=effect.amount)
+            case EffectKind.DECLINED:
+                signals.payment_declined.send(sender, payment=payment, result=result)
+            case EffectKind.REFUNDED:
+                signals.payment_refunded.send(sender, payment=payment, amount=effect.amount)
+            case EffectKind.VOIDED:
+                signals.payment_voided.send(sender, payment=payment)
+            case EffectKind.FLAGGED:
+                signals.payment_needs_attention.send(sender, payment=payment, reason=effect.reason)
     return change
 
 

@@ -149,33 +149,3 @@ def test_an_old_style_method_fails_when_the_class_is_made(name: str) -> None:
 def test_every_effect_kind_has_a_handler() -> None:
     assert {f"on_{k.value}" for k in EffectKind} == PaymentHook.handlers
     assert all(callable(getattr(PaymentHook, name)) for name in PaymentHook.handlers)
-
-
-class Speaking(PaymentHook):
-    """Notes the language active while the change is handled (an e-mail, an order)."""
-
-    def __init__(self) -> None:
-        self.languages: list[str] = []
-
-    def handle(self, change: PaymentChange) -> None:
-        from django.utils import translation
-
-        self.languages.append(translation.get_language() or "")
-
-
-def test_the_change_is_handled_in_the_shoppers_language(
-    monkeypatch: pytest.MonkeyPatch, make_payment: Any, client: Any
-) -> None:
-    """CMI's callback has no shopper request: the site's default language would apply.
-    The hook (order placement, e-mails, receipts) runs in the language the shopper paid
-    in, and the staff's own language (here French) is back afterwards."""
-    from django.utils import translation
-
-    hook = Speaking()
-    monkeypatch.setitem(hooks._HOOKS, "test", hook)
-    payment = make_payment(lang="ar")
-    with translation.override("fr"):
-        reply = services.handle_callback(callback_for(payment, trans_id="T-LANG")).reply
-        assert translation.get_language() == "fr"
-    assert reply == "ACTION=POSTAUTH"
-    assert hook.languages == ["ar"]
