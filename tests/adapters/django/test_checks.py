@@ -13,6 +13,10 @@ from django.core.management.base import SystemCheckError
 
 urlpatterns: list[Any] = []  # a URLconf mounting no CMI callback
 
+# Model checks ask the database what it supports (JSONField on Django 6.1).
+pytestmark = pytest.mark.django_db
+
+
 GOOD = {"CLIENT_ID": "600000001", "STORE_KEY": "TEST-STORE-KEY-0001", "CAPTURE_MODE": "auto"}
 
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from django.core import checks
 
 urlpatterns: list[Any] = []  # a URLconf without cmi_oscar.urls
+
+
+# Model checks ask the database what it supports (JSONField on Django 6.1).
+pytestmark = pytest.mark.django_db
 
 
 def ids() -> set[str]:
