@@ -7,8 +7,6 @@ would keep them). Nothing is saved; the answer says what CMI found.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from cmi_django.config import config_from_mapping
 from cmi_django.credential_check import CredentialsCheck, check_credentials
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
@@ -17,7 +15,6 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
 from cmi_core import ConfigurationError
-from cmi_wagtail.config import settings_mapping
 
 __all__ = ["credentials_test_view"]
 
@@ -37,7 +34,8 @@ def credentials_test_view(request: HttpRequest, site_id: int) -> HttpResponse:
             return str(getattr(stored, name, "") or "")
         return value
 
-    values = SimpleNamespace(
+    values = CMISettings(  # unsaved: only read through the shared credentials mapping
+        site_id=site_id,
         client_id=typed("client_id"),
         store_key=typed("store_key", secret=True),
         environment=typed("environment") or "test",
@@ -48,7 +46,7 @@ def credentials_test_view(request: HttpRequest, site_id: int) -> HttpResponse:
         api_password=typed("api_password", secret=True),
     )
     try:
-        config = config_from_mapping(settings_mapping(values), setting=_("CMI settings"))
+        config = config_from_mapping(values.credentials_mapping(), setting=_("CMI settings"))
     except (ImproperlyConfigured, ConfigurationError) as exc:  # names a setting, no value
         check = CredentialsCheck(False, str(exc)[:300])
     else:
