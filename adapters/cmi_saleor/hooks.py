@@ -14,9 +14,10 @@ What is reported:
 - a declined attempt: ``CHARGE_FAILURE`` / ``AUTHORIZATION_FAILURE`` (the shopper may try
   again on CMI's page, with a new ``TransId``);
 - staff operations outside Saleor (Django admin, ``cmi_reconcile``): ``CHARGE_SUCCESS``,
-  ``REFUND_SUCCESS``, ``CANCEL_SUCCESS``. Changes Saleor asked for itself (its charge,
-  refund and cancel requests, its process-session call) come with ``source="platform"``
-  and are not reported: the webhook's response tells Saleor.
+  ``REFUND_SUCCESS``, ``CANCEL_SUCCESS`` (a same-day void of a capture is reported as
+  ``REFUND_SUCCESS`` of the captured amount: nothing is collected). Changes Saleor asked
+  for itself (its charge, refund and cancel requests, its process-session call) come
+  with ``source="platform"`` and are not reported: the webhook's response tells Saleor.
 """
 
 from __future__ import annotations
@@ -156,12 +157,19 @@ _SALEOR_ACTIONS = ((Action.CAPTURE, "CHARGE"), (Action.REFUND, "REFUND"), (Actio
 
 def actions_for(payment: Payment) -> list[str]:
     """What Saleor may still ask of this payment: :func:`cmi_core.effects.allowed_actions`
-    in Saleor's words (CANCEL of a capture: CMI voids one on its own day). A payment that
-    needs attention offers Saleor nothing: staff settle it in the Django admin."""
+    in Saleor's words. A payment that needs attention offers Saleor nothing: staff settle
+    it in the Django admin.
+
+    Once money is captured only REFUND: CMI could still void a capture on its own day
+    (guide §5.4), but Saleor books a ``CANCEL_SUCCESS`` as canceled *authorization* and
+    never lowers its charged amount, so it would go on showing the order paid."""
     if payment.state == PaymentState.NEEDS_ATTENTION.value:
         return []
     allowed = allowed_actions(payment.status)
-    return [name for action, name in _SALEOR_ACTIONS if action in allowed]
+    names = [name for action, name in _SALEOR_ACTIONS if action in allowed]
+    if payment.captured_amount:
+        names = [name for name in names if name != "CANCEL"]
+    return names
 
 
 def _operation_reference(payment: Payment, kind: str, fallback: str) -> str:
@@ -243,7 +251,24 @@ class SaleorHook(PaymentHook):
         )
 
     def on_voided(self, change: PaymentChange, effect: Effect) -> None:
+        """A void of the authorisation: ``CANCEL_SUCCESS``. A same-day void of a capture
+        (guide §5.4) gives the money back: ``REFUND_SUCCESS`` of what was still captured,
+        so Saleor's charged amount goes down (a cancel never lowers it)."""
         payment = change.payment
+        kept = change.before.captured - change.before.refunded
+        if kept > 0:
+            fallback = f"{psp_reference(payment)}-void"
+            report(
+                _mapping(payment),
+                "REFUND_SUCCESS",
+                amount=kept,
+                psp_reference=_operation_reference(payment, "void", fallback),
+                message=f"CMI voided the capture of {format_money(kept, payment.currency, 'en')}"
+                " (same day): nothing is collected",
+                actions=actions_for(payment),
+                url=external_url(payment),
+            )
+            return
         report(
             _mapping(payment),
             "CANCEL_SUCCESS",

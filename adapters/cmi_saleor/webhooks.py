@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cmi_django import services
+from cmi_django.display import format_money
 from cmi_django.models import Operation, Payment
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
@@ -425,6 +426,23 @@ def transaction_refund(installation: SaleorInstallation, payload: Payload) -> An
 
 
 def transaction_cancel(installation: SaleorInstallation, payload: Payload) -> Answer:
+    """Void the authorisation. Refused once money is captured: Saleor would book the
+    void as a canceled authorization and still show the capture as charged; a refund
+    is what gives captured money back in Saleor's books."""
+    mapping = _mapping_for(installation, payload)
+    if mapping is not None and mapping.payment.captured_amount:
+        payment = mapping.payment
+        answer: Answer = {
+            "result": "CANCEL_FAILURE",
+            "pspReference": psp_reference(payment),
+            "message": f"CMI captured "
+            f"{format_money(payment.captured_amount, payment.currency, 'en')}: captured "
+            "money can only be refunded (ask for a refund)",
+        }
+        amount = _dict(payload.get("action")).get("amount")
+        if amount is not None:
+            answer["amount"] = str(amount)
+        return answer
     return _operate(
         "CANCEL",
         "CANCEL_REQUEST",

@@ -3,6 +3,10 @@
 The storefront initializes through Saleor (the stand-in signs the webhooks), the shopper
 posts the returned form to the emulator and pays; the emulator's callback reaches the app,
 which reports to Saleor; then Saleor asks the app to refund, charge, cancel.
+
+Saleor's books: the stand-in's :meth:`~tests.adapters.saleor.standin.FakeSaleor.amounts`
+models ``saleor/payment/transaction_item_calculations.py`` (issue 12): the tests check the
+amounts Saleor would show, and the actions the app offers, against what CMI did.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
+from cmi_django import services
 from cmi_django.models import Operation, Payment
 from cmi_saleor.models import ChannelConfiguration
 from django.test import Client
@@ -36,6 +41,8 @@ INIT = "TRANSACTION_INITIALIZE_SESSION"
 PROCESS = "TRANSACTION_PROCESS_SESSION"
 DECLINE_CARD = "4000000000000051"
 RETURN_URL = "https://shop.example.ma/checkout/return"
+CANCEL = "TRANSACTION_CANCELATION_REQUESTED"
+ZERO = Decimal(0)
 
 
 @pytest.fixture(scope="module")
@@ -233,3 +240,44 @@ def test_manifest_from_the_live_server(live_server: Any, app: ChannelConfigurati
     manifest = requests.get(f"{live_server.url}/api/manifest", timeout=5).json()
     assert manifest["tokenTargetUrl"] == f"{live_server.url}/api/register"
     assert json.loads(requests.get(f"{live_server.url}/health", timeout=5).text)["status"] == "ok"
+
+
+def books(saleor: FakeSaleor, transaction: dict[str, Any]) -> tuple[Decimal, ...]:
+    """(authorized, charged, refunded, canceled) as Saleor shows them."""
+    amounts = saleor.amounts(transaction["id"])
+    return tuple(amounts[k] for k in ("authorized", "charged", "refunded", "canceled"))
+
+
+def test_cancel_after_capture_is_refused_and_not_offered(
+    client: Client, saleor: FakeSaleor, sandbox: Sandbox, app: ChannelConfiguration
+) -> None:
+    """Once money is captured, Saleor may only ask for a refund: a CANCEL_SUCCESS would
+    add to Saleor's canceled amount and leave the order charged (FULL) though CMI voided
+    the capture and nothing is collected."""
+    transaction, answer, browser = start(client, saleor, sandbox)
+    oid = answer["data"]["oid"]
+    browser.pay(APPROVED_CARD)
+    [report] = saleor.reports
+    assert report["type"] == "CHARGE_SUCCESS"
+    assert report["availableActions"] == ["REFUND"]
+    cancel = act(client, saleor, CANCEL, action_payload(transaction, "CANCEL", "0"))
+    assert cancel["result"] == "CANCEL_FAILURE"
+    assert "refund" in cancel["message"]
+    assert sandbox.order(oid).state == "POST"  # CMI was not asked to void
+    assert books(saleor, transaction) == (ZERO, Decimal("120.50"), ZERO, ZERO)
+
+
+def test_same_day_void_of_a_capture_is_a_refund_in_saleor(
+    client: Client, saleor: FakeSaleor, sandbox: Sandbox, app: ChannelConfiguration
+) -> None:
+    """Staff void the capture the same day (Django admin, dashboards): nothing is
+    collected, so Saleor must show the money refunded, not charged and canceled."""
+    transaction, answer, browser = start(client, saleor, sandbox)
+    oid = answer["data"]["oid"]
+    browser.pay(APPROVED_CARD)
+    services.void(Payment.objects.get(oid=oid), user="staff")
+    assert sandbox.order(oid).state == "VOID"
+    assert [r["type"] for r in saleor.reports] == ["CHARGE_SUCCESS", "REFUND_SUCCESS"]
+    assert saleor.reports[1]["amount"] == "120.50"
+    assert saleor.reports[1]["availableActions"] == []
+    assert books(saleor, transaction) == (ZERO, ZERO, Decimal("120.50"), ZERO)
