@@ -11,8 +11,13 @@ What is reported:
 - an approval in auto mode: ``CHARGE_SUCCESS`` (one change with the ``authorised`` and
   ``captured`` effects, reported once, by :meth:`~SaleorHook.on_captured`); in manual
   mode, or when the okUrl arrived before the callback: ``AUTHORIZATION_SUCCESS``;
-- a declined attempt: ``CHARGE_FAILURE`` / ``AUTHORIZATION_FAILURE`` (the shopper may try
-  again on CMI's page, with a new ``TransId``);
+- a declined attempt: ``INFO`` with the reason while CMI's page stays open for another
+  card (a new ``TransId``); ``CHARGE_FAILURE`` / ``AUTHORIZATION_FAILURE`` only when the
+  attempt is final: the shopper came back through the failUrl (:func:`report_final_failure`,
+  from the return view), or CMI's session expired (:func:`decline_is_final`, for the
+  process-session answer). Saleor's ``transactionProcess`` returns the first final event
+  it stored without asking the app again, so a failure reported for a decline the shopper
+  then retried would stand against the payment that follows;
 - staff operations outside Saleor (Django admin, ``cmi_reconcile``): ``CHARGE_SUCCESS``,
   ``REFUND_SUCCESS``, ``CANCEL_SUCCESS`` (a same-day void of a capture is reported as
   ``REFUND_SUCCESS`` of the captured amount: nothing is collected). Changes Saleor asked
@@ -24,12 +29,14 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from cmi_django.display import format_money
 from cmi_django.hooks import PaymentChange, PaymentHook, RetryableHookError
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from cmi_core import PaymentState, format_amount, get_currency, merchant_message
 from cmi_core.effects import Action, EffectKind, allowed_actions
@@ -43,7 +50,14 @@ if TYPE_CHECKING:
     from cmi_core import CallbackResult
     from cmi_core.effects import Effect
 
-__all__ = ["SaleorHook", "SaleorReportError", "money", "report"]
+__all__ = [
+    "SaleorHook",
+    "SaleorReportError",
+    "decline_is_final",
+    "money",
+    "report",
+    "report_final_failure",
+]
 
 logger = logging.getLogger("cmi_saleor")
 
@@ -151,6 +165,53 @@ def psp_reference(payment: Payment) -> str:
     return payment.trans_id or payment.oid
 
 
+#: How long CMI keeps its payment page open when the request did not say (the most
+#: ``sessiontimeout`` allows, guide §4.1.1): after it no attempt can follow.
+LONGEST_SESSION = timedelta(seconds=2700)
+
+
+def session_expired(payment: Payment) -> bool:
+    """Whether CMI's payment page for ``payment`` can no longer take an attempt."""
+    raw = str((payment.request_fields or {}).get("sessiontimeout") or "")
+    seconds = int(raw) if raw.isdigit() and 30 <= int(raw) <= 2700 else 2700
+    return timezone.now() > payment.updated_at + timedelta(seconds=seconds)
+
+
+def came_back_failed(payment: Payment) -> bool:
+    """Whether the shopper came back through the failUrl (a verified POST)."""
+    return payment.callbacks.filter(kind="fail", verified=True).exists()
+
+
+def decline_is_final(payment: Payment) -> bool:
+    """A pending, declined payment whose attempt is over: the shopper came back through
+    the failUrl, or CMI's session expired. Until then CMI's page takes another card."""
+    state = PaymentState(payment.state)
+    if not state.is_pending:
+        return False
+    if state is PaymentState.DECLINED and session_expired(payment):
+        return True
+    return came_back_failed(payment)
+
+
+def failure_kind(payment: Payment) -> str:
+    return "AUTHORIZATION_FAILURE" if payment.capture_mode == "manual" else "CHARGE_FAILURE"
+
+
+def report_final_failure(payment: Payment, result: CallbackResult | None = None) -> None:
+    """Tell Saleor the attempt failed for good (``*_FAILURE``, a final event)."""
+    code = (result.proc_return_code if result else "") or payment.proc_return_code
+    err = (result.err_code if result else "") or payment.error_code
+    report(
+        _mapping(payment),
+        failure_kind(payment),
+        amount=payment.amount,
+        psp_reference=f"{payment.oid}-final",
+        message=merchant_message(code or None, err or None),
+        details=card_details(payment, result),
+        url=external_url(payment),
+    )
+
+
 #: Saleor's names for the core's actions, in the order Saleor lists them.
 _SALEOR_ACTIONS = ((Action.CAPTURE, "CHARGE"), (Action.REFUND, "REFUND"), (Action.VOID, "CANCEL"))
 
@@ -221,17 +282,22 @@ class SaleorHook(PaymentHook):
         )
 
     def on_declined(self, change: PaymentChange, effect: Effect) -> None:
+        """An intermediate decline: ``INFO`` (the shopper may try another card); a final
+        one (the failUrl return came first, or the session expired): ``*_FAILURE``."""
         payment, result = change.payment, change.result
-        kind = "AUTHORIZATION_FAILURE" if payment.capture_mode == "manual" else "CHARGE_FAILURE"
+        if decline_is_final(payment):
+            report_final_failure(payment, result)
+            return
         code = result.proc_return_code if result else ""
         err = result.err_code if result else ""
         report(
             _mapping(payment),
-            kind,
+            "INFO",
             amount=payment.amount,
             psp_reference=(result.trans_id if result else "")
             or f"{payment.oid}-{payment.declined_attempts}",
-            message=merchant_message(code or None, err or None),
+            message=f"CMI declined an attempt (the shopper may try again): "
+            f"{merchant_message(code or None, err or None)}",
             details=card_details(payment, result),
             url=external_url(payment),
         )

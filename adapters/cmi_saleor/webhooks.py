@@ -33,7 +33,7 @@ from cmi_core import (
 from cmi_core.codes import LANGUAGES
 from cmi_saleor import cache, conf
 from cmi_saleor.countries import numeric_country
-from cmi_saleor.hooks import actions_for, money, psp_reference
+from cmi_saleor.hooks import actions_for, decline_is_final, money, psp_reference
 from cmi_saleor.models import ChannelConfiguration, SaleorInstallation, TransactionMap
 
 __all__ = ["HANDLERS"]
@@ -191,18 +191,22 @@ def _session_answer(payment: Payment, mapping: TransactionMap | None) -> Answer:
         }
     if state is PaymentState.VOIDED:
         return _failure(mode, "CMI: the payment was cancelled", money(payment.amount, payment))
-    if state is PaymentState.DECLINED:
+    reason = payment.error_code or payment.proc_return_code
+    if decline_is_final(payment):  # failUrl or session over: Saleor keeps this as final
         return {
             "result": _result("FAILURE", payment, mode),
-            "pspReference": payment.trans_id or payment.oid,
+            "pspReference": f"{payment.oid}-final",
             "amount": money(payment.amount, payment),
-            "message": f"CMI: declined ({payment.error_code or payment.proc_return_code})"[:512],
+            "message": f"CMI: declined ({reason or 'the shopper gave up'})"[:512],
         }
+    waiting = "CMI: waiting for the shopper to pay"
+    if state is PaymentState.DECLINED:  # not final: CMI's page takes another card
+        waiting = f"CMI: declined ({reason}); the shopper may try another card"[:512]
     return {
         "result": _result("ACTION_REQUIRED", payment, mode),
         "pspReference": payment.oid,
         "amount": money(payment.amount, payment),
-        "message": "CMI: waiting for the shopper to pay",
+        "message": waiting,
         "data": {"oid": payment.oid, "transactionId": mapping.transaction_id if mapping else ""},
     }
 

@@ -115,6 +115,19 @@ class FakeSaleor:
             event = (answer["result"], answer.get("pspReference") or "", Decimal(answer["amount"]))
             self.events[transaction_id].append(event)
 
+    def processed(self, transaction_id: str) -> tuple[str, str, Decimal] | None:
+        """The event ``transactionProcess`` answers without calling the app, if any.
+
+        Models the ``transactionProcess`` mutation
+        (``saleor/graphql/payment/mutations/transaction/transaction_process.py``,
+        ``get_already_processed_event``): the first stored event of a final session
+        status (AUTHORIZATION_SUCCESS / _FAILURE, CHARGE_SUCCESS / _FAILURE) is returned
+        as is, and the app is not asked again; INFO and *_ACTION_REQUIRED are not final.
+        """
+        final = {"AUTHORIZATION_SUCCESS", "AUTHORIZATION_FAILURE"}
+        final |= {"CHARGE_SUCCESS", "CHARGE_FAILURE"}
+        return next((e for e in self.events.get(transaction_id, []) if e[0] in final), None)
+
     def amounts(self, transaction_id: str) -> dict[str, Decimal]:
         """The transaction's amounts as Saleor computes them from its events.
 

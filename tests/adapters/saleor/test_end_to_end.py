@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -23,6 +24,7 @@ from cmi_django import services
 from cmi_django.models import Operation, Payment
 from cmi_saleor.models import ChannelConfiguration
 from django.test import Client
+from django.utils import timezone
 
 from cmi_core.sandbox import DEFAULT_MERCHANT, Sandbox
 from cmi_core.testing import make_callback
@@ -91,6 +93,17 @@ def process(client: Client, saleor: FakeSaleor, transaction: dict[str, Any]) -> 
     response = send(client, saleor, PROCESS, session_payload(PROCESS, transaction))
     assert response.status_code == 200
     return response.json()
+
+
+def storefront_process(
+    client: Client, saleor: FakeSaleor, transaction: dict[str, Any]
+) -> dict[str, Any]:
+    """The storefront's ``transactionProcess`` as Saleor runs it: a final event Saleor
+    already stored is answered without asking the app (:meth:`FakeSaleor.processed`)."""
+    stored = saleor.processed(transaction["id"])
+    if stored is not None:
+        return {"result": stored[0], "pspReference": stored[1], "amount": str(stored[2])}
+    return process(client, saleor, transaction)
 
 
 def act(client: Client, saleor: FakeSaleor, event: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -168,14 +181,50 @@ def test_manual_capture_then_charge_request(
 def test_decline_then_approval(
     client: Client, saleor: FakeSaleor, sandbox: Sandbox, app: ChannelConfiguration
 ) -> None:
+    """A decline while CMI's page stays open is not final: the shopper pays with another
+    card, and Saleor's transactionProcess (which answers the first final event it stored)
+    must then say CHARGE_SUCCESS, not the earlier decline."""
     transaction, _, browser = start(client, saleor, sandbox)
     browser.pay(DECLINE_CARD)
-    assert [r["type"] for r in saleor.reports] == ["CHARGE_FAILURE"]
-    assert process(client, saleor, transaction)["result"] == "CHARGE_FAILURE"
+    assert [r["type"] for r in saleor.reports] == ["INFO"]
+    assert "declined" in saleor.reports[0]["message"]
+    waiting = storefront_process(client, saleor, transaction)
+    assert waiting["result"] == "CHARGE_ACTION_REQUIRED"
+    assert "another card" in waiting["message"]
     browser.pay(APPROVED_CARD)
-    assert [r["type"] for r in saleor.reports] == ["CHARGE_FAILURE", "CHARGE_SUCCESS"]
+    assert [r["type"] for r in saleor.reports] == ["INFO", "CHARGE_SUCCESS"]
     assert saleor.reports[0]["pspReference"] != saleor.reports[1]["pspReference"]
-    assert process(client, saleor, transaction)["result"] == "CHARGE_SUCCESS"
+    assert storefront_process(client, saleor, transaction)["result"] == "CHARGE_SUCCESS"
+    assert books(saleor, transaction) == (ZERO, Decimal("120.50"), ZERO, ZERO)
+
+
+def test_decline_then_fail_url_is_final(
+    client: Client, saleor: FakeSaleor, sandbox: Sandbox, app: ChannelConfiguration
+) -> None:
+    """The shopper gives up and comes back through the failUrl: now the attempt is
+    over, Saleor hears CHARGE_FAILURE and transactionProcess answers it."""
+    transaction, _, browser = start(client, saleor, sandbox)
+    browser.pay(DECLINE_CARD)
+    back = come_back(browser)
+    assert back.status_code == 303
+    assert "cmi=fail" in back.headers["Location"]
+    assert [r["type"] for r in saleor.reports] == ["INFO", "CHARGE_FAILURE"]
+    assert storefront_process(client, saleor, transaction)["result"] == "CHARGE_FAILURE"
+    assert books(saleor, transaction) == (ZERO, ZERO, ZERO, ZERO)
+
+
+def test_decline_after_the_session_expired_is_final(
+    client: Client, saleor: FakeSaleor, sandbox: Sandbox, app: ChannelConfiguration
+) -> None:
+    """No failUrl (the shopper closed the tab): once CMI's page has expired, the
+    process session answers CHARGE_FAILURE."""
+    transaction, answer, browser = start(client, saleor, sandbox)
+    browser.pay(DECLINE_CARD)
+    assert storefront_process(client, saleor, transaction)["result"] == "CHARGE_ACTION_REQUIRED"
+    Payment.objects.filter(oid=answer["data"]["oid"]).update(
+        updated_at=timezone.now() - timedelta(seconds=2701)
+    )
+    assert storefront_process(client, saleor, transaction)["result"] == "CHARGE_FAILURE"
 
 
 def test_duplicate_callback(
