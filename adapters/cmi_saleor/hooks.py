@@ -246,8 +246,40 @@ class SaleorHook(PaymentHook):
 
     def handle(self, change: PaymentChange) -> None:
         if change.source == "platform":
-            return  # Saleor asked for it: the webhook's own answer tells Saleor
+            # Saleor asked for it: the webhook's own answer tells Saleor, except the
+            # release of the remainder after a partial capture, which no answer carries
+            released = change.effect(EffectKind.RELEASED)
+            if released is not None:
+                self.on_released(change, released)
+            return
         super().handle(change)
+
+    def on_released(self, change: PaymentChange, effect: Effect) -> None:
+        """After a partial capture CMI lets the rest of the hold go (one PostAuth per
+        order, guide §5.2): ``AUTHORIZATION_ADJUSTMENT`` to the captured amount.
+
+        Saleor's calculation (``transaction_item_calculations``) makes an adjustment the
+        new authorized total, from which the charges are then taken: authorized 0,
+        charged what CMI took, nothing left that Saleor could ask to capture. A
+        ``CANCEL_SUCCESS`` of the remainder would balance too, but would show a cancel
+        nobody asked for. Best effort: a refused report only leaves Saleor showing the
+        remainder authorized (CHARGE is not offered; staff see the log)."""
+        payment = change.payment
+        captured = change.after.captured
+        try:
+            report(
+                _mapping(payment),
+                "AUTHORIZATION_ADJUSTMENT",
+                amount=captured,
+                psp_reference=f"{psp_reference(payment)}-released",
+                message=f"CMI captured {format_money(captured, payment.currency, 'en')} and "
+                f"released the rest ({format_money(effect.amount, payment.currency, 'en')}):"
+                " one capture per order",
+                actions=actions_for(payment),
+                url=external_url(payment),
+            )
+        except SaleorReportError:
+            logger.warning("could not tell Saleor that %s released the rest", payment.oid)
 
     def on_authorised(self, change: PaymentChange, effect: Effect) -> None:
         if change.has(EffectKind.CAPTURED):  # auto capture: reported once, as CHARGE_SUCCESS

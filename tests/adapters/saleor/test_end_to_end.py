@@ -330,3 +330,30 @@ def test_same_day_void_of_a_capture_is_a_refund_in_saleor(
     assert saleor.reports[1]["amount"] == "120.50"
     assert saleor.reports[1]["availableActions"] == []
     assert books(saleor, transaction) == (ZERO, ZERO, Decimal("120.50"), ZERO)
+
+
+def test_partial_capture_releases_the_rest_in_saleor(
+    client: Client, saleor: FakeSaleor, sandbox: Sandbox, app: ChannelConfiguration
+) -> None:
+    """CMI takes one PostAuth per order and lets the rest of the hold go: after capturing
+    100.00 of 120.50, Saleor must show nothing left authorized (it could never be
+    captured), and the app offers only a refund."""
+    app.capture_mode = "manual"
+    app.save()
+    transaction = new_transaction()
+    answer = act(
+        client, saleor, INIT, session_payload(INIT, transaction, data={"returnUrl": RETURN_URL})
+    )
+    browser = Browser(sandbox)
+    browser.open(list(answer["data"]["fields"].items()))
+    browser.pay(APPROVED_CARD)
+    assert books(saleor, transaction) == (Decimal("120.50"), ZERO, ZERO, ZERO)
+    charge = action_payload(transaction, "CHARGE", "100.00")
+    result = act(client, saleor, "TRANSACTION_CHARGE_REQUESTED", charge)
+    assert result["result"] == "CHARGE_SUCCESS"
+    assert result["actions"] == ["REFUND"]
+    assert books(saleor, transaction) == (ZERO, Decimal("100.00"), ZERO, ZERO)
+    released = saleor.reports[-1]
+    assert (released["type"], released["amount"]) == ("AUTHORIZATION_ADJUSTMENT", "100.00")
+    assert released["availableActions"] == ["REFUND"]
+    assert "20.50" in released["message"]
