@@ -233,11 +233,27 @@ def payment_gateway_initialize(installation: SaleorInstallation, payload: Payloa
     }
 
 
+#: Saleor's ``action.actionType`` (its channel's transaction flow strategy, or the
+#: storefront's ``action`` argument) -> this payment's capture mode.
+ACTION_MODES = {"CHARGE": "auto", "AUTHORIZATION": "manual"}
+
+
+def _capture_mode(action: Payload, config: ChannelConfiguration | None) -> str:
+    """What Saleor asked for decides the payment's capture mode: CHARGE -> auto
+    (``ACTION=POSTAUTH`` on CMI's approval), AUTHORIZATION -> manual (capture later,
+    through Saleor's charge request). Without a readable ``actionType``: the channel's
+    configured mode."""
+    requested = ACTION_MODES.get(_text(action.get("actionType")).upper())
+    if requested is not None:
+        return requested
+    return config.capture_mode if config is not None else "auto"
+
+
 def transaction_initialize(installation: SaleorInstallation, payload: Payload) -> Answer:
     # Read afresh: a channel disabled in another process takes no new payment meanwhile.
     config = _channel_config(installation, payload, fresh=True)
     action = _dict(payload.get("action"))
-    mode = config.capture_mode if config is not None else "auto"
+    mode = _capture_mode(action, config)
     amount = _amount(action.get("amount"))
     if config is None:
         return _failure(mode, "CMI is not configured for this channel", action.get("amount"))
@@ -268,6 +284,9 @@ def transaction_initialize(installation: SaleorInstallation, payload: Payload) -
                 config_key=config.config_key,
                 data={"saleor_api_url": installation.saleor_api_url, "channel": config.channel},
             )
+            if payment.capture_mode != mode:  # Saleor's actionType, not the channel's mode
+                payment.capture_mode = mode
+                payment.save(update_fields=["capture_mode"])
             source = _dict(payload.get("sourceObject"))
             TransactionMap.objects.create(
                 oid=payment.oid,

@@ -121,11 +121,13 @@ class FakeSaleor:
         Models the ``transactionProcess`` mutation
         (``saleor/graphql/payment/mutations/transaction/transaction_process.py``,
         ``get_already_processed_event``): the first stored event of a final session
-        status (AUTHORIZATION_SUCCESS / _FAILURE, CHARGE_SUCCESS / _FAILURE) is returned
-        as is, and the app is not asked again; INFO and *_ACTION_REQUIRED are not final.
+        status (``get_final_session_statuses`` in ``saleor/payment/utils.py``:
+        AUTHORIZATION_ / CHARGE_ SUCCESS, FAILURE and REQUEST, as stored from the app's
+        reports and answers) is returned as is, and the app is not asked again; INFO and
+        *_ACTION_REQUIRED are not final.
         """
-        final = {"AUTHORIZATION_SUCCESS", "AUTHORIZATION_FAILURE"}
-        final |= {"CHARGE_SUCCESS", "CHARGE_FAILURE"}
+        final = {f"{k}_{o}" for k in ("AUTHORIZATION", "CHARGE") for o in ("SUCCESS", "FAILURE")}
+        final |= {"AUTHORIZATION_REQUEST", "CHARGE_REQUEST"}
         return next((e for e in self.events.get(transaction_id, []) if e[0] in final), None)
 
     def amounts(self, transaction_id: str) -> dict[str, Decimal]:

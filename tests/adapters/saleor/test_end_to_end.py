@@ -160,9 +160,10 @@ def test_manual_capture_then_charge_request(
     app.capture_mode = "manual"
     app.save()
     transaction = new_transaction()
-    answer = act(
-        client, saleor, INIT, session_payload(INIT, transaction, data={"returnUrl": RETURN_URL})
+    payload = session_payload(
+        INIT, transaction, data={"returnUrl": RETURN_URL}, action_type="AUTHORIZATION"
     )
+    answer = act(client, saleor, INIT, payload)
     assert answer["result"] == "AUTHORIZATION_ACTION_REQUIRED"
     browser = Browser(sandbox)
     browser.open(list(answer["data"]["fields"].items()))
@@ -341,9 +342,10 @@ def test_partial_capture_releases_the_rest_in_saleor(
     app.capture_mode = "manual"
     app.save()
     transaction = new_transaction()
-    answer = act(
-        client, saleor, INIT, session_payload(INIT, transaction, data={"returnUrl": RETURN_URL})
+    payload = session_payload(
+        INIT, transaction, data={"returnUrl": RETURN_URL}, action_type="AUTHORIZATION"
     )
+    answer = act(client, saleor, INIT, payload)
     browser = Browser(sandbox)
     browser.open(list(answer["data"]["fields"].items()))
     browser.pay(APPROVED_CARD)
@@ -357,3 +359,36 @@ def test_partial_capture_releases_the_rest_in_saleor(
     assert (released["type"], released["amount"]) == ("AUTHORIZATION_ADJUSTMENT", "100.00")
     assert released["availableActions"] == ["REFUND"]
     assert "20.50" in released["message"]
+
+
+@pytest.mark.parametrize("case", [("auto", "AUTHORIZATION"), ("manual", "CHARGE")])
+def test_saleor_action_type_decides_the_capture(
+    client: Client,
+    saleor: FakeSaleor,
+    sandbox: Sandbox,
+    app: ChannelConfiguration,
+    case: tuple[str, str],
+) -> None:
+    """Saleor's ``action.actionType`` (its channel's flow strategy, or the storefront's
+    request) wins over the app's channel setting: AUTHORIZATION leaves the money
+    authorized in Saleor's books and at CMI, CHARGE captures it."""
+    channel_mode, action_type = case
+    app.capture_mode = channel_mode
+    app.save()
+    transaction = new_transaction()
+    payload = session_payload(
+        INIT, transaction, data={"returnUrl": RETURN_URL}, action_type=action_type
+    )
+    answer = act(client, saleor, INIT, payload)
+    browser = Browser(sandbox)
+    browser.open(list(answer["data"]["fields"].items()))
+    browser.pay(APPROVED_CARD)
+    amount = Decimal("120.50")
+    if action_type == "AUTHORIZATION":
+        assert sandbox.order(answer["data"]["oid"]).state == "PRE"
+        assert books(saleor, transaction) == (amount, ZERO, ZERO, ZERO)
+        assert saleor.reports[-1]["availableActions"] == ["CHARGE", "CANCEL"]
+    else:
+        assert sandbox.order(answer["data"]["oid"]).state == "POST"
+        assert books(saleor, transaction) == (ZERO, amount, ZERO, ZERO)
+    assert answer["result"] == f"{action_type}_ACTION_REQUIRED"

@@ -109,10 +109,15 @@ def test_initialize_returns_the_signed_cmi_form(
 def test_manual_capture_asks_for_authorization(
     client: Client, saleor: FakeSaleor, channel: Any
 ) -> None:
+    """Saleor's actionType decides; without one, the channel's capture mode."""
+    _, answer = initialize(client, saleor, action_type="AUTHORIZATION")
+    assert answer["result"] == "AUTHORIZATION_ACTION_REQUIRED"
+    assert Payment.objects.get().capture_mode == "manual"
     channel.capture_mode = "manual"
     channel.save()
-    _, answer = initialize(client, saleor)
-    assert answer["result"] == "AUTHORIZATION_ACTION_REQUIRED"
+    payload = session_payload(INIT, new_transaction(), data={"returnUrl": RETURN_URL})
+    del payload["action"]["actionType"]
+    assert send(client, saleor, INIT, payload).json()["result"] == "AUTHORIZATION_ACTION_REQUIRED"
 
 
 @pytest.mark.parametrize(
@@ -171,9 +176,7 @@ def test_approved_callback_is_reported_then_captured(
 def test_manual_mode_reports_an_authorization(
     client: Client, saleor: FakeSaleor, channel: Any
 ) -> None:
-    channel.capture_mode = "manual"
-    channel.save()
-    transaction, answer = initialize(client, saleor)
+    transaction, answer = initialize(client, saleor, action_type="AUTHORIZATION")
     assert post_callback(client, callback_for(answer, trans_id="TX-2")) == "APPROVED"
     [report] = saleor.reports
     assert report["type"] == "AUTHORIZATION_SUCCESS"
