@@ -162,7 +162,23 @@ def _mapping(payment: Payment) -> TransactionMap:
 
 
 def psp_reference(payment: Payment) -> str:
-    return payment.trans_id or payment.oid
+    """CMI's TransId for the payment on every path: the callback's, else the one CMI's
+    status API gave (an approval learned without a callback does not record it on the
+    payment), else the oid."""
+    if payment.trans_id:
+        return payment.trans_id
+    status = payment.operations.filter(kind="status", succeeded=True).first()
+    if status is not None and isinstance(status.response, dict):
+        trans_id = status.response.get("trans_id")
+        if isinstance(trans_id, str) and trans_id.strip():
+            return trans_id.strip()[:128]
+    return payment.oid
+
+
+def session_card(payment: Payment) -> dict[str, Any] | None:
+    """The card for a sync answer (``paymentMethodDetails`` of Saleor's response schemas)."""
+    details = card_details(payment)
+    return {"type": "CARD", **details["card"]} if details else None
 
 
 #: How long CMI keeps its payment page open when the request did not say (the most

@@ -33,7 +33,13 @@ from cmi_core import (
 from cmi_core.codes import LANGUAGES
 from cmi_saleor import cache, conf
 from cmi_saleor.countries import numeric_country
-from cmi_saleor.hooks import actions_for, decline_is_final, money, psp_reference
+from cmi_saleor.hooks import (
+    actions_for,
+    decline_is_final,
+    money,
+    psp_reference,
+    session_card,
+)
 from cmi_saleor.models import ChannelConfiguration, SaleorInstallation, TransactionMap
 
 __all__ = ["HANDLERS"]
@@ -166,22 +172,28 @@ def _session_answer(payment: Payment, mapping: TransactionMap | None) -> Answer:
     """The transaction's current result, from what the payment row records."""
     state = PaymentState(payment.state)
     mode = payment.capture_mode
+    answer: Answer | None = None
     if state in (PaymentState.CAPTURED, PaymentState.PARTIALLY_REFUNDED, PaymentState.REFUNDED):
-        return {
+        answer = {
             "result": "CHARGE_SUCCESS",
             "pspReference": psp_reference(payment),
             "amount": money(payment.captured_amount, payment),
             "message": "CMI: paid",
             "actions": actions_for(payment),
         }
-    if state is PaymentState.AUTHORISED:
-        return {
+    elif state is PaymentState.AUTHORISED:
+        answer = {
             "result": "AUTHORIZATION_SUCCESS",
             "pspReference": psp_reference(payment),
             "amount": money(payment.authorised_amount, payment),
             "message": "CMI: authorised",
             "actions": actions_for(payment),
         }
+    if answer is not None:
+        card = session_card(payment)  # as the callback path reports it
+        if card:
+            answer["paymentMethodDetails"] = card
+        return answer
     if state is PaymentState.NEEDS_ATTENTION:
         return {
             "result": _result("REQUEST", payment, mode),

@@ -262,6 +262,11 @@ def test_process_session_asks_cmi_when_no_callback_was_recorded(
     assert result["amount"] == "120.50"
     assert sandbox.order(oid).state == "POST"
     payment = Payment.objects.get(oid=oid)
+    # as on the callback path: CMI's TransId (not the oid) and the card (issue 12)
+    (status,) = Operation.objects.filter(payment=payment, kind="status")
+    assert result["pspReference"] == status.response["trans_id"] != oid
+    card = result["paymentMethodDetails"]
+    assert (card["type"], card["firstDigits"], card["lastDigits"]) == ("CARD", "4111", "1111")
     assert (payment.state, payment.capture_mode) == ("captured", "manual")
     (capture,) = Operation.objects.filter(payment=payment, kind="capture")
     assert (capture.succeeded, capture.key) == (True, "saleor-process-capture")
