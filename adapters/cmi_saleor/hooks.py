@@ -11,24 +11,32 @@ What is reported:
 - an approval in auto mode: ``CHARGE_SUCCESS`` (one change with the ``authorised`` and
   ``captured`` effects, reported once, by :meth:`~SaleorHook.on_captured`); in manual
   mode, or when the okUrl arrived before the callback: ``AUTHORIZATION_SUCCESS``;
-- a declined attempt: ``CHARGE_FAILURE`` / ``AUTHORIZATION_FAILURE`` (the shopper may try
-  again on CMI's page, with a new ``TransId``);
+- a declined attempt: ``INFO`` with the reason while CMI's page stays open for another
+  card (a new ``TransId``); ``CHARGE_FAILURE`` / ``AUTHORIZATION_FAILURE`` only when the
+  attempt is final: the shopper came back through the failUrl (:func:`report_final_failure`,
+  from the return view), or CMI's session expired (:func:`decline_is_final`, for the
+  process-session answer). Saleor's ``transactionProcess`` returns the first final event
+  it stored without asking the app again, so a failure reported for a decline the shopper
+  then retried would stand against the payment that follows;
 - staff operations outside Saleor (Django admin, ``cmi_reconcile``): ``CHARGE_SUCCESS``,
-  ``REFUND_SUCCESS``, ``CANCEL_SUCCESS``. Changes Saleor asked for itself (its charge,
-  refund and cancel requests, its process-session call) come with ``source="platform"``
-  and are not reported: the webhook's response tells Saleor.
+  ``REFUND_SUCCESS``, ``CANCEL_SUCCESS`` (a same-day void of a capture is reported as
+  ``REFUND_SUCCESS`` of the captured amount: nothing is collected). Changes Saleor asked
+  for itself (its charge, refund and cancel requests, its process-session call) come
+  with ``source="platform"`` and are not reported: the webhook's response tells Saleor.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from cmi_django.display import format_money
 from cmi_django.hooks import PaymentChange, PaymentHook, RetryableHookError
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from cmi_core import PaymentState, format_amount, get_currency, merchant_message
 from cmi_core.effects import Action, EffectKind, allowed_actions
@@ -42,7 +50,14 @@ if TYPE_CHECKING:
     from cmi_core import CallbackResult
     from cmi_core.effects import Effect
 
-__all__ = ["SaleorHook", "SaleorReportError", "money", "report"]
+__all__ = [
+    "SaleorHook",
+    "SaleorReportError",
+    "decline_is_final",
+    "money",
+    "report",
+    "report_final_failure",
+]
 
 logger = logging.getLogger("cmi_saleor")
 
@@ -147,7 +162,70 @@ def _mapping(payment: Payment) -> TransactionMap:
 
 
 def psp_reference(payment: Payment) -> str:
-    return payment.trans_id or payment.oid
+    """CMI's TransId for the payment on every path: the callback's, else the one CMI's
+    status API gave (an approval learned without a callback does not record it on the
+    payment), else the oid."""
+    if payment.trans_id:
+        return payment.trans_id
+    status = payment.operations.filter(kind="status", succeeded=True).first()
+    if status is not None and isinstance(status.response, dict):
+        trans_id = status.response.get("trans_id")
+        if isinstance(trans_id, str) and trans_id.strip():
+            return trans_id.strip()[:128]
+    return payment.oid
+
+
+def session_card(payment: Payment) -> dict[str, Any] | None:
+    """The card for a sync answer (``paymentMethodDetails`` of Saleor's response schemas)."""
+    details = card_details(payment)
+    return {"type": "CARD", **details["card"]} if details else None
+
+
+#: How long CMI keeps its payment page open when the request did not say (the most
+#: ``sessiontimeout`` allows, guide §4.1.1): after it no attempt can follow.
+LONGEST_SESSION = timedelta(seconds=2700)
+
+
+def session_expired(payment: Payment) -> bool:
+    """Whether CMI's payment page for ``payment`` can no longer take an attempt."""
+    raw = str((payment.request_fields or {}).get("sessiontimeout") or "")
+    seconds = int(raw) if raw.isdigit() and 30 <= int(raw) <= 2700 else 2700
+    return timezone.now() > payment.updated_at + timedelta(seconds=seconds)
+
+
+def came_back_failed(payment: Payment) -> bool:
+    """Whether the shopper came back through the failUrl (a verified POST)."""
+    return payment.callbacks.filter(kind="fail", verified=True).exists()
+
+
+def decline_is_final(payment: Payment) -> bool:
+    """A pending, declined payment whose attempt is over: the shopper came back through
+    the failUrl, or CMI's session expired. Until then CMI's page takes another card."""
+    state = PaymentState(payment.state)
+    if not state.is_pending:
+        return False
+    if state is PaymentState.DECLINED and session_expired(payment):
+        return True
+    return came_back_failed(payment)
+
+
+def failure_kind(payment: Payment) -> str:
+    return "AUTHORIZATION_FAILURE" if payment.capture_mode == "manual" else "CHARGE_FAILURE"
+
+
+def report_final_failure(payment: Payment, result: CallbackResult | None = None) -> None:
+    """Tell Saleor the attempt failed for good (``*_FAILURE``, a final event)."""
+    code = (result.proc_return_code if result else "") or payment.proc_return_code
+    err = (result.err_code if result else "") or payment.error_code
+    report(
+        _mapping(payment),
+        failure_kind(payment),
+        amount=payment.amount,
+        psp_reference=f"{payment.oid}-final",
+        message=merchant_message(code or None, err or None),
+        details=card_details(payment, result),
+        url=external_url(payment),
+    )
 
 
 #: Saleor's names for the core's actions, in the order Saleor lists them.
@@ -156,12 +234,19 @@ _SALEOR_ACTIONS = ((Action.CAPTURE, "CHARGE"), (Action.REFUND, "REFUND"), (Actio
 
 def actions_for(payment: Payment) -> list[str]:
     """What Saleor may still ask of this payment: :func:`cmi_core.effects.allowed_actions`
-    in Saleor's words (CANCEL of a capture: CMI voids one on its own day). A payment that
-    needs attention offers Saleor nothing: staff settle it in the Django admin."""
+    in Saleor's words. A payment that needs attention offers Saleor nothing: staff settle
+    it in the Django admin.
+
+    Once money is captured only REFUND: CMI could still void a capture on its own day
+    (guide §5.4), but Saleor books a ``CANCEL_SUCCESS`` as canceled *authorization* and
+    never lowers its charged amount, so it would go on showing the order paid."""
     if payment.state == PaymentState.NEEDS_ATTENTION.value:
         return []
     allowed = allowed_actions(payment.status)
-    return [name for action, name in _SALEOR_ACTIONS if action in allowed]
+    names = [name for action, name in _SALEOR_ACTIONS if action in allowed]
+    if payment.captured_amount:
+        names = [name for name in names if name != "CANCEL"]
+    return names
 
 
 def _operation_reference(payment: Payment, kind: str, fallback: str) -> str:
@@ -177,8 +262,40 @@ class SaleorHook(PaymentHook):
 
     def handle(self, change: PaymentChange) -> None:
         if change.source == "platform":
-            return  # Saleor asked for it: the webhook's own answer tells Saleor
+            # Saleor asked for it: the webhook's own answer tells Saleor, except the
+            # release of the remainder after a partial capture, which no answer carries
+            released = change.effect(EffectKind.RELEASED)
+            if released is not None:
+                self.on_released(change, released)
+            return
         super().handle(change)
+
+    def on_released(self, change: PaymentChange, effect: Effect) -> None:
+        """After a partial capture CMI lets the rest of the hold go (one PostAuth per
+        order, guide §5.2): ``AUTHORIZATION_ADJUSTMENT`` to the captured amount.
+
+        Saleor's calculation (``transaction_item_calculations``) makes an adjustment the
+        new authorized total, from which the charges are then taken: authorized 0,
+        charged what CMI took, nothing left that Saleor could ask to capture. A
+        ``CANCEL_SUCCESS`` of the remainder would balance too, but would show a cancel
+        nobody asked for. Best effort: a refused report only leaves Saleor showing the
+        remainder authorized (CHARGE is not offered; staff see the log)."""
+        payment = change.payment
+        captured = change.after.captured
+        try:
+            report(
+                _mapping(payment),
+                "AUTHORIZATION_ADJUSTMENT",
+                amount=captured,
+                psp_reference=f"{psp_reference(payment)}-released",
+                message=f"CMI captured {format_money(captured, payment.currency, 'en')} and "
+                f"released the rest ({format_money(effect.amount, payment.currency, 'en')}):"
+                " one capture per order",
+                actions=actions_for(payment),
+                url=external_url(payment),
+            )
+        except SaleorReportError:
+            logger.warning("could not tell Saleor that %s released the rest", payment.oid)
 
     def on_authorised(self, change: PaymentChange, effect: Effect) -> None:
         if change.has(EffectKind.CAPTURED):  # auto capture: reported once, as CHARGE_SUCCESS
@@ -213,17 +330,22 @@ class SaleorHook(PaymentHook):
         )
 
     def on_declined(self, change: PaymentChange, effect: Effect) -> None:
+        """An intermediate decline: ``INFO`` (the shopper may try another card); a final
+        one (the failUrl return came first, or the session expired): ``*_FAILURE``."""
         payment, result = change.payment, change.result
-        kind = "AUTHORIZATION_FAILURE" if payment.capture_mode == "manual" else "CHARGE_FAILURE"
+        if decline_is_final(payment):
+            report_final_failure(payment, result)
+            return
         code = result.proc_return_code if result else ""
         err = result.err_code if result else ""
         report(
             _mapping(payment),
-            kind,
+            "INFO",
             amount=payment.amount,
             psp_reference=(result.trans_id if result else "")
             or f"{payment.oid}-{payment.declined_attempts}",
-            message=merchant_message(code or None, err or None),
+            message=f"CMI declined an attempt (the shopper may try again): "
+            f"{merchant_message(code or None, err or None)}",
             details=card_details(payment, result),
             url=external_url(payment),
         )
@@ -243,7 +365,24 @@ class SaleorHook(PaymentHook):
         )
 
     def on_voided(self, change: PaymentChange, effect: Effect) -> None:
+        """A void of the authorisation: ``CANCEL_SUCCESS``. A same-day void of a capture
+        (guide §5.4) gives the money back: ``REFUND_SUCCESS`` of what was still captured,
+        so Saleor's charged amount goes down (a cancel never lowers it)."""
         payment = change.payment
+        kept = change.before.captured - change.before.refunded
+        if kept > 0:
+            fallback = f"{psp_reference(payment)}-void"
+            report(
+                _mapping(payment),
+                "REFUND_SUCCESS",
+                amount=kept,
+                psp_reference=_operation_reference(payment, "void", fallback),
+                message=f"CMI voided the capture of {format_money(kept, payment.currency, 'en')}"
+                " (same day): nothing is collected",
+                actions=actions_for(payment),
+                url=external_url(payment),
+            )
+            return
         report(
             _mapping(payment),
             "CANCEL_SUCCESS",

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 import cmi_core
 from cmi_saleor import cache, conf
 from cmi_saleor.graphql import APP_ID_QUERY, SUBSCRIPTIONS, SaleorAPIError, execute
+from cmi_saleor.hooks import SaleorReportError, decline_is_final, report_final_failure
 from cmi_saleor.jsonbody import BadJSONError, read_object
 from cmi_saleor.models import SaleorInstallation, TransactionMap
 from cmi_saleor.security import InvalidSignatureError, fetch_jwks, verify_webhook
@@ -213,6 +214,13 @@ class ReturnView(BaseReturnView):
             return None
         if not conf.return_url_allowed(mapping.return_url):
             return None
+        payment = outcome.payment
+        if self.kind == "fail" and payment is not None and decline_is_final(payment):
+            # the shopper left CMI's page: the attempt is over, Saleor hears it is final
+            try:
+                report_final_failure(payment, outcome.result)
+            except SaleorReportError as exc:  # the process session will answer it too
+                logger.warning("could not report the failed attempt %s: %s", payment.oid, exc)
         params: dict[str, Any] = {"transaction": mapping.transaction_id, "cmi": self.kind}
         if outcome.shopper_message:
             params["message"] = outcome.shopper_message

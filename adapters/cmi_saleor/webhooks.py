@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cmi_django import services
+from cmi_django.display import format_money
 from cmi_django.models import Operation, Payment
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
@@ -32,7 +33,13 @@ from cmi_core import (
 from cmi_core.codes import LANGUAGES
 from cmi_saleor import cache, conf
 from cmi_saleor.countries import numeric_country
-from cmi_saleor.hooks import actions_for, money, psp_reference
+from cmi_saleor.hooks import (
+    actions_for,
+    decline_is_final,
+    money,
+    psp_reference,
+    session_card,
+)
 from cmi_saleor.models import ChannelConfiguration, SaleorInstallation, TransactionMap
 
 __all__ = ["HANDLERS"]
@@ -165,22 +172,28 @@ def _session_answer(payment: Payment, mapping: TransactionMap | None) -> Answer:
     """The transaction's current result, from what the payment row records."""
     state = PaymentState(payment.state)
     mode = payment.capture_mode
+    answer: Answer | None = None
     if state in (PaymentState.CAPTURED, PaymentState.PARTIALLY_REFUNDED, PaymentState.REFUNDED):
-        return {
+        answer = {
             "result": "CHARGE_SUCCESS",
             "pspReference": psp_reference(payment),
             "amount": money(payment.captured_amount, payment),
             "message": "CMI: paid",
             "actions": actions_for(payment),
         }
-    if state is PaymentState.AUTHORISED:
-        return {
+    elif state is PaymentState.AUTHORISED:
+        answer = {
             "result": "AUTHORIZATION_SUCCESS",
             "pspReference": psp_reference(payment),
             "amount": money(payment.authorised_amount, payment),
             "message": "CMI: authorised",
             "actions": actions_for(payment),
         }
+    if answer is not None:
+        card = session_card(payment)  # as the callback path reports it
+        if card:
+            answer["paymentMethodDetails"] = card
+        return answer
     if state is PaymentState.NEEDS_ATTENTION:
         return {
             "result": _result("REQUEST", payment, mode),
@@ -190,18 +203,22 @@ def _session_answer(payment: Payment, mapping: TransactionMap | None) -> Answer:
         }
     if state is PaymentState.VOIDED:
         return _failure(mode, "CMI: the payment was cancelled", money(payment.amount, payment))
-    if state is PaymentState.DECLINED:
+    reason = payment.error_code or payment.proc_return_code
+    if decline_is_final(payment):  # failUrl or session over: Saleor keeps this as final
         return {
             "result": _result("FAILURE", payment, mode),
-            "pspReference": payment.trans_id or payment.oid,
+            "pspReference": f"{payment.oid}-final",
             "amount": money(payment.amount, payment),
-            "message": f"CMI: declined ({payment.error_code or payment.proc_return_code})"[:512],
+            "message": f"CMI: declined ({reason or 'the shopper gave up'})"[:512],
         }
+    waiting = "CMI: waiting for the shopper to pay"
+    if state is PaymentState.DECLINED:  # not final: CMI's page takes another card
+        waiting = f"CMI: declined ({reason}); the shopper may try another card"[:512]
     return {
         "result": _result("ACTION_REQUIRED", payment, mode),
         "pspReference": payment.oid,
         "amount": money(payment.amount, payment),
-        "message": "CMI: waiting for the shopper to pay",
+        "message": waiting,
         "data": {"oid": payment.oid, "transactionId": mapping.transaction_id if mapping else ""},
     }
 
@@ -228,11 +245,27 @@ def payment_gateway_initialize(installation: SaleorInstallation, payload: Payloa
     }
 
 
+#: Saleor's ``action.actionType`` (its channel's transaction flow strategy, or the
+#: storefront's ``action`` argument) -> this payment's capture mode.
+ACTION_MODES = {"CHARGE": "auto", "AUTHORIZATION": "manual"}
+
+
+def _capture_mode(action: Payload, config: ChannelConfiguration | None) -> str:
+    """What Saleor asked for decides the payment's capture mode: CHARGE -> auto
+    (``ACTION=POSTAUTH`` on CMI's approval), AUTHORIZATION -> manual (capture later,
+    through Saleor's charge request). Without a readable ``actionType``: the channel's
+    configured mode."""
+    requested = ACTION_MODES.get(_text(action.get("actionType")).upper())
+    if requested is not None:
+        return requested
+    return config.capture_mode if config is not None else "auto"
+
+
 def transaction_initialize(installation: SaleorInstallation, payload: Payload) -> Answer:
     # Read afresh: a channel disabled in another process takes no new payment meanwhile.
     config = _channel_config(installation, payload, fresh=True)
     action = _dict(payload.get("action"))
-    mode = config.capture_mode if config is not None else "auto"
+    mode = _capture_mode(action, config)
     amount = _amount(action.get("amount"))
     if config is None:
         return _failure(mode, "CMI is not configured for this channel", action.get("amount"))
@@ -263,6 +296,9 @@ def transaction_initialize(installation: SaleorInstallation, payload: Payload) -
                 config_key=config.config_key,
                 data={"saleor_api_url": installation.saleor_api_url, "channel": config.channel},
             )
+            if payment.capture_mode != mode:  # Saleor's actionType, not the channel's mode
+                payment.capture_mode = mode
+                payment.save(update_fields=["capture_mode"])
             source = _dict(payload.get("sourceObject"))
             TransactionMap.objects.create(
                 oid=payment.oid,
@@ -425,6 +461,23 @@ def transaction_refund(installation: SaleorInstallation, payload: Payload) -> An
 
 
 def transaction_cancel(installation: SaleorInstallation, payload: Payload) -> Answer:
+    """Void the authorisation. Refused once money is captured: Saleor would book the
+    void as a canceled authorization and still show the capture as charged; a refund
+    is what gives captured money back in Saleor's books."""
+    mapping = _mapping_for(installation, payload)
+    if mapping is not None and mapping.payment.captured_amount:
+        payment = mapping.payment
+        answer: Answer = {
+            "result": "CANCEL_FAILURE",
+            "pspReference": psp_reference(payment),
+            "message": f"CMI captured "
+            f"{format_money(payment.captured_amount, payment.currency, 'en')}: captured "
+            "money can only be refunded (ask for a refund)",
+        }
+        amount = _dict(payload.get("action")).get("amount")
+        if amount is not None:
+            answer["amount"] = str(amount)
+        return answer
     return _operate(
         "CANCEL",
         "CANCEL_REQUEST",

@@ -87,6 +87,10 @@ def send(
     if check and response.status_code == 200 and event in JSON_SCHEMAS:
         errors = response_errors(event, response.json())
         assert not errors, f"{event} answer refused by Saleor's JSON Schema: {errors}"
+        transaction = payload.get("transaction") if isinstance(payload, dict) else None
+        transaction_id = transaction.get("id") if isinstance(transaction, dict) else None
+        if isinstance(transaction_id, str) and isinstance(response.json(), dict):
+            saleor.store(transaction_id, response.json())  # Saleor keeps the answer as an event
     return response
 
 

@@ -15,7 +15,9 @@ import itertools
 import json
 import time
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,71 @@ class FakeSaleor:
     #: "exists": answer ALREADY_EXISTS.
     report_failure: str | None = None
     recorded: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
+    #: every event Saleor stored, per transaction id: (type, pspReference, amount), in order
+    #: (the app's reports and the results of its answers to the sync webhooks)
+    events: dict[str, list[tuple[str, str, Decimal]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+    def store(self, transaction_id: str, answer: dict[str, Any]) -> None:
+        """Saleor stores a sync webhook's answer as an event of the transaction."""
+        if answer.get("result") and answer.get("amount") is not None:
+            event = (answer["result"], answer.get("pspReference") or "", Decimal(answer["amount"]))
+            self.events[transaction_id].append(event)
+
+    def processed(self, transaction_id: str) -> tuple[str, str, Decimal] | None:
+        """The event ``transactionProcess`` answers without calling the app, if any.
+
+        Models the ``transactionProcess`` mutation
+        (``saleor/graphql/payment/mutations/transaction/transaction_process.py``,
+        ``get_already_processed_event``): the first stored event of a final session
+        status (``get_final_session_statuses`` in ``saleor/payment/utils.py``:
+        AUTHORIZATION_ / CHARGE_ SUCCESS, FAILURE and REQUEST, as stored from the app's
+        reports and answers) is returned as is, and the app is not asked again; INFO and
+        *_ACTION_REQUIRED are not final.
+        """
+        final = {f"{k}_{o}" for k in ("AUTHORIZATION", "CHARGE") for o in ("SUCCESS", "FAILURE")}
+        final |= {"AUTHORIZATION_REQUEST", "CHARGE_REQUEST"}
+        return next((e for e in self.events.get(transaction_id, []) if e[0] in final), None)
+
+    def amounts(self, transaction_id: str) -> dict[str, Decimal]:
+        """The transaction's amounts as Saleor computes them from its events.
+
+        Models ``saleor/payment/transaction_item_calculations.py``
+        (``recalculate_transaction_amounts``): events are grouped by type family and
+        pspReference, the latest success or failure of a reference counts (a newer failure
+        wins); the newest AUTHORIZATION_ADJUSTMENT overwrites what was authorized before it;
+        CHARGE_SUCCESS adds to charged and takes from authorized, CANCEL_SUCCESS adds to
+        canceled and takes from authorized (never from charged), REFUND_SUCCESS adds to
+        refunded and takes from charged; authorized is floored at 0, charged is not.
+        """
+        families = {"AUTHORIZATION": "authorized", "CHARGE": "charged", "REFUND": "refunded"}
+        families["CANCEL"] = "canceled"
+        takes = {"charged": "authorized", "refunded": "charged", "canceled": "authorized"}
+        events = self.events.get(transaction_id, [])
+        adjustments = [i for i, e in enumerate(events) if e[0] == "AUTHORIZATION_ADJUSTMENT"]
+        first = adjustments[-1] if adjustments else 0
+        latest: dict[tuple[str, str], tuple[str, Decimal]] = {}
+        for index, (kind, psp, amount) in enumerate(events):
+            family, _, outcome = kind.partition("_")
+            if family not in families or outcome not in ("SUCCESS", "FAILURE"):
+                continue
+            if family == "AUTHORIZATION" and index < first:
+                continue  # older than the newest adjustment
+            latest[(family, psp)] = (outcome, amount)
+        total = dict.fromkeys(("authorized", "charged", "refunded", "canceled"), Decimal(0))
+        if adjustments:
+            total["authorized"] = events[first][2]
+        for order in ("AUTHORIZATION", "CHARGE", "REFUND", "CANCEL"):
+            for (family, _psp), (outcome, amount) in latest.items():
+                if family != order or outcome != "SUCCESS":
+                    continue
+                name = families[family]
+                total[name] += amount
+                if name in takes:
+                    total[takes[name]] -= amount
+        total["authorized"] = max(total["authorized"], Decimal(0))
+        return total
 
     # -- HTTP --------------------------------------------------------------------------
     def activate(self, mock: responses.RequestsMock) -> None:
@@ -153,6 +220,9 @@ class FakeSaleor:
                 variables["id"],
             )
             already = dedup in self.recorded
+            if not already:
+                kind, psp = variables["type"], variables["pspReference"]
+                self.events[variables["id"]].append((kind, psp, Decimal(variables["amount"])))
             event_id = self.recorded.setdefault(dedup, f"VHJhbnNhY3Rpb25FdmVudDo{next(_counter)}")
             answer = {
                 "alreadyProcessed": already,

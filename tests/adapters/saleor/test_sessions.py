@@ -109,10 +109,15 @@ def test_initialize_returns_the_signed_cmi_form(
 def test_manual_capture_asks_for_authorization(
     client: Client, saleor: FakeSaleor, channel: Any
 ) -> None:
+    """Saleor's actionType decides; without one, the channel's capture mode."""
+    _, answer = initialize(client, saleor, action_type="AUTHORIZATION")
+    assert answer["result"] == "AUTHORIZATION_ACTION_REQUIRED"
+    assert Payment.objects.get().capture_mode == "manual"
     channel.capture_mode = "manual"
     channel.save()
-    _, answer = initialize(client, saleor)
-    assert answer["result"] == "AUTHORIZATION_ACTION_REQUIRED"
+    payload = session_payload(INIT, new_transaction(), data={"returnUrl": RETURN_URL})
+    del payload["action"]["actionType"]
+    assert send(client, saleor, INIT, payload).json()["result"] == "AUTHORIZATION_ACTION_REQUIRED"
 
 
 @pytest.mark.parametrize(
@@ -155,7 +160,7 @@ def test_approved_callback_is_reported_then_captured(
     assert report["type"] == "CHARGE_SUCCESS"
     assert report["amount"] == "120.50"
     assert report["pspReference"] == "TX-1"
-    assert report["availableActions"] == ["REFUND", "CANCEL"]
+    assert report["availableActions"] == ["REFUND"]  # captured: only a refund (issue 12)
     card = report["paymentMethodDetails"]["card"]
     assert (card["brand"], card["firstDigits"], card["lastDigits"]) == ("visa", "4000", "7190")
     assert all(not c.errors for c in saleor.calls)
@@ -171,9 +176,7 @@ def test_approved_callback_is_reported_then_captured(
 def test_manual_mode_reports_an_authorization(
     client: Client, saleor: FakeSaleor, channel: Any
 ) -> None:
-    channel.capture_mode = "manual"
-    channel.save()
-    transaction, answer = initialize(client, saleor)
+    transaction, answer = initialize(client, saleor, action_type="AUTHORIZATION")
     assert post_callback(client, callback_for(answer, trans_id="TX-2")) == "APPROVED"
     [report] = saleor.reports
     assert report["type"] == "AUTHORIZATION_SUCCESS"
@@ -223,7 +226,8 @@ def test_decline_then_approval(client: Client, saleor: FakeSaleor, channel: Any)
     assert post_callback(client, declined) == "APPROVED"
     assert post_callback(client, callback_for(answer, trans_id="TX-A")) == "ACTION=POSTAUTH"
     types = [(r["type"], r["pspReference"]) for r in saleor.reports]
-    assert types == [("CHARGE_FAILURE", "TX-D"), ("CHARGE_SUCCESS", "TX-A")]
+    # an intermediate decline is INFO: CMI's page stayed open (issue 12)
+    assert types == [("INFO", "TX-D"), ("CHARGE_SUCCESS", "TX-A")]
     assert saleor.reports[0]["amount"] == "120.50"
     assert "ISO8583-05" in saleor.reports[0]["message"]
 
