@@ -28,6 +28,7 @@ from django.core import checks
 from django.urls import NoReverseMatch, reverse
 
 from cmi_core import CMIConfig, ConfigurationError
+from cmi_django.config import SETTINGS
 
 __all__ = ["CALLBACK_NAMES", "callback_unmounted", "check_encryption_keys", "check_payments"]
 
@@ -39,19 +40,8 @@ CALLBACK_NAMES = (
     "cmi_wagtail:callback",
 )
 
-_ENTRY_NAMES = {
-    "CLIENT_ID": "client_id",
-    "STORE_KEY": "store_key",
-    "ENVIRONMENT": "environment",
-    "BASE_URL": "base_url",
-    "API_USERNAME": "api_username",
-    "API_PASSWORD": "api_password",
-    "CURRENCY": "currency",
-    "LANG": "lang",
-    "CAPTURE_MODE": "capture_mode",
-    "SESSION_TIMEOUT": "session_timeout",
-    "HTTP_TIMEOUT": "http_timeout",
-}
+#: ``CMI_PAYMENTS`` entry name -> ``CMIConfig`` field: the one table the loader uses too.
+_ENTRY_NAMES = SETTINGS
 
 
 def _resolves(name: str) -> bool:

@@ -49,6 +49,14 @@ def test_a_wrong_cmi_payments_entry_is_an_error(settings: Any, entry: Any, error
     assert "TEST-STORE-KEY-0001" not in f"{error.msg} {error.hint}"  # never the secret
 
 
+def test_every_documented_entry_passes_the_checks(settings: Any) -> None:
+    """Every ``CMI_PAYMENTS`` entry the loader knows is known to the checks too (the checks
+    kept their own list, without ``API_DEADLINE`` and ``HASH_READING``: "unknown entries")."""
+    full = {**GOOD, "API_DEADLINE": 25, "HASH_READING": "guide", "HTTP_TIMEOUT": 10}
+    settings.CMI_PAYMENTS = {"default": full}
+    assert [m for m in checks.run_checks() if m.is_serious()] == []
+
+
 def test_unknown_capture_mode_fails_check_deploy(settings: Any) -> None:
     """The issue's case: "automatic" passed ``check --deploy``."""
     settings.CMI_PAYMENTS = {"default": {**GOOD, "CAPTURE_MODE": "automatic"}}
