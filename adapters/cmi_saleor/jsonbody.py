@@ -23,7 +23,7 @@ import math
 import re
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "BadJSONError", "loads", "read_object"]
+__all__ = ["MAX_DEPTH", "BadJSONError", "loads", "nests_too_deep", "read_object"]
 
 #: Deepest nesting accepted (Saleor's payloads nest about eight levels).
 MAX_DEPTH = 64
@@ -86,6 +86,15 @@ def _too_deep(value: Any) -> bool:
             return False
         level = below
     return True
+
+
+def nests_too_deep(value: Any) -> bool:
+    """Whether a value parsed elsewhere (a JWT's claims) nests deeper than :data:`MAX_DEPTH`.
+
+    Whether ``json`` itself raises ``RecursionError`` first depends on the Python version
+    (3.13 parses thousands of levels): this gives one answer everywhere.
+    """
+    return _too_deep(value)
 
 
 def loads(raw: bytes | str, *, limit: int | None = None) -> Any:

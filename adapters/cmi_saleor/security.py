@@ -34,7 +34,7 @@ from jwt import PyJWK, PyJWKSet
 from jwt.exceptions import InvalidTokenError, PyJWKError, PyJWKSetError
 
 from cmi_saleor import conf
-from cmi_saleor.jsonbody import BadJSONError, read_object
+from cmi_saleor.jsonbody import BadJSONError, nests_too_deep, read_object
 from cmi_saleor.models import SaleorInstallation
 
 __all__ = [
@@ -248,6 +248,8 @@ def verify_dashboard_token(
             )
         except RecursionError as exc:  # deeply nested claims (PyJWT catches ValueError)
             raise InvalidSignatureError("malformed token") from exc
+        if nests_too_deep(claims):  # the same limit as every JSON body, on any Python
+            raise InvalidSignatureError("malformed token")
         return claims
 
     claims = _with_refetch(installation, kid, check)
