@@ -52,6 +52,27 @@ def _error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
+def _install_error(status: int, code: str, message: str) -> JsonResponse:
+    """A refused install call, in the shape Saleor shows its operator.
+
+    Saleor's installer (``validate_app_install_response``, saleor/app/installation_utils.py)
+    reads ``error.message`` from the app's answer and shows it as the installation's
+    message in the Dashboard; any other shape becomes "App internal error (403). Try later
+    or contact with app support.", which tells the operator nothing. So the message says
+    what to fix, and never carries a secret (the token is not echoed).
+    """
+    return JsonResponse({"error": {"code": code, "message": message[:500]}}, status=status)
+
+
+def not_allowed_message(api_url: str) -> str:
+    """Why an install from ``api_url`` was refused, and what to change (no secrets)."""
+    return (
+        f"Saleor-Api-Url {api_url!r} is not in the CMI app's CMI_SALEOR_ALLOWED_API_URLS. "
+        "Add this exact URL there (scheme, host, port, path and final slash as shown), or "
+        "set Saleor's PUBLIC_URL so that it sends the URL already listed."
+    )
+
+
 @require_GET
 def manifest(request: HttpRequest) -> JsonResponse:
     """The app manifest Saleor installs from (the gateway id is ``id``)."""
@@ -89,27 +110,37 @@ def register(request: HttpRequest) -> JsonResponse:
     """Saleor's install call: check the token, store it with the app id and JWKS."""
     api_url = request.headers.get("Saleor-Api-Url", "").strip()
     if not conf.plausible_api_url(api_url):
-        return _error(400, "missing or invalid Saleor-Api-Url header")
+        return _install_error(
+            400, "INVALID_API_URL", "missing or invalid Saleor-Api-Url header (Saleor 3.22+)"
+        )
     if not conf.api_url_allowed(api_url):
         logger.warning("registration refused for %s: not in CMI_SALEOR_ALLOWED_API_URLS", api_url)
-        return _error(403, "this Saleor is not allowed to install the app")
+        return _install_error(403, "API_URL_NOT_ALLOWED", not_allowed_message(api_url))
     try:
         token = read_object(request.read(MAX_REGISTER_BODY + 1), limit=MAX_REGISTER_BODY).get(
             "auth_token"
         )
     except BadJSONError as exc:
-        return _error(exc.status, f"{exc}: a JSON object with auth_token is expected")
+        return _install_error(
+            exc.status, "BAD_REQUEST", f"{exc}: a JSON object with auth_token is expected"
+        )
     if not isinstance(token, str) or not token or len(token) > 4096:
-        return _error(400, "auth_token missing")
+        return _install_error(400, "BAD_REQUEST", "auth_token missing")
     try:
         app = execute(api_url, token, APP_ID_QUERY).get("app") or {}
         jwks = fetch_jwks(api_url)
     except (SaleorAPIError, InvalidSignatureError) as exc:
         logger.warning("registration for %s failed: %s", api_url, exc)
-        return _error(400, "could not confirm the token with Saleor")
+        return _install_error(
+            400,
+            "SALEOR_UNREACHABLE",
+            f"the CMI app could not confirm the token with the Saleor at {api_url!r} "
+            "(GraphQL and /.well-known/jwks.json): check that the app's server reaches that "
+            "URL (Saleor's PUBLIC_URL decides it)",
+        )
     app_id = app.get("id") if isinstance(app, dict) else None
     if not isinstance(app_id, str) or not app_id:
-        return _error(400, "the token does not identify an app")
+        return _install_error(400, "BAD_TOKEN", "the token does not identify an app")
     from django.utils import timezone
 
     with transaction.atomic():

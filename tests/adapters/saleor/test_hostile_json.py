@@ -143,7 +143,7 @@ def test_register_refuses_deep_json_before_calling_saleor(
     assert response.status_code == 413  # over 64 KiB: refused unread
     response = post_register(client, saleor, b"[" * 50_000)
     assert response.status_code == 400
-    assert "JSON" in response.json()["error"]
+    assert "JSON" in response.json()["error"]["message"]
     assert saleor.calls == []
     assert not SaleorInstallation.objects.exists()
 
@@ -331,7 +331,10 @@ def test_hostile_saleor_answers_are_a_clear_error(
         http.replace(http.GET, f"{origin}/.well-known/jwks.json", body=answer)
     response = post_register(client, saleor, json.dumps({"auth_token": saleor.token}).encode())
     assert response.status_code == 400
-    assert response.json() == {"error": "could not confirm the token with Saleor"}
+    error = response.json()["error"]  # Saleor shows error.message to its operator
+    assert error["code"] == "SALEOR_UNREACHABLE"
+    assert error["message"].startswith("the CMI app could not confirm the token with the Saleor")
+    assert saleor.token not in error["message"]
     assert not SaleorInstallation.objects.exists()
 
 

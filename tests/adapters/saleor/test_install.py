@@ -98,6 +98,47 @@ def test_register_honours_the_allow_list(client: Client, saleor: FakeSaleor, set
     assert register(client, saleor).status_code == 200
 
 
+def saleor_install_message(response: Any) -> str:
+    """What Saleor's Dashboard shows for a refused install call.
+
+    Models ``validate_app_install_response`` (saleor/app/installation_utils.py) and
+    ``install_app_task``: ``error.message`` of the app's JSON answer when there is one,
+    else "App internal error (<status>). Try later or contact with app support."
+    """
+    try:
+        return str(response.json()["error"]["message"])
+    except (TypeError, KeyError, ValueError):
+        return (
+            f"App internal error ({response.status_code}). Try later or contact with app support."
+        )
+
+
+def test_a_refused_install_tells_the_operator_what_to_fix(
+    client: Client, saleor: FakeSaleor, settings: Any
+) -> None:
+    """Saleor's PUBLIC_URL decides Saleor-Api-Url; one character off (no final slash
+    here) and the Dashboard says which URL arrived and which setting to change."""
+    settings.CMI_SALEOR_ALLOWED_API_URLS = [saleor.api_url.rstrip("/")]
+    response = register(client, saleor)
+    assert response.status_code == 403
+    shown = saleor_install_message(response)
+    assert saleor.api_url in shown
+    assert "CMI_SALEOR_ALLOWED_API_URLS" in shown
+    assert "PUBLIC_URL" in shown
+    assert saleor.token not in shown
+    assert saleor.api_url.rstrip("/") + "'" not in shown  # the allow-list is not disclosed
+
+
+def test_a_token_saleor_does_not_confirm_is_explained(
+    client: Client, saleor: FakeSaleor
+) -> None:
+    response = register(client, saleor, token="stolen-token-value")
+    assert response.status_code == 400
+    shown = saleor_install_message(response)
+    assert "could not confirm the token" in shown
+    assert "stolen-token-value" not in shown
+
+
 @pytest.mark.parametrize(
     ("headers", "body"),
     [
