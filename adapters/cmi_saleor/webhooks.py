@@ -227,6 +227,10 @@ def _session_answer(payment: Payment, mapping: TransactionMap | None) -> Answer:
 
 
 def payment_gateway_initialize(installation: SaleorInstallation, payload: Payload) -> Answer:
+    """What a storefront may know before paying. Capture is not the channel
+    configuration's to decide: each payment follows its ``action.actionType``
+    (:func:`_capture_mode`), so the answer says that, and names the configured mode only
+    as what applies when a payload carries no readable ``actionType``."""
     config = _channel_config(installation, payload)
     if config is None:
         return {"data": {"available": False, "message": "CMI is not configured for this channel"}}
@@ -236,7 +240,12 @@ def payment_gateway_initialize(installation: SaleorInstallation, payload: Payloa
             "gateway": conf.app_id(),
             "paymentMethods": PAYMENT_METHODS,
             "environment": config.environment,
-            "captureMode": config.capture_mode,
+            "capture": {
+                "decidedBy": "action.actionType",
+                "CHARGE": "captured at once",
+                "AUTHORIZATION": "authorized; captured by Saleor's charge request",
+                "withoutActionType": config.capture_mode,
+            },
             "languages": list(LANGUAGES),
             "defaultLanguage": config.lang,
             "flow": "redirect-form",

@@ -69,7 +69,10 @@ def test_gateway_initialize_describes_cmi_for_the_channel(
     }
     answer = send(client, saleor, event, payload).json()
     assert answer["data"]["available"] is True
-    assert answer["data"]["captureMode"] == "auto"
+    # capture follows each payment's actionType: the channel's mode is no promise
+    assert "captureMode" not in answer["data"]
+    assert answer["data"]["capture"]["decidedBy"] == "action.actionType"
+    assert answer["data"]["capture"]["withoutActionType"] == "auto"
     payload["sourceObject"] = checkout("other-channel")
     assert send(client, saleor, event, payload).json()["data"]["available"] is False
 
