@@ -1,5 +1,5 @@
-"""Django application configuration: registers the Saleor hook, config resolver and
-cache invalidation."""
+"""Django application configuration: registers the Saleor hook, config resolver, cache
+invalidation and the resolution of pending requests once their operation settles."""
 
 from __future__ import annotations
 
@@ -16,13 +16,18 @@ class CMISaleorConfig(AppConfig):
     def ready(self) -> None:
         from cmi_django.config import register_config_resolver
         from cmi_django.hooks import register_hook
+        from cmi_django.models import Operation
+        from django.db.models.signals import post_save
 
         from cmi_saleor import cache
         from cmi_saleor.checks import check_saleor
-        from cmi_saleor.hooks import SaleorHook
+        from cmi_saleor.hooks import SaleorHook, on_operation_saved
         from cmi_saleor.models import resolve_config
 
         register_hook("saleor", SaleorHook())
+        post_save.connect(
+            on_operation_saved, sender=Operation, dispatch_uid="cmi_saleor_pending_requests"
+        )
         register_config_resolver("saleor", resolve_config)
         cache.connect()
         checks.register(check_saleor)

@@ -23,10 +23,20 @@ What is reported:
   ``REFUND_SUCCESS`` of the captured amount: nothing is collected). Changes Saleor asked
   for itself (its charge, refund and cancel requests, its process-session call) come
   with ``source="platform"`` and are not reported: the webhook's response tells Saleor.
+
+Pending requests (:class:`~cmi_saleor.models.PendingRequest`): a charge, refund or cancel
+whose outcome was unknown when Saleor's webhook had to be answered, and a flagged
+payment's ``transactionProcess``, were answered as pending (Saleor then shows a
+``*_REQUEST`` event and never asks again). :func:`resolve_requests` reports each one's
+success or failure under the request's own pspReference once it is known, from the hook
+(:meth:`SaleorHook.handle`, before the change's own events, which then leave out what the
+resolution already reported) and after the commit that settles an operation
+(:func:`resolve_after_settlement`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from datetime import timedelta
@@ -35,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from cmi_django.display import format_money
 from cmi_django.hooks import PaymentChange, PaymentHook, RetryableHookError
+from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -42,7 +53,7 @@ from cmi_core import PaymentState, format_amount, get_currency, merchant_message
 from cmi_core.effects import Action, EffectKind, allowed_actions
 from cmi_saleor import conf
 from cmi_saleor.graphql import TRANSACTION_EVENT_REPORT, SaleorAPIError, execute
-from cmi_saleor.models import TransactionMap
+from cmi_saleor.models import PendingRequest, TransactionMap
 
 if TYPE_CHECKING:
     from cmi_django.models import Payment
@@ -57,6 +68,8 @@ __all__ = [
     "money",
     "report",
     "report_final_failure",
+    "resolve_after_settlement",
+    "resolve_requests",
 ]
 
 logger = logging.getLogger("cmi_saleor")
@@ -257,10 +270,148 @@ def _operation_reference(payment: Payment, kind: str, fallback: str) -> str:
     return trans_id or fallback
 
 
+#: The effect a request's family stands for: reported as its resolution, the hook does not
+#: report it a second time (Saleor would count the money twice under two references).
+_FAMILY_EFFECTS = {
+    "AUTHORIZATION": EffectKind.AUTHORISED,
+    "CHARGE": EffectKind.CAPTURED,
+    "REFUND": EffectKind.REFUNDED,
+    "CANCEL": EffectKind.VOIDED,
+}
+
+
+def _resolution(request: PendingRequest, payment: Payment) -> tuple[str, Decimal] | None:
+    """The event type and amount that settle ``request``, or None while it is open.
+
+    An operation's request follows its operation: succeeded -> ``<FAMILY>_SUCCESS`` of
+    what CMI did, failed -> ``<FAMILY>_FAILURE``. A flagged payment's process request
+    follows the payment once staff (or CMI's status) took it out of NEEDS_ATTENTION:
+    a CHARGE request -> ``CHARGE_SUCCESS`` when CMI captured, else ``CHARGE_FAILURE``
+    (an authorisation is reported as such by the change itself; capturing it is then a
+    charge Saleor asks for like any other); an AUTHORIZATION request ->
+    ``AUTHORIZATION_SUCCESS`` when the money is held or taken, else the failure. While
+    the shopper may still pay (pending, no final decline), it stays open."""
+    from cmi_django.models import Operation
+
+    family = request.family
+    operation = request.operation
+    if operation is not None:
+        if operation.state in Operation.OPEN:
+            return None
+        if operation.state != Operation.SUCCEEDED:
+            return f"{family}_FAILURE", request.amount
+        amount = operation.amount if operation.amount is not None else request.amount
+        return f"{family}_SUCCESS", amount
+    state = PaymentState(payment.state)
+    if state is PaymentState.NEEDS_ATTENTION:
+        return None
+    if state.is_pending and not decline_is_final(payment):
+        return None  # the shopper may still pay
+    if family == "CHARGE" and payment.captured_amount and state is not PaymentState.VOIDED:
+        return "CHARGE_SUCCESS", payment.captured_amount
+    if family == "AUTHORIZATION" and payment.authorised_amount and state.is_paid:
+        return "AUTHORIZATION_SUCCESS", payment.authorised_amount
+    return f"{family}_FAILURE", request.amount
+
+
+def _resolution_message(kind: str, amount: Decimal, payment: Payment) -> str:
+    shown = format_money(amount, payment.currency, "en")
+    if kind.endswith("_SUCCESS"):
+        return f"CMI confirmed the pending request: {shown}"
+    return f"CMI did not carry out the pending request of {shown}"
+
+
+def resolve_requests(payment: Payment) -> list[tuple[str, Decimal]]:
+    """Report the resolution of every open pending request of ``payment`` whose outcome
+    is now known; returns the ``(family, amount)`` reported as a success.
+
+    Raises :class:`SaleorReportError` when Saleor does not record one (it stays open, to
+    be reported at the next occasion)."""
+    succeeded: list[tuple[str, Decimal]] = []
+    requests = PendingRequest.objects.select_related("mapping__installation", "operation").filter(
+        mapping__payment=payment, resolved__isnull=True
+    )
+    for request in requests:
+        found = _resolution(request, payment)
+        if found is None:
+            continue
+        kind, amount = found
+        request.mapping.payment = payment
+        report(
+            request.mapping,
+            kind,
+            amount=amount,
+            psp_reference=request.psp_reference,
+            message=_resolution_message(kind, amount, payment),
+            actions=actions_for(payment),
+            url=external_url(payment),
+        )
+        PendingRequest.objects.filter(pk=request.pk).update(
+            resolution=kind, resolved=timezone.now()
+        )
+        if kind.endswith("_SUCCESS"):
+            succeeded.append((request.family, amount))
+    return succeeded
+
+
+def _without_resolved(change: PaymentChange, succeeded: list[tuple[str, Decimal]]) -> PaymentChange:
+    """``change`` without the effects a resolution already reported to Saleor."""
+    remaining = list(change.effects)
+    for family, amount in succeeded:
+        kind = _FAMILY_EFFECTS[family]
+        match = next(
+            (e for e in remaining if e.kind is kind and (e.amount in (None, amount))), None
+        ) or next((e for e in remaining if e.kind is kind), None)
+        if match is not None:
+            remaining.remove(match)
+            if kind is EffectKind.CAPTURED:  # auto capture: one CHARGE_SUCCESS, as always
+                remaining = [e for e in remaining if e.kind is not EffectKind.AUTHORISED]
+    return dataclasses.replace(change, effects=tuple(remaining))
+
+
+def resolve_after_settlement(operation_pk: int) -> None:
+    """After the commit that settled an operation Saleor was answered "pending" about:
+    report the resolution (best effort; a refused report stays open for the next
+    occasion, e.g. the payment's next change)."""
+    request = (
+        PendingRequest.objects.select_related("mapping__payment")
+        .filter(operation_id=operation_pk, resolved__isnull=True)
+        .first()
+    )
+    if request is None:
+        return
+    try:
+        resolve_requests(request.mapping.payment)
+    except SaleorReportError as exc:
+        logger.warning("could not report the resolution of %s: %s", request, exc)
+
+
+def on_operation_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """``post_save`` of :class:`cmi_django.models.Operation`: a settled operation with an
+    open pending request is resolved after the commit (also when it failed, which
+    changes no payment and so reaches no hook)."""
+    if instance.state in ("pending", "unknown") or instance.kind not in (
+        "capture",
+        "refund",
+        "void",
+    ):
+        return
+    if PendingRequest.objects.filter(operation_id=instance.pk, resolved__isnull=True).exists():
+        pk = instance.pk
+        transaction.on_commit(lambda: resolve_after_settlement(pk))
+
+
 class SaleorHook(PaymentHook):
     """Reports each change to the Saleor transaction the payment was made for."""
 
     def handle(self, change: PaymentChange) -> None:
+        # Pending requests first: their resolution carries what the change would report.
+        # A callback or return never settles one (they apply to unpaid payments only, and
+        # never to a flagged one), so the shopper's path pays no query for it.
+        if change.source not in ("callback", "return"):
+            succeeded = resolve_requests(change.payment)
+            if succeeded:
+                change = _without_resolved(change, succeeded)
         if change.source == "platform":
             # Saleor asked for it: the webhook's own answer tells Saleor, except the
             # release of the remainder after a partial capture, which no answer carries

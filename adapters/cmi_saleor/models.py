@@ -19,7 +19,13 @@ from django.db import models
 
 from cmi_core import CMIConfig
 
-__all__ = ["ChannelConfiguration", "SaleorInstallation", "TransactionMap", "resolve_config"]
+__all__ = [
+    "ChannelConfiguration",
+    "PendingRequest",
+    "SaleorInstallation",
+    "TransactionMap",
+    "resolve_config",
+]
 
 
 class SaleorInstallation(models.Model):
@@ -134,3 +140,48 @@ class TransactionMap(models.Model):
 
     def __str__(self) -> str:
         return f"{self.oid} -> {self.transaction_id}"
+
+
+class PendingRequest(models.Model):
+    """A request the app answered as pending: Saleor shows a ``*_REQUEST`` event with
+    ``psp_reference`` until the app reports the same reference's success or failure.
+
+    Two sources: a charge, refund or cancel whose outcome was still unknown when Saleor's
+    webhook had to be answered (``operation`` is the open
+    :class:`~cmi_django.models.Operation`), and a ``transactionProcess`` answered
+    ``*_REQUEST`` for a payment staff must check (``operation`` empty). Saleor never asks
+    again about either (a REQUEST is a final session status for ``transactionProcess``),
+    so :func:`cmi_saleor.hooks.resolve_requests` reports the resolution once the
+    operation settles or the payment leaves NEEDS_ATTENTION.
+    """
+
+    mapping = models.ForeignKey(
+        TransactionMap, on_delete=models.CASCADE, related_name="pending_requests"
+    )
+    operation = models.OneToOneField(
+        "cmi_django.Operation",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="saleor_request",
+    )
+    #: The event family: AUTHORIZATION, CHARGE, REFUND or CANCEL.
+    family = models.CharField(max_length=16)
+    psp_reference = models.CharField(max_length=128)
+    amount = models.DecimalField(max_digits=15, decimal_places=3)
+    created = models.DateTimeField(auto_now_add=True)
+    #: The event type reported to resolve it (``CHARGE_SUCCESS``...), once reported.
+    resolution = models.CharField(max_length=32, blank=True)
+    resolved = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("id",)
+        constraints = (
+            models.UniqueConstraint(
+                fields=("mapping", "family", "psp_reference"),
+                name="cmi_saleor_one_pending_request_per_reference",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.family}_REQUEST {self.psp_reference} ({self.resolution or 'open'})"

@@ -17,6 +17,7 @@ from typing import Any
 from cmi_django import services
 from cmi_django.display import format_money
 from cmi_django.models import Operation, Payment
+from cmi_django.operations import OperationPendingError
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
@@ -40,7 +41,12 @@ from cmi_saleor.hooks import (
     psp_reference,
     session_card,
 )
-from cmi_saleor.models import ChannelConfiguration, SaleorInstallation, TransactionMap
+from cmi_saleor.models import (
+    ChannelConfiguration,
+    PendingRequest,
+    SaleorInstallation,
+    TransactionMap,
+)
 
 __all__ = ["HANDLERS"]
 
@@ -194,12 +200,24 @@ def _session_answer(payment: Payment, mapping: TransactionMap | None) -> Answer:
         if card:
             answer["paymentMethodDetails"] = card
         return answer
-    if state is PaymentState.NEEDS_ATTENTION:
+    if state is PaymentState.NEEDS_ATTENTION and mapping is not None:
+        # Saleor keeps a REQUEST as this session's final answer and never asks again: the
+        # request is recorded, and its resolution reported when staff settle the payment
+        # (hooks.resolve_requests), under this pspReference.
+        family = _result("REQUEST", payment, mode).removesuffix("_REQUEST")
+        request, _ = PendingRequest.objects.get_or_create(
+            mapping=mapping,
+            family=family,
+            psp_reference=f"{payment.oid}-attention",
+            defaults={"amount": payment.amount},
+        )
         return {
-            "result": _result("REQUEST", payment, mode),
-            "pspReference": psp_reference(payment),
+            "result": f"{family}_REQUEST",
+            "pspReference": request.psp_reference,
             "amount": money(payment.amount, payment),
-            "message": "CMI: the payment is being checked by the merchant",
+            "message": "CMI: the payment is being checked by the merchant; Saleor hears "
+            "the outcome when it is settled",
+            "actions": [],
         }
     if state is PaymentState.VOIDED:
         return _failure(mode, "CMI: the payment was cancelled", money(payment.amount, payment))
@@ -417,6 +435,44 @@ def _operation_answer(prefix: str, payment: Payment, operation: Operation) -> An
     }
 
 
+#: Saleor's request family -> the kind of :class:`~cmi_django.models.Operation` it sends.
+_KINDS = {"CHARGE": "capture", "REFUND": "refund", "CANCEL": "void"}
+
+
+def _pending_answer(
+    prefix: str, mapping: TransactionMap, key: str, amount: Decimal | None
+) -> Answer | None:
+    """The answer for a request whose own operation is still open (pending after the
+    wait, or ``unknown``: CMI may have acted), else None.
+
+    ``*_FAILURE`` would be wrong (CMI may have moved the money) and ``*_SUCCESS`` too
+    (it may not). Saleor's response schemas accept a pending answer for these requests:
+    ``{"pspReference": ...}`` without ``result`` (the ``...Async`` variant); Saleor then
+    keeps its ``*_REQUEST`` event with that pspReference, shown as pending, and the app
+    reports ``*_SUCCESS`` or ``*_FAILURE`` under the same reference when the operation
+    settles (``cmi_reconcile``, a refresh: :func:`cmi_saleor.hooks.resolve_requests`).
+    Another request's open operation is not this one: that one gets its failure (it was
+    not sent; Saleor may ask again)."""
+    payment = mapping.payment
+    operation = (
+        payment.operations.filter(kind=_KINDS[prefix], key=key, state__in=Operation.OPEN)
+        .order_by("-id")
+        .first()
+    )
+    if operation is None:
+        return None
+    request, _ = PendingRequest.objects.get_or_create(
+        operation=operation,
+        defaults={
+            "mapping": mapping,
+            "family": prefix,
+            "psp_reference": f"{payment.oid}-{operation.kind}-{operation.pk}",
+            "amount": operation.amount or amount or payment.authorised_amount,
+        },
+    )
+    return {"pspReference": request.psp_reference, "actions": []}
+
+
 def _operate(
     prefix: str,
     request_type: str,
@@ -437,10 +493,15 @@ def _operate(
     key = _idempotency_key(payload, request_type, amount)
     try:
         operation = call(payment, amount, key)  # source="platform": the answer tells Saleor
+    except OperationPendingError as exc:  # this request's own call may have moved money
+        pending = _pending_answer(prefix, mapping, key, amount)
+        return pending or {**failure, "message": f"not possible now: {exc.reason}"[:512]}
     except TransitionError as exc:
         return {**failure, "message": f"not possible now: {exc.reason}"[:512]}
-    except APIError as exc:
-        return {**failure, "message": f"CMI refused: {exc.error_code or exc.err_msg or exc}"[:512]}
+    except APIError as exc:  # CMI's answer lost after sending: its operation is "unknown"
+        pending = _pending_answer(prefix, mapping, key, amount)
+        reason = exc.error_code or exc.err_msg or exc
+        return pending or {**failure, "message": f"CMI refused: {reason}"[:512]}
     except (CMIError, ImproperlyConfigured) as exc:
         logger.error("%s for %s failed: %s", prefix, payment.oid, exc)
         return {**failure, "message": f"failed: {type(exc).__name__}"}

@@ -29,14 +29,14 @@ _STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + (
 )
 
 
-class _Stopped(Exception):
+class _StoppedError(Exception):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
 
 
 def _raise_stopped(signum: int, frame: FrameType | None) -> None:
-    raise _Stopped(signum)
+    raise _StoppedError(signum)
 
 
 def _signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
@@ -73,7 +73,7 @@ def run(command: list[str]) -> int:
     previous = {s: signal.signal(s, _raise_stopped) for s in _STOP_SIGNALS}
     try:
         return child.wait()
-    except _Stopped as stopped:
+    except _StoppedError as stopped:
         return 128 + stopped.signum
     finally:
         for signum, handler in previous.items():

@@ -75,7 +75,8 @@ def blocks(doc: str) -> list[Block]:
     current: Block | None = None
     console = False
     pending = ""
-    for line in (ROOT / doc).read_text(encoding="utf-8").splitlines():
+    for raw in (ROOT / doc).read_text(encoding="utf-8").splitlines():
+        line = raw
         fence = re.match(r"^```(\w*)", line)
         if fence:
             if current is None and fence.group(1) in ("console", "sh", "bash", "shell"):

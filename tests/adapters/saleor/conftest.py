@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -90,7 +91,16 @@ def send(
         transaction = payload.get("transaction") if isinstance(payload, dict) else None
         transaction_id = transaction.get("id") if isinstance(transaction, dict) else None
         if isinstance(transaction_id, str) and isinstance(response.json(), dict):
-            saleor.store(transaction_id, response.json())  # Saleor keeps the answer as an event
+            request = None  # the *_REQUEST event Saleor made before a charge/refund/cancel
+            events = transaction.get("events") if isinstance(transaction, dict) else None
+            if (
+                isinstance(events, list)
+                and events
+                and str(events[-1].get("type")).endswith("_REQUEST")
+            ):
+                amount = Decimal(str(payload["action"]["amount"]))
+                request = (str(events[-1]["type"]), amount)
+            saleor.store(transaction_id, response.json(), request)  # Saleor keeps the answer
     return response
 
 

@@ -109,11 +109,45 @@ class FakeSaleor:
         default_factory=lambda: defaultdict(list)
     )
 
-    def store(self, transaction_id: str, answer: dict[str, Any]) -> None:
-        """Saleor stores a sync webhook's answer as an event of the transaction."""
+    def store(
+        self,
+        transaction_id: str,
+        answer: dict[str, Any],
+        request: tuple[str, Decimal] | None = None,
+    ) -> None:
+        """Saleor stores a sync webhook's answer as an event of the transaction.
+
+        For a charge, refund or cancel request (``request``: the ``*_REQUEST`` event Saleor
+        created before calling, and its amount), Saleor gives that request event the
+        answer's pspReference and keeps it in its calculations
+        (``create_transaction_event_from_request_and_webhook_response`` in
+        ``saleor/payment/utils.py``); an answer without ``result`` (the schemas'
+        ``...Async`` variant) adds no other event: the request stays pending.
+        """
+        if request is not None:
+            self.events[transaction_id].append(
+                (request[0], answer.get("pspReference") or "", request[1])
+            )
         if answer.get("result") and answer.get("amount") is not None:
             event = (answer["result"], answer.get("pspReference") or "", Decimal(answer["amount"]))
             self.events[transaction_id].append(event)
+
+    def pending(self, transaction_id: str) -> dict[str, Decimal]:
+        """The pending amounts per family (``charge``, ``refund``...), as Saleor computes
+        them (``_should_increase_pending_amount``): a ``*_REQUEST`` with a pspReference
+        and no success nor failure of the same family and reference."""
+        events = self.events.get(transaction_id, [])
+        settled = {
+            (kind.partition("_")[0], psp)
+            for kind, psp, _ in events
+            if kind.partition("_")[2] in ("SUCCESS", "FAILURE")
+        }
+        totals: dict[str, Decimal] = defaultdict(Decimal)
+        for kind, psp, amount in events:
+            family, _, outcome = kind.partition("_")
+            if outcome == "REQUEST" and psp and (family, psp) not in settled:
+                totals[family.lower()] += amount
+        return dict(totals)
 
     def processed(self, transaction_id: str) -> tuple[str, str, Decimal] | None:
         """The event ``transactionProcess`` answers without calling the app, if any.

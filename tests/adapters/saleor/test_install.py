@@ -129,9 +129,7 @@ def test_a_refused_install_tells_the_operator_what_to_fix(
     assert saleor.api_url.rstrip("/") + "'" not in shown  # the allow-list is not disclosed
 
 
-def test_a_token_saleor_does_not_confirm_is_explained(
-    client: Client, saleor: FakeSaleor
-) -> None:
+def test_a_token_saleor_does_not_confirm_is_explained(client: Client, saleor: FakeSaleor) -> None:
     response = register(client, saleor, token="stolen-token-value")
     assert response.status_code == 400
     shown = saleor_install_message(response)

@@ -9,6 +9,7 @@ serves), so stopping only the first one is not enough.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -64,7 +65,7 @@ def alive(pid: int) -> bool:
 
 def serving(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
             return bool(answer.status == 200)
     except OSError:
         return False
@@ -87,7 +88,7 @@ def test_stopping_run_py_stops_the_development_server(tmp_path: Path, stop: int)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CMI_SALEOR", "DJANGO_"))}
     env.update(CMI_SALEOR_DEMO="1", DATABASE_URL="", PYTHONUNBUFFERED="1")
     log = (tmp_path / "run.log").open("wb")
-    script = subprocess.Popen(  # noqa: S603
+    script = subprocess.Popen(
         [sys.executable, str(example / "run.py"), "--port", str(port)],
         env=env,
         stdout=log,
@@ -111,10 +112,8 @@ def test_stopping_run_py_stops_the_development_server(tmp_path: Path, stop: int)
         assert not port_taken(port), "the port is still served after run.py stopped"
     finally:
         for pid in started | descendants(script.pid):  # leave nothing behind, pass or fail
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         if script.poll() is None:
             script.kill()
             script.wait()

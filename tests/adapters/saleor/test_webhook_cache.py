@@ -88,10 +88,16 @@ def test_off_when_the_interval_is_zero(
 def test_a_change_saved_here_counts_at_once(
     client: Client, saleor: FakeSaleor, channel: Any
 ) -> None:
-    assert send(client, saleor, GATEWAY, gateway()).json()["data"]["capture"]["withoutActionType"] == "auto"
+    assert (
+        send(client, saleor, GATEWAY, gateway()).json()["data"]["capture"]["withoutActionType"]
+        == "auto"
+    )
     channel.capture_mode = "manual"
     channel.save()
-    assert send(client, saleor, GATEWAY, gateway()).json()["data"]["capture"]["withoutActionType"] == "manual"
+    assert (
+        send(client, saleor, GATEWAY, gateway()).json()["data"]["capture"]["withoutActionType"]
+        == "manual"
+    )
     channel.delete()
     assert send(client, saleor, GATEWAY, gateway()).json()["data"]["available"] is False
 
