@@ -45,9 +45,11 @@ from typing import TYPE_CHECKING, Any
 
 from cmi_django.display import format_money
 from cmi_django.hooks import PaymentChange, PaymentHook, RetryableHookError
+from cmi_django.i18n import shopper_language
 from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from cmi_core import PaymentState, format_amount, get_currency, merchant_message
 from cmi_core.effects import Action, EffectKind, allowed_actions
@@ -70,6 +72,7 @@ __all__ = [
     "report_final_failure",
     "resolve_after_settlement",
     "resolve_requests",
+    "say",
 ]
 
 logger = logging.getLogger("cmi_saleor")
@@ -79,6 +82,21 @@ _PAN = re.compile(r"^\s*([0-9]{4})[0-9]*[^0-9]+[^0-9]*?([0-9]{4})\s*$")
 
 class SaleorReportError(RetryableHookError):
     """Saleor did not record the reported event (retryable: the payment is not flagged)."""
+
+
+def say(payment: Payment, text: str, **values: object) -> str:
+    """``text`` (a message id marked with ``gettext_noop``) in the shopper's language
+    (``Payment.lang``, :func:`cmi_django.i18n.shopper_language`), its ``%(name)s``
+    placeholders filled; a :class:`~decimal.Decimal` value is money, formatted in that
+    language (:func:`cmi_django.display.format_money`, the payment's currency). CMI's
+    callback and staff operations have no shopper request: without this, Saleor's
+    events would be in the server's default language whoever paid (issue 13)."""
+    with shopper_language(payment):
+        shown = {
+            name: format_money(value, payment.currency) if isinstance(value, Decimal) else value
+            for name, value in values.items()
+        }
+        return gettext(text) % shown
 
 
 def money(amount: Decimal, payment: Payment) -> str:
@@ -235,7 +253,11 @@ def report_final_failure(payment: Payment, result: CallbackResult | None = None)
         failure_kind(payment),
         amount=payment.amount,
         psp_reference=f"{payment.oid}-final",
-        message=merchant_message(code or None, err or None),
+        message=say(
+            payment,
+            gettext_noop("CMI declined the payment: %(reason)s"),
+            reason=merchant_message(code or None, err or None),
+        ),
         details=card_details(payment, result),
         url=external_url(payment),
     )
@@ -315,10 +337,15 @@ def _resolution(request: PendingRequest, payment: Payment) -> tuple[str, Decimal
 
 
 def _resolution_message(kind: str, amount: Decimal, payment: Payment) -> str:
-    shown = format_money(amount, payment.currency, "en")
     if kind.endswith("_SUCCESS"):
-        return f"CMI confirmed the pending request: {shown}"
-    return f"CMI did not carry out the pending request of {shown}"
+        return say(
+            payment, gettext_noop("CMI confirmed the pending request: %(amount)s"), amount=amount
+        )
+    return say(
+        payment,
+        gettext_noop("CMI did not carry out the pending request of %(amount)s"),
+        amount=amount,
+    )
 
 
 def resolve_requests(payment: Payment) -> list[tuple[str, Decimal]]:
@@ -439,9 +466,15 @@ class SaleorHook(PaymentHook):
                 "AUTHORIZATION_ADJUSTMENT",
                 amount=captured,
                 psp_reference=f"{psp_reference(payment)}-released",
-                message=f"CMI captured {format_money(captured, payment.currency, 'en')} and "
-                f"released the rest ({format_money(effect.amount, payment.currency, 'en')}):"
-                " one capture per order",
+                message=say(
+                    payment,
+                    gettext_noop(
+                        "CMI captured %(captured)s and released the rest (%(released)s): one"
+                        " capture per order"
+                    ),
+                    captured=captured,
+                    released=effect.amount or Decimal(0),
+                ),
                 actions=actions_for(payment),
                 url=external_url(payment),
             )
@@ -452,12 +485,15 @@ class SaleorHook(PaymentHook):
         if change.has(EffectKind.CAPTURED):  # auto capture: reported once, as CHARGE_SUCCESS
             return
         payment, result = change.payment, change.result
+        code = result.auth_code if result else ""
         report(
             _mapping(payment),
             "AUTHORIZATION_SUCCESS",
             amount=payment.authorised_amount,
             psp_reference=(result.trans_id if result else "") or psp_reference(payment),
-            message=f"CMI authorised, auth code {result.auth_code if result else ''}".strip(", "),
+            message=say(payment, gettext_noop("CMI authorised, auth code %(code)s"), code=code)
+            if code
+            else say(payment, gettext_noop("CMI authorised")),
             actions=actions_for(payment),
             details=card_details(payment, result),
             url=external_url(payment),
@@ -473,8 +509,12 @@ class SaleorHook(PaymentHook):
             "CHARGE_SUCCESS",
             amount=amount,
             psp_reference=psp_reference(payment),
-            message=f"CMI captured {format_money(amount, payment.currency, 'en')}, "
-            f"auth code {payment.auth_code}",
+            message=say(
+                payment,
+                gettext_noop("CMI captured %(amount)s, auth code %(code)s"),
+                amount=amount,
+                code=payment.auth_code,
+            ),
             actions=actions_for(payment),
             details=card_details(payment, result),
             url=external_url(payment),
@@ -495,8 +535,11 @@ class SaleorHook(PaymentHook):
             amount=payment.amount,
             psp_reference=(result.trans_id if result else "")
             or f"{payment.oid}-{payment.declined_attempts}",
-            message=f"CMI declined an attempt (the shopper may try again): "
-            f"{merchant_message(code or None, err or None)}",
+            message=say(
+                payment,
+                gettext_noop("CMI declined an attempt (the shopper may try again): %(reason)s"),
+                reason=merchant_message(code or None, err or None),
+            ),
             details=card_details(payment, result),
             url=external_url(payment),
         )
@@ -510,7 +553,7 @@ class SaleorHook(PaymentHook):
             "REFUND_SUCCESS",
             amount=amount,
             psp_reference=_operation_reference(payment, "refund", fallback),
-            message=f"CMI refunded {format_money(amount, payment.currency, 'en')}",
+            message=say(payment, gettext_noop("CMI refunded %(amount)s"), amount=amount),
             actions=actions_for(payment),
             url=external_url(payment),
         )
@@ -528,8 +571,13 @@ class SaleorHook(PaymentHook):
                 "REFUND_SUCCESS",
                 amount=kept,
                 psp_reference=_operation_reference(payment, "void", fallback),
-                message=f"CMI voided the capture of {format_money(kept, payment.currency, 'en')}"
-                " (same day): nothing is collected",
+                message=say(
+                    payment,
+                    gettext_noop(
+                        "CMI voided the capture of %(amount)s (same day): nothing is collected"
+                    ),
+                    amount=kept,
+                ),
                 actions=actions_for(payment),
                 url=external_url(payment),
             )
@@ -539,7 +587,7 @@ class SaleorHook(PaymentHook):
             "CANCEL_SUCCESS",
             amount=payment.authorised_amount or payment.amount,
             psp_reference=psp_reference(payment),
-            message="CMI voided the payment",
+            message=say(payment, gettext_noop("CMI voided the payment")),
             url=external_url(payment),
         )
 
@@ -552,7 +600,11 @@ class SaleorHook(PaymentHook):
                 "INFO",
                 amount=payment.amount,
                 psp_reference=psp_reference(payment),
-                message=f"CMI payment needs attention: {effect.reason}",
+                message=say(
+                    payment,
+                    gettext_noop("CMI payment needs attention: %(reason)s"),
+                    reason=effect.reason,
+                ),
                 url=external_url(payment),
             )
         except SaleorReportError:

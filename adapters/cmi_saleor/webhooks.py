@@ -15,11 +15,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cmi_django import services
-from cmi_django.display import format_money
 from cmi_django.models import Operation, Payment
 from cmi_django.operations import OperationPendingError
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from cmi_core import (
     Address,
@@ -39,6 +39,7 @@ from cmi_saleor.hooks import (
     decline_is_final,
     money,
     psp_reference,
+    say,
     session_card,
 )
 from cmi_saleor.models import (
@@ -184,7 +185,7 @@ def _session_answer(payment: Payment, mapping: TransactionMap | None) -> Answer:
             "result": "CHARGE_SUCCESS",
             "pspReference": psp_reference(payment),
             "amount": money(payment.captured_amount, payment),
-            "message": "CMI: paid",
+            "message": say(payment, gettext_noop("CMI: paid")),
             "actions": actions_for(payment),
         }
     elif state is PaymentState.AUTHORISED:
@@ -192,7 +193,7 @@ def _session_answer(payment: Payment, mapping: TransactionMap | None) -> Answer:
             "result": "AUTHORIZATION_SUCCESS",
             "pspReference": psp_reference(payment),
             "amount": money(payment.authorised_amount, payment),
-            "message": "CMI: authorised",
+            "message": say(payment, gettext_noop("CMI: authorised")),
             "actions": actions_for(payment),
         }
     if answer is not None:
@@ -215,8 +216,13 @@ def _session_answer(payment: Payment, mapping: TransactionMap | None) -> Answer:
             "result": f"{family}_REQUEST",
             "pspReference": request.psp_reference,
             "amount": money(payment.amount, payment),
-            "message": "CMI: the payment is being checked by the merchant; Saleor hears "
-            "the outcome when it is settled",
+            "message": say(
+                payment,
+                gettext_noop(
+                    "CMI: the payment is being checked by the merchant; Saleor hears the"
+                    " outcome when it is settled"
+                ),
+            ),
             "actions": [],
         }
     if state is PaymentState.VOIDED:
@@ -227,11 +233,19 @@ def _session_answer(payment: Payment, mapping: TransactionMap | None) -> Answer:
             "result": _result("FAILURE", payment, mode),
             "pspReference": f"{payment.oid}-final",
             "amount": money(payment.amount, payment),
-            "message": f"CMI: declined ({reason or 'the shopper gave up'})"[:512],
+            "message": say(
+                payment,
+                gettext_noop("CMI: declined (%(reason)s)"),
+                reason=reason or say(payment, gettext_noop("the shopper gave up")),
+            )[:512],
         }
-    waiting = "CMI: waiting for the shopper to pay"
+    waiting = say(payment, gettext_noop("CMI: waiting for the shopper to pay"))
     if state is PaymentState.DECLINED:  # not final: CMI's page takes another card
-        waiting = f"CMI: declined ({reason}); the shopper may try another card"[:512]
+        waiting = say(
+            payment,
+            gettext_noop("CMI: declined (%(reason)s); the shopper may try another card"),
+            reason=reason,
+        )[:512]
     return {
         "result": _result("ACTION_REQUIRED", payment, mode),
         "pspReference": payment.oid,
@@ -540,9 +554,14 @@ def transaction_cancel(installation: SaleorInstallation, payload: Payload) -> An
         answer: Answer = {
             "result": "CANCEL_FAILURE",
             "pspReference": psp_reference(payment),
-            "message": f"CMI captured "
-            f"{format_money(payment.captured_amount, payment.currency, 'en')}: captured "
-            "money can only be refunded (ask for a refund)",
+            "message": say(
+                payment,
+                gettext_noop(
+                    "CMI captured %(amount)s: captured money can only be refunded (ask for"
+                    " a refund)"
+                ),
+                amount=payment.captured_amount,
+            ),
         }
         amount = _dict(payload.get("action")).get("amount")
         if amount is not None:
