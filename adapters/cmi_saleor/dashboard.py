@@ -5,6 +5,15 @@ through ``postMessage`` (the "handshake"). The page sends that JWT back with eve
 call (``Authorization-Bearer``, ``Saleor-Api-Url``); the API verifies it with the
 installation's JWKS, checks that it was issued for this app and that the staff user has
 ``HANDLE_PAYMENTS``. Secrets are write-only (masked in answers, empty keeps them).
+
+The page follows the Dashboard's theme and language as apps built on
+``@saleor/app-sdk``'s AppBridge do, in a few lines of its own script (no npm package):
+``?theme=`` and ``?locale=`` of the frame's URL first, then the Dashboard's ``theme``
+(``{theme: "light" | "dark"}``) and ``localeChanged`` (``{locale}``) messages; it tells
+the Dashboard it is ready with AppBridge's ``dispatch`` handshake (``notifyReady`` with an
+``actionId``, answered by a ``response`` carrying that id). Its words come from this
+app's catalogues (:data:`PAGE_STRINGS`, in en, fr and ar; Arabic right to left); other
+Dashboard languages get English.
 """
 
 from __future__ import annotations
@@ -16,6 +25,8 @@ from cmi_django.crypto import DecryptionError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
@@ -45,6 +56,58 @@ FIELDS = (
 )
 
 
+#: Every word the configuration page shows, by the key its elements carry (``data-i18n``).
+PAGE_STRINGS = {
+    "title": _("CMI payments"),
+    "waiting": _("Waiting for the Saleor Dashboard…"),
+    "connected": _("Connected to %s"),
+    "not_authorised": _("Not authorised"),
+    "unreachable": _("The app cannot be reached."),
+    "http_error": _("The app answered HTTP %s; see its server log."),
+    "no_referrer": _(
+        "This page cannot tell which site shows it (no Referer): open it from the Saleor Dashboard."
+    ),
+    "standalone": _("Open this page from the Saleor Dashboard (Apps → CMI), or use Django admin."),
+    "channels": _("Channels"),
+    "channel": _("Channel"),
+    "enabled": _("Enabled"),
+    "client_id": _("Client id"),
+    "store_key": _("Store key"),
+    "api_user": _("API user"),
+    "api_password": _("API password"),
+    "capture": _("Capture"),
+    "environment": _("Environment"),
+    "language": _("Language"),
+    "add": _("Add or change a channel"),
+    "channel_slug": _("Channel slug"),
+    "cmi_client_id": _("CMI client id"),
+    "store_key_help": _("Store key (write-only: empty keeps the stored one)"),
+    "api_username": _("API user name"),
+    "api_password_help": _("API password (write-only)"),
+    "capture_help": _(
+        "Capture when Saleor sends no actionType (each payment follows Saleor's actionType)"
+    ),
+    "auto": _("automatic (charge)"),
+    "manual": _("manual (authorize)"),
+    "page_language": _("Payment page language"),
+    "base_url": _("Gateway base URL (only for an emulator)"),
+    "save": _("Save"),
+    "yes": _("yes"),
+    "no": _("no"),
+}
+#: The languages the page speaks (the Dashboard's others fall back to English).
+PAGE_LANGUAGES = ("en", "fr", "ar")
+
+
+def page_strings() -> dict[str, dict[str, str]]:
+    """:data:`PAGE_STRINGS` in each of :data:`PAGE_LANGUAGES`, for the page's script."""
+    strings = {}
+    for lang in PAGE_LANGUAGES:
+        with translation.override(lang):
+            strings[lang] = {key: str(text) for key, text in PAGE_STRINGS.items()}
+    return strings
+
+
 def frame_ancestors(request: HttpRequest) -> str:
     """The ``frame-ancestors`` sources: who may frame the configuration page.
 
@@ -71,7 +134,7 @@ def frame_ancestors(request: HttpRequest) -> str:
 @require_GET
 def configuration_page(request: HttpRequest) -> HttpResponse:
     """Static page; everything it shows comes from the token-checked API."""
-    response = render(request, "cmi_saleor/configuration.html")
+    response = render(request, "cmi_saleor/configuration.html", {"strings": page_strings()})
     response["Content-Security-Policy"] = f"frame-ancestors {frame_ancestors(request)}"
     return response
 

@@ -6,6 +6,11 @@ allow-scripts``; when the frame has loaded it posts ``{type: "handshake", payloa
 version: 1}}`` to the app's origin. The stand-in below does the same from its own origin
 (``http://127.0.0.1:<port>``, a small HTTP server; the app is ``http://localhost:<port>``
 in pytest-django's ``live_server``), so the handshake crosses origins as in production.
+Then, as the Dashboard does (``DashboardEventFactory`` of ``@saleor/app-sdk``), it posts
+``{type: "theme", payload: {theme}}`` and ``{type: "localeChanged", payload: {locale}}``,
+again whenever its theme or language changes, and answers every action the app
+dispatches (``{type, payload: {..., actionId}}``) with ``{type: "response", payload:
+{actionId, ok: true}}``.
 The token is a JWT signed by the Saleor stand-in's key (``standin.FakeSaleor``).
 
 ``page.route`` cannot serve the Dashboard: Chromium counts a routed page as public and its
@@ -15,11 +20,13 @@ Local Network Access checks then refuse to frame ``localhost``.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -53,6 +60,8 @@ class Dashboard:
     token: str | None = None
     stranger: bool = False
     referrer: bool = True
+    theme: str = "light"  # the Dashboard's own theme and language
+    locale: str = "en"
     api_calls: list[dict[str, str]] = field(default_factory=list)
 
     def html(self) -> str:
@@ -61,7 +70,7 @@ class Dashboard:
                 "domain": "saleor.example.com",
                 "saleorApiUrl": self.saleor.api_url,
                 "id": self.saleor.app_id,
-                "theme": "light",
+                "theme": self.theme,
             }
         )
         policy = "" if self.referrer else ' referrerpolicy="no-referrer"'
@@ -74,27 +83,51 @@ class Dashboard:
 <script>
   var APP_ORIGIN = {json.dumps(self.app_url.split("/app")[0])};
   var TOKEN = {json.dumps(self.token)};
+  var THEME = {json.dumps(self.theme)}, LOCALE = {json.dumps(self.locale)};
   window.fromApp = [];
-  window.addEventListener("message", function (event) {{
-    if (event.origin === APP_ORIGIN) window.fromApp.push(event.data);
-  }});
+  window.answered = [];
   function postToApp(message) {{
     document.getElementById("app").contentWindow.postMessage(message, APP_ORIGIN);
   }}
+  window.addEventListener("message", function (event) {{
+    if (event.origin !== APP_ORIGIN) return;
+    window.fromApp.push(event.data);
+    // an action (AppBridge.dispatch) is answered with its actionId, as the Dashboard does
+    var id = event.data && event.data.payload && event.data.payload.actionId;
+    if (id) {{
+      postToApp({{type: "response", payload: {{actionId: id, ok: true}}}});
+      window.answered.push(id);
+    }}
+  }});
+  function setTheme(theme) {{ postToApp({{type: "theme", payload: {{theme: theme}}}}); }}
+  function setLocale(locale) {{
+    postToApp({{type: "localeChanged", payload: {{locale: locale}}}});
+  }}
   function handshake(token) {{
     postToApp({{type: "handshake", payload: {{token: token, version: 1}}}});
-    postToApp({{type: "theme", payload: {{theme: "light"}}}});
+    setTheme(THEME);
+    setLocale(LOCALE);
   }}
   function appLoaded() {{ if (TOKEN) handshake(TOKEN); }}
 </script></head><body>
 <iframe id="app" name="app" src="{self.app_url}?{query}" onload="appLoaded()"{policy}
+        style="width: 100%; height: 1100px; border: 0"
         sandbox="allow-same-origin allow-forms allow-scripts"></iframe>
 {stranger}
 </body></html>"""
 
-    def open(self, token: str | None, *, stranger: bool = False, referrer: bool = True) -> Any:
+    def open(
+        self,
+        token: str | None,
+        *,
+        stranger: bool = False,
+        referrer: bool = True,
+        theme: str = "light",
+        locale: str = "en",
+    ) -> Any:
         """Load the Dashboard's app page; the app's frame once it has loaded."""
         self.token, self.stranger, self.referrer = token, stranger, referrer
+        self.theme, self.locale = theme, locale
         self.page.goto(f"{self.origin}/apps/{self.saleor.app_id}/app")
         frame = self.page.frame(name="app")
         assert frame is not None
@@ -363,3 +396,85 @@ def test_another_site_cannot_frame_the_page(
     urls = [frame.url for frame in dashboard.page.frames]
     assert not any(url.startswith(dashboard.app_url) for url in urls), urls
     assert dashboard.api_calls == []
+
+
+def background(frame: Any) -> str:
+    return str(frame.evaluate("getComputedStyle(document.body).backgroundColor"))
+
+
+def screenshot(dashboard: Dashboard, name: str, tmp_path: Path) -> Path:
+    """The Dashboard page with the app, saved for a person to look at (also to
+    ``$CMI_SCREENSHOTS`` when set)."""
+    folder = Path(os.environ.get("CMI_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"saleor-dashboard-{name}.png"
+    dashboard.page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def test_the_page_follows_the_dashboard_theme_and_language(
+    dashboard: Dashboard, saleor: FakeSaleor, tmp_path: Path
+) -> None:
+    """Dark French Dashboard: the page is dark and French; the Dashboard switches to light
+    Arabic: the page follows without reloading (right to left)."""
+    dashboard.page.set_viewport_size({"width": 1100, "height": 1200})
+    app = dashboard.open(saleor.dashboard_token(), theme="dark", locale="fr")
+    app.locator("#form").wait_for(state="visible")
+    html = app.locator("html")
+    assert html.get_attribute("data-theme") == "dark"
+    assert background(app) == "rgb(27, 27, 31)"
+    assert (html.get_attribute("lang"), html.get_attribute("dir")) == ("fr", "ltr")
+    assert app.inner_text("h2 >> nth=0") == "Canaux"
+    assert app.inner_text("#status") == f"Connecté à {saleor.api_url}"
+    assert app.inner_text("button[type=submit]") == "Enregistrer"
+    assert screenshot(dashboard, "dark-fr", tmp_path).stat().st_size > 0
+
+    dashboard.page.evaluate("setTheme('light'); setLocale('ar')")
+    app.locator("html[dir=rtl]").wait_for(state="attached")
+    assert html.get_attribute("data-theme") == "light"
+    assert background(app) == "rgb(255, 255, 255)"
+    assert html.get_attribute("lang") == "ar"
+    assert app.inner_text("h2 >> nth=0") == "القنوات"
+    assert app.inner_text("#status") == f"متصل بـ {saleor.api_url}"
+    # right to left: the table's first column is at the right
+    first = app.locator("th >> nth=0").bounding_box()
+    last = app.locator("th >> nth=8").bounding_box()
+    assert first is not None
+    assert last is not None
+    assert first["x"] > last["x"]
+    assert screenshot(dashboard, "light-ar", tmp_path).stat().st_size > 0
+
+    dashboard.page.evaluate("setTheme('dark'); setLocale('pt-BR')")  # not spoken: English
+    app.locator("html[lang=en]").wait_for(state="attached")
+    assert html.get_attribute("data-theme") == "dark"
+    assert app.inner_text("h2 >> nth=0") == "Channels"
+    dashboard.page.evaluate("setTheme('purple')")  # not a Dashboard theme: ignored
+    assert html.get_attribute("data-theme") == "dark"
+
+
+def test_the_page_starts_in_the_theme_of_its_url(
+    dashboard: Dashboard, saleor: FakeSaleor, tmp_path: Path
+) -> None:
+    """Before any message (here: no token, so no handshake), the frame's ``?theme=`` decides,
+    as AppBridge's initial state."""
+    app = dashboard.open(None, theme="dark")
+    app.locator("html[data-theme=dark]").wait_for(state="attached")
+    assert background(app) == "rgb(27, 27, 31)"
+    assert screenshot(dashboard, "dark-en-waiting", tmp_path).stat().st_size > 0
+
+
+def test_ready_is_dispatched_as_app_bridge_does(dashboard: Dashboard, saleor: FakeSaleor) -> None:
+    """``notifyReady`` carries a fresh ``actionId`` (AppBridge's ``dispatch``), which the
+    Dashboard answers; other messages the app ignores change nothing."""
+    app = dashboard.open(saleor.dashboard_token())
+    app.locator("#form").wait_for(state="visible")
+    sent = dashboard.page.evaluate("window.fromApp")
+    assert [m["type"] for m in sent] == ["notifyReady"]
+    action_id = sent[0]["payload"]["actionId"]
+    assert len(action_id) == 36  # crypto.randomUUID()
+    assert action_id.count("-") == 4
+    assert dashboard.page.evaluate("window.answered") == [action_id]
+    dashboard.page.evaluate(
+        "postToApp({type: 'response', payload: {actionId: 'unknown', ok: false}})"
+    )
+    assert app.inner_text("#status") == f"Connected to {saleor.api_url}"
