@@ -52,6 +52,15 @@ def _error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
+#: A webhook from a Saleor-Api-Url no installation has (Saleor's PUBLIC_URL changed since
+#: the install, or the app was never installed there): what to do, in Saleor's delivery log.
+UNKNOWN_API_URL = (
+    "unknown Saleor-Api-Url: this app has no installation for it. Saleor's PUBLIC_URL "
+    "decides the URL it sends: install the app again from that Saleor (the URL must be in "
+    "CMI_SALEOR_ALLOWED_API_URLS)"
+)
+
+
 def _install_error(status: int, code: str, message: str) -> JsonResponse:
     """A refused install call, in the shape Saleor shows its operator.
 
@@ -173,11 +182,11 @@ def webhook(request: HttpRequest, event: str) -> JsonResponse:
         return response
     api_url = request.headers.get("Saleor-Api-Url", "")
     if not conf.plausible_api_url(api_url):
-        return _error(403, "unknown Saleor-Api-Url")
+        return _error(403, UNKNOWN_API_URL)
     # The app token is not needed to answer a webhook: not read, so not decrypted.
     installation, remembered, read_in = cache.installation(api_url)
     if installation is None:
-        return _error(403, "unknown Saleor-Api-Url")
+        return _error(403, UNKNOWN_API_URL)
     if request.headers.get("Saleor-Event", "").lower() != name.lower():
         return _error(403, "Saleor-Event does not match this endpoint")
     body = request.read(MAX_WEBHOOK_BODY + 1)
@@ -189,7 +198,7 @@ def webhook(request: HttpRequest, event: str) -> JsonResponse:
         # This process may remember an older app id or JWKS: check with the row itself.
         installation, remembered, read_in = cache.installation(api_url, fresh=True)
         if installation is None:
-            return _error(403, "unknown Saleor-Api-Url")
+            return _error(403, UNKNOWN_API_URL)
         checked = _check(name, installation, body, signature, final=True)
     if isinstance(checked, JsonResponse):
         return checked

@@ -12,8 +12,13 @@ from cmi_saleor.models import SaleorInstallation
 from django.db import connection
 from django.test import Client
 
-from tests.adapters.saleor.conftest import register
-from tests.adapters.saleor.standin import FakeSaleor, graphql_errors
+from tests.adapters.saleor.conftest import register, send
+from tests.adapters.saleor.standin import (
+    FakeSaleor,
+    graphql_errors,
+    new_transaction,
+    session_payload,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -168,3 +173,23 @@ def test_odd_graphql_errors_are_api_errors(errors: Any) -> None:
         mocked.add(responses.POST, "https://saleor.example/graphql/", json={"errors": errors})
         with pytest.raises(SaleorAPIError, match="Saleor API errors"):
             execute("https://saleor.example/graphql/", "token", "{ app { id } }")
+
+
+def test_a_webhook_after_public_url_changed_says_what_to_do(
+    client: Client, saleor: FakeSaleor, installation: Any
+) -> None:
+    """Installed as https://saleor.example.com/graphql/; Saleor's PUBLIC_URL then changes
+    (here to http://): every webhook is refused, and Saleor's delivery log says why."""
+    event = "TRANSACTION_PROCESS_SESSION"
+    response = send(
+        client,
+        saleor,
+        event,
+        session_payload(event, new_transaction()),
+        **{"Saleor-Api-Url": "http://saleor.example.com/graphql/"},
+    )
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert "PUBLIC_URL" in error
+    assert "CMI_SALEOR_ALLOWED_API_URLS" in error
+    assert saleor.token not in error
