@@ -289,7 +289,8 @@ def test_refund_form_sent_twice_refunds_once(
 def test_refunded_and_voided_signals(
     pay_through_sandbox: Callable[..., Payment], admin_client: Client
 ) -> None:
-    from cmi_wagtail import signals
+    from cmi_django import signals
+    from cmi_wagtail.models import payment_page
 
     calls: list[tuple[str, dict[str, Any]]] = []
     connected = []
@@ -313,10 +314,11 @@ def test_refunded_and_voided_signals(
     assert [name for name, _ in calls] == ["payment_refunded", "payment_voided"]
     refund, void = calls[0][1], calls[1][1]
     assert (refund["payment"].pk, refund["amount"]) == (refunded.pk, Decimal("40.00"))
-    assert refund["sender"] is PaymentPage
-    assert refund["page"].pk == refunded.data["page_id"]
-    assert (void["payment"].pk, void["sender"]) == (voided.pk, PaymentPage)
-    assert void["page"].pk == voided.data["page_id"]
+    assert isinstance(payment_page(refund["payment"]), PaymentPage)
+    assert payment_page(refund["payment"]).pk == refunded.data["page_id"]
+    assert void["payment"].pk == voided.pk
+    assert isinstance(payment_page(void["payment"]), PaymentPage)
+    assert payment_page(void["payment"]).pk == voided.data["page_id"]
 
 
 @pytest.mark.django_db
