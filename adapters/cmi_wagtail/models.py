@@ -34,6 +34,7 @@ from wagtail.fields import RichTextField
 from wagtail.models import Page
 
 from cmi_core import ValidationError as CoreValidationError
+from cmi_core.codes import LANGUAGE_CHOICES
 from cmi_core.codes import LANGUAGES as CMI_LANGUAGES
 from cmi_core.money import CURRENCIES, check_amount, get_currency
 from cmi_wagtail.forms import CMISettingsForm
@@ -54,7 +55,7 @@ __all__ = [
     "payment_page",
 ]
 
-LANGUAGES = [("fr", "Français"), ("ar", "العربية"), ("en", "English")]
+LANGUAGES = list(LANGUAGE_CHOICES)  # the core's one list (kept under its old name)
 CURRENCY_CHOICES = [(c.numeric, c.alpha) for c in CURRENCIES.values()]
 AMOUNT_RULES = [
     ("fixed", _("Fixed amount")),

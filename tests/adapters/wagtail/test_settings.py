@@ -143,3 +143,12 @@ def test_only_who_may_change_the_settings_may_test_the_credentials(
     assert refused.status_code in (302, 403)  # Wagtail: "permission denied", back home
     assert b"cmi-credentials-result" not in refused.content
     assert client.get(url).status_code in (302, 403, 405)
+
+
+def test_language_choices_are_the_cores() -> None:
+    """One list of CMI's page languages for Wagtail and Saleor (cmi_core.codes)."""
+    from cmi_core.codes import LANGUAGE_CHOICES, LANGUAGES
+
+    field = CMISettings._meta.get_field("default_language")
+    assert list(field.choices) == list(LANGUAGE_CHOICES)
+    assert [code for code, _ in field.choices] == list(LANGUAGES)
