@@ -15,7 +15,7 @@ from cmi_django.display import currency_code, format_money
 
 register = template.Library()
 
-__all__ = ["currency", "money", "state_label"]
+__all__ = ["currency", "log_kind", "money", "operation_kind", "outcome", "state_label"]
 
 
 @register.filter
@@ -37,3 +37,27 @@ def state_label(state: str) -> str:
     from cmi_django.i18n import state_label as label
 
     return label(state) if state else ""
+
+
+@register.filter
+def log_kind(kind: str) -> str:
+    """A payment log row's kind for people ("ok" -> "return (okUrl)"), translated."""
+    from cmi_django.i18n import log_kind_label
+
+    return log_kind_label(kind)
+
+
+@register.filter
+def outcome(value: str) -> str:
+    """A payment log row's outcome for people ("duplicate" -> "duplicate, no change")."""
+    from cmi_django.i18n import outcome_label
+
+    return outcome_label(value)
+
+
+@register.filter
+def operation_kind(kind: str) -> str:
+    """An operation's kind for people ("void" -> "authorisation cancelled (void)")."""
+    from cmi_django.i18n import operation_kind_label
+
+    return operation_kind_label(kind)

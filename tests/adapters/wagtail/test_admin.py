@@ -390,3 +390,25 @@ def test_page_is_in_wagtail_explorer(admin_client: Client, site: Site) -> None:
     response = admin_client.get(reverse("wagtailadmin_pages:edit", args=[page.pk]))
     assert response.status_code == 200
     assert Page.objects.filter(pk=page.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inspect_log_in_the_editors_language(
+    pay_through_sandbox: Callable[..., Payment], admin_client: Client, admin_user: Any
+) -> None:
+    """The payment log's kinds and outcomes are words in the admin's language (issue 13)."""
+    from wagtail.users.models import UserProfile
+
+    profile = UserProfile.get_for_user(admin_user)
+    profile.preferred_language = "fr"
+    profile.save()
+    payment = pay_through_sandbox()
+    act(admin_client, payment, "capture", "150.00")
+    html = admin_client.get(f"{INDEX}inspect/{payment.pk}/").content.decode()
+    html = html.replace("&#x27;", "'")
+    callbacks = html.split("data-cmi-callbacks")[1].split("</table>")[0]
+    assert "<td>rappel du CMI</td>" in callbacks
+    assert "<td>accepté, à encaisser par l'équipe</td>" in callbacks
+    operations = html.split("data-cmi-operations")[1].split("</table>")[0]
+    assert "<td>encaissement</td>" in operations
+    assert "<td>capture</td>" not in operations
