@@ -157,8 +157,18 @@ def test_the_credentials_can_be_tested_from_the_settings_page(
     page.click("#cmi-test-credentials-button")  # the stored (right) credentials
     result = page.locator("#cmi-credentials-result")
     assert result.get_attribute("data-ok") == "true"
-    assert "clé de magasin" in result.inner_text()  # says what the test cannot check
+    key = page.locator("#cmi-store-key-result")  # checked at the emulator's gateway
+    assert key.get_attribute("data-verdict") == "right"
+    assert "a accepté la clé de magasin" in key.inner_text()
     shot(page, "credentials-ok-fr")
+    page.goto(f"{live_server.url}{settings_url}")
+    page.fill("#id_store_key", "UnMauvaisSecret9")  # typed, not saved
+    page.click("#cmi-test-credentials-button")
+    key = page.locator("#cmi-store-key-result")
+    assert key.get_attribute("data-verdict") == "wrong"
+    assert "3D-1004" in key.inner_text()
+    assert "UnMauvaisSecret9" not in page.content()
+    shot(page, "credentials-wrong-key-fr")
     page.goto(f"{live_server.url}{settings_url}")
     page.fill("#id_api_password", "a-wrong-password")  # typed, not saved
     page.click("#cmi-test-credentials-button")
