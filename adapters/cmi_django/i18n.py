@@ -38,6 +38,7 @@ __all__ = [
     "OUTCOME_LABELS",
     "STATE_LABELS",
     "amount_error",
+    "isolate",
     "log_kind_label",
     "operation_kind_label",
     "outcome_label",
@@ -91,6 +92,24 @@ OPERATION_KIND_LABELS = {
     "refund": pgettext_lazy("CMI operation", "refund"),
     "status": pgettext_lazy("CMI operation", "status check"),
 }
+
+
+#: Unicode's FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE: the plain-text <bdi>.
+FSI, PDI = "\u2068", "\u2069"
+
+
+def isolate(value: object) -> str:
+    """``value`` as text, isolated from the sentence around it when the active language is
+    written right to left: an order number, an oid, a TransId, a card mask or an amount in
+    an Arabic sentence, which the bidi algorithm would otherwise split ("100002-1)" shown
+    as "-100002" and "1)").
+
+    The plain-text form of ``<bdi>``, for what cannot hold a tag: translated sentences
+    built in Python, ``{% blocktrans %}`` variables, a page title, e-mails. Left-to-right
+    languages get the value unchanged (no invisible characters copied with an oid).
+    """
+    text = str(value)
+    return f"{FSI}{text}{PDI}" if text and translation.get_language_bidi() else text
 
 
 def _label(labels: dict[str, Any], value: object) -> str:

@@ -8,6 +8,7 @@ Screenshots go to ``$CMI_SCREENSHOTS`` when it is set (nothing is written otherw
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,6 +99,44 @@ def arabic_staff(chromium: Any, shop: str, django_user_model: Any) -> Iterator[A
     yield from staff_in(chromium, shop, django_user_model, "ar")
 
 
+#: Where each character of ``needle`` (the first time it occurs in ``selector``'s text) is
+#: drawn: [left, top] per character, in the order of the text.
+_GLYPHS = """([selector, needle]) => {
+  const root = document.querySelector(selector);
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const nodes = [];
+  let text = "";
+  while (walker.nextNode()) {
+    nodes.push([walker.currentNode, text.length]);
+    text += walker.currentNode.data;
+  }
+  const start = text.indexOf(needle);
+  if (start < 0) return null;
+  const out = [];
+  for (let i = start; i < start + needle.length; i++) {
+    let k = nodes.length - 1;
+    while (nodes[k][1] > i) k--;
+    const [node, offset] = nodes[k];
+    const range = document.createRange();
+    range.setStart(node, i - offset);
+    range.setEnd(node, i - offset + 1);
+    const box = range.getBoundingClientRect();
+    out.push([box.left, box.top]);
+  }
+  return out;
+}"""
+
+
+def reads_left_to_right(page: Any, selector: str, needle: str) -> bool:
+    """``needle`` is drawn whole on one line, its characters left to right: what the eye
+    reads, not the DOM's order (innerText gives the logical order whatever is drawn)."""
+    glyphs = page.evaluate(_GLYPHS, [selector, needle])
+    assert glyphs, f"{needle!r} not in {selector}"
+    lefts = [left for left, _ in glyphs]
+    tops = {round(top) for _, top in glyphs}
+    return len(tops) == 1 and all(a < b for a, b in itertools.pairwise(lefts))
+
+
 def buy(page: Any, shop: str, product: Any) -> Any:
     to_cmi(page, shop, product)
     pay(page, APPROVED)
@@ -138,6 +177,11 @@ def test_arabic_shop_is_right_to_left_with_an_arabic_order_and_email(
     assert "Commande" not in body
     assert "Allocation" not in body
     assert order.shipping_method == "شحن مجاني"  # Oscar's Arabic "Free shipping"
+    # The payment line's reference and amount inside the Arabic sentence are drawn whole
+    # ("100002-1", not "-100002" then "1)").
+    oid = Payment.objects.get().oid
+    assert reads_left_to_right(arabic, "body", oid)
+    assert reads_left_to_right(arabic, "body", "120.50\xa0MAD")
     assert wait_for(lambda: len(mail.outbox) == 1)
     assert mail.outbox[0].subject.startswith("تأكيد الطلب")
 
@@ -215,6 +259,8 @@ def test_arabic_dashboard_is_right_to_left_and_complete(
     shot(page, "dashboard-detail-ar")
     assert page.inner_text("#cmi-state") == "مفوَّضة"  # "authorised"
     assert page.inner_text("#cmi-amount") == "120.50\xa0MAD"  # Babel's Arabic: Latin digits
+    assert reads_left_to_right(page, "h1", payment.oid)  # "دفعة CMI 100001-1"
+    assert reads_left_to_right(page, "#cmi-payment-summary", payment.masked_pan)
     assert page.inner_text("#cmi-void") == "إلغاء التفويض…"
     assert "الإجراءات" in page.inner_text("#cmi-payment")  # not Oscar's untranslated "Actions"
     summary = page.inner_text("#cmi-payment-summary")
