@@ -51,6 +51,7 @@ def shop(live_server: Any, sandbox: Sandbox, settings: Any, product: Any) -> str
     settings.LANGUAGE_CODE = "fr"
     settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(DEMO / "oscar_shop/templates")]}]
     settings.LOCALE_PATHS = [str(DEMO / "locale")]
+    settings.STATICFILES_DIRS = [str(DEMO / "oscar_shop/static")]  # its RTL stylesheets
     settings.OSCAR_CURRENCY_FORMAT = {  # as the demo shop's settings
         "MAD": {"format": "#,##0.00\xa0¤¤", "currency_digits": False}
     }
@@ -137,6 +138,13 @@ def reads_left_to_right(page: Any, selector: str, needle: str) -> bool:
     return len(tops) == 1 and all(a < b for a, b in itertools.pairwise(lefts))
 
 
+def computed(page: Any, selector: str, prop: str) -> str:
+    """The first ``selector`` element's computed ``prop``."""
+    return str(
+        page.eval_on_selector(selector, f"e => getComputedStyle(e).{prop}")  # a CSS property
+    )
+
+
 def buy(page: Any, shop: str, product: Any) -> Any:
     to_cmi(page, shop, product)
     pay(page, APPROVED)
@@ -166,11 +174,17 @@ def test_arabic_shop_is_right_to_left_with_an_arabic_order_and_email(
 ) -> None:
     arabic.goto(shop + product.get_absolute_url())
     assert arabic.get_attribute("html", "dir") == "rtl"
+    # Oscar's stylesheet mirrored (Bootstrap 4 has no RTL build; the demo's rtlcss one):
+    # text starts on the right, and the left/right utilities swap.
+    assert "rtl.css" in arabic.get_attribute("link[rel=stylesheet]", "href")
+    assert computed(arabic, "body", "textAlign") == "right"
     shot(arabic, "product-ar")
     order = buy(arabic, shop, product)
     assert arabic.get_attribute("html", "dir") == "rtl"
     assert arabic.get_attribute("html", "lang") == "ar"
     shot(arabic, "thank-you-ar")
+    assert computed(arabic, "body", "textAlign") == "right"
+    assert computed(arabic, ".text-right", "textAlign") == "left"  # the totals' column
     heading = arabic.inner_text("h1")
     assert heading == f"الطلب {order.number}: تأكيد", heading
     body = arabic.inner_text("body")
@@ -256,6 +270,8 @@ def test_arabic_dashboard_is_right_to_left_and_complete(
     page = arabic_staff
     page.goto(shop + reverse("cmi_oscar_dashboard:cmi-payment-detail", args=[payment.pk]))
     assert page.get_attribute("html", "dir") == "rtl"
+    assert computed(page, "body", "textAlign") == "right"
+    assert computed(page, ".navbar-toggler.float-right", "cssFloat") == "left"  # mirrored
     shot(page, "dashboard-detail-ar")
     assert page.inner_text("#cmi-state") == "مفوَّضة"  # "authorised"
     assert page.inner_text("#cmi-amount") == "120.50\xa0MAD"  # Babel's Arabic: Latin digits
