@@ -232,6 +232,7 @@ def test_void_from_the_french_dashboard_asks_first_and_the_order_tells_the_truth
     page.wait_for_selector("#payment.show.active")
     payment_tab = page.inner_text("#payment")
     shot(page, "order-after-void-fr")
+    assert page.inner_text("#cmi-order-status") == "Annulée"  # "Cancelled", translated
     page.click("a[href='#notes']")
     page.wait_for_selector("#notes.show.active")
     notes = page.inner_text("#notes")
