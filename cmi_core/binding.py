@@ -140,6 +140,8 @@ _ITEM_FIELD = re.compile(r"^(?:id|itemnumber|productcode|qty|desc|price|total)[0
 #: Error texts an approval never carries (strict).
 _ERRORS = ("errcode", "errmsg", "responseerror", "mderrormsg", "ireqcode", "ireqdetail")
 _STORETYPE_SEPARATORS = re.compile(r"[\s_]+")
+
+
 def _trim(value: str) -> str:
     return str.strip(value, PHP_TRIM)
 

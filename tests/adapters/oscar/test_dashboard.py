@@ -194,7 +194,7 @@ def test_menu_entry_is_shown_to_staff(staff: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("lang", "status", "kind", "outcome", "operation"),
+    "case",
     [
         (
             "fr",
@@ -205,19 +205,13 @@ def test_menu_entry_is_shown_to_staff(staff: Any) -> None:
         ),
         ("ar", "ملغى", "عودة (okUrl)", "مقبول، يحصّله الموظفون", "إلغاء التفويض (void)"),
     ],
+    ids=["fr", "ar"],
 )
 def test_detail_names_status_and_log_in_the_staff_language(
-    staff: Any,
-    shopper: Any,
-    product: Any,
-    manual: Sandbox,
-    lang: str,
-    status: str,
-    kind: str,
-    outcome: str,
-    operation: str,
+    staff: Any, shopper: Any, product: Any, manual: Sandbox, case: tuple[str, ...]
 ) -> None:
     """The order status and the payment log's technical values are translated (issue 13)."""
+    lang, status, kind, outcome, operation = case
     payment = paid_through_emulator(shopper, product, manual)
     act(staff, payment, "void", confirmed="1")
     url = reverse("cmi_oscar_dashboard:cmi-payment-detail", args=[payment.pk])

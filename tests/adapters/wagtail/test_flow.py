@@ -13,8 +13,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from cmi_django.models import CallbackLog, Payment
 from cmi_django import signals
+from cmi_django.models import CallbackLog, Payment
 from cmi_wagtail.models import CMISettings, PaymentPage, payment_page
 from django.core import mail
 from django.test import Client
