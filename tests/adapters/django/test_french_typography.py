@@ -55,3 +55,19 @@ def test_the_rule_sees_a_plain_space() -> None:
     assert _PLAIN_SPACE.search("Vraiment ?")
     assert not _PLAIN_SPACE.search("Refus du CMI\u00a0: refusé\u202f; vraiment\u202f?")
     assert not _GLUED.search("http://127.0.0.1:8765 et %(amount)s\u00a0: ok")
+
+
+TEMPLATES = sorted(ROOT.glob("adapters/*/templates/**/*.*"))
+#: A mark written after a translated label (``{% translate "Amount" %}:``) cannot get
+#: French spacing: the mark belongs inside the translated string.
+_MARK_AFTER_LABEL = re.compile(r"\{%\s*(?:trans|translate)\s+\"[^\"]*\"[^%]*%\}[:;?!]")
+
+
+def test_no_mark_glued_after_a_translated_label_in_templates() -> None:
+    assert TEMPLATES
+    glued = [
+        f"{path.relative_to(ROOT)}: {match.group(0)}"
+        for path in TEMPLATES
+        for match in _MARK_AFTER_LABEL.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert glued == []
