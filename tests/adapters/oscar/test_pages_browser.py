@@ -8,7 +8,6 @@ Screenshots go to ``$CMI_SCREENSHOTS`` when it is set (nothing is written otherw
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from django.urls import reverse
 from oscar.core.loading import get_model
 
 from cmi_core.sandbox import Sandbox
+from tests.adapters.bidi import reads_left_to_right
 from tests.adapters.oscar.conftest import sandbox_payments
 from tests.adapters.oscar.test_browser import APPROVED, back_to_shop, pay, to_cmi, wait_for
 
@@ -98,44 +98,6 @@ def french_staff(chromium: Any, shop: str, django_user_model: Any) -> Iterator[A
 @pytest.fixture
 def arabic_staff(chromium: Any, shop: str, django_user_model: Any) -> Iterator[Any]:
     yield from staff_in(chromium, shop, django_user_model, "ar")
-
-
-#: Where each character of ``needle`` (the first time it occurs in ``selector``'s text) is
-#: drawn: [left, top] per character, in the order of the text.
-_GLYPHS = """([selector, needle]) => {
-  const root = document.querySelector(selector);
-  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
-  const nodes = [];
-  let text = "";
-  while (walker.nextNode()) {
-    nodes.push([walker.currentNode, text.length]);
-    text += walker.currentNode.data;
-  }
-  const start = text.indexOf(needle);
-  if (start < 0) return null;
-  const out = [];
-  for (let i = start; i < start + needle.length; i++) {
-    let k = nodes.length - 1;
-    while (nodes[k][1] > i) k--;
-    const [node, offset] = nodes[k];
-    const range = document.createRange();
-    range.setStart(node, i - offset);
-    range.setEnd(node, i - offset + 1);
-    const box = range.getBoundingClientRect();
-    out.push([box.left, box.top]);
-  }
-  return out;
-}"""
-
-
-def reads_left_to_right(page: Any, selector: str, needle: str) -> bool:
-    """``needle`` is drawn whole on one line, its characters left to right: what the eye
-    reads, not the DOM's order (innerText gives the logical order whatever is drawn)."""
-    glyphs = page.evaluate(_GLYPHS, [selector, needle])
-    assert glyphs, f"{needle!r} not in {selector}"
-    lefts = [left for left, _ in glyphs]
-    tops = {round(top) for _, top in glyphs}
-    return len(tops) == 1 and all(a < b for a, b in itertools.pairwise(lefts))
 
 
 def computed(page: Any, selector: str, prop: str) -> str:

@@ -23,6 +23,7 @@ from django.utils.formats import date_format
 from django.utils.translation import override
 
 from cmi_core.sandbox import Sandbox
+from tests.adapters.bidi import reads_left_to_right
 
 from .conftest import configure
 from .test_admin import INDEX, act, pay_through_sandbox  # noqa: F401 - a fixture
@@ -141,6 +142,25 @@ def test_thank_you_page_links_back_and_tells_about_the_receipt(
     assert "120,00\xa0MAD" in body  # the same money as on the form
     assert "preuve de paiement" in body
     assert page.locator("[data-cmi-home]").count() == 1
+
+
+def test_arabic_thank_you_page_draws_amount_and_reference_whole(
+    page: Any,
+    shop: Callable[..., tuple[str, PaymentPage]],  # noqa: F811
+) -> None:
+    """Right to left, "wagtail-271894872732" and "120.00 MAD" inside Arabic lines are
+    drawn whole, left to right (<bdi>), and the labels keep their Arabic colon."""
+    url, _ = shop(locale="ar", slug="tabarru", amount_rule="fixed", fixed_amount=Decimal(120))
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    fill_shopper(page, url)
+    pay_card(page, APPROVED)
+    back_to_shop(page)
+    shot(page, "thank-you-ar-phone")
+    assert page.evaluate("document.documentElement.dir") == "rtl"
+    payment = Payment.objects.get()
+    assert reads_left_to_right(page, "[data-cmi-reference]", payment.oid)
+    assert reads_left_to_right(page, "[data-cmi-amount]", "120.00\xa0MAD")
+    assert "المرجع:" in page.inner_text("body")
 
 
 def test_the_credentials_can_be_tested_from_the_settings_page(
