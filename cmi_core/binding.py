@@ -55,6 +55,7 @@ from enum import StrEnum
 from cmi_core.errors import CallbackError
 from cmi_core.fields import RESULT_SHAPES as CMI_RESULT_FIELDS
 from cmi_core.hashing import EXCLUDED_FIELDS, PHP_TRIM
+from cmi_core.request import REQUIRED, RULES, strong_rnd
 
 __all__ = [
     "CMI_RESULT_FIELDS",
@@ -95,97 +96,50 @@ _FREE_TEXT = re.compile(r"^[^\W\d_]*(?:[ .,'’()\-][^\W\d_]*)*$")  # letters, s
 
 #: Names a merchant's request may carry (guide §4.1.1, and the ones the §4.2.5 examples'
 #: merchant sent). CMI echoes them; when this shop did not send one, it must come back
-#: empty for the message to be strict.
-MERCHANT_FIELDS = frozenset(
-    name.lower()
-    for name in (
-        "clientid",
-        "storetype",
-        "trantype",
-        "amount",
-        "currency",
-        "oid",
-        "okUrl",
-        "failUrl",
-        "lang",
-        "email",
-        "BillToName",
-        "rnd",
-        "hashAlgorithm",
-        "encoding",
-        "CallbackURL",
-        "shopurl",
-        "tel",
-        "description",
-        "BillToCompany",
-        "BillToStreet1",
-        "BillToStreet2",
-        "BillToStreet3",
-        "BillToCity",
-        "BillToStateProv",
-        "BillToPostalCode",
-        "BillToCountry",
-        "BillToTelVoice",
-        "Bill2Email",
-        "CallbackResponse",
-        "currenciesList",
-        "AutoRedirect",
-        "amountCur",
-        "symbolCur",
-        "sessiontimeout",
-        "ShipToName",
-        "ShipToCompany",
-        "ShipToStreet1",
-        "ShipToStreet2",
-        "ShipToStreet3",
-        "ShipToCity",
-        "ShipToStateProv",
-        "ShipToPostalCode",
-        "ShipToCountry",
-        "ShipToTelVoice",
-        "INVOICENUMBER",
-        "instalment",
-        "GRACEPERIOD",
-        "EDITABLEORDERITEM",
-        "RecurringFrequency",
-        "RecurringFrequencyUnit",
-        "RecurringPaymentNumber",
-        "CUSTOMERSISDN",
-        "MERCHANTSURCHARGE",
-        "CUSTOMERSURCHARGE",
-        "noCallbackPaymentMethodList",
-        "pMethod",
-        "digest",
-        "choix1",
-        "price",
-        "qty",
-        "total",
-        "productCode",
-        "itemNumber",
-        "DIMCRITERIA1",
-        "DIMCRITERIA2",
-        "DIMCRITERIA3",
-        "DIMCRITERIA4",
-        "DIMCRITERIA5",
-        "DIMCRITERIA6",
-        "DIMCRITERIA7",
-        "DIMCRITERIA8",
-        "DIMCRITERIA9",
-        "DIMCRITERIA10",
-    )
+#: empty for the message to be strict. The names this library builds or checks come from
+#: :mod:`cmi_core.request` (``REQUIRED`` and ``RULES``); the rest are §4.1.1's fields it
+#: never sends, and the examples' own.
+_ECHOED_ONLY = (
+    "BillToStreet3",
+    "BillToTelVoice",
+    "Bill2Email",
+    "ShipToName",
+    "ShipToCompany",
+    "ShipToStreet1",
+    "ShipToStreet2",
+    "ShipToStreet3",
+    "ShipToCity",
+    "ShipToStateProv",
+    "ShipToPostalCode",
+    "ShipToCountry",
+    "ShipToTelVoice",
+    "INVOICENUMBER",
+    "instalment",
+    "GRACEPERIOD",
+    "EDITABLEORDERITEM",
+    "RecurringFrequency",
+    "RecurringFrequencyUnit",
+    "RecurringPaymentNumber",
+    "CUSTOMERSISDN",
+    "MERCHANTSURCHARGE",
+    "CUSTOMERSURCHARGE",
+    "noCallbackPaymentMethodList",
+    "pMethod",
+    "digest",
+    "choix1",
+    "price",
+    "qty",
+    "total",
+    "productCode",
+    "itemNumber",
+    *(f"DIMCRITERIA{n}" for n in range(1, 11)),
 )
+MERCHANT_FIELDS = frozenset(name.lower() for name in (*REQUIRED, *RULES, *_ECHOED_ONLY))
 _ITEM_FIELD = re.compile(r"^(?:id|itemnumber|productcode|qty|desc|price|total)[0-9]+$")
 
 #: Error texts an approval never carries (strict).
 _ERRORS = ("errcode", "errmsg", "responseerror", "mderrormsg", "ireqcode", "ireqdetail")
 _STORETYPE_SEPARATORS = re.compile(r"[\s_]+")
-_LOWER = re.compile(r"[a-z]")
-_DIGIT = re.compile(_DIGITS)
-
-
-def strong_rnd(rnd: str) -> bool:
-    """True when ``rnd`` has the shape the binding's proof needs: a small letter and a digit."""
-    return bool(_LOWER.search(rnd) and _DIGIT.search(rnd))
 
 
 def _trim(value: str) -> str:

@@ -59,6 +59,8 @@ from cmi_core.errors import ValidationError
 
 __all__ = [
     "ERROR_CODES",
+    "LANGUAGES",
+    "LANGUAGE_CHOICES",
     "PLATFORM_REJECTION",
     "ArSource",
     "ErrorCode",
@@ -75,6 +77,13 @@ ArSource = Literal["guide", "ours"]
 #: CMI's page languages (guide §4.1.1, ``lang``): the one list every module uses.
 LANGUAGES: tuple[Lang, ...] = ("fr", "en", "ar")
 _LANGS = LANGUAGES
+#: Each language named in itself, for the lists a person picks one from (Saleor's channel
+#: settings, Wagtail's site settings): ``(code, name)`` pairs in :data:`LANGUAGES`' order.
+LANGUAGE_CHOICES: tuple[tuple[Lang, str], ...] = (
+    ("fr", "Français"),
+    ("en", "English"),
+    ("ar", "العربية"),
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from cmi_core.binding import strong_rnd
 from cmi_core.codes import LANGUAGES
 from cmi_core.errors import ValidationError
 from cmi_core.fields import RESERVED_FIELDS, is_result_field
@@ -61,6 +60,7 @@ __all__ = [
     "build_payment_request",
     "check_extra_field",
     "new_rnd",
+    "strong_rnd",
     "validate_request",
 ]
 
@@ -365,6 +365,20 @@ class PaymentRequest:
     @property
     def oid(self) -> str:
         return self.as_dict()["oid"]
+
+
+_LOWER = re.compile(r"[a-z]")
+_DIGIT = re.compile(r"[0-9]")
+
+
+def strong_rnd(rnd: str) -> bool:
+    """True when ``rnd`` has the shape the binding's proof needs: a small letter and a digit.
+
+    :mod:`cmi_core.binding` relies on it (guide §4.2.3: no result field can carry such a
+    value); it lives here, beside :func:`new_rnd`, because the binding reads this module's
+    field names.
+    """
+    return bool(_LOWER.search(rnd) and _DIGIT.search(rnd))
 
 
 def new_rnd() -> str:

@@ -43,7 +43,7 @@ from cmi_core.effects import allowed_actions as core_allowed_actions
 from cmi_core.money import check_amount, get_currency, parse_amount
 from cmi_django import services
 from cmi_django.display import format_money
-from cmi_django.i18n import amount_error, state_label
+from cmi_django.i18n import amount_error, isolate, state_label
 from cmi_django.models import Operation, Payment
 
 __all__ = [
@@ -124,14 +124,14 @@ def confirmation_text(payment: Payment, action: str, amount_text: str | None = N
     """
 
     def money(amount: Decimal) -> str:
-        return format_money(amount, payment.currency)
+        return isolate(format_money(amount, payment.currency))
 
     if action == "void":
         held = payment.captured_amount or payment.authorised_amount or payment.amount
         return _(
             "Cancel the authorisation of %(amount)s on payment %(oid)s: the card will not "
             "be charged and the payment cannot be captured afterwards. This cannot be undone."
-        ) % {"amount": money(held), "oid": payment.oid}
+        ) % {"amount": money(held), "oid": isolate(payment.oid)}
     if action == "refund":
         try:
             asked = _amount(amount_text, payment)
@@ -142,20 +142,20 @@ def confirmation_text(payment: Payment, action: str, amount_text: str | None = N
             return _(
                 "Refund %(amount)s to the card, everything still refundable on payment "
                 "%(oid)s. This cannot be undone."
-            ) % {"amount": money(asked), "oid": payment.oid}
+            ) % {"amount": money(asked), "oid": isolate(payment.oid)}
     return ""
 
 
 def _done(payment: Payment, action: str, operation: Operation) -> str:
     state = state_label(PaymentState(payment.state).value)
-    amount = format_money(operation.amount, payment.currency) if operation.amount else ""
+    amount = isolate(format_money(operation.amount, payment.currency)) if operation.amount else ""
     texts = {
         "capture": _("Capture of %(amount)s on payment %(oid)s done: it is now %(state)s."),
         "void": _("Authorisation of payment %(oid)s cancelled: it is now %(state)s."),
         "refund": _("Refund of %(amount)s on payment %(oid)s done: it is now %(state)s."),
         "refresh": _("Payment %(oid)s refreshed from CMI: it is now %(state)s."),
     }
-    return texts[action] % {"amount": amount, "oid": payment.oid, "state": state}
+    return texts[action] % {"amount": amount, "oid": isolate(payment.oid), "state": state}
 
 
 def staff_action(

@@ -13,8 +13,16 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import pgettext, pgettext_lazy
 
-__all__ = ["DEFAULT_STATUS", "config_key", "send_confirmation", "status_for"]
+__all__ = [
+    "DEFAULT_STATUS",
+    "STATUS_LABELS",
+    "config_key",
+    "send_confirmation",
+    "status_for",
+    "status_label",
+]
 
 #: Order status per payment state; see ``CMI_OSCAR_STATUS``.
 DEFAULT_STATUS: dict[str, str | None] = {
@@ -25,6 +33,29 @@ DEFAULT_STATUS: dict[str, str | None] = {
     "voided": "Cancelled",
     "needs_attention": None,
 }
+
+
+#: Order status names for people, translated in cmi_oscar's catalogues (context "order
+#: status"): the ones :data:`DEFAULT_STATUS` sets and the rest of the usual Oscar pipeline
+#: (the demo shop's "Being processed" and "Complete").
+STATUS_LABELS = {
+    "Pending": pgettext_lazy("order status", "Pending"),
+    "Paid": pgettext_lazy("order status", "Paid"),
+    "Being processed": pgettext_lazy("order status", "Being processed"),
+    "Complete": pgettext_lazy("order status", "Complete"),
+    "Refunded": pgettext_lazy("order status", "Refunded"),
+    "Cancelled": pgettext_lazy("order status", "Cancelled"),
+}
+
+
+def status_label(status: str) -> str:
+    """An Oscar order status for people, in the active language.
+
+    A status of the shop's own is looked up in the catalogues under the same context (so a
+    shop can translate it in its own ``django.po``) and shown as it is otherwise.
+    """
+    label = STATUS_LABELS.get(status)
+    return str(label) if label is not None else pgettext("order status", status)
 
 
 def config_key() -> str:

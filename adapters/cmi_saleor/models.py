@@ -18,6 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 from cmi_core import CMIConfig
+from cmi_core.codes import LANGUAGE_CHOICES
 
 __all__ = [
     "ChannelConfiguration",
@@ -51,7 +52,7 @@ class ChannelConfiguration(CredentialsModel):
 
     CAPTURE_MODES = (("auto", "automatic (charge)"), ("manual", "manual (authorize)"))
     ENVIRONMENTS = (("test", "test"), ("production", "production"))
-    LANGS = (("fr", "français"), ("en", "English"), ("ar", "العربية"))
+    LANGS = LANGUAGE_CHOICES  # the core's one list, shared with Wagtail
 
     installation = models.ForeignKey(
         SaleorInstallation, on_delete=models.CASCADE, related_name="channels"

@@ -2,7 +2,8 @@
 
 The button sits inside the CMI settings form and posts it here (``formaction``): the
 credentials as typed, the stored secrets where their fields were left empty (as saving
-would keep them). Nothing is saved; the answer says what CMI found.
+would keep them). Nothing is saved; the answer says what CMI found, for the API
+credentials and for the store key (a signed request to CMI's gateway).
 """
 
 from __future__ import annotations
@@ -50,5 +51,6 @@ def credentials_test_view(request: HttpRequest, site_id: int) -> HttpResponse:
     except (ImproperlyConfigured, ConfigurationError) as exc:  # names a setting, no value
         check = CredentialsCheck(False, str(exc)[:300])
     else:
-        check = check_credentials(config)
+        shop = request.build_absolute_uri("/")  # CMI requires them; nobody is sent there
+        check = check_credentials(config, ok_url=shop, fail_url=shop)
     return TemplateResponse(request, "cmi_wagtail/admin/test_credentials.html", {"check": check})

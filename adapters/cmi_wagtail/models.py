@@ -34,6 +34,7 @@ from wagtail.fields import RichTextField
 from wagtail.models import Page
 
 from cmi_core import ValidationError as CoreValidationError
+from cmi_core.codes import LANGUAGE_CHOICES
 from cmi_core.codes import LANGUAGES as CMI_LANGUAGES
 from cmi_core.money import CURRENCIES, check_amount, get_currency
 from cmi_wagtail.forms import CMISettingsForm
@@ -51,9 +52,10 @@ __all__ = [
     "CMISettings",
     "PaymentPage",
     "WagtailPayment",
+    "payment_page",
 ]
 
-LANGUAGES = [("fr", "Français"), ("ar", "العربية"), ("en", "English")]
+LANGUAGES = list(LANGUAGE_CHOICES)  # the core's one list (kept under its old name)
 CURRENCY_CHOICES = [(c.numeric, c.alpha) for c in CURRENCIES.values()]
 AMOUNT_RULES = [
     ("fixed", _("Fixed amount")),
@@ -446,6 +448,21 @@ class PaymentPage(AbstractPaymentPage, Page):  # type: ignore[django-manager-mis
 
 
 # The admin's view of payments -----------------------------------------------------------------
+
+
+def payment_page(payment: Payment) -> Page | None:
+    """The specific page a payment was made on (a ``PaymentPage``, a site's own subclass, or
+    the page carrying the pay button); None for another platform's payment or a deleted page.
+
+    The one way a receiver of :mod:`cmi_django.signals` finds the page, e.g.
+    ``isinstance(payment_page(payment), PaymentPage)`` where it used to connect with
+    ``sender=PaymentPage``.
+    """
+    from cmi_wagtail.config import PLATFORM
+
+    page_id = (payment.data or {}).get("page_id") if payment.platform == PLATFORM else None
+    page = Page.objects.filter(pk=page_id).first() if page_id else None
+    return page.specific if page is not None else None
 
 
 class WagtailPaymentManager(models.Manager["WagtailPayment"]):

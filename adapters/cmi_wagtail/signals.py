@@ -1,37 +1,43 @@
-"""Signals for site developers: fulfil an order, send a receipt, update a CRM.
+"""Removed: Wagtail's payment news is on the shared layer's one bus, :mod:`cmi_django.signals`.
 
-Sent by :class:`cmi_wagtail.hooks.WagtailHook` for payments made on Wagtail pages, inside
-the transaction that holds the payment locked (wrap e-mail and other side effects in
-``transaction.on_commit``; an exception from a receiver rolls the change back and, for a
-callback, makes the reply to CMI ``FAILURE`` so CMI tries again).
+Earlier releases sent from here six signals of its own (``sender`` = the page class, ``page=``).
+Connect to the signal of the same name in :mod:`cmi_django.signals` (``sender=Payment``,
+every platform) and find the page with :func:`cmi_wagtail.models.payment_page`::
 
-``sender`` is the specific class of the page the payment was made on (``PaymentPage``, a
-site's own subclass, or the page class carrying a pay button; ``WagtailPayment`` if the
-page was deleted). Keyword arguments: ``page`` (the specific page or None), ``payment``
-(a :class:`cmi_wagtail.models.WagtailPayment`), and ``result`` (authorised, declined:
-the verified :class:`cmi_core.CallbackResult`), ``amount`` (captured, refunded: this
-operation's amount as a ``Decimal``).
+    from cmi_django.signals import payment_authorised
+    from cmi_wagtail.models import PaymentPage, payment_page
 
-The shared layer's own signals (:mod:`cmi_django.signals`, ``sender=Payment``) are sent
-too, for every platform.
+    @receiver(payment_authorised)
+    def membership_paid(sender, payment, result, **kwargs):
+        if isinstance(payment_page(payment), PaymentPage):
+            ...
+
+Importing one of the old names raises :class:`ImportError` saying so, rather than
+leaving a receiver silently connected to a signal nobody sends.
 """
 
 from __future__ import annotations
 
-from django.dispatch import Signal
+__all__: list[str] = []
 
-__all__ = [
-    "payment_authorised",
-    "payment_captured",
-    "payment_declined",
-    "payment_needs_attention",
-    "payment_refunded",
-    "payment_voided",
-]
+_MOVED = frozenset(
+    {
+        "payment_authorised",
+        "payment_captured",
+        "payment_declined",
+        "payment_needs_attention",
+        "payment_refunded",
+        "payment_voided",
+    }
+)
 
-payment_authorised = Signal()
-payment_captured = Signal()
-payment_declined = Signal()
-payment_refunded = Signal()
-payment_voided = Signal()
-payment_needs_attention = Signal()
+
+def __getattr__(name: str) -> object:
+    if name in _MOVED:
+        msg = (
+            f"cmi_wagtail.signals.{name} is gone: connect to cmi_django.signals.{name} "
+            "(sender=Payment) and find the page with cmi_wagtail.models.payment_page(payment)"
+        )
+        raise ImportError(msg)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -105,10 +105,12 @@ class DemoShop:
         body = (
             "<h1>Boutique de démonstration</h1>"
             f"<p>Marchand <code>{e(self.merchant.client_id)}</code> — commande "
-            f"<code>{e(oid)}</code> — {e(DEMO_AMOUNT)} MAD. Langue de la page CMI : {langs}</p>"
+            f"<code>{e(oid)}</code> — {e(DEMO_AMOUNT)} MAD. "
+            f"Langue de la page CMI\u00a0: {langs}</p>"
             + hidden_form("pay", request.action, request.fields, f"Payer {DEMO_AMOUNT} MAD")
-            + "<h2>Cartes de test</h2><p>Expiration : toute date future ; CVV : 3 chiffres ; "
-            f"code 3-D Secure : <code>{CHALLENGE_CODE}</code>.</p>"
+            + "<h2>Cartes de test</h2><p>Expiration\u00a0: toute date future\u202f; "
+            "CVV\u00a0: 3 chiffres\u202f; "
+            f"code 3-D Secure\u00a0: <code>{CHALLENGE_CODE}</code>.</p>"
             f"<table>{cards}</table>"
             '<p><a href="/merchant/">Merchant Center</a></p>'
         )
@@ -142,7 +144,7 @@ class DemoShop:
             verify_hash(values, self.merchant.store_key)
             verified = "HASH valide"
         except SignatureError:
-            verified = "HASH invalide : à ignorer"
+            verified = "HASH invalide\u00a0: à ignorer"
         oid = values.get("oid", "")
         approved = values.get("ProcReturnCode") == "00"
         title = "Paiement accepté" if approved else "Paiement non abouti"

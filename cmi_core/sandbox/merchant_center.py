@@ -91,7 +91,8 @@ def order_page(store: Store, oid: str) -> str | None:
     for order in orders:
         currency = get_currency(order.currency)
         flag = (
-            f'<p class="message bad" id="flag">À traiter manuellement : {e(order.flag_reason)}</p>'
+            '<p class="message bad" id="flag">'
+            f"À traiter manuellement\u00a0: {e(order.flag_reason)}</p>"
             if order.flagged
             else ""
         )

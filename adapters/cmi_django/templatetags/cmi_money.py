@@ -10,12 +10,23 @@ from decimal import Decimal
 from typing import Any
 
 from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from cmi_django.display import currency_code, format_money
 
 register = template.Library()
 
-__all__ = ["currency", "money", "state_label"]
+__all__ = [
+    "bdi",
+    "currency",
+    "isolate",
+    "log_kind",
+    "money",
+    "operation_kind",
+    "outcome",
+    "state_label",
+]
 
 
 @register.filter
@@ -37,3 +48,47 @@ def state_label(state: str) -> str:
     from cmi_django.i18n import state_label as label
 
     return label(state) if state else ""
+
+
+@register.filter
+def log_kind(kind: str) -> str:
+    """A payment log row's kind for people ("ok" -> "return (okUrl)"), translated."""
+    from cmi_django.i18n import log_kind_label
+
+    return log_kind_label(kind)
+
+
+@register.filter
+def outcome(value: str) -> str:
+    """A payment log row's outcome for people ("duplicate" -> "duplicate, no change")."""
+    from cmi_django.i18n import outcome_label
+
+    return outcome_label(value)
+
+
+@register.filter
+def operation_kind(kind: str) -> str:
+    """An operation's kind for people ("void" -> "authorisation cancelled (void)")."""
+    from cmi_django.i18n import operation_kind_label
+
+    return operation_kind_label(kind)
+
+
+@register.filter
+def isolate(value: Any) -> str:
+    """An identifier or amount kept whole inside a right-to-left sentence (Unicode
+    isolates, :func:`cmi_django.i18n.isolate`); for ``{% blocktrans %}`` variables and
+    titles, where ``<bdi>`` cannot go."""
+    from cmi_django.i18n import isolate as isolated
+
+    return isolated(value) if value is not None else ""
+
+
+@register.filter
+def bdi(value: Any) -> SafeString | str:
+    """``<bdi>`` around an identifier or amount, for ``{% blocktrans %}`` variables in HTML
+    (a safe value is not escaped again): isolated from the right-to-left sentence around
+    it and kept on one line ("(المرجع: 100002-1)" never drawn as "-100002" and "1)")."""
+    if value is None or value == "":
+        return ""
+    return format_html('<bdi style="white-space: nowrap">{}</bdi>', value)

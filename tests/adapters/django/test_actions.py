@@ -107,3 +107,29 @@ def test_hook_failure_after_cmi_accepted_is_reported_without_details(
     assert "RuntimeError" not in result.message  # no exception class names for staff
     assert "secret-ish" not in result.message
     assert authorised.state == PaymentState.CAPTURED  # CMI's change is real and recorded
+
+
+def test_confirmation_keeps_oid_and_amount_whole_in_arabic(payment: Payment) -> None:
+    """Right to left, the oid and the amount are isolated (FSI...PDI) inside the sentence;
+    left to right, the text carries no invisible character (issue 13)."""
+    from cmi_django.actions import confirmation_text
+    from django.utils import translation
+
+    _with_status(payment, PaymentState.AUTHORISED, authorised=AMOUNT)
+    with translation.override("ar"):
+        arabic = confirmation_text(payment, "void")
+    assert f"\u2068{payment.oid}\u2069" in arabic
+    assert "\u2068" + f"{AMOUNT:.2f}" in arabic  # the amount starts its own isolate
+    with translation.override("en"):
+        english = confirmation_text(payment, "void")
+    assert payment.oid in english
+    assert "\u2068" not in english
+    assert "\u2069" not in english
+
+
+def test_bdi_filter_wraps_and_escapes() -> None:
+    from cmi_django.templatetags.cmi_money import bdi
+
+    assert bdi("100002-1") == '<bdi style="white-space: nowrap">100002-1</bdi>'
+    assert bdi("<b>") == '<bdi style="white-space: nowrap">&lt;b&gt;</bdi>'
+    assert bdi("") == ""

@@ -191,3 +191,36 @@ def test_dashboard_is_for_staff_only(client: Any, db: None) -> None:
 def test_menu_entry_is_shown_to_staff(staff: Any) -> None:
     page = staff.get(reverse("dashboard:index"))
     assert reverse("cmi_oscar_dashboard:cmi-payment-list") in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (
+            "fr",
+            "Annulée",
+            "retour (okUrl)",
+            "accepté, à encaisser par l'équipe",
+            "annulation de l'autorisation (void)",
+        ),
+        ("ar", "ملغى", "عودة (okUrl)", "مقبول، يحصّله الموظفون", "إلغاء التفويض (void)"),
+    ],
+    ids=["fr", "ar"],
+)
+def test_detail_names_status_and_log_in_the_staff_language(
+    staff: Any, shopper: Any, product: Any, manual: Sandbox, case: tuple[str, ...]
+) -> None:
+    """The order status and the payment log's technical values are translated (issue 13)."""
+    lang, status, kind, outcome, operation = case
+    payment = paid_through_emulator(shopper, product, manual)
+    act(staff, payment, "void", confirmed="1")
+    url = reverse("cmi_oscar_dashboard:cmi-payment-detail", args=[payment.pk])
+    html = staff.get(url, headers={"accept-language": lang}).content.decode()
+    assert f"({status})" in html
+    assert "(Cancelled)" not in html
+    callbacks = html.split('id="cmi-callbacks"')[1].split("</table>")[0]
+    callbacks = callbacks.replace("&#x27;", "'")
+    assert f"<td>{kind}</td>" in callbacks
+    assert f"<td>{outcome}</td>" in callbacks
+    operations = html.split('id="cmi-operations"')[1].split("</table>")[0]
+    assert f"<td>{operation}</td>" in operations.replace("&#x27;", "'")

@@ -21,6 +21,7 @@ from django.urls import reverse
 from oscar.core.loading import get_model
 
 from cmi_core.sandbox import Sandbox
+from tests.adapters.bidi import reads_left_to_right
 from tests.adapters.oscar.conftest import sandbox_payments
 from tests.adapters.oscar.test_browser import APPROVED, back_to_shop, pay, to_cmi, wait_for
 
@@ -50,6 +51,7 @@ def shop(live_server: Any, sandbox: Sandbox, settings: Any, product: Any) -> str
     settings.LANGUAGE_CODE = "fr"
     settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(DEMO / "oscar_shop/templates")]}]
     settings.LOCALE_PATHS = [str(DEMO / "locale")]
+    settings.STATICFILES_DIRS = [str(DEMO / "oscar_shop/static")]  # its RTL stylesheets
     settings.OSCAR_CURRENCY_FORMAT = {  # as the demo shop's settings
         "MAD": {"format": "#,##0.00\xa0¤¤", "currency_digits": False}
     }
@@ -98,6 +100,13 @@ def arabic_staff(chromium: Any, shop: str, django_user_model: Any) -> Iterator[A
     yield from staff_in(chromium, shop, django_user_model, "ar")
 
 
+def computed(page: Any, selector: str, prop: str) -> str:
+    """The first ``selector`` element's computed ``prop``."""
+    return str(
+        page.eval_on_selector(selector, f"e => getComputedStyle(e).{prop}")  # a CSS property
+    )
+
+
 def buy(page: Any, shop: str, product: Any) -> Any:
     to_cmi(page, shop, product)
     pay(page, APPROVED)
@@ -127,17 +136,28 @@ def test_arabic_shop_is_right_to_left_with_an_arabic_order_and_email(
 ) -> None:
     arabic.goto(shop + product.get_absolute_url())
     assert arabic.get_attribute("html", "dir") == "rtl"
+    # Oscar's stylesheet mirrored (Bootstrap 4 has no RTL build; the demo's rtlcss one):
+    # text starts on the right, and the left/right utilities swap.
+    assert "rtl.css" in arabic.get_attribute("link[rel=stylesheet]", "href")
+    assert computed(arabic, "body", "textAlign") == "right"
     shot(arabic, "product-ar")
     order = buy(arabic, shop, product)
     assert arabic.get_attribute("html", "dir") == "rtl"
     assert arabic.get_attribute("html", "lang") == "ar"
     shot(arabic, "thank-you-ar")
+    assert computed(arabic, "body", "textAlign") == "right"
+    assert computed(arabic, ".text-right", "textAlign") == "left"  # the totals' column
     heading = arabic.inner_text("h1")
     assert heading == f"الطلب {order.number}: تأكيد", heading
     body = arabic.inner_text("body")
     assert "Commande" not in body
     assert "Allocation" not in body
     assert order.shipping_method == "شحن مجاني"  # Oscar's Arabic "Free shipping"
+    # The payment line's reference and amount inside the Arabic sentence are drawn whole
+    # ("100002-1", not "-100002" then "1)").
+    oid = Payment.objects.get().oid
+    assert reads_left_to_right(arabic, "body", oid)
+    assert reads_left_to_right(arabic, "body", "120.50\xa0MAD")
     assert wait_for(lambda: len(mail.outbox) == 1)
     assert mail.outbox[0].subject.startswith("تأكيد الطلب")
 
@@ -174,6 +194,7 @@ def test_void_from_the_french_dashboard_asks_first_and_the_order_tells_the_truth
     page.wait_for_selector("#payment.show.active")
     payment_tab = page.inner_text("#payment")
     shot(page, "order-after-void-fr")
+    assert page.inner_text("#cmi-order-status") == "Annulée"  # "Cancelled", translated
     page.click("a[href='#notes']")
     page.wait_for_selector("#notes.show.active")
     notes = page.inner_text("#notes")
@@ -212,9 +233,13 @@ def test_arabic_dashboard_is_right_to_left_and_complete(
     page = arabic_staff
     page.goto(shop + reverse("cmi_oscar_dashboard:cmi-payment-detail", args=[payment.pk]))
     assert page.get_attribute("html", "dir") == "rtl"
+    assert computed(page, "body", "textAlign") == "right"
+    assert computed(page, ".navbar-toggler.float-right", "cssFloat") == "left"  # mirrored
     shot(page, "dashboard-detail-ar")
     assert page.inner_text("#cmi-state") == "مفوَّضة"  # "authorised"
     assert page.inner_text("#cmi-amount") == "120.50\xa0MAD"  # Babel's Arabic: Latin digits
+    assert reads_left_to_right(page, "h1", payment.oid)  # "دفعة CMI 100001-1"
+    assert reads_left_to_right(page, "#cmi-payment-summary", payment.masked_pan)
     assert page.inner_text("#cmi-void") == "إلغاء التفويض…"
     assert "الإجراءات" in page.inner_text("#cmi-payment")  # not Oscar's untranslated "Actions"
     summary = page.inner_text("#cmi-payment-summary")

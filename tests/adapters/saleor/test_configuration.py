@@ -163,3 +163,12 @@ def test_django_admin_edits_channels_without_showing_secrets(
     installation_page = client.get(url)
     assert installation_page.status_code == 200
     assert installation.token not in installation_page.content.decode()
+
+
+def test_language_choices_are_the_cores() -> None:
+    """One list of CMI's page languages for Saleor and Wagtail (cmi_core.codes)."""
+    from cmi_core.codes import LANGUAGE_CHOICES, LANGUAGES
+
+    field = ChannelConfiguration._meta.get_field("lang")
+    assert list(field.choices) == list(LANGUAGE_CHOICES)
+    assert [code for code, _ in field.choices] == list(LANGUAGES)

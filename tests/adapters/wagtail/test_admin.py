@@ -289,7 +289,8 @@ def test_refund_form_sent_twice_refunds_once(
 def test_refunded_and_voided_signals(
     pay_through_sandbox: Callable[..., Payment], admin_client: Client
 ) -> None:
-    from cmi_wagtail import signals
+    from cmi_django import signals
+    from cmi_wagtail.models import payment_page
 
     calls: list[tuple[str, dict[str, Any]]] = []
     connected = []
@@ -313,10 +314,11 @@ def test_refunded_and_voided_signals(
     assert [name for name, _ in calls] == ["payment_refunded", "payment_voided"]
     refund, void = calls[0][1], calls[1][1]
     assert (refund["payment"].pk, refund["amount"]) == (refunded.pk, Decimal("40.00"))
-    assert refund["sender"] is PaymentPage
-    assert refund["page"].pk == refunded.data["page_id"]
-    assert (void["payment"].pk, void["sender"]) == (voided.pk, PaymentPage)
-    assert void["page"].pk == voided.data["page_id"]
+    assert isinstance(payment_page(refund["payment"]), PaymentPage)
+    assert payment_page(refund["payment"]).pk == refunded.data["page_id"]
+    assert void["payment"].pk == voided.pk
+    assert isinstance(payment_page(void["payment"]), PaymentPage)
+    assert payment_page(void["payment"]).pk == voided.data["page_id"]
 
 
 @pytest.mark.django_db
@@ -388,3 +390,25 @@ def test_page_is_in_wagtail_explorer(admin_client: Client, site: Site) -> None:
     response = admin_client.get(reverse("wagtailadmin_pages:edit", args=[page.pk]))
     assert response.status_code == 200
     assert Page.objects.filter(pk=page.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inspect_log_in_the_editors_language(
+    pay_through_sandbox: Callable[..., Payment], admin_client: Client, admin_user: Any
+) -> None:
+    """The payment log's kinds and outcomes are words in the admin's language (issue 13)."""
+    from wagtail.users.models import UserProfile
+
+    profile = UserProfile.get_for_user(admin_user)
+    profile.preferred_language = "fr"
+    profile.save()
+    payment = pay_through_sandbox()
+    act(admin_client, payment, "capture", "150.00")
+    html = admin_client.get(f"{INDEX}inspect/{payment.pk}/").content.decode()
+    html = html.replace("&#x27;", "'")
+    callbacks = html.split("data-cmi-callbacks")[1].split("</table>")[0]
+    assert "<td>rappel du CMI</td>" in callbacks
+    assert "<td>accepté, à encaisser par l'équipe</td>" in callbacks
+    operations = html.split("data-cmi-operations")[1].split("</table>")[0]
+    assert "<td>encaissement</td>" in operations
+    assert "<td>capture</td>" not in operations

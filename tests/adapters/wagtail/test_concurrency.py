@@ -12,8 +12,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from cmi_django import signals
 from cmi_django.models import CallbackLog, Payment
-from cmi_wagtail import signals
 from cmi_wagtail.models import CMISettings, PaymentPage
 from django.core import mail
 from django.db import connection

@@ -13,9 +13,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from cmi_django import signals
 from cmi_django.models import CallbackLog, Payment
-from cmi_wagtail import signals
-from cmi_wagtail.models import CMISettings, PaymentPage, WagtailPayment
+from cmi_wagtail.models import CMISettings, PaymentPage, payment_page
 from django.core import mail
 from django.test import Client
 from wagtail.models import Site
@@ -112,9 +112,10 @@ def test_approved_callback_then_return(
     assert payment.state == PaymentState.CAPTURED.value
     names = [name for name, _ in received]
     assert names == ["payment_authorised", "payment_captured"]
-    assert received[0][1]["sender"] is PaymentPage
-    assert received[0][1]["page"] == pay_page
-    assert isinstance(received[0][1]["payment"], WagtailPayment)
+    assert received[0][1]["sender"] is Payment  # one bus: cmi_django.signals
+    assert received[0][1]["payment"].pk == payment.pk
+    assert payment_page(received[0][1]["payment"]) == pay_page
+    assert isinstance(payment_page(received[0][1]["payment"]), PaymentPage)
 
     back = post_form(csrf_client, "/cmi/ok/", callback)
     assert back.status_code == 303
@@ -385,3 +386,16 @@ def test_no_receipt_by_default(
     with django_capture_on_commit_callbacks(execute=True):
         post_form(csrf_client, "/cmi/callback/", callback)
     assert mail.outbox == []
+
+
+def test_old_wagtail_signals_fail_loudly_on_import() -> None:
+    """The six Wagtail signals moved to cmi_django.signals: an old import says where."""
+    with pytest.raises(ImportError, match=r"cmi_django\.signals\.payment_authorised"):
+        from cmi_wagtail.signals import payment_authorised  # noqa: F401
+
+
+def test_payment_page_is_none_for_another_platform(pay_page: PaymentPage, client: Client) -> None:
+    payment, _ = pay(client, pay_page)
+    assert payment_page(payment) == pay_page
+    payment.platform = "oscar"  # a page id in another platform's data names no page of ours
+    assert payment_page(payment) is None

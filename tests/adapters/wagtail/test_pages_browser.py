@@ -23,6 +23,7 @@ from django.utils.formats import date_format
 from django.utils.translation import override
 
 from cmi_core.sandbox import Sandbox
+from tests.adapters.bidi import reads_left_to_right
 
 from .conftest import configure
 from .test_admin import INDEX, act, pay_through_sandbox  # noqa: F401 - a fixture
@@ -143,6 +144,25 @@ def test_thank_you_page_links_back_and_tells_about_the_receipt(
     assert page.locator("[data-cmi-home]").count() == 1
 
 
+def test_arabic_thank_you_page_draws_amount_and_reference_whole(
+    page: Any,
+    shop: Callable[..., tuple[str, PaymentPage]],  # noqa: F811
+) -> None:
+    """Right to left, "wagtail-271894872732" and "120.00 MAD" inside Arabic lines are
+    drawn whole, left to right (<bdi>), and the labels keep their Arabic colon."""
+    url, _ = shop(locale="ar", slug="tabarru", amount_rule="fixed", fixed_amount=Decimal(120))
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    fill_shopper(page, url)
+    pay_card(page, APPROVED)
+    back_to_shop(page)
+    shot(page, "thank-you-ar-phone")
+    assert page.evaluate("document.documentElement.dir") == "rtl"
+    payment = Payment.objects.get()
+    assert reads_left_to_right(page, "[data-cmi-reference]", payment.oid)
+    assert reads_left_to_right(page, "[data-cmi-amount]", "120.00\xa0MAD")
+    assert "المرجع:" in page.inner_text("body")
+
+
 def test_the_credentials_can_be_tested_from_the_settings_page(
     staff_page: Any,
     live_server: Any,
@@ -157,8 +177,18 @@ def test_the_credentials_can_be_tested_from_the_settings_page(
     page.click("#cmi-test-credentials-button")  # the stored (right) credentials
     result = page.locator("#cmi-credentials-result")
     assert result.get_attribute("data-ok") == "true"
-    assert "clé de magasin" in result.inner_text()  # says what the test cannot check
+    key = page.locator("#cmi-store-key-result")  # checked at the emulator's gateway
+    assert key.get_attribute("data-verdict") == "right"
+    assert "a accepté la clé de magasin" in key.inner_text()
     shot(page, "credentials-ok-fr")
+    page.goto(f"{live_server.url}{settings_url}")
+    page.fill("#id_store_key", "UnMauvaisSecret9")  # typed, not saved
+    page.click("#cmi-test-credentials-button")
+    key = page.locator("#cmi-store-key-result")
+    assert key.get_attribute("data-verdict") == "wrong"
+    assert "3D-1004" in key.inner_text()
+    assert "UnMauvaisSecret9" not in page.content()
+    shot(page, "credentials-wrong-key-fr")
     page.goto(f"{live_server.url}{settings_url}")
     page.fill("#id_api_password", "a-wrong-password")  # typed, not saved
     page.click("#cmi-test-credentials-button")

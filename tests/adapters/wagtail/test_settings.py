@@ -14,6 +14,8 @@ from django.urls import reverse
 from wagtail.models import Site
 from wagtail.test.utils import WagtailTestUtils
 
+from cmi_core.sandbox import DEFAULT_MERCHANT
+
 from .conftest import STORE_KEY, configure
 
 pytestmark = pytest.mark.django_db
@@ -143,3 +145,33 @@ def test_only_who_may_change_the_settings_may_test_the_credentials(
     assert refused.status_code in (302, 403)  # Wagtail: "permission denied", back home
     assert b"cmi-credentials-result" not in refused.content
     assert client.get(url).status_code in (302, 403, 405)
+
+
+def test_language_choices_are_the_cores() -> None:
+    """One list of CMI's page languages for Wagtail and Saleor (cmi_core.codes)."""
+    from cmi_core.codes import LANGUAGE_CHOICES, LANGUAGES
+
+    field = CMISettings._meta.get_field("default_language")
+    assert list(field.choices) == list(LANGUAGE_CHOICES)
+    assert [code for code, _ in field.choices] == list(LANGUAGES)
+
+
+@pytest.mark.django_db
+def test_the_credentials_test_checks_the_store_key_at_the_gateway(
+    admin_client: Client, site: Site, sandbox: Any
+) -> None:
+    """A signed request to the emulator's gateway: right key found, wrong key refused
+    (3D-1004); the typed key never reaches the page (issue 13)."""
+    configure(site, base_url=sandbox.base_url)
+    url = reverse("cmi_wagtail_test_credentials", args=[site.pk])
+    fields = {"client_id": DEFAULT_MERCHANT.client_id, "base_url": sandbox.base_url}
+    stored = admin_client.post(url, fields)  # the stored (right) store key
+    assert stored.context["check"].store_key == "right"
+    assert 'data-verdict="right"' in stored.content.decode()
+    wrong = "TypedWrongKey77"
+    typed = admin_client.post(url, {**fields, "store_key": wrong})
+    html = typed.content.decode()
+    assert typed.context["check"].store_key == "wrong"
+    assert 'data-verdict="wrong"' in html
+    assert "3D-1004" in html
+    assert wrong not in html
