@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("cmi_saleor", "0001_initial"),
+        ("cmi_saleor", "0002_pending_request"),
     ]
 
     operations = [
