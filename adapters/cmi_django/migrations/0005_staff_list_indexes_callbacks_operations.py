@@ -31,9 +31,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="callbacklog",
-            index=models.Index(
-                fields=["outcome", "created_at", "id"], name="cmi_callback_outcome"
-            ),
+            index=models.Index(fields=["outcome", "created_at", "id"], name="cmi_callback_outcome"),
         ),
         migrations.AddIndex(
             model_name="operation",

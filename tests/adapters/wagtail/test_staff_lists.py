@@ -198,6 +198,7 @@ def _cells(html: str) -> str:
     ],
 )
 def test_cells_are_the_markup_wagtails_templates_write(value: Any, settings: Any) -> None:
+    link = "/admin/cmi_payments/inspect/1/?a=1&b=<2>"
     settings.USE_THOUSAND_SEPARATOR = True  # integers must still print unlocalised
     context = Context({"row": None, "table": None, "request": None})
     for classname in (None, "w-text-end"):
@@ -206,7 +207,6 @@ def test_cells_are_the_markup_wagtails_templates_write(value: Any, settings: Any
         assert _cells(ours.render_cell_html(None, context)) == _cells(
             str(wagtails.render_cell_html(None, context))
         )
-        link = "/admin/cmi_payments/inspect/1/?a=1&b=<2>"
         ours_title = PlainTitleColumn(
             "x", accessor=lambda _: value, classname=classname, get_url=lambda _: link
         )
