@@ -107,6 +107,7 @@ class CallbackLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("oid",)
     paginator = BoundedPaginator
     show_full_result_count = False
+    list_per_page = 50  # as the payments': Django's 100 rows took ~25 ms of CPU to render
 
 
 @admin.register(Operation)
@@ -116,3 +117,4 @@ class OperationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("payment__oid", "key")
     paginator = BoundedPaginator
     show_full_result_count = False
+    list_per_page = 50

@@ -144,7 +144,7 @@ def test_distinct_values_walks_each_value_once(settings: Any) -> None:
 def test_callback_and_operation_lists_read_an_index_range(
     staff: Client, url: str, table: str
 ) -> None:
-    # More than a page (100) of each: a single page is read whole, without a LIMIT.
+    # More than a page (50) of each: a single page is read whole, without a LIMIT.
     fill_callbacks(110, outcome="approved")
     fill_callbacks(110, outcome="declined")
     fill_operations(110, kind="capture")
