@@ -232,3 +232,7 @@ def test_page_filter_reads_its_choices_once(admin_client: Client) -> None:
         walks = [sql for sql in payment_queries(queries) if sql.lstrip().startswith("WITH")]
         assert len(walks) == 1, url
         assert "Adhésion" in html or "results/" in url  # the filters' refresh has no form
+    for hostile in ("%00", "%27%3B--", "9" * 40, "<script>"):
+        response = admin_client.get(f"{INDEX}?page={hostile}")
+        assert response.status_code == 200
+        assert "<script>" not in response.content.decode().split("<tbody>")[-1]
