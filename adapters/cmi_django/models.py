@@ -184,8 +184,12 @@ class Operation(models.Model):
 
     class Meta:
         ordering = ("-created_at", "-id")
-        # The staff list (cmi_django.admin), newest first: one index range at any size.
-        indexes = (models.Index(fields=["created_at", "id"], name="cmi_operation_created"),)
+        # The staff list (cmi_django.admin), newest first, and its kind filter: one index
+        # range at any size (operations are written rarely: staff actions, reconciling).
+        indexes = (
+            models.Index(fields=["created_at", "id"], name="cmi_operation_created"),
+            models.Index(fields=["kind", "created_at", "id"], name="cmi_operation_kind"),
+        )
         constraints = (
             # A key names one operation that may have moved money (pending, unknown or
             # succeeded); only failed tries may repeat it.
