@@ -1,7 +1,8 @@
 """Staff payment lists at 10k, 100k and 1M payments: render time, statements, query plans.
 
     .venv/bin/python benchmarks/bench_staff_lists.py [--sizes 10000,100000,1000000]
-        [--sqlite-sizes 10000,100000] [--rounds 7] [--lists admin,oscar,wagtail]
+        [--sqlite-sizes 10000,100000] [--rounds 7]
+        [--lists admin,oscar,wagtail,callbacks,operations]
 
 Issue 16, goal 4: page 1 <= 25 ms and any page <= 50 ms at 100k payments, growing no
 faster than logarithmically to 1M, with no statement that reads every payment.
@@ -17,8 +18,15 @@ pages in-process through Django's test client as a logged-in superuser:
   and filtered views (state, order number, Wagtail's "Page" filter on the busiest page and
   on a small one, the admin's platform filter).
 
+The Django admin's callbacks and operations lists (``callbacks``, ``operations``) are
+measured the same way over 10k, 100k and 1M logged callbacks or operations (PostgreSQL
+only), with their filters (outcome; kind).
+
 Each round renders every view once, in turn (alternating rounds: this VM's speed
-drifts); the figure is the median of the rounds, with the fastest and slowest. One more
+drifts); the figure is the median of the rounds, with the fastest and slowest, and the
+median CPU time of the rendering process (``time.process_time``: what the render costs
+this process, steadier than the wall clock on a shared machine, the database's own time
+apart: "db ms"). One more
 render per view, captured, gives its statements (all, and those reading payments) and,
 through ``EXPLAIN (ANALYZE)``, their database time, the plan of the page query (the
 statement that reads the listed rows) and the most payment rows any one statement read
@@ -49,7 +57,16 @@ SETTINGS = {
     "admin": "tests.adapters.django.settings",
     "oscar": "tests.adapters.oscar.settings",
     "wagtail": "tests.adapters.wagtail.settings",
+    # The Django admin's two other lists, over their own tables.
+    "callbacks": "tests.adapters.django.settings",
+    "operations": "tests.adapters.django.settings",
 }
+#: The table each list reads (the one that grows to a million rows).
+TABLES = {
+    "callbacks": "cmi_django_callbacklog",
+    "operations": "cmi_django_operation",
+}
+PAYMENTS = "cmi_django_payment"
 PAGES = 20
 #: The same admin's list of something else, rendered in the same rounds: what a list
 #: costs on this machine at the moment with no payment involved (the users list of the
@@ -86,6 +103,34 @@ def _rows(start: int, stop: int, platform: str, page_ids: list[int]) -> Iterator
         )  # fmt: skip
 
 
+CALLBACK_COLUMNS = (
+    "oid, kind, fields, verified, outcome, reply, error, remote_addr, reading, created_at"
+)
+OPERATION_COLUMNS = (
+    'payment_id, kind, amount, state, succeeded, key, response, error, "user", created_at'
+)
+OUTCOMES = ["approved"] * 14 + ["declined"] * 3 + ["refused_hash"] * 2 + ["duplicate"]
+OPERATION_KINDS = ["capture"] * 12 + ["status"] * 5 + ["refund"] * 2 + ["void"]
+
+
+def _log_rows(start: int, stop: int, platform: str, payment_id: int) -> Iterator[tuple[Any, ...]]:
+    """Callbacks or operations ``start`` to ``stop`` (newest last), one a minute."""
+    for index in range(start, stop):
+        created = EPOCH + datetime.timedelta(minutes=index)
+        if platform == "callbacks":
+            outcome = OUTCOMES[index % len(OUTCOMES)]
+            yield (
+                f"B{index:010d}", "callback", "{}", outcome != "refused_hash", outcome,
+                "ACTION=POSTAUTH", "", "127.0.0.1", "", created,
+            )  # fmt: skip
+        else:
+            kind = OPERATION_KINDS[index % len(OPERATION_KINDS)]
+            yield (
+                payment_id, kind, Decimal("250.00"), "succeeded", True, None, "{}", "",
+                "staff", created,
+            )  # fmt: skip
+
+
 COLUMNS = (
     "oid, platform, reference, config_key, amount, currency, capture_mode, lang, email, "
     "state, authorised_amount, captured_amount, refunded_amount, declined_attempts, "
@@ -95,19 +140,31 @@ COLUMNS = (
 
 
 def _fill(start: int, stop: int, platform: str, page_ids: list[int]) -> float:
-    """Add payments ``start`` to ``stop``; seconds taken (with VACUUM ANALYZE)."""
+    """Add payments (callbacks, operations) ``start`` to ``stop``; seconds taken (with
+    VACUUM ANALYZE)."""
     from django.db import connection, transaction
 
     began = time.perf_counter()
-    rows = _rows(start, stop, platform, page_ids)
+    if platform in TABLES:
+        from cmi_django.models import Payment
+
+        payment = Payment.objects.get_or_create(oid="B-OPERATIONS", defaults={"amount": 250})[0]
+        table, columns = TABLES[platform], CALLBACK_COLUMNS
+        if platform == "operations":
+            columns = OPERATION_COLUMNS
+        rows = _log_rows(start, stop, platform, payment.pk)
+    else:
+        table, columns, rows = PAYMENTS, COLUMNS, _rows(start, stop, platform, page_ids)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            copy_sql = f"COPY cmi_django_payment ({COLUMNS}) FROM STDIN"
+            copy_sql = f"COPY {table} ({columns}) FROM STDIN"
             with cursor.cursor.copy(copy_sql) as copy:
                 for row in rows:
                     copy.write_row(row)
         with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE cmi_django_payment")
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    elif platform in TABLES:
+        sys.exit("the callbacks' and operations' lists are measured on PostgreSQL only")
     else:
         marks = ", ".join(["%s"] * COLUMNS.count(",") + ["%s"])
         insert = f"INSERT INTO cmi_django_payment ({COLUMNS}) VALUES ({marks})"  # noqa: S608
@@ -148,6 +205,23 @@ def _views(platform: str, size: int, page_ids: list[int]) -> dict[str, str]:
             "platform, deepest": f"{base}?platform=wagtail&p={_deepest(size // 3, 50)}",
             BASELINE: "/admin/auth/user/",
         }
+    if platform in TABLES:
+        base = f"/admin/cmi_django/{'callbacklog' if platform == 'callbacks' else 'operation'}/"
+        deepest = _deepest(size, 100)
+        if platform == "callbacks":
+            return {
+                "page 1": base,
+                f"page {deepest} (deepest)": f"{base}?p={deepest}",
+                "outcome=declined": base + "?outcome=declined",
+                "outcome, deepest": f"{base}?outcome=declined&p={_deepest(size * 3 // 20, 100)}",
+                BASELINE: "/admin/auth/user/",
+            }
+        return {
+            "page 1": base,
+            f"page {deepest} (deepest)": f"{base}?p={deepest}",
+            "kind=refund": base + "?kind__exact=refund",
+            BASELINE: "/admin/auth/user/",
+        }
     if platform == "oscar":
         from django.urls import reverse
 
@@ -170,10 +244,10 @@ def _views(platform: str, size: int, page_ids: list[int]) -> dict[str, str]:
     }
 
 
-def _plan(sql: str) -> tuple[str, int, float]:
-    """(the plan's top nodes, payment rows read, execution ms) of ``sql``.
+def _plan(sql: str, table: str = PAYMENTS) -> tuple[str, int, float]:
+    """(the plan's top nodes, rows of ``table`` read, execution ms) of ``sql``.
 
-    Rows read: over every scan of ``cmi_django_payment`` in the plan, the rows it returned
+    Rows read: over every scan of ``table`` in the plan, the rows it returned
     plus those its filter removed, times its loops (PostgreSQL's ``EXPLAIN ANALYZE``; -1 on
     SQLite, which does not say).
     """
@@ -191,7 +265,7 @@ def _plan(sql: str) -> tuple[str, int, float]:
 
     def walk(node: dict[str, Any], depth: int) -> None:
         nonlocal read
-        if node.get("Relation Name") == "cmi_django_payment":
+        if node.get("Relation Name") == table:
             rows = node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
             read += int(rows * node.get("Actual Loops", 1))
         if depth < 3:
@@ -212,25 +286,29 @@ def _get(client: Any, url: str) -> None:
         raise RuntimeError(f"{url} answered {status}")
 
 
-def _measure(client: Any, views: dict[str, str], rounds: int) -> dict[str, dict[str, Any]]:
+def _measure(
+    client: Any, views: dict[str, str], rounds: int, table: str = PAYMENTS
+) -> dict[str, dict[str, Any]]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     for url in views.values():  # warm up: templates, the first page of each
         _get(client, url)
     times: dict[str, list[float]] = {name: [] for name in views}
+    cpu: dict[str, list[float]] = {name: [] for name in views}
     for _ in range(rounds):
         for name, url in views.items():
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.process_time()
             _get(client, url)
             times[name].append((time.perf_counter() - began) * 1000)
+            cpu[name].append((time.process_time() - began_cpu) * 1000)
     figures = {}
     for name, url in views.items():
         with CaptureQueriesContext(connection) as captured:
             client.get(url)
         statements = [q["sql"] for q in captured.captured_queries]
-        payments = [sql for sql in statements if "cmi_django_payment" in sql]
-        plans = [_plan(sql) for sql in payments]
+        payments = [sql for sql in statements if table in sql]
+        plans = [_plan(sql, table) for sql in payments]
         # The page query: the one that reads the listed rows (ordered, not the choices' walk).
         page = [
             plan
@@ -239,6 +317,7 @@ def _measure(client: Any, views: dict[str, str], rounds: int) -> dict[str, dict[
         ]
         figures[name] = {
             "median": statistics.median(times[name]),
+            "cpu": statistics.median(cpu[name]),
             "min": min(times[name]),
             "max": max(times[name]),
             "queries": len(statements),
@@ -284,7 +363,8 @@ def worker(platform: str, sizes: list[int], rounds: int) -> None:
     for size in sizes:
         seconds = _fill(filled, size, platform, page_ids)
         filled = size
-        figures = _measure(client, _views(platform, size, page_ids), rounds)
+        table = TABLES.get(platform, PAYMENTS)
+        figures = _measure(client, _views(platform, size, page_ids), rounds, table)
         print(json.dumps({"size": size, "fill_s": seconds, "views": figures}), flush=True)
     connection.creation.destroy_test_db(name, verbosity=0)
 
@@ -313,14 +393,15 @@ def _run(
 
 def _report(database: str, platform: str, result: dict[str, Any]) -> None:
     size, fill = result["size"], result["fill_s"]
-    print(f"\n{platform} list, {database}, {size:,} payments (added in {fill:.1f} s)")
-    heads = f"{'median ms':>10}{'(min-max)':>16}{'stmts':>7}{'on pay.':>8}{'db ms':>7}"
+    rows = {"callbacks": "callbacks", "operations": "operations"}.get(platform, "payments")
+    print(f"\n{platform} list, {database}, {size:,} {rows} (added in {fill:.1f} s)")
+    heads = f"{'median ms':>10}{'(min-max)':>16}{'cpu ms':>7}{'stmts':>7}{'on tbl':>8}{'db ms':>7}"
     print(f"  {'view':<20}{heads}{'max read':>10}  page query plan")
     for name, f in result["views"].items():
         spread = f"({f['min']:.1f}-{f['max']:.1f})"
         read = "-" if f["read"] < 0 else f"{f['read']:,}"
         print(
-            f"  {name:<20}{f['median']:>10.1f}{spread:>16}{f['queries']:>7}"
+            f"  {name:<20}{f['median']:>10.1f}{spread:>16}{f['cpu']:>7.1f}{f['queries']:>7}"
             f"{f['payment_queries']:>8}{f['db_ms']:>7.2f}{read:>10}  {f['plan']}"
         )
 
@@ -330,7 +411,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--sqlite-sizes", default="10000,100000", help="empty: no SQLite")
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds per size")
-    parser.add_argument("--lists", default="admin,oscar,wagtail")
+    parser.add_argument("--lists", default="admin,oscar,wagtail,callbacks,operations")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -364,6 +445,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="cmi-bench-") as folder:
             env = {**os.environ, "CMI_TEST_DATABASE": "sqlite", "CMI_BENCH_SQLITE": folder}
             for platform in args.lists.split(","):
+                if platform in TABLES:  # PostgreSQL only
+                    continue
                 for result in _run(platform, sqlite_sizes, args.rounds, env):
                     _report("SQLite", platform, result)
                     results.append(("SQLite", platform, result))
@@ -372,7 +455,10 @@ def main() -> None:
 
 def _summary(results: list[tuple[str, str, dict[str, Any]]]) -> None:
     """Page 1 and the slowest page per list and size; the goal's verdict at 100k."""
-    print("\nsummary (median ms): page 1, the slowest view, most payment rows one statement read")
+    print(
+        "\nsummary (median ms, wall clock and this process's CPU): page 1, the slowest view, "
+        "most rows one statement read"
+    )
     for database, platform, result in results:
         views = result["views"]
         first = views["page 1"]["median"]
@@ -380,10 +466,12 @@ def _summary(results: list[tuple[str, str, dict[str, Any]]]) -> None:
         slowest_name, slowest = max(payment_views.items(), key=lambda item: item[1]["median"])
         baseline = views[BASELINE]["median"]
         read = max(v["read"] for v in payment_views.values())
+        cpu = views["page 1"]["cpu"]
         print(
-            f"  {database:<11}{platform:<8}{result['size']:>10,}  page 1 {first:6.1f}  "
-            f"slowest {slowest['median']:6.1f} ({slowest_name})  baseline {baseline:5.1f} "
-            f"(page 1 {first / baseline:.1f}x)" + (f"  rows read {read:,}" if read >= 0 else "")
+            f"  {database:<11}{platform:<11}{result['size']:>10,}  page 1 {first:6.1f} "
+            f"(cpu {cpu:5.1f})  slowest {slowest['median']:6.1f} (cpu {slowest['cpu']:5.1f}, "
+            f"{slowest_name})  baseline {baseline:5.1f} (cpu {views[BASELINE]['cpu']:5.1f})"
+            + (f"  rows read {read:,}" if read >= 0 else "")
         )
 
 

@@ -1,8 +1,10 @@
 """Read-only Django admin for payments, callbacks and operations (changes go through CMI).
 
-The payment list stays fast at any table size (:mod:`cmi_django.listing`): a bounded
-count, no full count, filter choices found through an index, no date hierarchy (its year
-list is a ``DISTINCT`` over every payment; the date filter offers ranges instead).
+The three lists stay fast at any table size (:mod:`cmi_django.listing`): a bounded count
+("more than 10 000" past the limit: the app's ``pagination.html`` and
+``search_form.html``), no full count, filter choices found through an index, each page one
+range of an index (migrations 0004 and 0005), no date hierarchy (its year list is a
+``DISTINCT`` over every payment; the date filter offers ranges instead).
 """
 
 from __future__ import annotations
@@ -73,6 +75,14 @@ class ConfigKeyFilter(IndexedValuesFilter):
     parameter_name = field = "config_key"
 
 
+class OutcomeFilter(IndexedValuesFilter):
+    """A callback's outcome, its choices walked through the outcome index (migration 0005),
+    where Django's own filter for a free-text field reads every callback (``DISTINCT``)."""
+
+    title = _("outcome")
+    parameter_name = field = "outcome"
+
+
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("oid", "platform", "reference", "amount", "currency", "state", "created_at")
@@ -93,10 +103,11 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
 @admin.register(CallbackLog)
 class CallbackLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("created_at", "kind", "oid", "verified", "outcome", "reply", "remote_addr")
-    list_filter = ("kind", "verified", "outcome")
+    list_filter = ("kind", "verified", OutcomeFilter)
     search_fields = ("oid",)
     paginator = BoundedPaginator
     show_full_result_count = False
+    list_per_page = 50  # as the payments': Django's 100 rows took ~25 ms of CPU to render
 
 
 @admin.register(Operation)
@@ -106,3 +117,4 @@ class OperationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("payment__oid", "key")
     paginator = BoundedPaginator
     show_full_result_count = False
+    list_per_page = 50

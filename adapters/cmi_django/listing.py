@@ -23,7 +23,9 @@ from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.core.paginator import Paginator
 from django.db import connections, models
+from django.utils.formats import number_format
 from django.utils.functional import cached_property
+from django.utils.translation import gettext
 
 __all__ = ["BoundedPaginator", "distinct_values", "list_limit"]
 
@@ -65,6 +67,20 @@ class BoundedPaginator(Paginator):
     def truncated(self) -> bool:
         """More rows match than the list counts and shows."""
         return self._bounded[1]
+
+    @property
+    def count_display(self) -> str:
+        """:attr:`count`, its digits grouped as the active language groups them ("10 000")."""
+        return str(number_format(self.count, force_grouping=True))
+
+    @property
+    def count_label(self) -> str:
+        """The count as a list shows it: :attr:`count_display`, or "more than 10 000"
+        ("plus de 10 000", "أكثر من 10.000") when it stopped at the limit, so that a list
+        never claims that exactly the limit matched."""
+        if self.truncated:
+            return gettext("more than %(count)s") % {"count": self.count_display}
+        return self.count_display
 
 
 def distinct_values(

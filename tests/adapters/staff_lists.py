@@ -14,9 +14,17 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from cmi_django.models import Payment
+from cmi_django.models import CallbackLog, Operation, Payment
+from django.db import connection
 
-__all__ = ["fill", "payment_queries", "unbounded"]
+__all__ = [
+    "fill",
+    "fill_callbacks",
+    "fill_operations",
+    "payment_queries",
+    "sorted_in_full",
+    "unbounded",
+]
 
 _TABLE = re.compile(r"\bcmi_django_payment\b")
 _ENDS_WITH_LIMIT = re.compile(r"\bLIMIT\s+\d+(\s+OFFSET\s+\d+)?\s*$", re.IGNORECASE)
@@ -44,18 +52,77 @@ def fill(count: int, *, platform: str, reference: str = "1", title: str = "Page"
     )
 
 
-def payment_queries(queries: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The statements among ``queries`` (CaptureQueriesContext's) that read payments."""
-    return [q["sql"] for q in queries if _TABLE.search(q["sql"])]
+def fill_callbacks(count: int, *, outcome: str = "approved", kind: str = "callback") -> None:
+    """``count`` logged callbacks with ``outcome``, in one bulk insert."""
+    CallbackLog.objects.bulk_create(
+        CallbackLog(
+            oid=f"CB{index:08d}", kind=kind, verified=True, outcome=outcome, reply="ACTION=POSTAUTH"
+        )
+        for index in range(count)
+    )
 
 
-def unbounded(queries: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The statements that may read every payment: no final LIMIT, DISTINCT, or a bare count."""
+def fill_operations(count: int, *, kind: str = "capture") -> None:
+    """``count`` succeeded operations of ``kind`` on one payment, in one bulk insert."""
+    payment = Payment.objects.create(oid=f"OP{Payment.objects.count():08d}", amount=Decimal(100))
+    Operation.objects.bulk_create(
+        Operation(
+            payment=payment, kind=kind, amount=Decimal(100), state="succeeded", succeeded=True
+        )
+        for _ in range(count)
+    )
+
+
+def payment_queries(
+    queries: Iterable[Mapping[str, Any]], table: str = "cmi_django_payment"
+) -> list[str]:
+    """The statements among ``queries`` (CaptureQueriesContext's) that read payments (or
+    ``table``: the callbacks' and the operations' lists are judged the same way)."""
+    pattern = _TABLE if table == "cmi_django_payment" else re.compile(rf"\b{table}\b")
+    return [q["sql"] for q in queries if pattern.search(q["sql"])]
+
+
+def unbounded(queries: Iterable[Mapping[str, Any]], table: str = "cmi_django_payment") -> list[str]:
+    """The statements that may read every payment (or every row of ``table``): no final
+    LIMIT, DISTINCT, or a bare count."""
     found = []
-    for sql in payment_queries(queries):
+    for sql in payment_queries(queries, table):
         text = sql.strip()
         if _BOUNDED_COUNT.match(text):
             continue
         if not _ENDS_WITH_LIMIT.search(text) or re.search(r"\bDISTINCT\b", text, re.I):
             found.append(text)
+    return found
+
+
+def _plan(sql: str) -> list[str]:
+    """The plan's lines for ``sql``; on PostgreSQL with sorting priced out (``enable_sort``
+    off), so that a Sort node means that no index gives the order, whatever the table's size."""
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+            return [str(row[-1]) for row in cursor.fetchall()]
+        cursor.execute("SET enable_sort = off")
+        try:
+            cursor.execute(f"EXPLAIN {sql}")
+            return [str(row[0]) for row in cursor.fetchall()]
+        finally:
+            cursor.execute("RESET enable_sort")
+
+
+def sorted_in_full(
+    queries: Iterable[Mapping[str, Any]], table: str = "cmi_django_payment"
+) -> list[str]:
+    """The page statements over ``table`` (``ORDER BY``) whose plan sorts every matching row
+    (PostgreSQL's Sort node, SQLite's temporary B-tree for the ORDER BY) instead of
+    reading an index in the list's order."""
+    found = []
+    for sql in payment_queries(queries, table):
+        if "ORDER BY" not in sql or sql.lstrip().upper().startswith("WITH"):
+            continue
+        for line in _plan(sql):
+            node = line.strip().removeprefix("->").strip()
+            if node.startswith("Sort ") or "USE TEMP B-TREE FOR ORDER BY" in node:
+                found.append(sql)
+                break
     return found

@@ -7,6 +7,7 @@ subquery that does), and the number of statements does not grow with the payment
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -16,12 +17,22 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 
-from tests.adapters.staff_lists import fill, payment_queries, unbounded
+from tests.adapters.staff_lists import (
+    fill,
+    fill_callbacks,
+    fill_operations,
+    payment_queries,
+    sorted_in_full,
+    unbounded,
+)
 
 pytestmark = pytest.mark.django_db
 
 LIST = "/admin/cmi_django/payment/"
+CALLBACKS = "/admin/cmi_django/callbacklog/"
+OPERATIONS = "/admin/cmi_django/operation/"
 
 
 @pytest.fixture
@@ -116,3 +127,109 @@ def test_distinct_values_walks_each_value_once(settings: Any) -> None:
     assert distinct_values(Payment.objects.all(), "platform") == ["oscar", "wagtail"]
     assert distinct_values(Payment.objects.all(), "platform", limit=1) == ["oscar"]
     assert distinct_values(Payment.objects.none(), "platform") == []
+
+
+@pytest.mark.parametrize(
+    ("url", "table"),
+    [
+        (CALLBACKS, "cmi_django_callbacklog"),
+        (CALLBACKS + "?p=2", "cmi_django_callbacklog"),
+        (CALLBACKS + "?outcome=declined", "cmi_django_callbacklog"),
+        (CALLBACKS + "?kind__exact=callback&verified__exact=1", "cmi_django_callbacklog"),
+        (OPERATIONS, "cmi_django_operation"),
+        (OPERATIONS + "?p=2", "cmi_django_operation"),
+        (OPERATIONS + "?kind__exact=refund&succeeded__exact=1", "cmi_django_operation"),
+    ],
+)
+def test_callback_and_operation_lists_read_an_index_range(
+    staff: Client, url: str, table: str
+) -> None:
+    # More than a page (50) of each: a single page is read whole, without a LIMIT.
+    fill_callbacks(110, outcome="approved")
+    fill_callbacks(110, outcome="declined")
+    fill_operations(110, kind="capture")
+    fill_operations(110, kind="refund")
+    html, queries = render(staff, url)
+    assert "<table" in html
+    assert payment_queries(queries, table), "the list read nothing: the check saw nothing"
+    assert unbounded(queries, table) == []  # no DISTINCT for the outcome filter's choices
+    assert sorted_in_full(queries, table) == []  # newest first through an index
+
+
+def test_payment_list_reads_its_index_in_order(staff: Client) -> None:
+    fill(60, platform="oscar")
+    fill(60, platform="wagtail")
+    for query in ("", "?p=2", "?platform=wagtail"):
+        _, queries = render(staff, LIST + query)
+        assert payment_queries(queries)
+        assert sorted_in_full(queries) == []
+
+
+def test_outcome_filter_offers_the_outcomes_found_through_the_index(staff: Client) -> None:
+    fill_callbacks(3, outcome="approved")
+    fill_callbacks(2, outcome="declined")
+    html, _ = render(staff, CALLBACKS)
+    assert "?outcome=approved" in html
+    assert "?outcome=declined" in html
+    declined, _ = render(staff, CALLBACKS + "?outcome=declined")
+    assert declined.count("declined</td>") == 2
+    hostile, _ = render(staff, CALLBACKS + "?outcome=%00")  # not an offered value: nothing
+    assert "approved</td>" not in hostile
+    assert "declined</td>" not in hostile
+
+
+def _shown_count(html: str, element: str) -> str:
+    found = re.search(rf'<span[^>]*id="{element}"[^>]*>(.*?)</span>', html, re.DOTALL)
+    assert found, f"no #{element} in the page"
+    return " ".join(found.group(1).split())
+
+
+@pytest.mark.parametrize(
+    ("language", "more", "results"),
+    [
+        ("en", "more than 100", "more than 100 results"),
+        ("fr", "plus de 100", "plus de 100 résultats"),
+        ("ar", "أكثر من 100", "أكثر من 100 نتيجة"),
+    ],
+)
+def test_lists_past_the_limit_say_more_than_the_limit(
+    staff: Client, settings: Any, language: str, more: str, results: str
+) -> None:
+    settings.CMI_STAFF_LIST_LIMIT = 100
+    settings.LANGUAGE_CODE = language
+    fill(130, platform="oscar")
+    html, _ = render(staff, LIST)
+    assert _shown_count(html, "cmi-result-count") == more
+    html, _ = render(staff, LIST + "?platform=oscar")  # filtered: the search bar counts too
+    assert _shown_count(html, "cmi-result-count") == more
+    assert _shown_count(html, "cmi-search-count").startswith(results)
+    fill_callbacks(101)
+    html, _ = render(staff, CALLBACKS)
+    assert _shown_count(html, "cmi-result-count") == more
+    fill_operations(101)
+    html, _ = render(staff, OPERATIONS)
+    assert _shown_count(html, "cmi-result-count") == more
+
+
+def test_lists_under_the_limit_show_the_exact_count(staff: Client, settings: Any) -> None:
+    settings.CMI_STAFF_LIST_LIMIT = 100
+    settings.LANGUAGE_CODE = "fr"
+    fill(100, platform="oscar")  # exactly the limit: every match counted
+    html, _ = render(staff, LIST)
+    assert _shown_count(html, "cmi-result-count") == "100"
+    html, _ = render(staff, LIST + "?q=OS0000001")  # OS00000010 to OS00000019
+    assert _shown_count(html, "cmi-result-count") == "10"
+    assert _shown_count(html, "cmi-search-count").startswith("10 résultats")
+
+
+def test_count_label_groups_digits_in_the_language(settings: Any) -> None:
+    settings.CMI_STAFF_LIST_LIMIT = 1000
+    fill(1001, platform="oscar")
+    paginator = BoundedPaginator(Payment.objects.order_by("-created_at", "-id"), 25)
+    with translation.override("fr"):
+        assert paginator.count_label.replace("\xa0", " ").replace("\u202f", " ") == "plus de 1 000"
+    with translation.override("en"):
+        assert paginator.count_label == "more than 1,000"
+    small = BoundedPaginator(Payment.objects.filter(oid__lt="OS00000080"), 25)
+    with translation.override("en"):
+        assert small.count_label == "80"

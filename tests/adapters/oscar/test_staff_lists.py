@@ -67,6 +67,7 @@ def test_list_past_the_limit_shows_the_newest(staff: Client, settings: Any) -> N
     html, _ = render(staff, {"page": "4"})
     assert "Page 4 of 4" in " ".join(html.split())
     assert 'id="cmi-list-truncated"' in html
+    assert "More than 100 payments match: the newest 100 are listed." in " ".join(html.split())
     oldest_shown = Payment.objects.order_by("-created_at", "-id")[99]
     assert oldest_shown.oid in html
     assert (
@@ -87,3 +88,21 @@ def test_date_filter_keeps_whole_days(staff: Client) -> None:
     assert new.oid not in html
     html, _ = render(staff, {"date_from": TODAY})
     assert (old.oid in html, new.oid in html) == (False, True)
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("fr", "Plus de 100 paiements correspondent : les 100 plus récents sont affichés."),
+        ("ar", "أكثر من 100 دفعة مطابقة: تُعرض أحدث 100."),
+    ],
+)
+def test_list_past_the_limit_says_more_than_in_the_language(
+    staff: Client, settings: Any, language: str, text: str
+) -> None:
+    settings.CMI_STAFF_LIST_LIMIT = 100
+    fill(130, platform="oscar")
+    response = staff.get(
+        reverse("cmi_oscar_dashboard:cmi-payment-list"), HTTP_ACCEPT_LANGUAGE=language
+    )
+    assert text in " ".join(response.content.decode().split())

@@ -42,7 +42,7 @@ sandbox = e2e.sandbox  # the emulator and the app on a live server, as end to en
 app = e2e.app
 
 EXPECTED = {
-    "fr": ("Le CMI a encaissé {amount}, code d'autorisation", "CMI : payé"),
+    "fr": ("Le CMI a encaissé {amount}, code d'autorisation", "CMI\u00a0: payé"),
     "ar": ("حصّل CMI مبلغ {amount}، رمز التفويض", "CMI: مدفوع"),
     "en": ("CMI captured {amount}, auth code", "CMI: paid"),
 }

@@ -8,14 +8,22 @@ filter's choices come through the payments' index and the pages table, not a
 
 from __future__ import annotations
 
+import datetime
+import re
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from cmi_django.models import Payment
+from cmi_wagtail.viewsets import PlainColumn, PlainTitleColumn
 from django.db import connection
+from django.template import Context
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from wagtail.admin.ui.tables import Column, TitleColumn
 from wagtail.models import Site
+from wagtail.users.models import UserProfile
 
 from tests.adapters.staff_lists import fill, payment_queries, unbounded
 
@@ -100,7 +108,8 @@ def test_list_past_the_limit_says_the_newest_are_listed(
     settings.CMI_STAFF_LIST_LIMIT = 100
     fill(130, platform="wagtail")
     html, _ = render(admin_client, INDEX + "?p=5")  # 20 a page: page 5 is the last
-    assert "The newest 100 payments" in html
+    footer = " ".join(html.split())
+    assert "Plus de 100 paiements correspondent : les 100 plus récents sont affichés" in footer
     assert Payment.objects.order_by("-created_at", "-id")[99].oid in html
     assert Payment.objects.order_by("-created_at", "-id")[100].oid not in html
 
@@ -117,3 +126,113 @@ def test_only_the_date_sorts(admin_client: Client) -> None:
     html, _ = render(admin_client, INDEX + "?ordering=created_at")
     assert newest_first[0] in html
     assert newest_first[-1] not in html
+
+
+def _text(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+@pytest.mark.parametrize(
+    ("language", "heading"),
+    [
+        ("fr", "Il y a plus de 100 correspondances"),
+        ("en", "There are more than 100 matches"),
+        ("ar", "هناك أكثر من 100 نتيجة مطابقة"),
+    ],
+)
+def test_filtered_list_past_the_limit_says_more_than_the_limit(
+    admin_client: Client, settings: Any, django_user_model: Any, language: str, heading: str
+) -> None:
+    settings.CMI_STAFF_LIST_LIMIT = 100
+    profile = UserProfile.get_for_user(django_user_model.objects.get(username="boss"))
+    profile.preferred_language = language
+    profile.save()
+    fill(130, platform="wagtail")
+    html, _ = render(admin_client, INDEX + "?state=captured")
+    assert heading in _text(html)
+    html, _ = render(admin_client, INDEX + "results/?state=captured")  # the filters' refresh
+    assert heading in _text(html)
+
+
+def test_filtered_list_under_the_limit_counts_exactly(admin_client: Client, settings: Any) -> None:
+    settings.CMI_STAFF_LIST_LIMIT = 100
+    fill(100, platform="wagtail")
+    html, _ = render(admin_client, INDEX + "?state=captured")
+    text = _text(html)
+    assert "100 correspondances" in text
+    assert "plus de" not in text
+
+
+def test_rows_are_written_without_a_template_per_cell(admin_client: Client) -> None:
+    fill(3, platform="wagtail")
+    few = admin_client.get(INDEX)
+    fill(40, platform="wagtail")
+    many = admin_client.get(INDEX)  # a full page: 20 rows
+    names = [template.name for template in many.templates]
+    assert "wagtailadmin/tables/cell.html" not in names
+    assert "wagtailadmin/tables/title_cell.html" not in names
+    # 17 more rows: Wagtail's table includes one template per row for the row's
+    # attributes; nothing per cell (before: each cell a template, each row a menu's).
+    assert len(many.templates) - len(few.templates) <= 17
+    html = many.content.decode()
+    assert 'data-controller="w-dropdown"' not in html.split("<tbody>")[1]  # no row menus
+    newest = Payment.objects.order_by("-created_at", "-id")[0]
+    assert f'<a href="/admin/cmi_payments/inspect/{newest.pk}/">{newest.oid}</a>' in html
+
+
+def _cells(html: str) -> str:
+    return re.sub(r"\s*(<[^>]+?)\s*>\s*", r"\1>", " ".join(html.split()))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Don <script>alert('x')</script> & \"Zakat\"",
+        "تبرع",
+        "",
+        "   ",
+        None,
+        12345678,
+        Decimal("1234.50"),
+        datetime.datetime(2026, 3, 1, 23, 30, tzinfo=datetime.UTC),
+    ],
+)
+def test_cells_are_the_markup_wagtails_templates_write(value: Any, settings: Any) -> None:
+    link = "/admin/cmi_payments/inspect/1/?a=1&b=<2>"
+    settings.USE_THOUSAND_SEPARATOR = True  # integers must still print unlocalised
+    context = Context({"row": None, "table": None, "request": None})
+    for classname in (None, "w-text-end"):
+        ours = PlainColumn("x", accessor=lambda _: value, classname=classname)
+        wagtails = Column("x", accessor=lambda _: value, classname=classname)
+        assert _cells(ours.render_cell_html(None, context)) == _cells(
+            str(wagtails.render_cell_html(None, context))
+        )
+        ours_title = PlainTitleColumn(
+            "x", accessor=lambda _: value, classname=classname, get_url=lambda _: link
+        )
+        wagtails_title = TitleColumn(
+            "x", accessor=lambda _: value, classname=classname, get_url=lambda _: link
+        )
+        if value is None:  # Wagtail's title cell prints "None"; ours, "(blank)" as for ""
+            blank = str(TitleColumn.empty_value_display)
+            assert f">{blank}</a>" in ours_title.render_cell_html(None, context)
+            continue
+        assert _cells(ours_title.render_cell_html(None, context)) == _cells(
+            str(wagtails_title.render_cell_html(None, context))
+        )
+    with timezone.override("Africa/Casablanca"):
+        assert "<script>" not in ours.render_cell_html(None, context)
+
+
+def test_page_filter_reads_its_choices_once(admin_client: Client) -> None:
+    fill(30, platform="wagtail", reference="11", title="Adhésion")
+    fill(30, platform="wagtail", reference="12", title="Don")
+    for url in (INDEX + "?page=11", INDEX + "results/?page=12", INDEX):
+        html, queries = render(admin_client, url)
+        walks = [sql for sql in payment_queries(queries) if sql.lstrip().startswith("WITH")]
+        assert len(walks) == 1, url
+        assert "Adhésion" in html or "results/" in url  # the filters' refresh has no form
+    for hostile in ("%00", "%27%3B--", "9" * 40, "<script>"):
+        response = admin_client.get(f"{INDEX}?page={hostile}")
+        assert response.status_code == 200
+        assert "<script>" not in response.content.decode().split("<tbody>")[-1]
