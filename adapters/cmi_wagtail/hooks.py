@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from cmi_django.hooks import PaymentChange, PaymentHook
 from cmi_django.i18n import shopper_language
-from django.db import transaction
 from django.dispatch import Signal
 
 from cmi_wagtail import signals
@@ -47,11 +46,14 @@ class WagtailHook(PaymentHook):
     def on_authorised(self, change: PaymentChange, effect: Effect) -> None:
         payment = change.payment
         _send(signals.payment_authorised, payment, result=change.result)
-        from cmi_wagtail.receipts import receipts_enabled, send_receipt
+        from cmi_wagtail.receipts import receipts_enabled
 
         if receipts_enabled(payment):
-            pk = payment.pk
-            transaction.on_commit(lambda: send_receipt(pk))
+            from cmi_django.tasks import enqueue
+
+            from cmi_wagtail import tasks
+
+            enqueue(tasks.send_receipt, payment.pk)
 
     def on_captured(self, change: PaymentChange, effect: Effect) -> None:
         _send(signals.payment_captured, change.payment, amount=effect.amount)
