@@ -127,7 +127,9 @@ def capture_after_approval(payment_id: int, label: str) -> None:
 
 
 @task
-def reconcile(older_than: int = 30, platform: str | None = None, max_age: int = 7) -> dict[str, int]:
+def reconcile(
+    older_than: int = 30, platform: str | None = None, max_age: int = 7
+) -> dict[str, int]:
     """:func:`cmi_django.reconcile.reconcile` as a task; returns its counts."""
     from cmi_django import reconcile as module
 

@@ -48,11 +48,18 @@ def test_the_framework_is_django_tasks_on_django_6_and_the_backport_before() -> 
 
 def test_database_backend_rows_commit_and_roll_back_with_the_change(settings: Any) -> None:
     settings.TASKS = DATABASE_TASKS
-    with pytest.raises(RuntimeError), transaction.atomic():
-        tasks.enqueue(test_tasks.record, "rolled-back")
-        assert len(task_rows(RECORD_TASK)) == 1  # written inside the transaction
-        raise RuntimeError("the change fails after its task was queued")
-    assert task_rows(RECORD_TASK) == []
+    seen_inside = []
+
+    def change_that_fails() -> None:
+        with transaction.atomic():
+            tasks.enqueue(test_tasks.record, "rolled-back")
+            seen_inside.append(len(task_rows(RECORD_TASK)))
+            raise RuntimeError("the change fails after its task was queued")
+
+    with pytest.raises(RuntimeError):
+        change_that_fails()
+    assert seen_inside == [1]  # written inside the transaction...
+    assert task_rows(RECORD_TASK) == []  # ...and rolled back with it
     with transaction.atomic():
         tasks.enqueue(test_tasks.record, "committed")
     (row,) = task_rows(RECORD_TASK)
@@ -66,9 +73,14 @@ def test_database_backend_rows_commit_and_roll_back_with_the_change(settings: An
 
 def test_immediate_backend_runs_the_task_after_the_commit_only(settings: Any) -> None:
     settings.TASKS = IMMEDIATE_TASKS
-    with pytest.raises(RuntimeError), transaction.atomic():
-        tasks.enqueue(test_tasks.record, "rolled-back")
-        raise RuntimeError("the change fails")
+
+    def change_that_fails() -> None:
+        with transaction.atomic():
+            tasks.enqueue(test_tasks.record, "rolled-back")
+            raise RuntimeError("the change fails")
+
+    with pytest.raises(RuntimeError):
+        change_that_fails()
     with transaction.atomic():
         tasks.enqueue(test_tasks.record, "committed")
         assert not HookCall.objects.exists()  # not inside the transaction
@@ -88,7 +100,11 @@ def test_a_backend_that_refuses_the_task_after_the_commit_is_logged(
 
 
 @pytest.fixture
-def lost_callback_paid(sandbox_settings: Sandbox, merchant: Merchant, settings: Any) -> Any:
+def lost_callback_paid(
+    sandbox_settings: Sandbox,
+    merchant: Merchant,  # noqa: F811 - the fixture imported above
+    settings: Any,
+) -> Any:
     """Auto mode; paid on the emulator, its callback answered FAILURE (lost): CMI: PRE."""
     entry = {**settings.CMI_PAYMENTS["default"], "CAPTURE_MODE": "auto"}
     settings.CMI_PAYMENTS = {"default": entry}
@@ -146,7 +162,9 @@ def test_ok_return_whose_hook_fails_queues_no_capture(
 
 
 def test_cmi_reconcile_enqueue_runs_on_the_worker(
-    settings: Any, sandbox_settings: Sandbox, merchant: Merchant
+    settings: Any,
+    sandbox_settings: Sandbox,
+    merchant: Merchant,  # noqa: F811 - the fixture imported above
 ) -> None:
     settings.TASKS = DATABASE_TASKS
     payment = _auto_with_lost_callback(sandbox_settings, merchant, settings)

@@ -28,14 +28,13 @@ def test_receipt_is_queued_with_the_payment_and_sent_by_the_worker(
     settings: Any,
     pay_page: PaymentPage,
     cmi_settings: CMISettings,
-    client: Client,
     csrf_client: Client,  # noqa: F811 - the fixture imported above
     mailoutbox: list[Any],
 ) -> None:
     settings.TASKS = DATABASE_TASKS
     cmi_settings.send_receipts = True
     cmi_settings.save()
-    payment, request_fields = pay(client, pay_page)
+    payment, request_fields = pay(Client(), pay_page)
     callback = make_callback(
         STORE_KEY, oid=payment.oid, amount=payment.amount, request_fields=request_fields
     )
