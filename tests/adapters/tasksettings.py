@@ -9,6 +9,7 @@ database backend is its own; django-tasks-db needs django.tasks or django-tasks 
 
 from __future__ import annotations
 
+import os
 from importlib.util import find_spec
 
 #: The framework cmi_django.tasks uses (the same rule: django.tasks first).
@@ -24,3 +25,8 @@ else:  # django-tasks < 0.12 (Wagtail 7.0-7.3)
 #: ENQUEUE_ON_COMMIT: django-tasks < 0.12 would otherwise defer the row to the commit
 #: itself; cmi_django.tasks writes it inside the transaction (later versions ignore it).
 DATABASE_TASKS = {"default": {"BACKEND": DATABASE_BACKEND, "ENQUEUE_ON_COMMIT": False}}
+
+#: The suites' default (``TASKS``): the immediate backend; ``CMI_TEST_TASKS=database``
+#: makes it the database backend, e.g. for benchmarks/bench_oscar_callback.py (which
+#: serves these settings) to measure a callback that only queues its e-mail.
+TEST_TASKS = DATABASE_TASKS if os.environ.get("CMI_TEST_TASKS") == "database" else IMMEDIATE_TASKS

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from tests.adapters.dbsettings import database_settings
-from tests.adapters.tasksettings import DATABASE_APP, IMMEDIATE_TASKS
+from tests.adapters.tasksettings import DATABASE_APP, TEST_TASKS
 
 SECRET_KEY = "cmi-django-tests-only"
 DEBUG = False
@@ -24,7 +24,7 @@ INSTALLED_APPS = [
     "tests.adapters.django.reference",  # docs/adding-a-platform.md
     DATABASE_APP,  # the task queue, for the tests that switch to it (tasksettings.py)
 ]
-TASKS = IMMEDIATE_TASKS
+TASKS = TEST_TASKS
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -9,7 +9,7 @@ second pass).
 from __future__ import annotations
 
 from tests.adapters.dbsettings import database_settings
-from tests.adapters.tasksettings import DATABASE_APP, IMMEDIATE_TASKS
+from tests.adapters.tasksettings import DATABASE_APP, TEST_TASKS
 
 SECRET_KEY = "cmi-wagtail-tests-only"
 DEBUG = False
@@ -50,7 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     DATABASE_APP,  # the task queue, for the tests that switch to it (tasksettings.py)
 ]
-TASKS = IMMEDIATE_TASKS
+TASKS = TEST_TASKS
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
