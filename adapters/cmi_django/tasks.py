@@ -20,8 +20,10 @@ the reply. This module is the one place that knows which tasks framework is ther
 The tasks of the shared layer are here: :data:`capture_after_approval` (the PostAuth of
 an approval learned without a callback) and :data:`reconcile` (``cmi_reconcile``, for a
 schedule that runs through the worker); the platforms' are in ``cmi_oscar.tasks`` and
-``cmi_wagtail.tasks``. Each wraps a plain function (named in its docstring) that a shop on
-Celery can wrap with ``@shared_task`` instead (docs/django-layer.md, "Background work").
+``cmi_wagtail.tasks``. Each calls a plain function (named in its docstring). A shop on
+Celery sets ``CMI_TASKS_ENQUEUE`` to a callable that sends the task's path and arguments
+to its broker after the commit, and runs them with :func:`run` in a ``@shared_task``
+(docs/django-layer.md, "Background work").
 
 Importing this module creates the task objects, which asks the ``TASKS`` setting for the
 default backend: it is imported on use, never when the apps load.
@@ -35,16 +37,20 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import router, transaction
+from django.utils.module_loading import import_string
 
 __all__ = [
     "DATABASE_BACKENDS",
+    "TASK_MODULES",
     "capture_after_approval",
     "enqueue",
     "framework",
     "in_transaction",
     "reconcile",
+    "run",
     "task",
 ]
 
@@ -101,18 +107,46 @@ def enqueue(work: Any, *args: Any) -> None:
     task row is written with the change, and an error here rolls the change back (CMI then
     sends its callback again). Otherwise after the commit; a backend that refuses it then
     is logged (the change is committed: ``cmi_reconcile`` and staff see the payment).
+    ``CMI_TASKS_ENQUEUE`` (a dotted path to a callable ``(task, args)``, e.g. one that
+    sends it to Celery: docs/django-layer.md) replaces the framework's backend, after the
+    commit.
     """
+    path = getattr(settings, "CMI_TASKS_ENQUEUE", None)
+    if path:
+        send = import_string(path)
+        transaction.on_commit(lambda: _enqueue_after_commit(lambda: send(work, args), work, args))
+        return
     if in_transaction(work.get_backend()):
         work.enqueue(*args)
         return
-    transaction.on_commit(lambda: _enqueue_after_commit(work, args))
+    transaction.on_commit(lambda: _enqueue_after_commit(lambda: work.enqueue(*args), work, args))
 
 
-def _enqueue_after_commit(work: Any, args: tuple[Any, ...]) -> None:
+def _enqueue_after_commit(send: Callable[[], object], work: Any, args: tuple[Any, ...]) -> None:
     try:
-        work.enqueue(*args)
+        send()
     except Exception:
         logger.exception("could not enqueue the task %s%r", work.name, args)
+
+
+#: The modules whose tasks :func:`run` accepts.
+TASK_MODULES = ("cmi_django.tasks", "cmi_oscar.tasks", "cmi_wagtail.tasks")
+
+
+def run(path: str, args: list[Any] | tuple[Any, ...]) -> Any:
+    """Run the CMI task named ``path`` (``task.module_path``) with ``args``, here and now.
+
+    For a queue of the shop's own (Celery: docs/django-layer.md) that carries the task's
+    path and arguments. Only this package's tasks are run: any other path, from a broker
+    message nobody should trust to name code, is a :class:`ValueError`.
+    """
+    module, _, name = str(path).rpartition(".")
+    if module not in TASK_MODULES or not name.isidentifier() or name.startswith("_"):
+        raise ValueError(f"not a CMI task: {str(path)[:200]!r}")
+    work = getattr(importlib.import_module(module), name, None)
+    if getattr(work, "module_path", None) != path:
+        raise ValueError(f"not a CMI task: {str(path)[:200]!r}")
+    return work.call(*args)
 
 
 # The shared layer's tasks. Each calls a plain function (the Celery path).

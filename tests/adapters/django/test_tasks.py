@@ -99,6 +99,36 @@ def test_a_backend_that_refuses_the_task_after_the_commit_is_logged(
     assert "could not enqueue the task record" in caplog.text
 
 
+def test_celery_path_sends_after_the_commit_and_runs_only_cmi_tasks(settings: Any) -> None:
+    settings.CMI_TASKS_ENQUEUE = "tests.adapters.django.testapp.tasks.broker_enqueue"
+    test_tasks.SENT.clear()
+
+    def change_that_fails() -> None:
+        with transaction.atomic():
+            tasks.enqueue(tasks.reconcile)
+            raise RuntimeError("the change fails")
+
+    with pytest.raises(RuntimeError):
+        change_that_fails()
+    assert test_tasks.SENT == []
+    with transaction.atomic():
+        tasks.enqueue(tasks.reconcile, 30, None, 0)
+        assert test_tasks.SENT == []  # not before the commit
+    assert test_tasks.SENT == [("cmi_django.tasks.reconcile", [30, None, 0])]
+    # The Celery worker's side: the message's path and arguments, run through `run`.
+    path, args = test_tasks.SENT[0]
+    assert tasks.run(path, args) == {"checked": 0, "changed": 0, "failed": 0, "left_old": 0}
+    for hostile in (
+        "os.system",
+        "cmi_django.tasks.logger",
+        "cmi_django.tasks._enqueue_after_commit",
+        "cmi_django.models.Payment",
+        RECORD_TASK,
+    ):
+        with pytest.raises(ValueError, match="not a CMI task"):
+            tasks.run(hostile, ["echo"])
+
+
 @pytest.fixture
 def lost_callback_paid(
     sandbox_settings: Sandbox,

@@ -29,3 +29,12 @@ class BrokerDownBackend(_immediate()):  # type: ignore[misc]
 
     def enqueue(self, task: object, args: object, kwargs: object) -> object:
         raise BrokerDownError("broker unreachable")
+
+
+#: What :func:`broker_enqueue` sent: (task path, args), as a Celery message would carry.
+SENT: list[tuple[str, list[object]]] = []
+
+
+def broker_enqueue(task: object, args: tuple[object, ...]) -> None:
+    """A ``CMI_TASKS_ENQUEUE`` callable standing in for Celery's ``delay``."""
+    SENT.append((task.module_path, list(args)))  # type: ignore[attr-defined]
