@@ -17,8 +17,8 @@ from django.core.management import call_command
 
 from tests.adapters.tasksettings import DATABASE_APP
 
-#: The statuses of a task that ran to its end (django-tasks < 0.12 calls it COMPLETE).
-SUCCEEDED = {"SUCCESSFUL", "COMPLETE"}
+#: The statuses of a task that ran to its end (django-tasks < 0.12 calls it SUCCEEDED).
+SUCCEEDED = {"SUCCESSFUL", "SUCCEEDED"}
 #: The statuses of a task still waiting for a worker.
 WAITING = {"READY", "NEW"}
 

@@ -22,6 +22,10 @@ else:  # django-tasks < 0.12 (Wagtail 7.0-7.3)
     DATABASE_BACKEND = "django_tasks.backends.database.DatabaseBackend"
     DATABASE_APP = "django_tasks.backends.database"
 
+#: The apps to install: the backport itself on Django 5.2 (before 0.12 it resets its
+#: backends on a change of TASKS only as an installed app), and the queue's models.
+TASK_APPS = (["django_tasks"] if FRAMEWORK == "django_tasks" else []) + [DATABASE_APP]
+
 #: ENQUEUE_ON_COMMIT: django-tasks < 0.12 would otherwise defer the row to the commit
 #: itself; cmi_django.tasks writes it inside the transaction (later versions ignore it).
 DATABASE_TASKS = {"default": {"BACKEND": DATABASE_BACKEND, "ENQUEUE_ON_COMMIT": False}}
