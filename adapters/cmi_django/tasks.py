@@ -143,8 +143,8 @@ def run(path: str, args: list[Any] | tuple[Any, ...]) -> Any:
     module, _, name = str(path).rpartition(".")
     if module not in TASK_MODULES or not name.isidentifier() or name.startswith("_"):
         raise ValueError(f"not a CMI task: {str(path)[:200]!r}")
-    work = getattr(importlib.import_module(module), name, None)
-    if getattr(work, "module_path", None) != path:
+    work: Any = getattr(importlib.import_module(module), name, None)
+    if work is None or getattr(work, "module_path", None) != path:
         raise ValueError(f"not a CMI task: {str(path)[:200]!r}")
     return work.call(*args)
 
