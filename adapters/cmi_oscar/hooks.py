@@ -9,6 +9,8 @@ checkout would:
   once), with a ``Source`` of type "CMI" whose ``amount_allocated`` is the authorised
   amount, an "Authorise" ``Transaction`` and an "Authorised" ``PaymentEvent``; with auto
   capture the same change also holds ``captured``, recorded on that source at once;
+  the order-placed e-mail is queued as a task (:mod:`cmi_oscar.tasks`), sent after
+  CMI's reply;
 - ``captured``: the source is debited ("Debit" transaction, "Paid" event);
 - ``refunded``: the source records the refund ("Refund" transaction, "Refunded" event);
 - ``voided``: a "Void" transaction and a "Voided" event;
