@@ -48,7 +48,7 @@ from cmi_django.changes import PlatformHookError, error_text, notify_or_fail
 from cmi_django.config import get_config
 from cmi_django.hooks import RetryableHookError, Source
 from cmi_django.models import CallbackLog, Payment
-from cmi_django.operations import capture_after_approval, flag
+from cmi_django.operations import flag
 
 __all__ = [
     "MAX_BODY",
@@ -279,8 +279,10 @@ def approve_without_callback(
     ``ACTION=POSTAUTH``, and a late duplicate callback is answered ``APPROVED`` (never
     ``ACTION=POSTAUTH``, which would make CMI capture behind our back). If it was
     ``"auto"``, it came from a pending state, it is now AUTHORISED and the config has an API
-    user, :func:`~cmi_django.operations.capture` runs after the commit with
-    ``key=f"{source}-capture"``; if that fails the payment is flagged (needs attention).
+    user, the task :data:`cmi_django.tasks.capture_after_approval` is queued with the change
+    (:func:`cmi_django.tasks.enqueue`): :func:`~cmi_django.operations.capture` with
+    ``key=f"{source}-capture"`` runs after the commit, on the task worker; if that fails
+    the payment is flagged (needs attention).
     ``source`` is a label; the change's :data:`~cmi_django.hooks.Source` is
     :func:`cmi_django.changes.source_of` of it (``okurl``: return, ``refresh``: sync,
     ``reconcile``: reconcile, anything else: platform).
@@ -311,8 +313,9 @@ def approve_without_callback(
         payment.capture_mode = plan.capture_mode
     payment.save()
     if plan.capture_after:
-        pk = payment.pk
-        transaction.on_commit(lambda: capture_after_approval(pk, source))
+        from cmi_django import tasks
+
+        tasks.enqueue(tasks.capture_after_approval, payment.pk, source)
     return label
 
 

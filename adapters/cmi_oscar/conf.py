@@ -7,7 +7,8 @@
   under ``OSCAR_ORDER_STATUS_PIPELINE`` (when a pipeline is set); when it is not, the
   order keeps its status and gets a note for staff instead.
 - ``CMI_OSCAR_SEND_CONFIRMATION`` (default True): send Oscar's order-placed e-mail once
-  the order is placed (after the commit; a failure is logged, never raised).
+  the order is placed (a task, sent after CMI's reply: :mod:`cmi_oscar.tasks`; a failure
+  is logged, never raised).
 """
 
 from __future__ import annotations

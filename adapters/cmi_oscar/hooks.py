@@ -9,6 +9,8 @@ checkout would:
   once), with a ``Source`` of type "CMI" whose ``amount_allocated`` is the authorised
   amount, an "Authorise" ``Transaction`` and an "Authorised" ``PaymentEvent``; with auto
   capture the same change also holds ``captured``, recorded on that source at once;
+  the order-placed e-mail is queued as a task (:mod:`cmi_oscar.tasks`), sent after
+  CMI's reply;
 - ``captured``: the source is debited ("Debit" transaction, "Paid" event);
 - ``refunded``: the source records the refund ("Refund" transaction, "Refunded" event);
 - ``voided``: a "Void" transaction and a "Voided" event;
@@ -24,7 +26,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from cmi_django.hooks import PaymentChange, PaymentHook
-from django.db import transaction
 from oscar.core.loading import get_model
 
 from cmi_core.effects import EffectKind
@@ -34,7 +35,6 @@ from cmi_oscar.placement import (
     place_order,
     record_capture,
     record_void,
-    send_confirmation,
 )
 
 if TYPE_CHECKING:
@@ -167,7 +167,11 @@ class OscarPaymentHook(PaymentHook):
             source.allocate(amount - source.amount_allocated, reference=payment.trans_id or "")
             lines = _event(order, "Authorised", amount, payment.trans_id or payment.oid)
         if created and conf.send_confirmation():
-            transaction.on_commit(lambda: send_confirmation(order.pk, payment.lang))
+            from cmi_django.tasks import enqueue
+
+            from cmi_oscar import tasks
+
+            enqueue(tasks.send_confirmation, order.pk, payment.lang)  # after CMI's reply
         captured = change.effect(EffectKind.CAPTURED)
         if captured is not None and captured.amount:  # auto capture: the same change
             _debit(payment, captured.amount, (source, lines))

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cmi_django.hooks import PaymentChange, PaymentHook
-from django.db import transaction
 
 if TYPE_CHECKING:
     from cmi_core.effects import Effect
@@ -26,8 +25,11 @@ class WagtailHook(PaymentHook):
 
     def on_authorised(self, change: PaymentChange, effect: Effect) -> None:
         payment = change.payment
-        from cmi_wagtail.receipts import receipts_enabled, send_receipt
+        from cmi_wagtail.receipts import receipts_enabled
 
         if receipts_enabled(payment):
-            pk = payment.pk
-            transaction.on_commit(lambda: send_receipt(pk))
+            from cmi_django.tasks import enqueue
+
+            from cmi_wagtail import tasks
+
+            enqueue(tasks.send_receipt, payment.pk)

@@ -10,6 +10,7 @@ For the demo only: DEBUG on, a fixed SECRET_KEY, SQLite under ``var/``. Environm
 from __future__ import annotations
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
@@ -74,6 +75,17 @@ INSTALLED_APPS = [
     "cmi_oscar.dashboard.apps.CMIDashboardConfig",
     "oscar_shop",
 ]
+
+# Follow-up work (the order e-mail, the capture after an okUrl approval) goes through Django's
+# tasks framework (cmi_django.tasks). The demo runs each task at once, after the commit:
+# the immediate backend of django.tasks (Django 6) or of the django_tasks backport (5.2).
+# Production queues them in the database and runs a worker: docs/installation.md.
+TASKS = {
+    "default": {
+        "BACKEND": ("django.tasks" if find_spec("django.tasks") else "django_tasks")
+        + ".backends.immediate.ImmediateBackend"
+    }
+}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

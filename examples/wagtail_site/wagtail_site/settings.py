@@ -10,6 +10,7 @@ Not for production: DEBUG, a fixed SECRET_KEY, loopback only.
 from __future__ import annotations
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -56,6 +57,17 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
 ]
+
+# Follow-up work (the e-mail receipt, the capture after an okUrl approval) goes through Django's
+# tasks framework (cmi_django.tasks). The demo runs each task at once, after the commit:
+# the immediate backend of django.tasks (Django 6) or of the django_tasks backport (5.2).
+# Production queues them in the database and runs a worker: docs/installation.md.
+TASKS = {
+    "default": {
+        "BACKEND": ("django.tasks" if find_spec("django.tasks") else "django_tasks")
+        + ".backends.immediate.ImmediateBackend"
+    }
+}
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from tests.adapters.dbsettings import database_settings
+from tests.adapters.tasksettings import TASK_APPS, TEST_TASKS
 
 SECRET_KEY = "cmi-django-tests-only"
 DEBUG = False
@@ -21,7 +22,9 @@ INSTALLED_APPS = [
     "cmi_django",
     "tests.adapters.django.testapp",
     "tests.adapters.django.reference",  # docs/adding-a-platform.md
+    *TASK_APPS,  # the task queue, for the tests that switch to it (tasksettings.py)
 ]
+TASKS = TEST_TASKS
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

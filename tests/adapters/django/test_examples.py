@@ -5,6 +5,7 @@ Each test runs the example's own ``manage.py`` in a new interpreter, as a user w
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -89,3 +90,19 @@ def test_the_wagtail_demo_has_an_editor_who_is_not_a_superuser(tmp_path: Path) -
     )
     out = run(["manage.py", "shell", "-c", code], cwd=project)
     assert out.strip().splitlines()[-1] == "False True ['Editors'] True"
+
+
+@pytest.mark.parametrize("example", ["oscar_shop", "wagtail_site"])
+def test_the_examples_run_cmi_tasks_with_the_immediate_backend(example: str) -> None:
+    # The demos have no worker: each task (the order e-mail, the receipt, a capture) runs
+    # at once after the commit, through the tasks framework cmi_django.tasks picked.
+    code = (
+        "import django; django.setup(); "
+        "from cmi_django import tasks; "
+        "print(type(tasks.capture_after_approval.get_backend()).__module__, "
+        "tasks.framework().__name__)"
+    )
+    project = ROOT / "examples" / example
+    out = run(["manage.py", "shell", "-c", code], cwd=project).splitlines()[-1].split()
+    framework = "django.tasks" if importlib.util.find_spec("django.tasks") else "django_tasks"
+    assert out == [f"{framework}.backends.immediate", framework]

@@ -11,6 +11,7 @@ from oscar.defaults import *  # noqa: F403 - Oscar's documented way to start its
 
 from cmi_core.sandbox import DEFAULT_MERCHANT
 from tests.adapters.dbsettings import database_settings
+from tests.adapters.tasksettings import TASK_APPS, TEST_TASKS
 
 SECRET_KEY = "cmi-oscar-tests-only"
 DEBUG = False
@@ -24,7 +25,8 @@ LANGUAGES = [("en", "English"), ("fr", "French"), ("ar", "Arabic")]
 INSTALLED_APPS = [
     "cmi_oscar.checkout.apps.CheckoutConfig" if app.startswith("oscar.apps.checkout") else app
     for app in OSCAR_APPS
-] + ["cmi_django", "cmi_oscar", "cmi_oscar.dashboard.apps.CMIDashboardConfig"]
+] + ["cmi_django", "cmi_oscar", "cmi_oscar.dashboard.apps.CMIDashboardConfig", *TASK_APPS]
+TASKS = TEST_TASKS  # tests that need the queue switch to DATABASE_TASKS
 
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -9,6 +9,7 @@ second pass).
 from __future__ import annotations
 
 from tests.adapters.dbsettings import database_settings
+from tests.adapters.tasksettings import TASK_APPS, TEST_TASKS
 
 SECRET_KEY = "cmi-wagtail-tests-only"
 DEBUG = False
@@ -47,7 +48,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    *TASK_APPS,  # the task queue, for the tests that switch to it (tasksettings.py)
 ]
+TASKS = TEST_TASKS
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
