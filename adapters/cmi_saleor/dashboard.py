@@ -31,6 +31,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from cmi_core.codes import LANGUAGES
 from cmi_saleor import conf
 from cmi_saleor.forms import ChannelConfigurationForm, mask
 from cmi_saleor.jsonbody import BadJSONError, read_object
@@ -95,8 +96,8 @@ PAGE_STRINGS = {
     "yes": _("yes"),
     "no": _("no"),
 }
-#: The languages the page speaks (the Dashboard's others fall back to English).
-PAGE_LANGUAGES = ("en", "fr", "ar")
+#: The languages the page speaks, CMI's own (the Dashboard's others fall back to English).
+PAGE_LANGUAGES = LANGUAGES
 
 
 def page_strings() -> dict[str, dict[str, str]]:
