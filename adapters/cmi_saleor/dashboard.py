@@ -102,7 +102,7 @@ PAGE_LANGUAGES = LANGUAGES
 
 def page_strings() -> dict[str, dict[str, str]]:
     """:data:`PAGE_STRINGS` in each of :data:`PAGE_LANGUAGES`, for the page's script."""
-    strings = {}
+    strings: dict[str, dict[str, str]] = {}
     for lang in PAGE_LANGUAGES:
         with translation.override(lang):
             strings[lang] = {key: str(text) for key, text in PAGE_STRINGS.items()}
