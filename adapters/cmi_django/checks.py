@@ -13,6 +13,12 @@ the setting and never shows a secret.
 - ``cmi_django.E006``: no CMI callback URL is mounted (CMI's server-to-server POST,
   guide §4.2, would find nothing): none of the URL names in :data:`CALLBACK_NAMES`
   resolves.
+- ``cmi_django.W001`` (``check --deploy``): the ``default`` task backend runs tasks in the
+  request (the immediate backend): CMI's reply then waits for the order e-mail and the
+  receipts, and a crash between the commit and the task loses it.
+- ``cmi_django.W002``: the ``default`` task backend never runs tasks (the dummy backend):
+  no order e-mail, no receipt, no capture after an okUrl approval.
+  Neither is raised when ``CMI_TASKS_ENQUEUE`` hands the tasks to the shop's own queue.
 
 Adapters add their own (``cmi_oscar.E001``, ``cmi_saleor.E001``...) with
 :func:`callback_unmounted` for their callback view.
@@ -30,7 +36,14 @@ from django.urls import NoReverseMatch, reverse
 from cmi_core import CMIConfig, ConfigurationError
 from cmi_django.config import SETTINGS
 
-__all__ = ["CALLBACK_NAMES", "callback_unmounted", "check_encryption_keys", "check_payments"]
+__all__ = [
+    "CALLBACK_NAMES",
+    "callback_unmounted",
+    "check_encryption_keys",
+    "check_payments",
+    "check_task_backend",
+    "check_task_backend_deploy",
+]
 
 #: The URL names of every callback view the adapters mount.
 CALLBACK_NAMES = (
@@ -167,3 +180,51 @@ def check_encryption_keys(app_configs: Any = None, **kwargs: Any) -> list[checks
                 )
             )
     return errors
+
+
+def _task_backend() -> str:
+    """The dotted path of the ``default`` task backend ("" when the shop queues its own)."""
+    if getattr(settings, "CMI_TASKS_ENQUEUE", None):
+        return ""
+    tasks = getattr(settings, "TASKS", None)
+    if not isinstance(tasks, Mapping):
+        return "ImmediateBackend"  # Django's default when TASKS is not set
+    default = tasks.get("default")
+    return str(default.get("BACKEND", "")) if isinstance(default, Mapping) else ""
+
+
+_HINT = (
+    'Use a database backend and its worker (pip install "cmi-payments[tasks]", '
+    "django_tasks_db.DatabaseBackend, manage.py db_worker) or CMI_TASKS_ENQUEUE; "
+    "see docs/django-layer.md, 'Background work'."
+)
+
+
+@checks.register()
+def check_task_backend(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W002: a task backend that never runs the follow-up work."""
+    if not _task_backend().endswith("DummyBackend"):
+        return []
+    return [
+        checks.Warning(
+            "TASKS['default'] is the dummy backend: CMI's follow-up tasks (order e-mail, "
+            "receipts, capture after an okUrl approval) are queued and never run.",
+            hint=_HINT,
+            id="cmi_django.W002",
+        )
+    ]
+
+
+@checks.register(deploy=True)
+def check_task_backend_deploy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """W001: the immediate backend in production keeps CMI waiting for the follow-up work."""
+    if not _task_backend().endswith("ImmediateBackend"):
+        return []
+    return [
+        checks.Warning(
+            "TASKS['default'] is the immediate backend: CMI's reply waits for the order "
+            "e-mail and receipts, and work is lost if the process dies after the commit.",
+            hint=_HINT,
+            id="cmi_django.W001",
+        )
+    ]

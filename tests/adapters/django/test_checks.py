@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import django
 import pytest
 from django.core import checks
 from django.core.management import call_command
@@ -85,3 +86,33 @@ def test_unmounted_callback_is_an_error(settings: Any) -> None:
     settings.ROOT_URLCONF = "tests.adapters.django.test_checks"
     (error,) = found("cmi_django.E006")
     assert 'include("cmi_django.urls")' in (error.hint or "")
+
+
+_FRAMEWORK = "django.tasks" if django.VERSION >= (6,) else "django_tasks"
+IMMEDIATE = {"default": {"BACKEND": f"{_FRAMEWORK}.backends.immediate.ImmediateBackend"}}
+DUMMY = {"default": {"BACKEND": f"{_FRAMEWORK}.backends.dummy.DummyBackend"}}
+DATABASE = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+
+@pytest.mark.parametrize(
+    ("tasks", "enqueue", "expected"),
+    [
+        (IMMEDIATE, None, {"cmi_django.W001"}),
+        (DUMMY, None, {"cmi_django.W002"}),
+        (DATABASE, None, set()),
+        (IMMEDIATE, "shop.queue.send", set()),
+        (DUMMY, "shop.queue.send", set()),
+    ],
+)
+def test_a_task_backend_that_keeps_cmi_waiting_or_never_runs_is_named(
+    settings: Any, tasks: dict[str, Any], enqueue: str | None, expected: set[str]
+) -> None:
+    settings.TASKS = tasks
+    settings.CMI_TASKS_ENQUEUE = enqueue
+    ids = {m.id for m in checks.run_checks(include_deployment_checks=True)}
+    assert ids & {"cmi_django.W001", "cmi_django.W002"} == expected
+
+
+def test_the_immediate_backend_is_fine_outside_deployment_checks(settings: Any) -> None:
+    settings.TASKS = IMMEDIATE
+    assert "cmi_django.W001" not in {m.id for m in checks.run_checks()}
