@@ -16,8 +16,30 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from cmi_django.i18n import log_kind_label, operation_kind_label, outcome_label, state_label
 from cmi_django.listing import BoundedPaginator, distinct_values
 from cmi_django.models import CallbackLog, Operation, Payment
+
+
+@admin.display(description=_("state"), ordering="state")
+def payment_state(obj: Payment) -> str:
+    """The payment's state in the staff member's language (the log's values below too)."""
+    return state_label(obj.state)
+
+
+@admin.display(description=_("kind"), ordering="kind")
+def log_kind(obj: CallbackLog) -> str:
+    return log_kind_label(obj.kind)
+
+
+@admin.display(description=_("outcome"), ordering="outcome")
+def outcome(obj: CallbackLog) -> str:
+    return outcome_label(obj.outcome)
+
+
+@admin.display(description=_("kind"), ordering="kind")
+def operation_kind(obj: Operation) -> str:
+    return operation_kind_label(obj.kind)
 
 
 class ReadOnlyMixin:
@@ -52,7 +74,11 @@ class IndexedValuesFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         values = distinct_values(model_admin.model._default_manager.all(), self.field)
-        return [(value, value) for value in values]
+        return [(value, self.label(value)) for value in values]
+
+    def label(self, value: str) -> str:
+        """What staff read for ``value`` (the value itself unless a subclass translates it)."""
+        return value
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
@@ -82,10 +108,21 @@ class OutcomeFilter(IndexedValuesFilter):
     title = _("outcome")
     parameter_name = field = "outcome"
 
+    def label(self, value: str) -> str:
+        return outcome_label(value)
+
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("oid", "platform", "reference", "amount", "currency", "state", "created_at")
+    list_display = (
+        "oid",
+        "platform",
+        "reference",
+        "amount",
+        "currency",
+        payment_state,
+        "created_at",
+    )
     list_filter = (
         "state",
         PlatformFilter,
@@ -102,7 +139,7 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(CallbackLog)
 class CallbackLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("created_at", "kind", "oid", "verified", "outcome", "reply", "remote_addr")
+    list_display = ("created_at", log_kind, "oid", "verified", outcome, "reply", "remote_addr")
     list_filter = ("kind", "verified", OutcomeFilter)
     search_fields = ("oid",)
     paginator = BoundedPaginator
@@ -112,7 +149,7 @@ class CallbackLogAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Operation)
 class OperationAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("created_at", "kind", "payment", "amount", "state", "user")
+    list_display = ("created_at", operation_kind, "payment", "amount", "state", "user")
     list_filter = ("kind", "succeeded")
     search_fields = ("payment__oid", "key")
     paginator = BoundedPaginator

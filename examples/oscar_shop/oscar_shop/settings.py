@@ -13,6 +13,7 @@ import os
 from importlib.util import find_spec
 from pathlib import Path
 
+from cmi_oscar.dashboard.menu import NAVIGATION_ENTRY
 from django.utils.translation import gettext_lazy as _
 from oscar.defaults import *  # noqa: F403 - Oscar's documented way to start its settings
 
@@ -183,14 +184,7 @@ OSCAR_ORDER_STATUS_PIPELINE = {
     "Refunded": (),
     "Cancelled": (),
 }
-OSCAR_DASHBOARD_NAVIGATION = [
-    *OSCAR_DASHBOARD_NAVIGATION,  # noqa: F405
-    {
-        "label": _("CMI payments"),
-        "icon": "fas fa-credit-card",
-        "url_name": "cmi_oscar_dashboard:cmi-payment-list",
-    },
-]
+OSCAR_DASHBOARD_NAVIGATION = [*OSCAR_DASHBOARD_NAVIGATION, NAVIGATION_ENTRY]  # noqa: F405
 
 # CMI: the default merchant of `cmi sandbox`.
 CMI_PAYMENTS = {

@@ -6,6 +6,7 @@ PostgreSQL server ``python3 dev.py test`` starts (``CMI_TEST_DATABASE=postgres``
 
 from __future__ import annotations
 
+from cmi_oscar.dashboard.menu import NAVIGATION_ENTRY
 from oscar import INSTALLED_APPS as OSCAR_APPS
 from oscar.defaults import *  # noqa: F403 - Oscar's documented way to start its settings
 
@@ -80,10 +81,7 @@ OSCAR_ORDER_STATUS_PIPELINE = {
     "Refunded": (),
     "Cancelled": (),
 }
-OSCAR_DASHBOARD_NAVIGATION = [
-    *OSCAR_DASHBOARD_NAVIGATION,  # noqa: F405
-    {"label": "CMI payments", "url_name": "cmi_oscar_dashboard:cmi-payment-list"},
-]
+OSCAR_DASHBOARD_NAVIGATION = [*OSCAR_DASHBOARD_NAVIGATION, NAVIGATION_ENTRY]  # noqa: F405
 
 CMI_PAYMENTS = {
     "default": {

@@ -224,3 +224,10 @@ def test_detail_names_status_and_log_in_the_staff_language(
     assert f"<td>{outcome}</td>" in callbacks
     operations = html.split('id="cmi-operations"')[1].split("</table>")[0]
     assert f"<td>{operation}</td>" in operations.replace("&#x27;", "'")
+
+
+@pytest.mark.parametrize(("lang", "label"), [("fr", "Paiements CMI"), ("ar", "مدفوعات CMI")])
+def test_the_menu_entry_is_in_the_staff_language(staff: Any, lang: str, label: str) -> None:
+    """The dashboard menu's CMI entry follows the staff member's language (issue 13)."""
+    html = staff.get(reverse("dashboard:index"), headers={"accept-language": lang}).content
+    assert label in html.decode()
