@@ -468,7 +468,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, print
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/bench/trivial/")
         print(f"\n{describe(args)}; alternating rounds of {args.per_round} requests per path")
-        answered = {path: 0 for path in PATHS}
+        answered = dict.fromkeys(PATHS, 0)
         errors = 0
         left = {path: requests[path][local:] for path in PATHS}
 
