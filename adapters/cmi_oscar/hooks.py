@@ -118,44 +118,36 @@ def _source(order: Any, payment: Payment, source_type_id: int | None = None) -> 
     return source
 
 
-def _event(
-    order: Any, name: str, amount: Decimal, reference: str, lines: list[Any] | None = None
-) -> list[Any]:
-    """A payment event over every line of the order; returns the lines (to reuse)."""
+def _event(order: Any, name: str, amount: Decimal, reference: str) -> None:
+    """A payment event over every line of the order."""
     _, type_ids = _type_ids(events=(name,), source=False)
-    return _events(order, [(type_ids[name], amount, reference)], lines)
+    _events(order, [(type_ids[name], amount, reference)])
 
 
-def _events(
-    order: Any, events: Sequence[tuple[int, Decimal, str]], lines: list[Any] | None = None
-) -> list[Any]:
+def _events(order: Any, events: Sequence[tuple[int, Decimal, str]]) -> None:
     """Payment events (type id, amount, reference) over every line of the order, written
-    together (one INSERT for the events where the database returns their ids, one for
-    their quantities); returns the lines (to reuse)."""
+    together: one INSERT for the events (where the database returns their ids), one for
+    their line quantities."""
     event_model = get_model("order", "PaymentEvent")
     rows = [
         event_model(order=order, event_type_id=type_id, amount=amount, reference=reference)
         for type_id, amount, reference in events
     ]
-    if (
-        len(rows) > 1
-        and connections[event_model._default_manager.db].features.can_return_rows_from_bulk_insert
-    ):
+    database = connections[event_model._default_manager.db]
+    if len(rows) > 1 and database.features.can_return_rows_from_bulk_insert:
         event_model._default_manager.bulk_create(rows)
     else:
         for row in rows:
             row.save()
-    if lines is None:
-        lines = list(order.lines.all())
+    lines = list(order.lines.order_by().values_list("id", "quantity"))
     quantity_model = get_model("order", "PaymentEventQuantity")
     quantity_model._default_manager.bulk_create(
         [
-            quantity_model(event=row, line=line, quantity=line.quantity)
+            quantity_model(event=row, line_id=line_id, quantity=quantity)
             for row in rows
-            for line in lines
+            for line_id, quantity in lines
         ]
     )
-    return lines
 
 
 def _note(order: Any, message: str) -> None:
