@@ -183,9 +183,13 @@ def _place_order(payment: Payment, *, status: str | None) -> tuple[Any, bool]:
     # the change it records, which any exception from here rolls back whole.
     with transaction.atomic(savepoint=False):
         basket = basket_model._default_manager.select_for_update().get(pk=data["basket_id"])
-        existing = order_model._default_manager.filter(number=data["order_number"]).first()
-        if existing is not None:
-            return existing, False
+        # Oscar submits a basket with the order placed from it (here, and in its own
+        # checkout): an order can only exist once the basket is submitted. Should one
+        # exist regardless, Oscar's OrderCreator refuses its number (unique as well).
+        if basket.status == basket_model.SUBMITTED:
+            existing = order_model._default_manager.filter(number=data["order_number"]).first()
+            if existing is not None:
+                return existing, False
         user = _user(data.get("user_id"))
         basket.strategy = get_class("partner.strategy", "Selector")().strategy(user=user)
         get_class("offer.applicator", "Applicator")().apply(basket, user, None)
