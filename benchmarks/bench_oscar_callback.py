@@ -23,8 +23,9 @@ Both are served by gunicorn (gthread workers, persistent database connections) o
 loopback with the same settings, middleware and e-mail backend, and driven in
 alternating rounds (callback first, then peer first) at each concurrency from keep-alive
 connections (``benchmarks/serving.py``). Prints requests per second, p50/p99 for both, the
-ratio callback/peer per concurrency, then the same requests in this process (mean time
-and SQL queries per request, through Django's test client), and checks exactly once:
+ratio callback/peer per concurrency, the server's CPU per request (gunicorn's workers
+and PostgreSQL, from ``/proc``), the same requests in this process (mean time and SQL
+queries per request, through Django's test client), and checks exactly once:
 answered = orders = debits for the callbacks, answered = orders = submitted baskets for
 the peer. Oscar's order-placed e-mail is sent on both sides (the callback after its
 commit, before the reply); ``--no-email`` turns it off on both. ``--profile N`` prints
@@ -358,6 +359,23 @@ def line(name: str, run: Load) -> str:
     )
 
 
+def cpu_seconds(parents: tuple[int, ...]) -> dict[int, float]:
+    """CPU seconds (user + system) each of ``parents`` and its live children used so far
+    (Linux ``/proc``; empty elsewhere): the server's own cost, whatever else runs."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    used = dict.fromkeys(parents, 0.0)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        owner = pid if pid in used else ppid if ppid in used else None
+        if owner is not None:
+            used[owner] += (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
 def drive(url: str, requests: list[Request], expect: bytes, *, clients: int) -> Load:
     """``clients`` keep-alive connections POSTing ``requests`` until none is left."""
     from benchmarks.serving import hammer
@@ -481,13 +499,20 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, print
             answered[path] += len(run.latencies)
             errors += run.errors
         results: dict[int, dict[str, Load]] = {}
+        postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+        servers = (server_process.pid, postmaster)
+        cpu = {path: [0.0, 0.0] for path in PATHS}  # (gunicorn, PostgreSQL) CPU seconds
         for clients in args.levels:
             runs: dict[str, list[Load]] = {path: [] for path in PATHS}
             for round_ in range(args.rounds):
                 order = PATHS if round_ % 2 == 0 else PATHS[::-1]
                 for path in order:
                     batch = take(path, args.per_round)
+                    before = cpu_seconds(servers)
                     run = drive(base + _URLS[path], batch, _EXPECT[path], clients=clients)
+                    after = cpu_seconds(servers)
+                    for index, pid in enumerate(servers):
+                        cpu[path][index] += after[pid] - before[pid]
                     runs[path].append(run)
                     answered[path] += len(run.latencies)
                     errors += run.errors
@@ -505,6 +530,11 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, print
                 f"{rate(cb) / rate(pr):.2f}x; p50 {cb.percentile(50):6.1f} / "
                 f"{pr.percentile(50):6.1f}"
             )
+        print("server CPU per request, all rounds (gunicorn's workers + PostgreSQL):")
+        measured = args.rounds * args.per_round * len(args.levels)
+        for path in PATHS:
+            app, database = (seconds * 1000 / measured for seconds in cpu[path])
+            print(f"  {path:<9} {app:5.1f} ms + {database:5.1f} ms = {app + database:5.1f} ms")
         answered = {path: answered[path] + local for path in PATHS}
         check(answered, errors)
     finally:
