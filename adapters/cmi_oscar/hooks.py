@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from cmi_django.hooks import PaymentChange, PaymentHook
 from django.db import connections, transaction
-from django.db.models import CharField, Value
 from oscar.apps.order.abstract_models import AbstractOrder
 from oscar.apps.order.signals import order_status_changed
 from oscar.core.loading import get_model
@@ -70,35 +69,41 @@ def _type_ids(*, events: Sequence[str], source: bool = True) -> tuple[int, dict[
     Read on every change rather than cached in the process: a cached id would outlive
     its row (deleted by staff, or rolled back by a test) and break the foreign keys.
     A type missing the first time is created (``get_or_create``, as Oscar's examples do).
+    The query is written out (one ``UNION ALL`` over the two tables, their names and
+    columns from the models, so forked models work): the ORM took longer to compile it
+    than the database to answer it.
     """
     source_type_model = get_model("payment", "SourceType")
     event_type_model = get_model("order", "PaymentEventType")
-    lookups = []
-    if source:
-        lookups.append(
-            source_type_model._default_manager.filter(code=SOURCE_TYPE_CODE)
-            .annotate(table=Value("source", output_field=CharField()))
-            .order_by()
-            .values_list("table", "code", "id")
+    connection = connections[event_type_model._default_manager.db]
+    quote = connection.ops.quote_name
+    parts: list[str] = []
+    params: list[str] = []
+    for table, (wanted, model, field, names) in enumerate(
+        (
+            (source, source_type_model, "code", [SOURCE_TYPE_CODE]),
+            (bool(events), event_type_model, "name", list(events)),
         )
-    if events:
-        lookups.append(
-            event_type_model._default_manager.filter(name__in=events)
-            .annotate(table=Value("event", output_field=CharField()))
-            .order_by()
-            .values_list("table", "name", "id")
-        )
-    first, *rest = lookups
-    rows = first.union(*rest, all=True) if rest else first
-    found = {(table, key): pk for table, key, pk in rows}
-    source_id = found.get(("source", SOURCE_TYPE_CODE))
+    ):
+        if wanted:
+            column = quote(model._meta.get_field(field).column)
+            marks = ", ".join(["%s"] * len(names))
+            parts.append(
+                f"SELECT {table}, {column}, {quote(model._meta.pk.column)} "  # noqa: S608 - identifiers from the models, quoted; values are parameters
+                f"FROM {quote(model._meta.db_table)} WHERE {column} IN ({marks})"
+            )
+            params += names
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        found = {(table, key): pk for table, key, pk in cursor.fetchall()}
+    source_id = found.get((0, SOURCE_TYPE_CODE))
     if source and source_id is None:
         source_id = source_type_model._default_manager.get_or_create(
             code=SOURCE_TYPE_CODE, defaults={"name": SOURCE_TYPE_NAME}
         )[0].pk
     event_ids = {}
     for name in events:
-        event_id = found.get(("event", name))
+        event_id = found.get((1, name))
         if event_id is None:
             event_id = event_type_model._default_manager.get_or_create(name=name)[0].pk
         event_ids[name] = event_id
