@@ -168,7 +168,7 @@ async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
 
 def hammer(
     url: str,
-    bodies: Callable[[], bytes | None],
+    bodies: Callable[[], bytes | tuple[bytes, bytes] | None],
     *,
     expect: bytes,
     clients: int,
@@ -180,6 +180,8 @@ def hammer(
     Each connection sends its next request as soon as the previous answer is read, until
     ``bodies()`` returns None or ``seconds`` pass. A good answer is a 200 whose body
     starts with ``expect``; anything else (or a broken connection) is an error.
+    ``bodies()`` may return ``(body, header lines)`` for a request of its own (cookies):
+    the lines (``b"Cookie: ...\\r\\n"``) are sent with that request only.
     """
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -197,12 +199,15 @@ def hammer(
             body = bodies()
             if body is None:
                 break
+            own = b""
+            if isinstance(body, tuple):
+                body, own = body
             start = time.perf_counter()
             try:
                 if connection is None:
                     connection = await asyncio.open_connection(host, port)
                 reader, writer = connection
-                writer.write(prefix + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                writer.write(prefix + own + b"Content-Length: %d\r\n\r\n" % len(body) + body)
                 status, answer, keep = await asyncio.wait_for(_answer(reader), 30)
                 good = status == 200 and answer.startswith(expect)
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,

@@ -204,6 +204,21 @@ class ReturnOutcome:
     result: CallbackResult | None = None
 
 
+#: The columns :func:`_record_result` writes.
+_RESULT_FIELDS = (
+    "trans_id",
+    "auth_code",
+    "host_ref_num",
+    "masked_pan",
+    "card_brand",
+    "proc_return_code",
+    "error_code",
+)
+#: What a callback's decision saves: the status, the result fields, the time; not the
+#: JSON columns (``data`` and ``request_fields`` are written once, at creation).
+_DECIDED_FIELDS = (*Payment.STATUS_FIELDS, *_RESULT_FIELDS, "updated_at")
+
+
 def _record_result(payment: Payment, result: CallbackResult, outcome: Outcome) -> None:
     """Copy the callback's result fields onto the row (not saved)."""
     if outcome in (Outcome.CAPTURE, Outcome.AUTHORISE):
@@ -239,13 +254,13 @@ def _decide_and_save(payment: Payment, result: CallbackResult, *, confirmed: boo
         # The approval was learned from CMI's status API (no TransId kept from it): the
         # callback's own TransId is recorded now; nothing else changes.
         _record_result(payment, result, Outcome.AUTHORISE)
-        payment.save()
+        payment.save(update_fields=_DECIDED_FIELDS)
     if not decision.changed or decision.status is None:
         return decision
     before = payment.status
     payment.set_status(decision.status)
     _record_result(payment, result, decision.outcome)
-    payment.save()
+    payment.save(update_fields=_DECIDED_FIELDS)
     notify_or_fail(payment, before, payment.status, source="callback", result=result)
     return decision
 
@@ -404,6 +419,16 @@ def _verified(
     return found, result, error
 
 
+def _lock(found: Payment) -> Payment:
+    """The verified payment's row, locked (``select_for_update``) and read again, but for
+    the JSON columns written once at creation, taken from the unlocked read."""
+    written_once = ("data", "request_fields")
+    payment = Payment.objects.select_for_update().defer(*written_once).get(pk=found.pk)
+    for name in written_once:
+        setattr(payment, name, getattr(found, name))
+    return payment
+
+
 def _callback(
     found: Payment | None, result: CallbackResult | None, error: str, *, confirmed: bool
 ) -> tuple[CallbackOutcome, str]:
@@ -416,7 +441,7 @@ def _callback(
         logger.warning("CMI callback for %s refused: %s", found.oid, error)
         decision = decide_callback(None, found.known_payment())
         return CallbackOutcome(decision.body, found, decision, error=error), decision.outcome
-    payment = Payment.objects.select_for_update().get(pk=found.pk)
+    payment = _lock(found)
     decision = _decide_and_save(payment, result, confirmed=confirmed)
     error = decision.message if decision.reply is Reply.FAILURE else ""
     outcome = CallbackOutcome(decision.body, payment, decision, True, error, result.reading)

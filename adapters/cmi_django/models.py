@@ -8,7 +8,7 @@ reads it from the row and :meth:`Payment.set_status` writes one back. Only the s
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db import models
 
@@ -87,8 +87,18 @@ class Payment(models.Model):
             attention_reason=self.attention_reason,
         )
 
+    #: The columns :meth:`set_status` writes (for ``save(update_fields=...)``).
+    STATUS_FIELDS: ClassVar[tuple[str, ...]] = (
+        "state",
+        "authorised_amount",
+        "captured_amount",
+        "refunded_amount",
+        "declined_attempts",
+        "attention_reason",
+    )
+
     def set_status(self, status: PaymentStatus) -> None:
-        """Copy a status from the core onto the row (not saved)."""
+        """Copy a status from the core onto the row (not saved): :attr:`STATUS_FIELDS`."""
         self.state = status.state.value
         self.authorised_amount = status.authorised
         self.captured_amount = status.captured

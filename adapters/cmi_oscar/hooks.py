@@ -22,10 +22,14 @@ Each move also sets the order status from ``CMI_OSCAR_STATUS`` (:mod:`cmi_oscar.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from cmi_django.hooks import PaymentChange, PaymentHook
+from django.db import connections
+from oscar.apps.order.abstract_models import AbstractOrder
+from oscar.apps.order.signals import order_status_changed
 from oscar.core.loading import get_model
 
 from cmi_core.effects import EffectKind
@@ -60,41 +64,96 @@ class DuplicatePaymentError(Exception):
     """
 
 
-def _source(order: Any, payment: Payment, *, new_order: bool = False) -> Any:
-    """The order's CMI ``Source`` for this payment (one per attempt that paid).
+def _type_ids(*, events: Sequence[str], source: bool = True) -> tuple[int, dict[str, int]]:
+    """The CMI ``SourceType``'s id and the ``PaymentEventType`` ids by name, in one query.
 
-    ``new_order``: the order was placed in this transaction, so it has no source yet.
+    Read on every change rather than cached in the process: a cached id would outlive
+    its row (deleted by staff, or rolled back by a test) and break the foreign keys.
+    A type missing the first time is created (``get_or_create``, as Oscar's examples do).
+    The query is written out (one ``UNION ALL`` over the two tables, their names and
+    columns from the models, so forked models work): the ORM took longer to compile it
+    than the database to answer it.
     """
-    source_model = get_model("payment", "Source")
-    source_type, _ = get_model("payment", "SourceType")._default_manager.get_or_create(
-        code=SOURCE_TYPE_CODE, defaults={"name": SOURCE_TYPE_NAME}
-    )
-    values = {"currency": order.currency, "label": payment.masked_pan or ""}
-    if new_order:
-        return source_model._default_manager.create(
-            order=order, source_type=source_type, reference=payment.oid, **values
+    source_type_model = get_model("payment", "SourceType")
+    event_type_model = get_model("order", "PaymentEventType")
+    connection = connections[event_type_model._default_manager.db]
+    quote = connection.ops.quote_name
+    parts: list[str] = []
+    params: list[str] = []
+    for table, (wanted, model, field, names) in enumerate(
+        (
+            (source, source_type_model, "code", [SOURCE_TYPE_CODE]),
+            (bool(events), event_type_model, "name", list(events)),
         )
-    source, _ = source_model._default_manager.get_or_create(
-        order=order, source_type=source_type, reference=payment.oid, defaults=values
+    ):
+        if wanted:
+            column = quote(model._meta.get_field(field).column)
+            marks = ", ".join(["%s"] * len(names))
+            parts.append(
+                f"SELECT {table}, {column}, {quote(model._meta.pk.column)} "  # noqa: S608 - identifiers from the models, quoted; values are parameters
+                f"FROM {quote(model._meta.db_table)} WHERE {column} IN ({marks})"
+            )
+            params += names
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        found = {(table, key): pk for table, key, pk in cursor.fetchall()}
+    source_id = found.get((0, SOURCE_TYPE_CODE))
+    if source and source_id is None:
+        source_id = source_type_model._default_manager.get_or_create(
+            code=SOURCE_TYPE_CODE, defaults={"name": SOURCE_TYPE_NAME}
+        )[0].pk
+    event_ids = {}
+    for name in events:
+        event_id = found.get((1, name))
+        if event_id is None:
+            event_id = event_type_model._default_manager.get_or_create(name=name)[0].pk
+        event_ids[name] = event_id
+    return source_id or 0, event_ids
+
+
+def _source(order: Any, payment: Payment, source_type_id: int | None = None) -> Any:
+    """The order's CMI ``Source`` for this payment (one per attempt that paid)."""
+    if source_type_id is None:
+        source_type_id = _type_ids(events=())[0]
+    source, _ = get_model("payment", "Source")._default_manager.get_or_create(
+        order=order,
+        source_type_id=source_type_id,
+        reference=payment.oid,
+        defaults={"currency": order.currency, "label": payment.masked_pan or ""},
     )
     return source
 
 
-def _event(
-    order: Any, name: str, amount: Decimal, reference: str, lines: list[Any] | None = None
-) -> list[Any]:
-    """A payment event over every line of the order; returns the lines (to reuse)."""
-    event_type, _ = get_model("order", "PaymentEventType")._default_manager.get_or_create(name=name)
-    event = get_model("order", "PaymentEvent")._default_manager.create(
-        order=order, event_type=event_type, amount=amount, reference=reference
-    )
-    if lines is None:
-        lines = list(order.lines.all())
+def _event(order: Any, name: str, amount: Decimal, reference: str) -> None:
+    """A payment event over every line of the order."""
+    _, type_ids = _type_ids(events=(name,), source=False)
+    _events(order, [(type_ids[name], amount, reference)])
+
+
+def _events(order: Any, events: Sequence[tuple[int, Decimal, str]]) -> None:
+    """Payment events (type id, amount, reference) over every line of the order, written
+    together: one INSERT for the events (where the database returns their ids), one for
+    their line quantities."""
+    event_model = get_model("order", "PaymentEvent")
+    rows = [
+        event_model(order=order, event_type_id=type_id, amount=amount, reference=reference)
+        for type_id, amount, reference in events
+    ]
+    database = connections[event_model._default_manager.db]
+    if len(rows) > 1 and database.features.can_return_rows_from_bulk_insert:
+        event_model._default_manager.bulk_create(rows)
+    else:
+        for row in rows:
+            row.save()
+    lines = list(order.lines.order_by().values_list("id", "quantity"))
     quantity_model = get_model("order", "PaymentEventQuantity")
     quantity_model._default_manager.bulk_create(
-        [quantity_model(event=event, line=line, quantity=line.quantity) for line in lines]
+        [
+            quantity_model(event=row, line_id=line_id, quantity=quantity)
+            for row in rows
+            for line_id, quantity in lines
+        ]
     )
-    return lines
 
 
 def _note(order: Any, message: str) -> None:
@@ -113,7 +172,7 @@ def _set_status(order: Any, state: str) -> None:
         order._create_order_status_change(old, status)
         return
     if status in order.available_statuses():
-        order.set_status(status)
+        _move_status(order, status)
         return
     logger.warning("Order #%s: status %r not reachable from %r", order.number, status, order.status)
     _note(
@@ -123,23 +182,96 @@ def _set_status(order: Any, state: str) -> None:
     )
 
 
-def _debit(payment: Payment, amount: Decimal, placed: tuple[Any, list[Any] | None] | None) -> None:
-    """Record a capture: "Debit" transaction, "Paid" event, order status.
+def _move_status(order: Any, status: str) -> None:
+    """Oscar's ``Order.set_status`` (lines cascade, ``order_status_changed``, the status
+    change record), writing the status column only: Oscar's own saves the whole row,
+    with whatever else this copy of the order holds. A fork that overrides
+    ``set_status`` keeps its own."""
+    if type(order).set_status is not AbstractOrder.set_status:
+        order.set_status(status)
+        return
+    old = order.status
+    order.status = status
+    if status in order.cascade:
+        line_status = order.cascade[status]
+        for line in order.lines.all():
+            if line_status in line.available_statuses():
+                line.status = line_status
+                line.save(update_fields=["status"])
+    order.save(update_fields=["status"])
+    order_status_changed.send(sender=order, order=order, old_status=old, new_status=status)
+    order._create_order_status_change(old, status)
 
-    ``placed``: the source and order lines the same change's authorisation just wrote
-    (auto capture), reused when they belong to the order (read again: an
-    ``order_placed`` receiver may have changed it).
+
+def _record(
+    order: Any,
+    payment: Payment,
+    *,
+    created: bool,
+    authorise: Decimal,
+    debit: Decimal | None,
+) -> None:
+    """An authorisation (and, with auto capture, its capture) on the order, as Oscar's
+    ``Source.allocate`` and ``Source.debit`` record them: the source's amounts, the
+    "Authorise" and "Debit" transactions, the "Authorised" and "Paid" events, the status.
+
+    Written together: the source once with both amounts, the transactions in one INSERT,
+    the events in one, the type ids in one query. ``created``: the order was placed in
+    this transaction, so it has no source yet, and ``order`` is the placed copy (its
+    status and lines as Oscar left them; only the status column is written back).
     """
+    reference = payment.trans_id or ""
+    names = ["Authorised", "Paid"] if debit else ["Authorised"]
+    source_type_id, type_ids = _type_ids(events=names)
+    source_model = get_model("payment", "Source")
+    if created:
+        source = source_model(
+            order=order,
+            source_type_id=source_type_id,
+            reference=payment.oid,
+            currency=order.currency,
+            label=payment.masked_pan or "",
+        )
+    else:
+        source = _source(order, payment, source_type_id)
+    allocate = max(authorise - source.amount_allocated, Decimal(0))
+    source.amount_allocated += allocate
+    if debit:
+        source.amount_debited += debit
+    if created:
+        source.save()
+    elif allocate or debit:
+        source.save(update_fields=["amount_allocated", "amount_debited"])
+    transaction_model = source.transactions.model
+    moves = [(transaction_model.AUTHORISE, allocate), (transaction_model.DEBIT, debit)]
+    transaction_model._default_manager.bulk_create(
+        [
+            transaction_model(source=source, txn_type=kind, amount=amount, reference=reference)
+            for kind, amount in moves
+            if amount
+        ]
+    )
+    events = []
+    if allocate:
+        events.append((type_ids["Authorised"], authorise, reference or payment.oid))
+    if debit:
+        events.append((type_ids["Paid"], debit, reference or payment.oid))
+    if events:
+        _events(order, events)
+    if debit:
+        record_capture(order, source, payment, debit)
+        _set_status(order, "captured")
+
+
+def _debit(payment: Payment, amount: Decimal) -> None:
+    """Record a capture after the authorisation: "Debit" transaction, "Paid" event, status."""
     order = find_order(payment)
     if order is None:
         logger.error("CMI payment %s captured with no Oscar order", payment.oid)
         return
-    if placed is not None and placed[0].order_id == order.pk:
-        source, lines = placed
-    else:
-        source, lines = _source(order, payment), None
+    source = _source(order, payment)
     source.debit(amount, reference=payment.trans_id or "")
-    _event(order, "Paid", amount, payment.trans_id or payment.oid, lines)
+    _event(order, "Paid", amount, payment.trans_id or payment.oid)
     record_capture(order, source, payment, amount)
     _set_status(order, "captured")
 
@@ -160,26 +292,25 @@ class OscarPaymentHook(PaymentHook):
                 f"order #{order.number} is already paid by another CMI payment; "
                 f"{payment.oid} is not captured"
             )
-        amount = payment.authorised_amount or payment.amount
-        source = _source(order, payment, new_order=created)
-        lines = None
-        if source.amount_allocated < amount:
-            source.allocate(amount - source.amount_allocated, reference=payment.trans_id or "")
-            lines = _event(order, "Authorised", amount, payment.trans_id or payment.oid)
+        captured = change.effect(EffectKind.CAPTURED)  # auto capture: the same change
+        _record(
+            order,
+            payment,
+            created=created,
+            authorise=payment.authorised_amount or payment.amount,
+            debit=captured.amount if captured is not None and captured.amount else None,
+        )
         if created and conf.send_confirmation():
             from cmi_django.tasks import enqueue
 
             from cmi_oscar import tasks
 
             enqueue(tasks.send_confirmation, order.pk, payment.lang)  # after CMI's reply
-        captured = change.effect(EffectKind.CAPTURED)
-        if captured is not None and captured.amount:  # auto capture: the same change
-            _debit(payment, captured.amount, (source, lines))
 
     def on_captured(self, change: PaymentChange, effect: Effect) -> None:
         if change.has(EffectKind.AUTHORISED):
             return  # recorded with the authorisation, by on_authorised
-        _debit(change.payment, effect.amount or Decimal(0), None)
+        _debit(change.payment, effect.amount or Decimal(0))
 
     def on_refunded(self, change: PaymentChange, effect: Effect) -> None:
         payment = change.payment

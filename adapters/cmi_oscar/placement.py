@@ -179,11 +179,17 @@ def _place_order(payment: Payment, *, status: str | None) -> tuple[Any, bool]:
     data = payment.data or {}
     basket_model = get_model("basket", "Basket")
     order_model = get_model("order", "Order")
-    with transaction.atomic():
+    # No savepoint of its own: every caller runs it in the transaction (or savepoint) of
+    # the change it records, which any exception from here rolls back whole.
+    with transaction.atomic(savepoint=False):
         basket = basket_model._default_manager.select_for_update().get(pk=data["basket_id"])
-        existing = order_model._default_manager.filter(number=data["order_number"]).first()
-        if existing is not None:
-            return existing, False
+        # Oscar submits a basket with the order placed from it (here, and in its own
+        # checkout): an order can only exist once the basket is submitted. Should one
+        # exist regardless, Oscar's OrderCreator refuses its number (unique as well).
+        if basket.status == basket_model.SUBMITTED:
+            existing = order_model._default_manager.filter(number=data["order_number"]).first()
+            if existing is not None:
+                return existing, False
         user = _user(data.get("user_id"))
         basket.strategy = get_class("partner.strategy", "Selector")().strategy(user=user)
         get_class("offer.applicator", "Applicator")().apply(basket, user, None)
@@ -260,15 +266,18 @@ def thaw_basket(payment: Payment, request_basket: Any = None) -> Any | None:
     return basket
 
 
-def send_confirmation(order_id: int, lang: str) -> None:
+def send_confirmation(order_id: int, lang: str, *, order: Any = None) -> None:
     """Oscar's order-placed e-mail, in the shopper's language (``lang``: ``Payment.lang``).
 
     Run after the commit; a failure is logged, not raised (an e-mail problem must not look
-    like a payment problem).
+    like a payment problem). ``order``: the order as just placed, when the caller has it
+    (its shipping address and other relations are then not read again, as Oscar's own
+    checkout sends it); otherwise it is read by ``order_id``.
     """
     try:
         with shopper_language(lang):
-            order = get_model("order", "Order")._default_manager.get(pk=order_id)
+            if order is None or order.pk != order_id:
+                order = get_model("order", "Order")._default_manager.get(pk=order_id)
             dispatcher = get_class("order.utils", "OrderDispatcher")(logger=logger)
             context = {"user": order.user, "order": order, "lines": order.lines.all()}
             dispatcher.send_order_placed_email_for_user(order, context)
