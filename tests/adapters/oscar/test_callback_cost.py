@@ -28,8 +28,11 @@ pytestmark = pytest.mark.django_db
 #: looked up one by one, the source written three times, the order looked for before
 #: the basket said it could exist, read again and written whole, reloaded for the
 #: e-mail). Oscar's own placement of the same order, e-mail included, is 45 (PostgreSQL,
-#: ``benchmarks/bench_oscar_callback.py``).
-QUERY_BUDGET = 52
+#: ``benchmarks/bench_oscar_callback.py``), and issue #16 asks for at most 10 more: 55.
+#: With the immediate task backend (these settings) the e-mail task reads the order again
+#: by its id (a task's arguments are JSON): 53; with the database backend the e-mail
+#: leaves the callback and one task row is written instead.
+QUERY_BUDGET = 55
 
 
 def _approve(
