@@ -8,6 +8,8 @@
 - :class:`TransactionMap`: the short CMI ``oid`` <-> the Saleor transaction, the storefront
   return URL, and the :class:`~cmi_django.models.Payment` (``platform="saleor"``,
   ``reference`` = the transaction id).
+- :class:`EventReport`: one ``transactionEventReport`` the app owes Saleor, written in the
+  payment change's own transaction and sent after its commit (:mod:`cmi_saleor.hooks`).
 """
 
 from __future__ import annotations
@@ -16,10 +18,17 @@ from cmi_django.credentials import CredentialsModel
 from cmi_django.crypto import EncryptedTextField
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.db.models import Q
 
 from cmi_core import CMIConfig
 
-__all__ = ["ChannelConfiguration", "SaleorInstallation", "TransactionMap", "resolve_config"]
+__all__ = [
+    "ChannelConfiguration",
+    "EventReport",
+    "SaleorInstallation",
+    "TransactionMap",
+    "resolve_config",
+]
 
 
 class SaleorInstallation(models.Model):
@@ -134,3 +143,39 @@ class TransactionMap(models.Model):
 
     def __str__(self) -> str:
         return f"{self.oid} -> {self.transaction_id}"
+
+
+class EventReport(models.Model):
+    """One ``transactionEventReport`` owed to Saleor: its mutation variables, as decided.
+
+    Written in the same transaction as the payment change it reports (so a change is never
+    committed without the news of it being owed), sent after the commit; ``sent_at`` says
+    when Saleor recorded it (``alreadyProcessed`` and ``ALREADY_EXISTS`` count).
+    ``claimed_until``: a sender is on it until then (one sender per report at a time).
+    The reports of one transaction are sent in ``id`` order (Saleor's amounts depend on
+    the order of its events).
+    """
+
+    mapping = models.ForeignKey(TransactionMap, on_delete=models.CASCADE, related_name="reports")
+    event_type = models.CharField(max_length=32)
+    variables = models.JSONField()
+    created = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ("id",)
+        indexes = (
+            # what is still owed, per transaction and overall (the partial index stays as
+            # small as the backlog)
+            models.Index(
+                fields=("mapping", "id"),
+                condition=Q(sent_at__isnull=True),
+                name="cmi_saleor_report_owed",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.event_type} for {self.mapping_id} ({'sent' if self.sent_at else 'owed'})"

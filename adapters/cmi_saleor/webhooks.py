@@ -36,6 +36,7 @@ from cmi_saleor.countries import numeric_country
 from cmi_saleor.hooks import (
     actions_for,
     decline_is_final,
+    deliver_owed,
     money,
     psp_reference,
     session_card,
@@ -353,6 +354,7 @@ def transaction_process(installation: SaleorInstallation, payload: Payload) -> A
     payment = mapping.payment
     if payment.state == PaymentState.REDIRECTED.value:
         _ask_cmi(payment)  # no callback yet: CMI's status API, when there is an API user
+    deliver_owed(mapping)  # a report Saleor did not record when it was made (hooks.py)
     return _session_answer(payment, mapping)
 
 

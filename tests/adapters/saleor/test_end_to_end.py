@@ -22,7 +22,7 @@ import pytest
 import requests
 from cmi_django import services
 from cmi_django.models import Operation, Payment
-from cmi_saleor.models import ChannelConfiguration
+from cmi_saleor.models import ChannelConfiguration, EventReport
 from django.test import Client
 from django.utils import timezone
 
@@ -240,13 +240,14 @@ def test_duplicate_callback(
     assert sandbox.order(answer["data"]["oid"]).state == "POST"
 
 
-@pytest.mark.parametrize("trouble", ["callback_dropped", "saleor_down"])
+@pytest.mark.parametrize("trouble", ["callback_dropped"])
 def test_process_session_asks_cmi_when_no_callback_was_recorded(
     client: Client, saleor: FakeSaleor, sandbox: Sandbox, app: ChannelConfiguration, trouble: str
 ) -> None:
-    """No callback recorded (CMI's never came, or Saleor refused the report so CMI heard
-    FAILURE and captured nothing): the process session reads CMI's status, captures the
-    authorisation as auto mode says, and answers CHARGE_SUCCESS itself."""
+    """No callback recorded (CMI's never came): the process session reads CMI's status,
+    captures the authorisation as auto mode says, and answers CHARGE_SUCCESS itself.
+    (Saleor refusing the callback's report no longer leaves the callback unrecorded:
+    ``test_saleor_down_at_the_callback_hears_of_it_when_it_asks``.)"""
     transaction, answer, browser = start(client, saleor, sandbox)
     oid = answer["data"]["oid"]
     if trouble == "callback_dropped":
@@ -289,6 +290,36 @@ def test_process_session_asks_cmi_when_no_callback_was_recorded(
     payment.refresh_from_db()
     assert (payment.state, payment.trans_id) == ("captured", "LATE-TRANS-1")
     assert Operation.objects.filter(payment=payment, kind="capture").count() == 1
+
+
+def test_saleor_down_at_the_callback_hears_of_it_when_it_asks(
+    client: Client, saleor: FakeSaleor, sandbox: Sandbox, app: ChannelConfiguration
+) -> None:
+    """Issue 16: Saleor cannot record the callback's report. The payment committed first,
+    so CMI is answered ACTION=POSTAUTH and captures; the report stays owed and reaches
+    Saleor when the storefront's transactionProcess comes, once; Saleor's books and CMI's
+    agree, and nothing is captured through the API (before: CMI heard FAILURE and the
+    process session had to capture through the API)."""
+    transaction, answer, browser = start(client, saleor, sandbox)
+    oid = answer["data"]["oid"]
+    saleor.report_failure = "http"
+    browser.pay(APPROVED_CARD)
+    assert sandbox.order(oid).state == "POST"
+    payment = Payment.objects.get(oid=oid)
+    assert payment.state == "captured"
+    (owed,) = EventReport.objects.filter(mapping__oid=oid)
+    assert (owed.event_type, owed.sent_at) == ("CHARGE_SUCCESS", None)
+    assert books(saleor, transaction) == (ZERO, ZERO, ZERO, ZERO)
+    saleor.report_failure = None
+    result = storefront_process(client, saleor, transaction)
+    assert (result["result"], result["pspReference"]) == ("CHARGE_SUCCESS", payment.trans_id)
+    assert [r["type"] for r in saleor.reports] == ["CHARGE_SUCCESS", "CHARGE_SUCCESS"]
+    owed.refresh_from_db()
+    assert owed.sent_at is not None
+    assert books(saleor, transaction) == (ZERO, Decimal("120.50"), ZERO, ZERO)
+    assert not Operation.objects.filter(payment=payment, kind="capture").exists()
+    assert storefront_process(client, saleor, transaction)["result"] == "CHARGE_SUCCESS"
+    assert len(saleor.reports) == 2
 
 
 def test_manifest_from_the_live_server(live_server: Any, app: ChannelConfiguration) -> None:
