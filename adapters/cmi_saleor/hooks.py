@@ -41,14 +41,14 @@ import re
 from collections.abc import Collection
 from datetime import timedelta
 from decimal import Decimal
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 from cmi_django.display import format_money
 from cmi_django.hooks import PaymentChange, PaymentHook, RetryableHookError
 from django.db import transaction
-from django.db.models import F, Q
-from django.urls import NoReverseMatch, reverse
+from django.db.models import Exists, F, OuterRef, Q
+from django.urls import NoReverseMatch, get_resolver, get_urlconf, reverse
 from django.utils import timezone
 
 from cmi_core import PaymentState, format_amount, get_currency, merchant_message
@@ -114,8 +114,20 @@ def card_details(payment: Payment, result: CallbackResult | None = None) -> dict
 
 def external_url(payment: Payment) -> str | None:
     """The payment's page in this app's Django admin, when the admin is installed."""
+    path = _admin_path(get_resolver(get_urlconf()))
+    return conf.app_url() + path.replace(_PK, str(payment.pk)) if path else None
+
+
+_PK = "0123456789"  # a stand-in for the pk: the admin's path takes any text there
+
+
+@lru_cache(maxsize=8)
+def _admin_path(resolver: object) -> str | None:
+    """The admin's payment page path, with :data:`_PK` for the pk: ``reverse`` costs more
+    than the rest of the report together, and the path only changes with the URLconf
+    (``resolver``: Django's own cached one for it, which a URLconf change replaces)."""
     try:
-        return conf.app_url() + reverse("admin:cmi_django_payment_change", args=[payment.pk])
+        return reverse("admin:cmi_django_payment_change", args=[_PK])
     except NoReverseMatch:
         return None
 
@@ -157,7 +169,11 @@ def report(
         variables=variables,
         claimed_until=timezone.now() + _lease(),  # ours: sent by deliver() after the commit
     )
-    transaction.on_commit(partial(deliver, mapping.pk, claimed=(owed.pk,)), robust=True)
+    # Nothing older owed (the hook's own lookup says so): deliver() need not look.
+    ready = None if getattr(mapping, "owed_before", True) else [owed]
+    transaction.on_commit(
+        partial(deliver, mapping.pk, claimed=(owed.pk,), ready=ready), robust=True
+    )
     return owed
 
 
@@ -195,7 +211,9 @@ def send(installation: SaleorInstallation, variables: dict[str, Any]) -> None:
         raise SaleorReportError(f"Saleor did not confirm {event_type}")
 
 
-def deliver(mapping_pk: int, *, claimed: Collection[int] = ()) -> int:
+def deliver(
+    mapping_pk: int, *, claimed: Collection[int] = (), ready: list[EventReport] | None = None
+) -> int:
     """Send what Saleor is owed for one transaction, oldest first; how many were sent.
 
     ``claimed``: reports this process already holds (just written by :func:`report`);
@@ -204,16 +222,19 @@ def deliver(mapping_pk: int, *, claimed: Collection[int] = ()) -> int:
     not record: what follows waits (Saleor's amounts depend on the order of its events),
     and reports of ``claimed`` not sent are released for the next sender. Never raises
     (it runs after a commit, while CMI or Saleor waits for an answer): what is not sent
-    stays owed and the reason is logged and kept on the row.
+    stays owed and the reason is logged and kept on the row. ``ready``: the reports owed,
+    with their mapping and installation loaded, when the caller knows them all (no query).
     """
     sent = 0
     try:
-        owed = list(
-            EventReport.objects.filter(mapping_id=mapping_pk, sent_at=None)
-            .select_related("mapping__installation")
-            .defer("mapping__installation__jwks")
-            .order_by("id")
-        )
+        owed = ready
+        if owed is None:
+            owed = list(
+                EventReport.objects.filter(mapping_id=mapping_pk, sent_at=None)
+                .select_related("mapping__installation")
+                .defer("mapping__installation__jwks")
+                .order_by("id")
+            )
         for index, item in enumerate(owed):
             if item.pk not in claimed and not _claim(item.pk):
                 break  # another sender is on it (and on what follows)
@@ -288,8 +309,16 @@ def deliver_all() -> tuple[int, int]:
 
 
 def _mapping(payment: Payment) -> TransactionMap:
+    """The payment's Saleor transaction, with its installation (what :func:`deliver` needs
+    to send) and ``owed_before``: whether an earlier report is still owed (one query)."""
+    earlier = EventReport.objects.filter(mapping=OuterRef("pk"), sent_at__isnull=True)
     try:
-        mapping = TransactionMap.objects.only("pk", "oid", "transaction_id").get(payment=payment)
+        mapping = (
+            TransactionMap.objects.select_related("installation")
+            .defer("installation__jwks")
+            .annotate(owed_before=Exists(earlier))
+            .get(payment=payment)
+        )
     except TransactionMap.DoesNotExist:
         raise SaleorReportError(f"payment {payment.oid} has no Saleor transaction") from None
     mapping.payment = payment  # the row the change saved (money() reads its currency)

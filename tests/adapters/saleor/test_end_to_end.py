@@ -11,6 +11,7 @@ amounts Saleor would show, and the actions the app offers, against what CMI did.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -23,6 +24,7 @@ import requests
 from cmi_django import services
 from cmi_django.models import Operation, Payment
 from cmi_saleor.models import ChannelConfiguration, EventReport
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -366,6 +368,29 @@ def test_same_day_void_of_a_capture_is_a_refund_in_saleor(
     assert [r["type"] for r in saleor.reports] == ["CHARGE_SUCCESS", "REFUND_SUCCESS"]
     assert saleor.reports[1]["amount"] == "120.50"
     assert saleor.reports[1]["availableActions"] == []
+    assert books(saleor, transaction) == (ZERO, ZERO, Decimal("120.50"), ZERO)
+
+
+def test_staff_void_while_saleor_is_down_is_reported_later(
+    client: Client, saleor: FakeSaleor, sandbox: Sandbox, app: ChannelConfiguration
+) -> None:
+    """CMI already voided: the staff action succeeds (before issue 16 Saleor's refusal was
+    raised to the caller, though the void stood), the report is owed, and cron's
+    ``cmi_saleor_reports`` brings Saleor's books in line, once."""
+    transaction, answer, browser = start(client, saleor, sandbox)
+    oid = answer["data"]["oid"]
+    browser.pay(APPROVED_CARD)
+    saleor.report_failure = "http"
+    services.void(Payment.objects.get(oid=oid), user="staff")
+    assert sandbox.order(oid).state == "VOID"
+    assert Payment.objects.get(oid=oid).state == "voided"
+    (owed,) = EventReport.objects.filter(mapping__oid=oid, sent_at=None)
+    assert owed.event_type == "REFUND_SUCCESS"
+    assert books(saleor, transaction) == (ZERO, Decimal("120.50"), ZERO, ZERO)
+    saleor.report_failure = None
+    call_command("cmi_saleor_reports", stdout=io.StringIO())
+    call_command("cmi_saleor_reports", stdout=io.StringIO())
+    assert [r["type"] for r in saleor.reports] == ["CHARGE_SUCCESS", *["REFUND_SUCCESS"] * 2]
     assert books(saleor, transaction) == (ZERO, ZERO, Decimal("120.50"), ZERO)
 
 

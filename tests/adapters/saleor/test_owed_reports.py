@@ -71,6 +71,10 @@ def test_the_report_goes_out_after_the_commit(
         transaction["id"],
     )
     assert saleor.amounts(transaction["id"])["charged"] == Decimal("120.50")
+    # the link to the payment in this app's admin
+    pk = Payment.objects.get().pk
+    url = f"https://cmi-app.example.ma/admin/cmi_django/payment/{pk}/change/"
+    assert saleor.reports[0]["externalUrl"] == url
 
 
 def test_owed_reports_go_out_in_order_before_the_next_one(
