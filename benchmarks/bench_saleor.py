@@ -468,15 +468,16 @@ class Caller:
         self.handler = WSGIHandler()
         self.graphql = graphql
         self.post = graphql._post
-        self.trip = 0.0
+        self.trip = self.trip_cpu = 0.0
 
     def __enter__(self) -> Caller:
         def timed_post(*args: Any, **kwargs: Any) -> Any:
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.thread_time()
             try:
                 return self.post(*args, **kwargs)
             finally:
                 self.trip += time.perf_counter() - began
+                self.trip_cpu += time.thread_time() - began_cpu
 
         self.graphql._post = timed_post
         return self
@@ -505,11 +506,12 @@ def _queries(call: Caller, bodies: list[bytes]) -> tuple[int, list[str]]:
     return most, statements
 
 
-def _timed(call: Caller, bodies: list[bytes]) -> tuple[list[float], list[float], list[float]]:
-    """Each callback's total, GraphQL round trip and time in database statements (s)."""
+def _timed(call: Caller, bodies: list[bytes]) -> dict[str, list[float]]:
+    """Each callback's total, GraphQL round trip and time in database statements, and
+    this thread's CPU time outside the round trip (s)."""
     from django.db import connection
 
-    totals, trips, waits = [], [], []
+    totals, trips, waits, cpu = [], [], [], []
     database = 0.0
 
     def timed_query(execute: Any, *args: Any) -> Any:
@@ -522,13 +524,14 @@ def _timed(call: Caller, bodies: list[bytes]) -> tuple[list[float], list[float],
 
     with connection.execute_wrapper(timed_query):
         for body in bodies:
-            call.trip = database = 0.0
-            began = time.perf_counter()
+            call.trip = call.trip_cpu = database = 0.0
+            began, began_cpu = time.perf_counter(), time.thread_time()
             call(body)
             totals.append(time.perf_counter() - began)
+            cpu.append(time.thread_time() - began_cpu - call.trip_cpu)
             trips.append(call.trip)
             waits.append(database)
-    return totals, trips, waits
+    return {"totals": totals, "trips": trips, "waits": waits, "cpu": cpu}
 
 
 def _profiled(call: Caller, bodies: list[bytes]) -> str:
@@ -559,7 +562,8 @@ def in_process(bodies: list[bytes], *, profile: bool) -> dict[str, Any]:
             call(body)
         queries, statements = _queries(call, counted)
         text = _profiled(call, profiled)
-        totals, trips, waits = _timed(call, timed)
+        times = _timed(call, timed)
+    totals, trips = times["totals"], times["trips"]
     own = [t - r for t, r in zip(totals, trips, strict=True)]
     return {
         "count": len(bodies),
@@ -569,7 +573,9 @@ def in_process(bodies: list[bytes], *, profile: bool) -> dict[str, Any]:
         "trip": statistics.median(trips) * 1000,
         "own": statistics.median(own) * 1000,
         "own_p90": _percentile(own, 0.9) * 1000,
-        "database": statistics.median(waits) * 1000,
+        "database": statistics.median(times["waits"]) * 1000,
+        "cpu": statistics.median(times["cpu"]) * 1000,
+        "load": os.getloadavg()[0],
         "queries": queries,
         "statements": statements,
         "profile": text,
@@ -586,6 +592,10 @@ def print_in_process(db: str, figures: dict[str, Any]) -> None:
         f"trip {figures['trip']:.2f} ms, own work {figures['own']:.2f} ms "
         f"(p90 {figures['own_p90']:.2f}), of which in the database's statements "
         f"{figures['database']:.2f} ms (commit aside); medians"
+    )
+    print(
+        f"  CPU time of this thread outside the round trip {figures['cpu']:.2f} ms (median; "
+        f"what the load of the machine changes least); load average {figures['load']:.2f}"
     )
     print(f"  {figures['queries']} queries per callback:")
     for sql in figures["statements"]:
@@ -687,15 +697,16 @@ def main() -> None:
 def print_summary(summary: dict[str, Any]) -> None:
     print("\nsummary: first callback of a payment")
     print(
-        f"{'database':<11}{'own work':>10}{'GraphQL':>9}{'total':>8}{'queries':>9}"
+        f"{'database':<11}{'own work':>10}{'CPU':>9}{'GraphQL':>9}{'total':>9}{'queries':>9}"
         f"{'served req/s':>14}{'p50':>8}{'p99':>8}{'1 client':>10}"
     )
     for db, found in summary.items():
         mine, served = found["in_process"], found["served"].get("callback", {})
         print(
-            f"{db:<11}{mine['own']:>8.2f}ms{mine['trip']:>7.2f}ms{mine['total']:>6.2f}ms"
-            f"{mine['queries']:>9}{served.get('rate', 0):>14.0f}{served.get('p50', 0):>6.0f}ms"
-            f"{served.get('p99', 0):>6.0f}ms{served.get('single_p50', 0):>8.2f}ms"
+            f"{db:<11}{mine['own']:>8.2f}ms{mine['cpu']:>7.2f}ms{mine['trip']:>7.2f}ms"
+            f"{mine['total']:>7.2f}ms{mine['queries']:>9}{served.get('rate', 0):>14.0f}"
+            f"{served.get('p50', 0):>6.0f}ms{served.get('p99', 0):>6.0f}ms"
+            f"{served.get('single_p50', 0):>8.2f}ms"
         )
     print("own work = total - GraphQL round trip (medians, in process); served: 32 clients")
 

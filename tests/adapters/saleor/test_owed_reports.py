@@ -161,6 +161,23 @@ def test_a_report_sent_twice_is_recorded_once(
     assert EventReport.objects.get().sent_at is not None
 
 
+def test_staff_see_what_saleor_is_owed_and_why(
+    client: Client, saleor: FakeSaleor, channel: Any
+) -> None:
+    from django.contrib.auth.models import User
+
+    _, answer = initialize(client, saleor)
+    saleor.report_failure = "http"
+    assert post_callback(client, callback_for(answer, trans_id="TX-4")) == "ACTION=POSTAUTH"
+    client.force_login(User.objects.create_superuser("admin", "admin@example.ma", "pw"))
+    page = client.get("/admin/cmi_saleor/eventreport/?sent_at__isnull=True")
+    assert page.status_code == 200
+    assert b"CHARGE_SUCCESS" in page.content
+    assert b"Saleor API answered HTTP 500" in page.content
+    owed = EventReport.objects.get()
+    assert client.get(f"/admin/cmi_saleor/eventreport/{owed.pk}/change/").status_code == 200
+
+
 class _Output:
     """A ``stdout`` for call_command that keeps what was written."""
 
