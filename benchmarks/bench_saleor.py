@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_saleor.py [--databases sqlite,postgres]
         [--requests 4000] [--rounds 4] [--clients 32] [--workers 4] [--threads 2]
         [--worker-class gthread|sync] [--worker-connections N] [--single 200]
-        [--in-process 400] [--profile] [--paths trivial,webhook,callback,duplicate]
+        [--in-process 400] [--profile] [--saleor-latency MS]
+        [--paths trivial,webhook,callback,duplicate]
 
 Each database in turn (both by default), each in a process of its own: SQLite in a
 temporary file; PostgreSQL from ``CMI_BENCH_POSTGRES_DSN=postgresql://...`` (the benchmark
@@ -38,7 +39,8 @@ neighbouring measurements):
   answer ``ACTION=POSTAUTH``. Saleor's GraphQL endpoint is a stand-in here: a small
   threaded HTTP/1.1 server in its own process that answers the mutation at once
   (keep-alive: each gunicorn thread reuses its connection, as the app does with Saleor),
-  so Saleor's own latency is left out; it shares the machine's CPUs;
+  so Saleor's own latency is left out (``--saleor-latency`` puts one in: a Saleor
+  farther away); it shares the machine's CPUs;
 - ``duplicate``: the same callback of an already captured payment, again and again
   (verified, row locked, decided DUPLICATE, logged; no report).
 
@@ -159,8 +161,11 @@ def __getattr__(name: str) -> Any:
 # -- Saleor's GraphQL endpoint, a fast stand-in ---------------------------------------------
 
 
-def standin(port_out: Any, reports: Any, jwks: dict[str, Any]) -> None:
-    """Answer ``transactionEventReport`` (recorded) and the JWKS; count the reports."""
+def standin(port_out: Any, reports: Any, jwks: dict[str, Any], latency: float = 0.0) -> None:
+    """Answer ``transactionEventReport`` (recorded) and the JWKS; count the reports.
+
+    ``latency``: seconds each report waits before its answer (a Saleor farther away than
+    this machine, and its own work)."""
     events = itertools.count(1)
     jwks_body = json.dumps(jwks).encode()
 
@@ -191,6 +196,8 @@ def standin(port_out: Any, reports: Any, jwks: dict[str, Any]) -> None:
             if "transactionEventReport" not in request.get("query", ""):
                 self.send_error(400)
                 return
+            if latency:
+                time.sleep(latency)
             with reports.get_lock():
                 reports.value += 1
             answer = {"alreadyProcessed": False, "transactionEvent": {"id": f"E{next(events)}"}}
@@ -389,7 +396,8 @@ def report(
 
     print(
         f"served: {args.requests} requests per path in {args.rounds} alternating rounds, "
-        f"{args.clients} concurrent clients, {db}, {describe(args)}, "
+        f"{args.clients} concurrent clients, {db}, {describe(args)}, Saleor answering in "
+        f"{args.saleor_latency:g} ms + its stand-in's time, "
         f"load average {os.getloadavg()[0]:.2f}"
     )
     print(
@@ -604,14 +612,14 @@ def print_in_process(db: str, figures: dict[str, Any]) -> None:
         print(figures["profile"])
 
 
-def start_standin() -> tuple[multiprocessing.Process, str, Any]:
+def start_standin(latency: float = 0.0) -> tuple[multiprocessing.Process, str, Any]:
     """Saleor's stand-in in a child process; (process, GraphQL URL, report counter)."""
     from tests.adapters.saleor.standin import FakeSaleor
 
     context = multiprocessing.get_context("fork")
     port_out, reports = context.Value("i", 0), context.Value("i", 0)
     process = context.Process(
-        target=standin, args=(port_out, reports, FakeSaleor().jwks()), daemon=True
+        target=standin, args=(port_out, reports, FakeSaleor().jwks(), latency), daemon=True
     )
     process.start()
     while not port_out.value:
@@ -660,6 +668,13 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--single", type=int, default=200, help="requests from one client")
     parser.add_argument("--in-process", type=int, default=400, help="first callbacks in process")
     parser.add_argument("--profile", action="store_true", help="cProfile the in-process pass")
+    parser.add_argument(
+        "--saleor-latency",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="Saleor's stand-in waits this long before each answer (default 0)",
+    )
     parser.add_argument("--postgres", action="store_true", help="same as --databases postgres")
     parser.add_argument("--json-out", help=argparse.SUPPRESS)
     parser.add_argument(
@@ -724,7 +739,8 @@ def run_one(args: argparse.Namespace, db: str) -> None:
             os.environ["CMI_BENCH_SQLITE"] = str(Path(tmp.name) / "bench.sqlite3")
         configure()
 
-        stand_in, api_url, reports = start_standin()
+        # (the in-process own work leaves the round trip out, whatever Saleor's latency)
+        stand_in, api_url, reports = start_standin(args.saleor_latency / 1000)
         served = args.requests + args.single if "callback" in args.paths else 0
         print(f"{label}: preparing {served + args.in_process} payments...", flush=True)
         data = setup_data(api_url, served + args.in_process)
