@@ -9,7 +9,7 @@
   return URL, and the :class:`~cmi_django.models.Payment` (``platform="saleor"``,
   ``reference`` = the transaction id).
 - :class:`EventReport`: one ``transactionEventReport`` the app owes Saleor, written in the
-  payment change's own transaction and sent after its commit (:mod:`cmi_saleor.hooks`).
+  payment change's own transaction and sent after its commit (:mod:`cmi_saleor.reports`).
 """
 
 from __future__ import annotations

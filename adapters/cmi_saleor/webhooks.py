@@ -36,12 +36,12 @@ from cmi_saleor.countries import numeric_country
 from cmi_saleor.hooks import (
     actions_for,
     decline_is_final,
-    deliver_owed,
     money,
     psp_reference,
     session_card,
 )
 from cmi_saleor.models import ChannelConfiguration, SaleorInstallation, TransactionMap
+from cmi_saleor.reports import deliver_owed
 
 __all__ = ["HANDLERS"]
 

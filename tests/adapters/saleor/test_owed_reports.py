@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 from cmi_django.models import Payment
-from cmi_saleor.hooks import deliver
 from cmi_saleor.models import EventReport
+from cmi_saleor.reports import deliver
 from django.core.management import call_command
 from django.db import connection, connections
 from django.test import Client
@@ -128,7 +128,7 @@ def test_a_report_lost_to_a_crash_is_sent_after_its_lease(
     sender, once."""
     transaction, answer = initialize(client, saleor)
     with monkeypatch.context() as patched:  # the process dies right after the commit
-        patched.setattr("cmi_saleor.hooks.deliver", lambda *a, **k: 0)
+        patched.setattr("cmi_saleor.reports.deliver", lambda *a, **k: 0)
         assert post_callback(client, callback_for(answer, trans_id="TX-9")) == "ACTION=POSTAUTH"
     owed = EventReport.objects.get()
     assert owed.sent_at is None

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from cmi_saleor.hooks import deliver_all
+from cmi_saleor.reports import deliver_all
 
 
 class Command(BaseCommand):
