@@ -1,5 +1,5 @@
 """Django admin: installations (read-only secrets), channel configurations, transactions
-and the reports owed or sent to Saleor (read-only)."""
+and the reports still owed to Saleor (read-only)."""
 
 from __future__ import annotations
 
@@ -94,11 +94,11 @@ class TransactionMapAdmin(admin.ModelAdmin):
 
 @admin.register(EventReport)
 class EventReportAdmin(admin.ModelAdmin):
-    """What Saleor was told and when; what it is still owed, with the reason
-    (``manage.py cmi_saleor_reports`` sends it)."""
+    """What Saleor is still owed, with the reason (``manage.py cmi_saleor_reports`` sends
+    it; a report Saleor recorded is deleted)."""
 
-    list_display = ("mapping", "event_type", "created", "sent_at", "attempts", "last_error")
-    list_filter = ("event_type", ("sent_at", admin.EmptyFieldListFilter))
+    list_display = ("mapping", "event_type", "created", "attempts", "last_error")
+    list_filter = ("event_type",)
     search_fields = ("mapping__oid", "mapping__transaction_id")
     readonly_fields = tuple(f.name for f in EventReport._meta.fields)
     list_select_related = ("mapping",)

@@ -121,7 +121,7 @@ def _admin_path(resolver: object) -> str | None:
 def _mapping(payment: Payment) -> TransactionMap:
     """The payment's Saleor transaction, with its installation (what :func:`deliver` needs
     to send) and ``owed_before``: whether an earlier report is still owed (one query)."""
-    earlier = EventReport.objects.filter(mapping=OuterRef("pk"), sent_at__isnull=True)
+    earlier = EventReport.objects.filter(mapping=OuterRef("pk"))
     try:
         mapping = (
             TransactionMap.objects.select_related("installation")

@@ -18,7 +18,6 @@ from cmi_django.credentials import CredentialsModel
 from cmi_django.crypto import EncryptedTextField
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
-from django.db.models import Q
 
 from cmi_core import CMIConfig
 
@@ -149,33 +148,24 @@ class EventReport(models.Model):
     """One ``transactionEventReport`` owed to Saleor: its mutation variables, as decided.
 
     Written in the same transaction as the payment change it reports (so a change is never
-    committed without the news of it being owed), sent after the commit; ``sent_at`` says
-    when Saleor recorded it (``alreadyProcessed`` and ``ALREADY_EXISTS`` count).
-    ``claimed_until``: a sender is on it until then (one sender per report at a time).
-    The reports of one transaction are sent in ``id`` order (Saleor's amounts depend on
-    the order of its events).
+    committed without the news of it being owed), sent after the commit, and deleted once
+    Saleor recorded it (``alreadyProcessed`` and ``ALREADY_EXISTS`` count): the table
+    holds what is still owed, with the reason (``attempts``, ``last_error``). Saleor keeps
+    what it was told (the transaction's events). ``claimed_until``: a sender is on it
+    until then (one sender per report at a time). The reports of one transaction are sent
+    in ``id`` order (Saleor's amounts depend on the order of its events).
     """
 
     mapping = models.ForeignKey(TransactionMap, on_delete=models.CASCADE, related_name="reports")
     event_type = models.CharField(max_length=32)
     variables = models.JSONField()
     created = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ("id",)
-        indexes = (
-            # what is still owed, per transaction and overall (the partial index stays as
-            # small as the backlog)
-            models.Index(
-                fields=("mapping", "id"),
-                condition=Q(sent_at__isnull=True),
-                name="cmi_saleor_report_owed",
-            ),
-        )
 
     def __str__(self) -> str:
-        return f"{self.event_type} for {self.mapping_id} ({'sent' if self.sent_at else 'owed'})"
+        return f"{self.event_type} owed for {self.mapping_id}"

@@ -162,7 +162,7 @@ def deliver(
         owed = ready
         if owed is None:
             owed = list(
-                EventReport.objects.filter(mapping_id=mapping_pk, sent_at=None)
+                EventReport.objects.filter(mapping_id=mapping_pk)
                 .select_related("mapping__installation")
                 .defer("mapping__installation__jwks")
                 .order_by("id")
@@ -183,12 +183,7 @@ def deliver(
                 )
                 _release([i.pk for i in owed[index + 1 :] if i.pk in claimed])
                 return sent
-            EventReport.objects.filter(pk=item.pk).update(
-                sent_at=timezone.now(),
-                claimed_until=None,
-                attempts=F("attempts") + 1,
-                last_error="",
-            )
+            EventReport.objects.filter(pk=item.pk).delete()  # recorded: no longer owed
             sent += 1
         else:
             return sent
@@ -201,13 +196,13 @@ def deliver(
 def _claim(pk: int) -> bool:
     now = timezone.now()
     free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
-    claimed = EventReport.objects.filter(free, pk=pk, sent_at__isnull=True)
+    claimed = EventReport.objects.filter(free, pk=pk)
     return claimed.update(claimed_until=now + _lease()) == 1
 
 
 def _release(pks: list[int]) -> None:
     if pks:
-        EventReport.objects.filter(pk__in=pks, sent_at__isnull=True).update(claimed_until=None)
+        EventReport.objects.filter(pk__in=pks).update(claimed_until=None)
 
 
 def _send(item: EventReport) -> str:
@@ -227,14 +222,14 @@ def _send(item: EventReport) -> str:
 
 def deliver_owed(mapping: TransactionMap) -> int:
     """:func:`deliver` for ``mapping``, when anything is owed (one indexed query if not)."""
-    if not EventReport.objects.filter(mapping=mapping, sent_at__isnull=True).exists():
+    if not EventReport.objects.filter(mapping=mapping).exists():
         return 0
     return deliver(mapping.pk)
 
 
 def deliver_all() -> tuple[int, int]:
     """Send every owed report (``manage.py cmi_saleor_reports``): (sent, still owed)."""
-    owed = EventReport.objects.filter(sent_at__isnull=True)
-    mappings = list(owed.order_by("mapping_id").values_list("mapping_id", flat=True).distinct())
+    owed = EventReport.objects.order_by("mapping_id")
+    mappings = list(owed.values_list("mapping_id", flat=True).distinct())
     sent = sum(deliver(pk) for pk in mappings)
-    return sent, owed.count()
+    return sent, EventReport.objects.count()
