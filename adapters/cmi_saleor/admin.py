@@ -1,4 +1,5 @@
-"""Django admin: installations (read-only secrets) and channel configurations."""
+"""Django admin: installations (read-only secrets), channel configurations, transactions
+and the reports still owed to Saleor (read-only)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from cmi_saleor.forms import SECRETS, ChannelConfigurationForm, mask
-from cmi_saleor.models import ChannelConfiguration, SaleorInstallation, TransactionMap
+from cmi_saleor.models import (
+    ChannelConfiguration,
+    EventReport,
+    SaleorInstallation,
+    TransactionMap,
+)
 
 
 class ChannelInline(admin.TabularInline):
@@ -78,6 +84,27 @@ class TransactionMapAdmin(admin.ModelAdmin):
     list_display = ("oid", "transaction_id", "channel", "saleor_api_url", "created")
     search_fields = ("oid", "transaction_id", "merchant_reference")
     readonly_fields = tuple(f.name for f in TransactionMap._meta.fields)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(EventReport)
+class EventReportAdmin(admin.ModelAdmin):
+    """What Saleor is still owed, with the reason (``manage.py cmi_saleor_reports`` sends
+    it; a report Saleor recorded is deleted)."""
+
+    list_display = ("mapping", "event_type", "created", "attempts", "last_error")
+    list_filter = ("event_type",)
+    search_fields = ("mapping__oid", "mapping__transaction_id")
+    readonly_fields = tuple(f.name for f in EventReport._meta.fields)
+    list_select_related = ("mapping",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[EventReport]:
+        return super().get_queryset(request).select_related("mapping")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -1,10 +1,10 @@
 """What Saleor hears of a payment: :class:`SaleorHook` -> ``transactionEventReport``.
 
-:mod:`cmi_django` calls the hook inside the callback's transaction, after the payment row
-is saved. The hook reports to Saleor and raises :class:`SaleorReportError` unless Saleor
-recorded the event (``alreadyProcessed`` and ``ALREADY_EXISTS`` count as recorded): the
-callback then rolls back and CMI is answered ``FAILURE``, so CMI never captures a payment
-Saleor does not know about.
+:mod:`cmi_django` calls the hook inside the change's transaction (the callback's, a
+return's, a staff operation's), with the payment row saved and locked. The hook decides
+what Saleor is told and owes it (:func:`cmi_saleor.reports.report`): the report is a row
+written in that same transaction and sent after the commit, never from inside it
+(:mod:`cmi_saleor.reports`, which also sends later what Saleor did not record then).
 
 What is reported:
 
@@ -41,21 +41,30 @@ import logging
 import re
 from datetime import timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from cmi_django.display import format_money
-from cmi_django.hooks import PaymentChange, PaymentHook, RetryableHookError
+from cmi_django.hooks import PaymentChange, PaymentHook
 from cmi_django.i18n import shopper_language
 from django.db import transaction
-from django.urls import NoReverseMatch, reverse
+from django.db.models import Exists, OuterRef
+from django.urls import NoReverseMatch, get_resolver, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
-from cmi_core import PaymentState, format_amount, get_currency, merchant_message
+from cmi_core import PaymentState, merchant_message
 from cmi_core.effects import Action, EffectKind, allowed_actions
 from cmi_saleor import conf
-from cmi_saleor.graphql import TRANSACTION_EVENT_REPORT, SaleorAPIError, execute
-from cmi_saleor.models import PendingRequest, TransactionMap
+from cmi_saleor.models import EventReport, PendingRequest, TransactionMap
+from cmi_saleor.reports import (
+    SaleorReportError,
+    deliver,
+    deliver_owed,
+    money,
+    report,
+    send,
+)
 
 if TYPE_CHECKING:
     from cmi_django.models import Payment
@@ -67,21 +76,20 @@ __all__ = [
     "SaleorHook",
     "SaleorReportError",
     "decline_is_final",
+    "deliver",
+    "deliver_owed",
     "money",
     "report",
     "report_final_failure",
     "resolve_after_settlement",
     "resolve_requests",
     "say",
+    "send",
 ]
 
 logger = logging.getLogger("cmi_saleor")
 
 _PAN = re.compile(r"^\s*([0-9]{4})[0-9]*[^0-9]+[^0-9]*?([0-9]{4})\s*$")
-
-
-class SaleorReportError(RetryableHookError):
-    """Saleor did not record the reported event (retryable: the payment is not flagged)."""
 
 
 def say(payment: Payment, text: str, **values: object) -> str:
@@ -97,11 +105,6 @@ def say(payment: Payment, text: str, **values: object) -> str:
             for name, value in values.items()
         }
         return gettext(text) % shown
-
-
-def money(amount: Decimal, payment: Payment) -> str:
-    """``amount`` as text with the payment currency's decimals (``"120.50"``)."""
-    return format_amount(amount, get_currency(payment.currency))
 
 
 def card_details(payment: Payment, result: CallbackResult | None = None) -> dict[str, Any] | None:
@@ -128,68 +131,39 @@ def card_details(payment: Payment, result: CallbackResult | None = None) -> dict
 
 def external_url(payment: Payment) -> str | None:
     """The payment's page in this app's Django admin, when the admin is installed."""
+    path = _admin_path(get_resolver(get_urlconf()))
+    return conf.app_url() + path.replace(_PK, str(payment.pk)) if path else None
+
+
+_PK = "0123456789"  # a stand-in for the pk: the admin's path takes any text there
+
+
+@lru_cache(maxsize=8)
+def _admin_path(resolver: object) -> str | None:
+    """The admin's payment page path, with :data:`_PK` for the pk: ``reverse`` costs more
+    than the rest of the report together, and the path only changes with the URLconf
+    (``resolver``: Django's own cached one for it, which a URLconf change replaces)."""
     try:
-        return conf.app_url() + reverse("admin:cmi_django_payment_change", args=[payment.pk])
+        return reverse("admin:cmi_django_payment_change", args=[_PK])
     except NoReverseMatch:
         return None
 
 
-def report(
-    mapping: TransactionMap,
-    event_type: str,
-    *,
-    amount: Decimal,
-    psp_reference: str,
-    message: str = "",
-    actions: list[str] | None = None,
-    details: dict[str, Any] | None = None,
-    url: str | None = None,
-) -> bool:
-    """Send ``transactionEventReport``; True if Saleor recorded it (now or before).
-
-    Raises :class:`SaleorReportError` when it did not (unknown installation, transport,
-    GraphQL errors other than ``ALREADY_EXISTS``).
-    """
-    installation = mapping.installation
-    if installation is None:
-        raise SaleorReportError(f"no Saleor installation for {mapping.saleor_api_url}")
-    variables: dict[str, Any] = {
-        "id": mapping.transaction_id,
-        "type": event_type,
-        "amount": money(amount, mapping.payment),
-        "pspReference": psp_reference,
-        "message": message[:512],
-        "availableActions": actions or [],
-    }
-    if url:
-        variables["externalUrl"] = url
-    if details:
-        variables["paymentMethodDetails"] = details
-    try:
-        data = execute(
-            installation.saleor_api_url, installation.token, TRANSACTION_EVENT_REPORT, variables
-        )
-    except SaleorAPIError as exc:
-        raise SaleorReportError(str(exc)) from exc
-    answer = data.get("transactionEventReport") or {}
-    if answer.get("alreadyProcessed"):
-        return True
-    errors = answer.get("errors") or []
-    if errors and all(e.get("code") == "ALREADY_EXISTS" for e in errors):
-        return True
-    if errors:
-        text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)[:500]
-        raise SaleorReportError(f"Saleor refused {event_type} for {mapping.oid}: {text}")
-    if not answer.get("transactionEvent"):
-        raise SaleorReportError(f"Saleor did not confirm {event_type} for {mapping.oid}")
-    return True
-
-
 def _mapping(payment: Payment) -> TransactionMap:
+    """The payment's Saleor transaction, with its installation (what :func:`deliver` needs
+    to send) and ``owed_before``: whether an earlier report is still owed (one query)."""
+    earlier = EventReport.objects.filter(mapping=OuterRef("pk"))
     try:
-        return TransactionMap.objects.select_related("installation").get(payment=payment)
+        mapping = (
+            TransactionMap.objects.select_related("installation")
+            .defer("installation__jwks")
+            .annotate(owed_before=Exists(earlier))
+            .get(payment=payment)
+        )
     except TransactionMap.DoesNotExist:
         raise SaleorReportError(f"payment {payment.oid} has no Saleor transaction") from None
+    mapping.payment = payment  # the row the change saved (money() reads its currency)
+    return mapping
 
 
 def psp_reference(payment: Payment) -> str:
@@ -245,7 +219,8 @@ def failure_kind(payment: Payment) -> str:
 
 
 def report_final_failure(payment: Payment, result: CallbackResult | None = None) -> None:
-    """Tell Saleor the attempt failed for good (``*_FAILURE``, a final event)."""
+    """Tell Saleor the attempt failed for good (``*_FAILURE``, a final event): owed, and
+    sent at once when no transaction is open (the failUrl view), else after the commit."""
     code = (result.proc_return_code if result else "") or payment.proc_return_code
     err = (result.err_code if result else "") or payment.error_code
     report(
@@ -456,8 +431,9 @@ class SaleorHook(PaymentHook):
         new authorized total, from which the charges are then taken: authorized 0,
         charged what CMI took, nothing left that Saleor could ask to capture. A
         ``CANCEL_SUCCESS`` of the remainder would balance too, but would show a cancel
-        nobody asked for. Best effort: a refused report only leaves Saleor showing the
-        remainder authorized (CHARGE is not offered; staff see the log)."""
+        nobody asked for. Owed like every report: until Saleor records it, Saleor shows
+        the remainder authorized (CHARGE is not offered). A payment without a Saleor
+        transaction is only logged: CMI already acted."""
         payment = change.payment
         captured = change.after.captured
         try:
@@ -592,7 +568,7 @@ class SaleorHook(PaymentHook):
         )
 
     def on_flagged(self, change: PaymentChange, effect: Effect) -> None:
-        """Best effort: an INFO event; a failure here must not undo the flag."""
+        """An INFO event; a payment without a Saleor transaction must not undo the flag."""
         payment = change.payment
         try:
             report(

@@ -8,6 +8,8 @@
 - :class:`TransactionMap`: the short CMI ``oid`` <-> the Saleor transaction, the storefront
   return URL, and the :class:`~cmi_django.models.Payment` (``platform="saleor"``,
   ``reference`` = the transaction id).
+- :class:`EventReport`: one ``transactionEventReport`` the app owes Saleor, written in the
+  payment change's own transaction and sent after its commit (:mod:`cmi_saleor.reports`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from cmi_core.codes import LANGUAGE_CHOICES
 
 __all__ = [
     "ChannelConfiguration",
+    "EventReport",
     "PendingRequest",
     "SaleorInstallation",
     "TransactionMap",
@@ -186,3 +189,30 @@ class PendingRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.family}_REQUEST {self.psp_reference} ({self.resolution or 'open'})"
+
+
+class EventReport(models.Model):
+    """One ``transactionEventReport`` owed to Saleor: its mutation variables, as decided.
+
+    Written in the same transaction as the payment change it reports (so a change is never
+    committed without the news of it being owed), sent after the commit, and deleted once
+    Saleor recorded it (``alreadyProcessed`` and ``ALREADY_EXISTS`` count): the table
+    holds what is still owed, with the reason (``attempts``, ``last_error``). Saleor keeps
+    what it was told (the transaction's events). ``claimed_until``: a sender is on it
+    until then (one sender per report at a time). The reports of one transaction are sent
+    in ``id`` order (Saleor's amounts depend on the order of its events).
+    """
+
+    mapping = models.ForeignKey(TransactionMap, on_delete=models.CASCADE, related_name="reports")
+    event_type = models.CharField(max_length=32)
+    variables = models.JSONField()
+    created = models.DateTimeField(auto_now_add=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ("id",)
+
+    def __str__(self) -> str:
+        return f"{self.event_type} owed for {self.mapping_id}"

@@ -48,6 +48,7 @@ from cmi_saleor.models import (
     SaleorInstallation,
     TransactionMap,
 )
+from cmi_saleor.reports import deliver_owed
 
 __all__ = ["HANDLERS"]
 
@@ -394,6 +395,7 @@ def transaction_process(installation: SaleorInstallation, payload: Payload) -> A
     payment = mapping.payment
     if payment.state == PaymentState.REDIRECTED.value:
         _ask_cmi(payment)  # no callback yet: CMI's status API, when there is an API user
+    deliver_owed(mapping)  # a report Saleor did not record when it was made (hooks.py)
     return _session_answer(payment, mapping)
 
 

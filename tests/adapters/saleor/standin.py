@@ -16,6 +16,7 @@ import json
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -103,6 +104,8 @@ class FakeSaleor:
     #: "exists": answer ALREADY_EXISTS.
     report_failure: str | None = None
     recorded: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
+    #: called with each report's variables as it arrives, before it is answered
+    on_report: Callable[[dict[str, Any]], None] | None = None
     #: every event Saleor stored, per transaction id: (type, pspReference, amount), in order
     #: (the app's reports and the results of its answers to the sync webhooks)
     events: dict[str, list[tuple[str, str, Decimal]]] = field(
@@ -237,6 +240,8 @@ class FakeSaleor:
 
     def _report(self, variables: dict[str, Any]) -> tuple[int, dict[str, str], str]:
         headers = {"Content-Type": "application/json"}
+        if self.on_report is not None:
+            self.on_report(variables)
         if self.report_failure == "http":
             return 500, headers, "Internal Server Error"
         errors: list[dict[str, Any]] = []
@@ -253,7 +258,7 @@ class FakeSaleor:
                 str(variables["amount"]),
                 variables["id"],
             )
-            already = dedup in self.recorded
+            already = dedup in self.recorded or self._stored(variables)
             if not already:
                 kind, psp = variables["type"], variables["pspReference"]
                 self.events[variables["id"]].append((kind, psp, Decimal(variables["amount"])))
@@ -264,6 +269,20 @@ class FakeSaleor:
                 "errors": [],
             }
         return 200, headers, json.dumps({"data": {"transactionEventReport": answer}})
+
+    def _stored(self, variables: dict[str, Any]) -> bool:
+        """Saleor's deduplication (``deduplicate_event``, ``get_already_existing_event`` in
+        ``saleor/payment/utils.py``): an event of the same type and pspReference already
+        stored, from a report or from a sync webhook's answer, makes a report
+        ``alreadyProcessed`` (same amount); INFO and *_ACTION_REQUIRED never match."""
+        kind = variables["type"]
+        if kind == "INFO" or kind.endswith("_ACTION_REQUIRED"):
+            return False
+        amount = Decimal(variables["amount"])
+        return any(
+            e == (kind, variables["pspReference"], amount)
+            for e in self.events.get(variables["id"], [])
+        )
 
     @property
     def reports(self) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ amounts Saleor would show, and the actions the app offers, against what CMI did.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -22,7 +23,8 @@ import pytest
 import requests
 from cmi_django import services
 from cmi_django.models import Operation, Payment
-from cmi_saleor.models import ChannelConfiguration
+from cmi_saleor.models import ChannelConfiguration, EventReport
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -240,13 +242,14 @@ def test_duplicate_callback(
     assert sandbox.order(answer["data"]["oid"]).state == "POST"
 
 
-@pytest.mark.parametrize("trouble", ["callback_dropped", "saleor_down"])
+@pytest.mark.parametrize("trouble", ["callback_dropped"])
 def test_process_session_asks_cmi_when_no_callback_was_recorded(
     client: Client, saleor: FakeSaleor, sandbox: Sandbox, app: ChannelConfiguration, trouble: str
 ) -> None:
-    """No callback recorded (CMI's never came, or Saleor refused the report so CMI heard
-    FAILURE and captured nothing): the process session reads CMI's status, captures the
-    authorisation as auto mode says, and answers CHARGE_SUCCESS itself."""
+    """No callback recorded (CMI's never came): the process session reads CMI's status,
+    captures the authorisation as auto mode says, and answers CHARGE_SUCCESS itself.
+    (Saleor refusing the callback's report no longer leaves the callback unrecorded:
+    ``test_saleor_down_at_the_callback_hears_of_it_when_it_asks``.)"""
     transaction, answer, browser = start(client, saleor, sandbox)
     oid = answer["data"]["oid"]
     if trouble == "callback_dropped":
@@ -289,6 +292,35 @@ def test_process_session_asks_cmi_when_no_callback_was_recorded(
     payment.refresh_from_db()
     assert (payment.state, payment.trans_id) == ("captured", "LATE-TRANS-1")
     assert Operation.objects.filter(payment=payment, kind="capture").count() == 1
+
+
+def test_saleor_down_at_the_callback_hears_of_it_when_it_asks(
+    client: Client, saleor: FakeSaleor, sandbox: Sandbox, app: ChannelConfiguration
+) -> None:
+    """Issue 16: Saleor cannot record the callback's report. The payment committed first,
+    so CMI is answered ACTION=POSTAUTH and captures; the report stays owed and reaches
+    Saleor when the storefront's transactionProcess comes, once; Saleor's books and CMI's
+    agree, and nothing is captured through the API (before: CMI heard FAILURE and the
+    process session had to capture through the API)."""
+    transaction, answer, browser = start(client, saleor, sandbox)
+    oid = answer["data"]["oid"]
+    saleor.report_failure = "http"
+    browser.pay(APPROVED_CARD)
+    assert sandbox.order(oid).state == "POST"
+    payment = Payment.objects.get(oid=oid)
+    assert payment.state == "captured"
+    (owed,) = EventReport.objects.filter(mapping__oid=oid)
+    assert owed.event_type == "CHARGE_SUCCESS"
+    assert books(saleor, transaction) == (ZERO, ZERO, ZERO, ZERO)
+    saleor.report_failure = None
+    result = storefront_process(client, saleor, transaction)
+    assert (result["result"], result["pspReference"]) == ("CHARGE_SUCCESS", payment.trans_id)
+    assert [r["type"] for r in saleor.reports] == ["CHARGE_SUCCESS", "CHARGE_SUCCESS"]
+    assert not EventReport.objects.filter(pk=owed.pk).exists()  # recorded: no longer owed
+    assert books(saleor, transaction) == (ZERO, Decimal("120.50"), ZERO, ZERO)
+    assert not Operation.objects.filter(payment=payment, kind="capture").exists()
+    assert storefront_process(client, saleor, transaction)["result"] == "CHARGE_SUCCESS"
+    assert len(saleor.reports) == 2
 
 
 def test_manifest_from_the_live_server(live_server: Any, app: ChannelConfiguration) -> None:
@@ -335,6 +367,29 @@ def test_same_day_void_of_a_capture_is_a_refund_in_saleor(
     assert [r["type"] for r in saleor.reports] == ["CHARGE_SUCCESS", "REFUND_SUCCESS"]
     assert saleor.reports[1]["amount"] == "120.50"
     assert saleor.reports[1]["availableActions"] == []
+    assert books(saleor, transaction) == (ZERO, ZERO, Decimal("120.50"), ZERO)
+
+
+def test_staff_void_while_saleor_is_down_is_reported_later(
+    client: Client, saleor: FakeSaleor, sandbox: Sandbox, app: ChannelConfiguration
+) -> None:
+    """CMI already voided: the staff action succeeds (before issue 16 Saleor's refusal was
+    raised to the caller, though the void stood), the report is owed, and cron's
+    ``cmi_saleor_reports`` brings Saleor's books in line, once."""
+    transaction, answer, browser = start(client, saleor, sandbox)
+    oid = answer["data"]["oid"]
+    browser.pay(APPROVED_CARD)
+    saleor.report_failure = "http"
+    services.void(Payment.objects.get(oid=oid), user="staff")
+    assert sandbox.order(oid).state == "VOID"
+    assert Payment.objects.get(oid=oid).state == "voided"
+    (owed,) = EventReport.objects.filter(mapping__oid=oid)
+    assert owed.event_type == "REFUND_SUCCESS"
+    assert books(saleor, transaction) == (ZERO, Decimal("120.50"), ZERO, ZERO)
+    saleor.report_failure = None
+    call_command("cmi_saleor_reports", stdout=io.StringIO())
+    call_command("cmi_saleor_reports", stdout=io.StringIO())
+    assert [r["type"] for r in saleor.reports] == ["CHARGE_SUCCESS", *["REFUND_SUCCESS"] * 2]
     assert books(saleor, transaction) == (ZERO, ZERO, Decimal("120.50"), ZERO)
 
 

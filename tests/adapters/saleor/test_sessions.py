@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from cmi_django.models import CallbackLog, Payment
-from cmi_saleor.models import TransactionMap
+from cmi_saleor.models import EventReport, TransactionMap
 from django.test import Client
 
 from cmi_core import compute_hash
@@ -23,7 +23,9 @@ from tests.adapters.saleor.standin import (
     session_payload,
 )
 
-pytestmark = pytest.mark.django_db
+# Transactions commit as in production: the reports to Saleor go out after the commit
+# (transaction.on_commit), which a test's enclosing, rolled-back transaction never reaches.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 INIT = "TRANSACTION_INITIALIZE_SESSION"
 PROCESS = "TRANSACTION_PROCESS_SESSION"
@@ -189,19 +191,35 @@ def test_manual_mode_reports_an_authorization(
 
 
 @pytest.mark.parametrize("failure", ["errors", "http"])
-def test_callback_fails_when_saleor_does_not_record(
+def test_a_report_saleor_does_not_record_stays_owed_and_goes_out_once(
     client: Client, saleor: FakeSaleor, channel: Any, failure: str
 ) -> None:
-    _, answer = initialize(client, saleor)
+    """Issue 16: the payment commits first and CMI gets the answer it decided; a report
+    Saleor did not record stays owed and goes out later, once. (Before, the report was
+    sent inside the callback's transaction: a refusal rolled the payment back and CMI
+    heard FAILURE, and meanwhile every other writer waited for Saleor's answer.)"""
+    transaction, answer = initialize(client, saleor)
     saleor.report_failure = failure
-    assert post_callback(client, callback_for(answer)) == "FAILURE"
-    payment = Payment.objects.get()
-    assert payment.state == "redirected"  # rolled back: CMI will retry, nothing captured
-    assert CallbackLog.objects.get().reply == "FAILURE"
-    # CMI (or staff in the Merchant Center) retries once Saleor is back
-    saleor.report_failure = None
-    assert post_callback(client, callback_for(answer)) == "ACTION=POSTAUTH"
+    assert post_callback(client, callback_for(answer, trans_id="TX-7")) == "ACTION=POSTAUTH"
     assert Payment.objects.get().state == "captured"
+    assert CallbackLog.objects.get().reply == "ACTION=POSTAUTH"
+    owed = EventReport.objects.get()
+    assert (owed.event_type, owed.claimed_until) == ("CHARGE_SUCCESS", None)
+    assert owed.attempts == 1
+    assert owed.last_error
+    assert saleor.amounts(transaction["id"])["charged"] == 0  # Saleor knows nothing yet
+    # Saleor is back; the storefront's transactionProcess: the owed report goes out first
+    saleor.report_failure = None
+    process = send(client, saleor, PROCESS, session_payload(PROCESS, transaction)).json()
+    assert (process["result"], process["pspReference"]) == ("CHARGE_SUCCESS", "TX-7")
+    assert [(r["type"], r["pspReference"]) for r in saleor.reports] == [
+        ("CHARGE_SUCCESS", "TX-7")
+    ] * 2  # the refused one, then the one Saleor recorded
+    assert not EventReport.objects.exists()  # recorded: no longer owed
+    assert saleor.amounts(transaction["id"])["charged"] == Decimal("120.50")
+    # asked again: nothing is owed, nothing is sent again
+    send(client, saleor, PROCESS, session_payload(PROCESS, transaction))
+    assert len(saleor.reports) == 2
 
 
 @pytest.mark.parametrize("failure", ["exists", None])

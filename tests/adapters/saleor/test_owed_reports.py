@@ -1,0 +1,189 @@
+"""Reports to Saleor are owed, then sent after the commit (issue 16, goal 3).
+
+The payment change and the report it owes Saleor (:class:`cmi_saleor.models.EventReport`)
+commit together; the report is sent after the commit, never under the payment's lock or
+an open write transaction, and what Saleor did not record goes out later, in order, once.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from cmi_django.models import Payment
+from cmi_saleor.models import EventReport
+from cmi_saleor.reports import deliver
+from django.core.management import call_command
+from django.db import connection, connections
+from django.test import Client
+from django.utils import timezone
+
+from tests.adapters.saleor.conftest import send
+from tests.adapters.saleor.standin import FakeSaleor, session_payload
+from tests.adapters.saleor.test_sessions import PROCESS, callback_for, initialize, post_callback
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def from_another_connection(query: Any) -> Any:
+    """``query()`` run in another thread, on its own database connection."""
+    found: list[Any] = []
+
+    def run() -> None:
+        try:
+            found.append(query())
+        except Exception as exc:  # noqa: BLE001 - the test reports what happened
+            found.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    return found[0]
+
+
+def test_the_report_goes_out_after_the_commit(
+    client: Client, saleor: FakeSaleor, channel: Any
+) -> None:
+    """While Saleor handles the report, no transaction is open in the app and the payment
+    is already committed: another connection reads it captured (on SQLite, before issue
+    16, every other writer waited for Saleor's answer behind the callback's transaction)."""
+    transaction, answer = initialize(client, saleor)
+    seen: list[Any] = []
+
+    def during_report(variables: dict[str, Any]) -> None:
+        state = from_another_connection(lambda: Payment.objects.get().state)
+        seen.append((variables["type"], connection.in_atomic_block, state))
+
+    saleor.on_report = during_report
+    assert post_callback(client, callback_for(answer, trans_id="TX-1")) == "ACTION=POSTAUTH"
+    # sent inside the request, before CMI got its reply
+    assert seen == [("CHARGE_SUCCESS", False, "captured")]
+    assert not EventReport.objects.exists()  # recorded: nothing owed
+    assert saleor.reports[0]["id"] == transaction["id"]
+    assert saleor.amounts(transaction["id"])["charged"] == Decimal("120.50")
+    # the link to the payment in this app's admin
+    pk = Payment.objects.get().pk
+    url = f"https://cmi-app.example.ma/admin/cmi_django/payment/{pk}/change/"
+    assert saleor.reports[0]["externalUrl"] == url
+
+
+def test_owed_reports_go_out_in_order_before_the_next_one(
+    client: Client, saleor: FakeSaleor, channel: Any
+) -> None:
+    """A decline reported while Saleor was down is sent before the approval that follows
+    (Saleor's amounts depend on the order of its events), each once."""
+    transaction, answer = initialize(client, saleor)
+    saleor.report_failure = "http"
+    declined = callback_for(answer, approved=False, trans_id="TX-D", err_code="ISO8583-05")
+    assert post_callback(client, declined) == "APPROVED"
+    saleor.report_failure = None
+    assert post_callback(client, callback_for(answer, trans_id="TX-A")) == "ACTION=POSTAUTH"
+    sent = [(r["type"], r["pspReference"]) for r in saleor.reports]
+    assert sent == [("INFO", "TX-D"), ("INFO", "TX-D"), ("CHARGE_SUCCESS", "TX-A")]
+    assert not EventReport.objects.exists()
+    assert [e[:2] for e in saleor.events[transaction["id"]][1:]] == [
+        ("INFO", "TX-D"),
+        ("CHARGE_SUCCESS", "TX-A"),
+    ]
+
+
+def test_a_later_report_waits_for_the_one_saleor_refused(
+    client: Client, saleor: FakeSaleor, channel: Any
+) -> None:
+    """Saleor refuses the first report of a transaction: the next one is not sent ahead
+    of it; the command sends both, in order, then nothing more."""
+    transaction, answer = initialize(client, saleor)
+    saleor.report_failure = "errors"
+    declined = callback_for(answer, approved=False, trans_id="TX-D", err_code="ISO8583-05")
+    assert post_callback(client, declined) == "APPROVED"
+    assert post_callback(client, callback_for(answer, trans_id="TX-A")) == "ACTION=POSTAUTH"
+    # the approval's delivery tried the older INFO first, and stopped there
+    assert [r["type"] for r in saleor.reports] == ["INFO", "INFO"]
+    assert EventReport.objects.count() == 2
+    assert EventReport.objects.filter(claimed_until__isnull=False).count() == 0  # released
+    saleor.report_failure = None
+    call_command("cmi_saleor_reports", stdout=(out := _Output()))
+    assert "2 report(s) sent to Saleor, 0 still owed" in out.text
+    assert [r["type"] for r in saleor.reports[2:]] == ["INFO", "CHARGE_SUCCESS"]
+    call_command("cmi_saleor_reports", stdout=_Output())
+    assert len(saleor.reports) == 4
+    assert saleor.amounts(transaction["id"])["charged"] == Decimal("120.50")
+
+
+def test_a_report_lost_to_a_crash_is_sent_after_its_lease(
+    client: Client, saleor: FakeSaleor, channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process stops between the commit and the send: the report is owed, held by the
+    lost process for its lease (no one sends it twice meanwhile), then sent by the next
+    sender, once."""
+    transaction, answer = initialize(client, saleor)
+    with monkeypatch.context() as patched:  # the process dies right after the commit
+        patched.setattr("cmi_saleor.reports.deliver", lambda *a, **k: 0)
+        assert post_callback(client, callback_for(answer, trans_id="TX-9")) == "ACTION=POSTAUTH"
+    owed = EventReport.objects.get()
+    assert owed.claimed_until is not None
+    assert deliver(owed.mapping_id) == 0  # still held by the lost process
+    assert saleor.reports == []
+    EventReport.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))
+    assert deliver(owed.mapping_id) == 1
+    assert deliver(owed.mapping_id) == 0
+    assert [r["pspReference"] for r in saleor.reports] == ["TX-9"]
+    # Saleor's own process call finds nothing owed and answers from the payment
+    process = send(client, saleor, PROCESS, session_payload(PROCESS, transaction)).json()
+    assert process["result"] == "CHARGE_SUCCESS"
+    assert len(saleor.reports) == 1
+
+
+def test_a_report_sent_twice_is_recorded_once(
+    client: Client, saleor: FakeSaleor, channel: Any
+) -> None:
+    """A sender that stopped after Saleor recorded the report but before it deleted the
+    row: the report goes again and Saleor answers alreadyProcessed (same type and
+    pspReference): one event, and the row is gone."""
+    transaction, answer = initialize(client, saleor)
+    saleor.report_failure = "http"  # keep the row: it is the one whose deletion was lost
+    assert post_callback(client, callback_for(answer, trans_id="TX-5")) == "ACTION=POSTAUTH"
+    saleor.report_failure = None
+    owed = EventReport.objects.get()
+    saleor.recorded[("CHARGE_SUCCESS", "TX-5", "120.50", transaction["id"])] = "ev"
+    saleor.events[transaction["id"]].append(("CHARGE_SUCCESS", "TX-5", Decimal("120.50")))
+    assert deliver(owed.mapping_id) == 1
+    assert saleor.reports[-1]["pspReference"] == "TX-5"
+    charges = [e for e in saleor.events[transaction["id"]] if e[0] == "CHARGE_SUCCESS"]
+    assert charges == [("CHARGE_SUCCESS", "TX-5", Decimal("120.50"))]
+    assert not EventReport.objects.exists()
+
+
+def test_staff_see_what_saleor_is_owed_and_why(
+    client: Client, saleor: FakeSaleor, channel: Any
+) -> None:
+    from django.contrib.auth.models import User
+
+    _, answer = initialize(client, saleor)
+    saleor.report_failure = "http"
+    assert post_callback(client, callback_for(answer, trans_id="TX-4")) == "ACTION=POSTAUTH"
+    client.force_login(User.objects.create_superuser("admin", "admin@example.ma", "pw"))
+    page = client.get("/admin/cmi_saleor/eventreport/")
+    assert page.status_code == 200
+    assert b"CHARGE_SUCCESS" in page.content
+    assert b"Saleor API answered HTTP 500" in page.content
+    owed = EventReport.objects.get()
+    assert client.get(f"/admin/cmi_saleor/eventreport/{owed.pk}/change/").status_code == 200
+
+
+class _Output:
+    """A ``stdout`` for call_command that keeps what was written."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def flush(self) -> None:
+        pass
