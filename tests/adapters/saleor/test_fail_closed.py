@@ -117,10 +117,11 @@ def test_the_demo_allows_any_saleor_and_host(
 
 def test_the_test_settings_pass_every_check() -> None:
     assert [m for m in checks.run_checks() if m.is_serious()] == []
+    # cmi_django.W001: the tests run their tasks with the immediate backend, on purpose.
     assert [
         m
         for m in checks.run_checks(include_deployment_checks=True)
-        if m.id and m.id.startswith("cmi")
+        if m.id and m.id.startswith("cmi") and m.id != "cmi_django.W001"
     ] == []
 
 
