@@ -304,9 +304,22 @@ def _fail(operation: Operation, exc: Exception) -> None:
     else:
         sure, response, error = False, {"error": type(exc).__name__}, error_text(exc)
     state = Operation.FAILED if sure else Operation.UNKNOWN
-    Operation.objects.filter(pk=operation.pk, state=Operation.PENDING).update(
-        state=state, succeeded=False, response=response, error=error[:1000]
-    )
+    # Saved, not a queryset update: ``post_save`` tells who waits for this operation's
+    # outcome (Saleor's pending request: cmi_saleor.hooks.on_operation_saved), as the
+    # success's save in _record does. Under the payment's short lock, like _record and
+    # refresh's settlement, so an operation settled meanwhile is left as it is.
+    with transaction.atomic():
+        lock_payment(operation.payment_id)
+        current = (
+            Operation.objects.select_for_update()
+            .filter(pk=operation.pk, state=Operation.PENDING)
+            .first()
+        )
+        if current is None:
+            return
+        current.state, current.succeeded = state, False
+        current.response, current.error = response, error[:1000]
+        current.save(update_fields=["state", "succeeded", "response", "error"])
 
 
 def _operate(

@@ -190,6 +190,13 @@ def _place_order(payment: Payment, *, status: str | None) -> tuple[Any, bool]:
             existing = order_model._default_manager.filter(number=data["order_number"]).first()
             if existing is not None:
                 return existing, False
+            # Submitted with another order: another attempt under another number (a
+            # shop's own OrderNumberGenerator), or Oscar's own checkout. Never a second
+            # order from one basket: FAILURE (CMI does not capture) and flagged.
+            raise BasketChangedError(
+                f"basket {basket.id} was already submitted with another order; payment "
+                f"{payment.oid} (order number {data['order_number']}) places none"
+            )
         user = _user(data.get("user_id"))
         basket.strategy = get_class("partner.strategy", "Selector")().strategy(user=user)
         get_class("offer.applicator", "Applicator")().apply(basket, user, None)

@@ -16,7 +16,10 @@ or from ``manage.py cmi_saleor_reports`` (:func:`deliver_all`, cron). A sender c
 report (a conditional UPDATE) before sending it, so two never send it at once; Saleor
 deduplicates events of the same type and ``pspReference`` (``alreadyProcessed``,
 ``ALREADY_EXISTS``), so a report sent again after a crash between Saleor's answer and the
-row's update is recorded once.
+row's update is recorded once (Saleor does not deduplicate ``INFO`` and
+``*_ACTION_REQUIRED`` events: such a report resent after a crash shows twice in Saleor's
+history, with no effect on its amounts; the lease, longer than a send, keeps two live
+senders from sending it at once).
 """
 
 from __future__ import annotations
@@ -110,8 +113,13 @@ def report(
 
 
 def _lease() -> timedelta:
-    """How long a sender holds a report: two tries at Saleor's timeout, and a margin."""
-    return timedelta(seconds=2 * conf.http_timeout() + 10)
+    """How long a sender holds a report: longer than a send can last, and a margin.
+
+    A send is up to two attempts (:func:`cmi_saleor.graphql.execute` tries a broken
+    kept-alive connection once more), each up to the connect and the read timeout: four
+    times Saleor's timeout. A shorter lease let a second sender claim a report still being
+    sent, and Saleor records an ``INFO`` (or ``*_ACTION_REQUIRED``) event once per send."""
+    return timedelta(seconds=4 * conf.http_timeout() + 10)
 
 
 def send(installation: SaleorInstallation, variables: dict[str, Any]) -> None:

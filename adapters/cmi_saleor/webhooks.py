@@ -440,11 +440,21 @@ def _idempotency_key(payload: Payload, request_type: str, amount: Decimal | None
 
 
 def _operation_answer(prefix: str, payment: Payment, operation: Operation) -> Answer:
+    """``<prefix>_SUCCESS`` of what CMI did. An operation some delivery was answered
+    pending about keeps that answer's reference: its resolution is reported under it
+    (hooks.resolve_requests), and Saleor, which deduplicates on type and pspReference,
+    would add the same money twice under two (a pending answer Saleor never got, its
+    next delivery answered after the operation settled)."""
     response = operation.response if isinstance(operation.response, dict) else {}
     amount = operation.amount if operation.amount is not None else payment.authorised_amount
+    pending = (
+        PendingRequest.objects.filter(operation=operation)
+        .values_list("psp_reference", flat=True)
+        .first()
+    )
     return {
         "result": f"{prefix}_SUCCESS",
-        "pspReference": str(response.get("trans_id") or "") or psp_reference(payment),
+        "pspReference": pending or str(response.get("trans_id") or "") or psp_reference(payment),
         "amount": money(amount, payment),
         "message": f"CMI accepted the {operation.kind}",
         "actions": actions_for(payment),

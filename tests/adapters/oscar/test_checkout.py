@@ -227,6 +227,31 @@ def test_second_approved_attempt_is_not_captured(shopper: Any, product: Any, cli
     assert any(second.oid in note.message for note in order.notes.all())
 
 
+def test_second_attempt_under_another_order_number_is_not_captured(
+    shopper: Any, product: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: a shop's own OrderNumberGenerator (Oscar lets a shop fork it; a sequence, a
+    random number) gives each "Place order" of one basket a new number. The second paid
+    attempt's number has no order, but its basket was submitted with the first one's: it
+    must not place a second order from it (and CMI must not capture twice)."""
+    from oscar.apps.order.utils import OrderNumberGenerator
+
+    numbers = iter(["700001", "700002"])
+    monkeypatch.setattr(OrderNumberGenerator, "order_number", lambda self, basket: next(numbers))
+    first, _ = start_payment(shopper, product)
+    Basket.objects.filter(pk=first.data["basket_id"]).update(status=Basket.OPEN)
+    assert shopper.post(reverse("checkout:preview"), {"action": "place_order"}).status_code == 200
+    second = Payment.objects.exclude(pk=first.pk).get()
+    assert second.data["order_number"] != first.data["order_number"]
+    ok = post_form(client, "/cmi/callback/", callback_for(first, trans_id="T-1"))
+    assert ok.content == b"ACTION=POSTAUTH"
+    twice = post_form(client, "/cmi/callback/", callback_for(second, trans_id="T-2"))
+    assert twice.content == b"FAILURE"  # CMI keeps it uncaptured
+    assert Order.objects.get().number == "700001"  # no second order
+    second.refresh_from_db()
+    assert second.state == "needs_attention"
+
+
 def test_basket_changed_after_payment_started_places_no_order(
     shopper: Any, product: Any, client: Any
 ) -> None:

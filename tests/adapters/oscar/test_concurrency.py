@@ -62,9 +62,19 @@ def test_same_approval_twenty_times_at_once(live_server: Any, shopper: Any, prod
     assert CallbackLog.objects.filter(kind="callback").count() == THREADS
 
 
+@pytest.mark.parametrize("numbers", ["oscar", "own"], ids=["same-number", "own-generator"])
 def test_two_attempts_approved_at_once_place_one_order(
-    live_server: Any, shopper: Any, product: Any, client: Any
+    live_server: Any,
+    shopper: Any,
+    product: Any,
+    numbers: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if numbers == "own":  # a shop's OrderNumberGenerator: each attempt its own number
+        from oscar.apps.order.utils import OrderNumberGenerator
+
+        fresh = iter(["700001", "700002"])
+        monkeypatch.setattr(OrderNumberGenerator, "order_number", lambda self, basket: next(fresh))
     first, _ = start_payment(shopper, product)
     # The shopper came back and started a second attempt on the same basket.
     get_model("basket", "Basket").objects.filter(pk=first.data["basket_id"]).update(status="Open")

@@ -187,3 +187,26 @@ class _Output:
 
     def flush(self) -> None:
         pass
+
+
+def test_a_report_is_not_claimed_again_while_its_send_may_still_run(
+    client: Client, saleor: FakeSaleor, channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: a send may last two attempts (a kept-alive connection Saleor closed is
+    tried again), each up to the connect and the read timeout: 4 x CMI_SALEOR_HTTP_TIMEOUT.
+    A lease shorter than that lets a second sender claim the report while the first is
+    still sending it: Saleor records an INFO event (and an *_ACTION_REQUIRED one) once per
+    send, it deduplicates only the other types."""
+    from cmi_saleor import conf, reports
+
+    _, answer = initialize(client, saleor)
+    with monkeypatch.context() as patched:  # the first sender holds it, still sending
+        patched.setattr("cmi_saleor.reports.deliver", lambda *a, **k: 0)
+        post_callback(client, callback_for(answer, trans_id="TX-7"))
+    owed = EventReport.objects.get()
+    assert owed.claimed_until is not None
+    in_flight = timedelta(seconds=4 * conf.http_timeout())  # the longest send
+    later = timezone.now() + in_flight - timedelta(seconds=1)
+    monkeypatch.setattr(reports.timezone, "now", lambda: later)
+    assert deliver(owed.mapping_id) == 0  # still the first sender's
+    assert saleor.reports == []

@@ -32,6 +32,7 @@ from django.utils import timezone
 from cmi_core import CMIClient
 from cmi_core.sandbox import Sandbox
 from tests.adapters.saleor import test_end_to_end as e2e
+from tests.adapters.saleor.conftest import send
 from tests.adapters.saleor.standin import FakeSaleor, action_payload, new_transaction
 from tests.adapters.saleor.test_end_to_end import (
     INIT,
@@ -225,3 +226,67 @@ def test_a_flagged_payment_voided_resolves_its_request_as_a_failure(
     assert saleor.pending(transaction["id"]) == {}
     resolved = [r for r in saleor.reports if r["pspReference"] == f"{oid}-attention"]
     assert [r["type"] for r in resolved] == ["CHARGE_FAILURE"]
+
+
+def test_a_pending_charge_that_cmi_then_refuses_is_resolved_as_a_failure(
+    client: Client,
+    saleor: FakeSaleor,
+    sandbox: Sandbox,
+    app: ChannelConfiguration,
+) -> None:
+    """Review: Saleor's retry was answered pending while the first delivery's call to CMI
+    was still running; that call then ends with CMI's refusal (operations._fail marks the
+    operation failed). Saleor must hear CHARGE_FAILURE under the pending reference: the
+    failure changes no payment, so no hook runs, only the operation's save says it."""
+    from cmi_django import operations
+
+    from cmi_core import APIError
+
+    transaction, oid = authorised(client, saleor, sandbox)
+    payment = Payment.objects.get(oid=oid)
+    charge = action_payload(
+        transaction, "CHARGE", "100.00", event_id="VHJhbnNhY3Rpb25FdmVudDo4ODg="
+    )
+    first = an_earlier_delivery_died_while_sending(
+        payment, "saleor-event:VHJhbnNhY3Rpb25FdmVudDo4ODg="
+    )
+    answer = act(client, saleor, CHARGE, charge)
+    assert "result" not in answer, answer
+    assert saleor.pending(transaction["id"]) == {"charge": Decimal("100.00")}
+
+    operations._fail(first, APIError("Declined", response="Declined", proc_return_code="99"))
+
+    first.refresh_from_db()
+    assert first.state == Operation.FAILED
+    resolution = [r for r in saleor.reports if r["pspReference"] == answer["pspReference"]]
+    assert [r["type"] for r in resolution] == ["CHARGE_FAILURE"]
+    assert saleor.pending(transaction["id"]) == {}
+    assert PendingRequest.objects.get().resolved is not None
+
+
+def test_a_resolved_charge_answered_again_is_counted_once(
+    client: Client,
+    saleor: FakeSaleor,
+    sandbox: Sandbox,
+    app: ChannelConfiguration,
+) -> None:
+    """Review: the delivery answered pending timed out at Saleor's end (the answer waited
+    for the first call's deadline), so Saleor delivers the charge again after the
+    operation settled. The resolution (CHARGE_SUCCESS under the request's reference) is
+    reported all the same: the new answer must carry that reference, or Saleor adds the
+    same capture twice (it deduplicates on type and pspReference)."""
+    transaction, oid = authorised(client, saleor, sandbox)
+    payment = Payment.objects.get(oid=oid)
+    charge = action_payload(
+        transaction, "CHARGE", "100.00", event_id="VHJhbnNhY3Rpb25FdmVudDo3Nzc="
+    )
+    an_earlier_delivery_died_while_sending(payment, "saleor-event:VHJhbnNhY3Rpb25FdmVudDo3Nzc=")
+    with CMIClient(app.cmi_config()) as cmi:  # the lost call did reach CMI
+        cmi.capture(oid, Decimal("100.00"), payment.currency)
+    lost = send(client, saleor, CHARGE, charge, check=False)  # Saleor gave up waiting
+    assert "result" not in lost.json()
+    services.refresh(Payment.objects.get(oid=oid), user="cron", source="reconcile")
+    again = act(client, saleor, CHARGE, charge)  # Saleor's next delivery
+    assert again["result"] == "CHARGE_SUCCESS"
+    assert books(saleor, transaction)[1] == Decimal("100.00")  # charged once
+    assert sandbox.order(oid).state == "POST"
