@@ -338,19 +338,25 @@ def resolve_requests(payment: Payment) -> list[tuple[str, Decimal]]:
         if found is None:
             continue
         kind, amount = found
-        request.mapping.payment = payment
-        report(
-            request.mapping,
-            kind,
-            amount=amount,
-            psp_reference=request.psp_reference,
-            message=_resolution_message(kind, amount, payment),
-            actions=actions_for(payment),
-            url=external_url(payment),
-        )
-        PendingRequest.objects.filter(pk=request.pk).update(
-            resolution=kind, resolved=timezone.now()
-        )
+        with transaction.atomic():
+            # Whoever marks it resolved reports it: the hook's path and the post_save path
+            # may both get here; the row's own UPDATE decides, and the report is owed in
+            # the same transaction (both commit or neither).
+            claimed = PendingRequest.objects.filter(pk=request.pk, resolved__isnull=True).update(
+                resolution=kind, resolved=timezone.now()
+            )
+            if not claimed:
+                continue
+            request.mapping.payment = payment
+            report(
+                request.mapping,
+                kind,
+                amount=amount,
+                psp_reference=request.psp_reference,
+                message=_resolution_message(kind, amount, payment),
+                actions=actions_for(payment),
+                url=external_url(payment),
+            )
         if kind.endswith("_SUCCESS"):
             succeeded.append((request.family, amount))
     return succeeded

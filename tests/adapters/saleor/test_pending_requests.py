@@ -290,3 +290,41 @@ def test_a_resolved_charge_answered_again_is_counted_once(
     assert again["result"] == "CHARGE_SUCCESS"
     assert books(saleor, transaction)[1] == Decimal("100.00")  # charged once
     assert sandbox.order(oid).state == "POST"
+
+
+def test_a_resolution_found_by_two_paths_at_once_is_reported_once(
+    client: Client,
+    saleor: FakeSaleor,
+    sandbox: Sandbox,
+    app: ChannelConfiguration,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The hook's path and the post_save path may both find the same open request: the one
+    whose UPDATE marks it resolved reports it, the other reports nothing (Saleor would book
+    an INFO-like second event otherwise, and our books would say it twice)."""
+    from cmi_saleor import hooks
+
+    transaction, answer, browser = start(client, saleor, sandbox)
+    oid = answer["data"]["oid"]
+    sandbox.set_fault("drop", oid=oid)
+    browser.pay(APPROVED_CARD)
+    services.flag(Payment.objects.get(oid=oid), "no callback; checking with the bank")
+    waiting = storefront_process(client, saleor, transaction)
+    assert waiting["result"] == "CHARGE_REQUEST"
+
+    real = hooks._resolution
+    raced: list[bool] = []
+
+    def racing(request: PendingRequest, payment: Payment) -> Any:
+        found = real(request, payment)
+        if found is not None and not raced:  # the other path gets there first
+            raced.append(True)
+            hooks.resolve_requests(payment)
+        return found
+
+    monkeypatch.setattr(hooks, "_resolution", racing)
+    services.refresh(Payment.objects.get(oid=oid), user="staff", source="refresh")
+
+    assert raced
+    resolved = [r for r in saleor.reports if r["pspReference"] == waiting["pspReference"]]
+    assert [r["type"] for r in resolved] == ["CHARGE_FAILURE"]
