@@ -478,6 +478,13 @@ def _arguments() -> argparse.Namespace:
         "--task-workers", type=int, default=1, help="db_worker processes (--tasks database)"
     )
     parser.add_argument(
+        "--worker-interval",
+        type=float,
+        default=0.1,
+        help="db_worker's --interval, its sleep when the queue is empty (production's "
+        "default is 1 s: it only delays e-mails; shorter, the drain times the work)",
+    )
+    parser.add_argument(
         "--single", type=int, default=0, help="then N requests per path from one client"
     )
     args = parser.parse_args()
@@ -523,7 +530,7 @@ def serve_worker() -> None:
     django.setup()
     from django.core.management import call_command
 
-    call_command("db_worker")
+    call_command("db_worker", "--interval", os.environ.get("CMI_BENCH_WORKER_INTERVAL", "1"))
 
 
 def start_workers(args: argparse.Namespace, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
@@ -531,6 +538,7 @@ def start_workers(args: argparse.Namespace, env: dict[str, str]) -> list[subproc
     if args.tasks != "database":
         return []
     command = [sys.executable, str(Path(__file__).resolve()), "--serve-worker"]
+    env = {**env, "CMI_BENCH_WORKER_INTERVAL": str(args.worker_interval)}
     return [
         subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - our own command line
         for _ in range(args.task_workers)
@@ -554,7 +562,7 @@ def drain(timeout: float = 900.0) -> float:
     while queued():
         if time.monotonic() - began > timeout:
             sys.exit(f"the task queue did not drain in {timeout:.0f} s: {queued()} left")
-        time.sleep(0.2)
+        time.sleep(0.05)
     return time.monotonic() - began
 
 
@@ -632,6 +640,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, print
         if workers:  # the task worker started and ran the tasks queued so far
             print(f"task worker ready: {drain():.1f} s to empty the queue")
         results: dict[int, dict[str, Load]] = {}
+        drains = dict.fromkeys(args.levels, 0.0)  # seconds the queue took to empty
         postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
         servers = (server_process.pid, postmaster, *(worker.pid for worker in workers))
         # CPU seconds of (gunicorn, PostgreSQL, the task workers) during each path's rounds
@@ -645,21 +654,28 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, print
                     batch = take(path, args.per_round)
                     before = cpu_seconds(servers)
                     run = drive(base + _URLS[path], batch, _EXPECT[path], clients=clients)
+                    note = ""
+                    if workers:  # the round's e-mails, sent before the next round begins
+                        note = f"{queued()} tasks left in the queue"
+                        if path == "callback":
+                            drained = drain()
+                            drains[clients] += drained
+                            note += f", drained in {drained:.2f} s"
+                        print(f"  ({clients} clients, round {round_ + 1}, {path}: {note})")
                     after = cpu_seconds(servers)
                     for index, pid in enumerate(servers):
                         cpu[path][min(index, 2)] += after[pid] - before[pid]
                     runs[path].append(run)
                     answered[path] += len(run.latencies)
                     errors += run.errors
-                    if workers:
-                        print(f"  ({clients} clients, round {round_ + 1}, {path}: "
-                              f"{queued()} tasks left in the queue)")  # fmt: skip
             results[clients] = {path: Load.merged(runs[path]) for path in PATHS}
             merged = results[clients]
             print(f"{clients} client{'s' if clients > 1 else ''}:")
             for path in PATHS:
                 print(line(path, merged[path]))
             print(f"  ratio callback/peer: {rate(merged['callback']) / rate(merged['peer']):.2f}")
+            if workers:
+                print(f"  with the drain: {drained_line(merged, drains[clients])}")
         print("\nsummary (req/s callback / peer = ratio; p50 ms callback / peer):")
         for clients, merged in results.items():
             cb, pr = merged["callback"], merged["peer"]
@@ -667,6 +683,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, print
                 f"  {clients:>3} clients: {rate(cb):6.1f} / {rate(pr):6.1f} = "
                 f"{rate(cb) / rate(pr):.2f}x; p50 {cb.percentile(50):6.1f} / "
                 f"{pr.percentile(50):6.1f}"
+                + (f"; with the drain {drained_line(merged, drains[clients])}" if workers else "")
             )
         print(
             "server CPU per request, all rounds (gunicorn's workers + PostgreSQL"
@@ -711,6 +728,16 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, print
         server.stop()
         mail_log.unlink(missing_ok=True)
         mail_log.parent.rmdir()
+
+
+def drained_line(merged: dict[str, Load], drain_seconds: float) -> str:
+    """The callback's rate counting the time its tasks took to run after its rounds."""
+    callback = merged["callback"]
+    sustained = len(callback.latencies) / (callback.seconds + drain_seconds)
+    return (
+        f"callback {sustained:.1f}/s ({drain_seconds:.1f} s of draining), "
+        f"{sustained / rate(merged['peer']):.2f}x the peer"
+    )
 
 
 def _load() -> str:
