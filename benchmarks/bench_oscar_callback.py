@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_oscar_callback.py [--concurrency 1,4,32] [--rounds 3]
         [--per-round 150] [--in-process 20] [--profile N] [--workers 4] [--threads 2]
         [--worker-class gthread|sync] [--worker-connections N] [--no-email]
-        [--tasks immediate|database] [--task-workers 1] [--single N]
+        [--tasks immediate|database] [--task-workers 1] [--worker-interval 0.1]
+        [--single N]
 
 Starts a throw-away PostgreSQL (``tests/pgserver.py``), creates the Oscar test database
 (``tests/adapters/oscar/settings.py``) and prepares, for each request, an order of its own
@@ -37,12 +38,18 @@ cProfile's top N functions of the in-process requests.
 request, as Oscar sends its own; ``database`` (production's, ``django-tasks-db``) has the
 callback write a task row in its transaction and answer, and the bench runs the worker
 (``manage.py db_worker``, ``--task-workers`` processes, 1 by default) on the same machine
-during the rounds, so that its CPU weighs on the callback's throughput. It prints the
-queue left at the end of each round and the worker's CPU, waits at the end for the queue
-to drain, and the exactly-once check then also counts the e-mails: every e-mail goes
-through a counting backend (rendered like the locmem one, one line per message appended
-to a file the bench reads back), and each order gets exactly one. ``--single N`` sends N
-more requests of each path from one client, after the rounds (one client's latency).
+during the rounds, so that its CPU weighs on the callback's throughput (its CPU is
+charged to the callback). After each callback round the bench waits for the queue to
+drain before the next round, so that the peer's rounds never pay for the callback's
+e-mails, and prints the tasks left when each round ended, the drain's time and the
+callback's rate counting it ("with the drain"). ``--worker-interval`` (0.1 s) is the
+worker's sleep when the queue is empty (production's default, 1 s, only delays e-mails;
+here the drain should time the work, not the sleep). Both ways, the exactly-once check
+counts the e-mails too: every e-mail goes through a counting backend (rendered like the
+locmem one, one line per message appended to a file the bench reads back); each order
+gets exactly one, and with the database backend every task ended ``SUCCESSFUL``.
+``--single N`` sends N more requests of each path from one client, after the rounds
+(one client's latency). The load average is printed at the start and the end.
 
 Needs gunicorn (a benchmark dependency) and PostgreSQL's server binaries.
 """
