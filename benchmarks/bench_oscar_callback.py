@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/bench_oscar_callback.py [--concurrency 1,4,32] [--rounds 3]
         [--per-round 150] [--in-process 20] [--profile N] [--workers 4] [--threads 2]
         [--worker-class gthread|sync] [--worker-connections N] [--no-email]
+        [--tasks immediate|database] [--task-workers 1] [--worker-interval 0.1]
+        [--single N]
 
 Starts a throw-away PostgreSQL (``tests/pgserver.py``), creates the Oscar test database
 (``tests/adapters/oscar/settings.py``) and prepares, for each request, an order of its own
@@ -31,6 +33,24 @@ the peer. Oscar's order-placed e-mail is sent on both sides (the callback after 
 commit, before the reply); ``--no-email`` turns it off on both. ``--profile N`` prints
 cProfile's top N functions of the in-process requests.
 
+``--tasks`` chooses the task backend of the served app (``tests/adapters/tasksettings.py``):
+``immediate`` (the default) runs the callback's e-mail task after its commit, in the
+request, as Oscar sends its own; ``database`` (production's, ``django-tasks-db``) has the
+callback write a task row in its transaction and answer, and the bench runs the worker
+(``manage.py db_worker``, ``--task-workers`` processes, 1 by default) on the same machine
+during the rounds, so that its CPU weighs on the callback's throughput (its CPU is
+charged to the callback). After each callback round the bench waits for the queue to
+drain before the next round, so that the peer's rounds never pay for the callback's
+e-mails, and prints the tasks left when each round ended, the drain's time and the
+callback's rate counting it ("with the drain"). ``--worker-interval`` (0.1 s) is the
+worker's sleep when the queue is empty (production's default, 1 s, only delays e-mails;
+here the drain should time the work, not the sleep). Both ways, the exactly-once check
+counts the e-mails too: every e-mail goes through a counting backend (rendered like the
+locmem one, one line per message appended to a file the bench reads back); each order
+gets exactly one, and with the database backend every task ended ``SUCCESSFUL``.
+``--single N`` sends N more requests of each path from one client, after the rounds
+(one client's latency). The load average is printed at the start and the end.
+
 Needs gunicorn (a benchmark dependency) and PostgreSQL's server binaries.
 """
 
@@ -42,10 +62,14 @@ import io
 import os
 import pstats
 import queue
+import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -64,10 +88,48 @@ PATHS = ("callback", "peer")
 
 _wsgi: Any = None
 _WSGI_LOCK = threading.Lock()
+#: The file the counting e-mail backend appends a line to per message (every process).
+MAIL_LOG = "CMI_BENCH_MAIL_LOG"
+#: The queue's statuses of a task not yet run to its end (django-tasks-db).
+UNFINISHED = ("READY", "RUNNING")
 
 
 def _no_email() -> bool:
     return bool(os.environ.get("CMI_BENCH_NO_EMAIL"))
+
+
+class CountingBackend:
+    """An e-mail backend that renders each message (as locmem's does) and appends one
+    line per message (``subject<TAB>recipients``) to the file named by ``$CMI_BENCH_MAIL_LOG``:
+    the served app's workers, the task worker and this process all write there, and the
+    bench reads the e-mails back at the end."""
+
+    def __init__(self, fail_silently: bool = False, **kwargs: Any) -> None:
+        self.fail_silently = fail_silently
+
+    def open(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> CountingBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def send_messages(self, messages: Iterable[Any]) -> int:
+        lines = []
+        for message in messages:
+            message.message()  # the rendering a real backend does
+            lines.append(f"{message.subject}\t{','.join(message.recipients())}\n")
+        descriptor = os.open(os.environ[MAIL_LOG], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            os.write(descriptor, "".join(lines).encode())  # one append: no interleaving
+        finally:
+            os.close(descriptor)
+        return len(lines)
 
 
 def _configure() -> None:
@@ -80,6 +142,8 @@ def _configure() -> None:
     settings.ALLOWED_HOSTS = ["*"]
     if _no_email():  # --no-email: measure both sides without Oscar's e-mail
         settings.CMI_OSCAR_SEND_CONFIRMATION = False
+    if os.environ.get(MAIL_LOG):
+        settings.EMAIL_BACKEND = "benchmarks.bench_oscar_callback.CountingBackend"
 
 
 def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -410,7 +474,30 @@ def _arguments() -> argparse.Namespace:
         action="store_true",
         help="without Oscar's order-placed e-mail, on both sides",
     )
+    parser.add_argument(
+        "--tasks",
+        choices=("immediate", "database"),
+        default="immediate",
+        help="the served app's task backend: the callback's e-mail in the request "
+        "(immediate) or queued and sent by db_worker beside the server (database)",
+    )
+    parser.add_argument(
+        "--task-workers", type=int, default=1, help="db_worker processes (--tasks database)"
+    )
+    parser.add_argument(
+        "--worker-interval",
+        type=float,
+        default=0.1,
+        help="db_worker's --interval, its sleep when the queue is empty (production's "
+        "default is 1 s: it only delays e-mails; shorter, the drain times the work)",
+    )
+    parser.add_argument(
+        "--single", type=int, default=0, help="then N requests per path from one client"
+    )
     args = parser.parse_args()
+    # Read by tests/adapters/tasksettings.py when the settings load (here, in gunicorn's
+    # workers and in the task worker, which inherit the environment).
+    os.environ["CMI_TEST_TASKS"] = args.tasks
     args.levels = [int(level) for level in args.concurrency.split(",")]
     args.clients = max(args.levels)  # the server's connections per worker follow the most
     if args.no_email:
@@ -441,8 +528,56 @@ def measure_in_process(args: argparse.Namespace, requests: dict[str, list[Reques
             print(f"\n--- cProfile, {path} ---\n{_profile_report(profile, args.profile)}")
 
 
+def serve_worker() -> None:
+    """The task worker (``--serve-worker``, started by the bench): ``manage.py db_worker``
+    on the served app's settings (the bench's e-mail backend among them)."""
+    _configure()
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("db_worker", "--interval", os.environ.get("CMI_BENCH_WORKER_INTERVAL", "1"))
+
+
+def start_workers(args: argparse.Namespace, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+    """``--task-workers`` task workers, for ``--tasks database``; none for ``immediate``."""
+    if args.tasks != "database":
+        return []
+    command = [sys.executable, str(Path(__file__).resolve()), "--serve-worker"]
+    env = {**env, "CMI_BENCH_WORKER_INTERVAL": str(args.worker_interval)}
+    return [
+        subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - our own command line
+        for _ in range(args.task_workers)
+    ]
+
+
+def queued() -> int:
+    """Tasks in the queue not yet run to their end (0 without the database backend)."""
+    from django.conf import settings
+
+    if "DatabaseBackend" not in str(settings.TASKS["default"]["BACKEND"]):
+        return 0
+    from django_tasks_db.models import DBTaskResult
+
+    return DBTaskResult.objects.filter(status__in=UNFINISHED).count()
+
+
+def drain(timeout: float = 900.0) -> float:
+    """Wait until the task queue is empty; the seconds it took."""
+    began = time.monotonic()
+    while queued():
+        if time.monotonic() - began > timeout:
+            sys.exit(f"the task queue did not drain in {timeout:.0f} s: {queued()} left")
+        time.sleep(0.05)
+    return time.monotonic() - began
+
+
 def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, print, check
     sys.path.insert(0, str(ROOT))
+    if sys.argv[1:] == ["--serve-worker"]:
+        serve_worker()
+        return
     args = _arguments()
 
     from benchmarks.serving import Load, describe, free_port, gunicorn, wait_for
@@ -454,12 +589,16 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, print
     server = PostgresServer(bindir)
     server.start()
     server_process = None
+    workers: list[subprocess.Popen[bytes]] = []
+    mail_log = Path(tempfile.mkdtemp(prefix="cmi-bench-mail-")) / "sent.txt"
+    mail_log.touch()
     try:
         os.environ.update(
             {
                 "CMI_TEST_DATABASE": "postgres",
                 "CMI_TEST_POSTGRES_DSN": server.dsn,
                 "DJANGO_SETTINGS_MODULE": SETTINGS,
+                MAIL_LOG: str(mail_log),
             }
         )
         _configure()
@@ -471,12 +610,16 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, print
         name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
         warm = 8 * args.workers
         local = 3 + args.in_process
-        served = args.rounds * args.per_round * len(args.levels)
+        served = args.rounds * args.per_round * len(args.levels) + args.single
         count = local + warm + served
         print(f"database {name} on PostgreSQL {bindir.parent.name}; preparing {count} x 2...")
         requests = prepare(count)
         email = "without" if args.no_email else "with"
-        print(f"Oscar's order-placed e-mail: {email}, on both sides\n")
+        print(f"Oscar's order-placed e-mail: {email}, on both sides")
+        from django.conf import settings
+
+        backend = settings.TASKS["default"]["BACKEND"]
+        print(f"task backend ({args.tasks}): {backend}; load average {_load()}\n")
         measure_in_process(args, requests)
         connection.close()
 
@@ -485,7 +628,10 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, print
         server_process = gunicorn(args, "benchmarks.bench_oscar_callback:application", port, env)
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/bench/trivial/")
+        workers = start_workers(args, env)
         print(f"\n{describe(args)}; alternating rounds of {args.per_round} requests per path")
+        if workers:
+            print(f"{len(workers)} task worker{'s' * (len(workers) > 1)} (db_worker) beside it")
         answered = dict.fromkeys(PATHS, 0)
         errors = 0
         left = {path: requests[path][local:] for path in PATHS}
@@ -498,10 +644,15 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, print
             run = drive(base + _URLS[path], take(path, warm), _EXPECT[path], clients=warm)
             answered[path] += len(run.latencies)
             errors += run.errors
+        if workers:  # the task worker started and ran the tasks queued so far
+            print(f"task worker ready: {drain():.1f} s to empty the queue")
         results: dict[int, dict[str, Load]] = {}
+        drains = dict.fromkeys(args.levels, 0.0)  # seconds the queue took to empty
         postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
-        servers = (server_process.pid, postmaster)
-        cpu = {path: [0.0, 0.0] for path in PATHS}  # (gunicorn, PostgreSQL) CPU seconds
+        servers = (server_process.pid, postmaster, *(worker.pid for worker in workers))
+        # CPU seconds of (gunicorn, PostgreSQL, the task workers) during each path's rounds
+        cpu = {path: [0.0, 0.0, 0.0] for path in PATHS}
+        worker_cpu = sum(cpu_seconds(servers[2:]).values())  # before the rounds
         for clients in args.levels:
             runs: dict[str, list[Load]] = {path: [] for path in PATHS}
             for round_ in range(args.rounds):
@@ -510,9 +661,17 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, print
                     batch = take(path, args.per_round)
                     before = cpu_seconds(servers)
                     run = drive(base + _URLS[path], batch, _EXPECT[path], clients=clients)
+                    note = ""
+                    if workers:  # the round's e-mails, sent before the next round begins
+                        note = f"{queued()} tasks left in the queue"
+                        if path == "callback":
+                            drained = drain()
+                            drains[clients] += drained
+                            note += f", drained in {drained:.2f} s"
+                        print(f"  ({clients} clients, round {round_ + 1}, {path}: {note})")
                     after = cpu_seconds(servers)
                     for index, pid in enumerate(servers):
-                        cpu[path][index] += after[pid] - before[pid]
+                        cpu[path][min(index, 2)] += after[pid] - before[pid]
                     runs[path].append(run)
                     answered[path] += len(run.latencies)
                     errors += run.errors
@@ -522,6 +681,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, print
             for path in PATHS:
                 print(line(path, merged[path]))
             print(f"  ratio callback/peer: {rate(merged['callback']) / rate(merged['peer']):.2f}")
+            if workers:
+                print(f"  with the drain: {drained_line(merged, drains[clients])}")
         print("\nsummary (req/s callback / peer = ratio; p50 ms callback / peer):")
         for clients, merged in results.items():
             cb, pr = merged["callback"], merged["peer"]
@@ -529,23 +690,85 @@ def main() -> None:  # noqa: PLR0915 - one linear script: set up, measure, print
                 f"  {clients:>3} clients: {rate(cb):6.1f} / {rate(pr):6.1f} = "
                 f"{rate(cb) / rate(pr):.2f}x; p50 {cb.percentile(50):6.1f} / "
                 f"{pr.percentile(50):6.1f}"
+                + (f"; with the drain {drained_line(merged, drains[clients])}" if workers else "")
             )
-        print("server CPU per request, all rounds (gunicorn's workers + PostgreSQL):")
+        print(
+            "server CPU per request, all rounds (gunicorn's workers + PostgreSQL"
+            + (" + the task worker, charged to the callback):" if workers else "):")
+        )
         measured = args.rounds * args.per_round * len(args.levels)
+        # The worker sends the callbacks' e-mails, in whichever round it gets to them.
+        worker = sum(cpu[path][2] for path in PATHS) * 1000 / measured
         for path in PATHS:
-            app, database = (seconds * 1000 / measured for seconds in cpu[path])
-            print(f"  {path:<9} {app:5.1f} ms + {database:5.1f} ms = {app + database:5.1f} ms")
+            app, database = (seconds * 1000 / measured for seconds in cpu[path][:2])
+            mine = worker if path == "callback" else 0.0
+            extra = f" + {mine:5.1f} ms" if workers else ""
+            total = app + database + mine
+            print(f"  {path:<9} {app:5.1f} ms + {database:5.1f} ms{extra} = {total:5.1f} ms")
+        if args.single:
+            print(f"\none client, {args.single} requests per path (after the rounds):")
+            for path in PATHS:
+                run = drive(base + _URLS[path], take(path, args.single), _EXPECT[path], clients=1)
+                answered[path] += len(run.latencies)
+                errors += run.errors
+                mean = statistics.fmean(run.latencies) * 1000 if run.latencies else float("nan")
+                print(line(path, run) + f"  mean {mean:.1f} ms")
+        if workers:
+            remaining = queued()
+            waited = drain()
+            worker_cpu = sum(cpu_seconds(servers[2:]).values()) - worker_cpu
+            print(
+                f"\ntask queue: {remaining} left after the last round, drained in {waited:.1f} s; "
+                f"the task worker used {worker_cpu:.1f} s CPU in all "
+                f"({worker_cpu * 1000 / max(1, answered['callback']):.1f} ms per callback)"
+            )
+        print(f"load average at the end: {_load()}")
         answered = {path: answered[path] + local for path in PATHS}
-        check(answered, errors)
+        check(answered, errors, mail_log, expect_email=not args.no_email)
     finally:
+        for worker in workers:
+            worker.terminate()
+            worker.wait(timeout=60)
         if server_process is not None:
             server_process.terminate()
             server_process.wait(timeout=30)
         server.stop()
+        mail_log.unlink(missing_ok=True)
+        mail_log.parent.rmdir()
 
 
-def check(answered: dict[str, int], errors: int) -> None:
-    """Exactly once, both paths: one order per answered request, one debit per callback."""
+def drained_line(merged: dict[str, Load], drain_seconds: float) -> str:
+    """The callback's rate counting the time its tasks took to run after its rounds."""
+    callback = merged["callback"]
+    sustained = len(callback.latencies) / (callback.seconds + drain_seconds)
+    return (
+        f"callback {sustained:.1f}/s ({drain_seconds:.1f} s of draining), "
+        f"{sustained / rate(merged['peer']):.2f}x the peer"
+    )
+
+
+def _load() -> str:
+    """The machine's load average (1, 5, 15 minutes), for the record."""
+    if not hasattr(os, "getloadavg"):
+        return "unknown"
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def sent_emails(mail_log: Path, callback_numbers: set[str]) -> dict[str, Counter[str]]:
+    """The e-mails the counting backend recorded, per path: order number -> messages."""
+    sent: dict[str, Counter[str]] = {path: Counter() for path in PATHS}
+    for entry in mail_log.read_text().splitlines():
+        found = re.search(r"\b(\d{6,})\b", entry.split("\t", 1)[0])
+        if found is None:
+            sys.exit(f"an e-mail without an order number: {entry!r}")
+        number = found.group(1)
+        sent["callback" if number in callback_numbers else "peer"][number] += 1
+    return sent
+
+
+def check(answered: dict[str, int], errors: int, mail_log: Path, *, expect_email: bool) -> None:
+    """Exactly once, both paths: one order per answered request, one debit per callback,
+    one e-mail per order (none with ``--no-email``)."""
     from cmi_django.models import Payment
     from oscar.core.loading import get_model
 
@@ -558,13 +781,39 @@ def check(answered: dict[str, int], errors: int) -> None:
         status="Submitted", order__sources__isnull=True
     )
     baskets = submitted.distinct().count()
+    numbers = order_model.objects.filter(sources__source_type__code="cmi").values_list(
+        "number", flat=True
+    )
+    sent = sent_emails(mail_log, set(numbers))
+    mails = {path: sum(sent[path].values()) for path in PATHS}
+    twice = sum(1 for path in PATHS for count in sent[path].values() if count > 1)
+    tasks, tasks_ok = "", True
+    from django.conf import settings
+
+    if "DatabaseBackend" in str(settings.TASKS["default"]["BACKEND"]):
+        from django_tasks_db.models import DBTaskResult
+
+        rows = DBTaskResult.objects
+        successful = rows.filter(status="SUCCESSFUL").count()
+        others = rows.exclude(status="SUCCESSFUL").count()
+        tasks = (
+            f"; task queue: {successful} successful, "
+            f"{rows.filter(status='FAILED').count()} failed, "
+            f"{rows.filter(status__in=UNFINISHED).count()} unfinished"
+        )
+        # one e-mail task per callback (none with --no-email), each run to its end
+        tasks_ok = not others and successful == (answered["callback"] if expect_email else 0)
     print(
         f"\neffects: callback: {answered['callback']} answered ACTION=POSTAUTH, {captured} "
-        f"payments captured, {paid} orders, {debits} debits; peer: {answered['peer']} "
-        f"answered, {placed} orders, {baskets} baskets submitted; {errors} errors"
+        f"payments captured, {paid} orders, {debits} debits, {mails['callback']} e-mails; "
+        f"peer: {answered['peer']} answered, {placed} orders, {baskets} baskets submitted, "
+        f"{mails['peer']} e-mails; {twice} orders e-mailed more than once; "
+        f"{errors} errors{tasks}"
     )
+    expected = answered if expect_email else dict.fromkeys(PATHS, 0)
     callback_ok = answered["callback"] == captured == paid == debits
-    if errors or not callback_ok or not answered["peer"] == placed == baskets:
+    mail_ok = mails == expected and not twice and tasks_ok
+    if errors or not callback_ok or not answered["peer"] == placed == baskets or not mail_ok:
         sys.exit("effects do not match: not exactly once")
 
 
