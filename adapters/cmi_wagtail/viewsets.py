@@ -269,6 +269,17 @@ class PaymentIndexView(IndexedListMixin, IndexView):
     export_headings = LABELS
     #: Wagtail's, saying "more than 10 000 matches" when the count stopped at the limit.
     results_template_name = "cmi_wagtail/admin/payment_results.html"
+    #: The filters' fragments of Wagtail's results template: its own partial (7.1 and
+    #: later), else this app's copy of what 7.0 writes inline.
+    filter_partials = (
+        "wagtailadmin/shared/listing/filter_partials.html",
+        "cmi_wagtail/admin/filter_partials_wagtail70.html",
+    )
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["cmi_filter_partials"] = self.filter_partials
+        return context
 
     def _get_title_column(self, field_name: str, column_class: Any = None, **kwargs: Any) -> Any:
         return super()._get_title_column(field_name, column_class or PlainTitleColumn, **kwargs)
