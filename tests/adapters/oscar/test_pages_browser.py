@@ -179,6 +179,10 @@ def test_void_from_the_french_dashboard_asks_first_and_the_order_tells_the_truth
     shot(page, "dashboard-list-fr")
     page.click(f"text={payment.oid}")
     assert page.inner_text("#cmi-amount") == "120,50\xa0MAD"
+    # The label is a flex item of Bootstrap's inline form: its sentence stays one box, so
+    # the space before the amount is kept (not "jusqu'à120,50 MAD").
+    label = page.inner_text("label[for=capture-amount]")
+    assert label == "Montant (jusqu'à 120,50\xa0MAD)", label
     assert page.inner_text("#cmi-void") == "Annuler l'autorisation…"
     shot(page, "dashboard-detail-fr")
     page.click("#cmi-void")
