@@ -107,9 +107,21 @@ def computed(page: Any, selector: str, prop: str) -> str:
     )
 
 
-def buy(page: Any, shop: str, product: Any) -> Any:
+def buy(page: Any, shop: str, product: Any, name: str = "") -> Any:
     to_cmi(page, shop, product)
+    oid = Payment.objects.get().oid
+    if name:
+        shot(page, f"emulator-card-{name}")
+    # CMI's page (the emulator) draws the order reference whole, also right to left
+    # ("100001-1", not "1-100001").
+    assert reads_left_to_right(page, "dl", oid)
     pay(page, APPROVED)
+    page.wait_for_selector("#return button")
+    if name:
+        shot(page, f"emulator-result-{name}")
+    digits = APPROVED.replace(" ", "")
+    assert reads_left_to_right(page, "body", oid)
+    assert reads_left_to_right(page, "body", f"{digits[:6]}***{digits[-4:]}")  # the card
     back_to_shop(page)
     page.wait_for_url("**/checkout/thank-you/")
     return Order.objects.get()
@@ -141,7 +153,7 @@ def test_arabic_shop_is_right_to_left_with_an_arabic_order_and_email(
     assert "rtl.css" in arabic.get_attribute("link[rel=stylesheet]", "href")
     assert computed(arabic, "body", "textAlign") == "right"
     shot(arabic, "product-ar")
-    order = buy(arabic, shop, product)
+    order = buy(arabic, shop, product, "ar")
     assert arabic.get_attribute("html", "dir") == "rtl"
     assert arabic.get_attribute("html", "lang") == "ar"
     shot(arabic, "thank-you-ar")
