@@ -23,7 +23,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from cmi_django.display import format_money
-from cmi_django.i18n import shopper_language
+from cmi_django.i18n import isolate, shopper_language
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
@@ -293,7 +293,9 @@ def send_confirmation(order_id: int, lang: str, *, order: Any = None) -> None:
 
 
 def _money(amount: Decimal, payment: Payment) -> str:
-    return format_money(amount, payment.currency)
+    """The amount as money, isolated from the note's sentence in a right-to-left language
+    (an Arabic note would otherwise show "MAD 200.00" with its parts reordered)."""
+    return isolate(format_money(amount, payment.currency))
 
 
 def record_capture(order: Any, source: Any, payment: Payment, amount: Decimal) -> None:

@@ -194,7 +194,7 @@ def _summary(view: PaymentView) -> str:
     ]
     if view.amount_cur:
         rows.append((t["converted"], f"{view.amount_cur} {view.symbol_cur}".strip()))
-    items = "\n".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in rows)
+    items = "\n".join(f"<dt>{e(k)}</dt><dd><bdi>{e(v)}</bdi></dd>" for k, v in rows)
     return f'<dl class="summary">\n{items}\n</dl>'
 
 
@@ -281,7 +281,9 @@ def result_page(
     t = TEXTS[view.lang]
     title = t["approved"] if approved else t["failed"]
     css = "good" if approved else "bad"
-    rows = "\n".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in details)
+    # Each value isolated: a card mask ("411111***1111") or a code in the Arabic page would
+    # otherwise be split by the bidi algorithm around its neutral characters.
+    rows = "\n".join(f"<dt>{e(k)}</dt><dd><bdi>{e(v)}</bdi></dd>" for k, v in details)
     parts = [
         f"<h1>{e(title)}</h1>",
         f'<div class="message {css}" id="result">{e(message)}</div>',

@@ -231,3 +231,31 @@ def test_the_menu_entry_is_in_the_staff_language(staff: Any, lang: str, label: s
     """The dashboard menu's CMI entry follows the staff member's language (issue 13)."""
     html = staff.get(reverse("dashboard:index"), headers={"accept-language": lang}).content
     assert label in html.decode()
+
+
+FSI, PDI = "\u2068", "\u2069"
+
+
+def test_order_notes_isolate_amounts_in_arabic(
+    staff: Any, shopper: Any, product: Any, manual: Sandbox
+) -> None:
+    """The notes written after a partial capture and a void keep each amount whole in a
+    right-to-left language (isolated, as the other sentences built in Python are); an
+    English note carries no invisible characters."""
+    payment = paid_through_emulator(shopper, product, manual)
+    staff.defaults["HTTP_ACCEPT_LANGUAGE"] = "ar"
+    act(staff, payment, "capture", amount="100")
+    order = Order.objects.get()
+    (note,) = [n.message for n in order.notes.all()]
+    assert note.count(FSI) == 3, note  # captured, authorised, released
+    assert note.count(PDI) == 3, note
+    assert note.split(FSI)[1].split(PDI)[0] == "100.00\xa0MAD", note
+
+    english = paid_through_emulator(shopper, product, manual)
+    staff.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    act(staff, english, "void", confirmed="1")
+    english_order = Order.objects.exclude(pk=order.pk).get()
+    (void_note,) = [n.message for n in english_order.notes.all()]
+    assert FSI not in void_note
+    assert PDI not in void_note
+    assert f"{english.amount:.2f}\xa0MAD" in void_note

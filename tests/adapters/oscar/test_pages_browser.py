@@ -107,9 +107,21 @@ def computed(page: Any, selector: str, prop: str) -> str:
     )
 
 
-def buy(page: Any, shop: str, product: Any) -> Any:
+def buy(page: Any, shop: str, product: Any, name: str = "") -> Any:
     to_cmi(page, shop, product)
+    oid = Payment.objects.get().oid
+    if name:
+        shot(page, f"emulator-card-{name}")
+    # CMI's page (the emulator) draws the order reference whole, also right to left
+    # ("100001-1", not "1-100001").
+    assert reads_left_to_right(page, "dl", oid)
     pay(page, APPROVED)
+    page.wait_for_selector("#return button")
+    if name:
+        shot(page, f"emulator-result-{name}")
+    digits = APPROVED.replace(" ", "")
+    assert reads_left_to_right(page, "body", oid)
+    assert reads_left_to_right(page, "body", f"{digits[:6]}***{digits[-4:]}")  # the card
     back_to_shop(page)
     page.wait_for_url("**/checkout/thank-you/")
     return Order.objects.get()
@@ -141,7 +153,10 @@ def test_arabic_shop_is_right_to_left_with_an_arabic_order_and_email(
     assert "rtl.css" in arabic.get_attribute("link[rel=stylesheet]", "href")
     assert computed(arabic, "body", "textAlign") == "right"
     shot(arabic, "product-ar")
-    order = buy(arabic, shop, product)
+    product_page = arabic.inner_text("body")
+    assert "In stock" not in product_page  # Oscar's own Arabic leaves these in English
+    assert "Price (" not in product_page
+    order = buy(arabic, shop, product, "ar")
     assert arabic.get_attribute("html", "dir") == "rtl"
     assert arabic.get_attribute("html", "lang") == "ar"
     shot(arabic, "thank-you-ar")
@@ -179,6 +194,10 @@ def test_void_from_the_french_dashboard_asks_first_and_the_order_tells_the_truth
     shot(page, "dashboard-list-fr")
     page.click(f"text={payment.oid}")
     assert page.inner_text("#cmi-amount") == "120,50\xa0MAD"
+    # The label is a flex item of Bootstrap's inline form: its sentence stays one box, so
+    # the space before the amount is kept (not "jusqu'à120,50 MAD").
+    label = page.inner_text("label[for=capture-amount]")
+    assert label == "Montant (jusqu'à 120,50\xa0MAD)", label
     assert page.inner_text("#cmi-void") == "Annuler l'autorisation…"
     shot(page, "dashboard-detail-fr")
     page.click("#cmi-void")

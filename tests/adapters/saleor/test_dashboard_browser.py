@@ -224,9 +224,9 @@ def test_staff_configure_a_channel_in_the_dashboard(
         "••••••••…42",
         "api-user",
         "••••••••…77",
-        "manual",
+        "manual (authorize)",  # the stored codes in words
         "production",
-        "en",
+        "English",
     ]
     assert app.inner_text("#errors") == ""
     assert app.input_value("#store_key") == ""
@@ -427,6 +427,9 @@ def test_the_page_follows_the_dashboard_theme_and_language(
     assert app.inner_text("h2 >> nth=0") == "Canaux"
     assert app.inner_text("#status") == f"Connecté à {saleor.api_url}"
     assert app.inner_text("button[type=submit]") == "Enregistrer"
+    # the choices in words, not the stored codes ("test", "fr")
+    assert app.inner_text("#environment option[value=test]") == "plateforme de test"
+    assert app.inner_text("#lang option[value=fr]") == "Français"
     assert screenshot(dashboard, "dark-fr", tmp_path).stat().st_size > 0
 
     dashboard.page.evaluate("setTheme('light'); setLocale('ar')")
@@ -436,6 +439,8 @@ def test_the_page_follows_the_dashboard_theme_and_language(
     assert html.get_attribute("lang") == "ar"
     assert app.inner_text("h2 >> nth=0") == "القنوات"
     assert app.inner_text("#status") == f"متصل بـ {saleor.api_url}"
+    assert app.inner_text("#environment option[value=production]") == "الإنتاج"
+    assert app.inner_text("#lang option[value=ar]") == "العربية"
     # right to left: the table's first column is at the right
     first = app.locator("th >> nth=0").bounding_box()
     last = app.locator("th >> nth=8").bounding_box()
