@@ -27,7 +27,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from cmi_django.hooks import PaymentChange, PaymentHook
+from cmi_django.i18n import isolate, state_label
 from django.db import connections
+from django.utils.translation import gettext
 from oscar.apps.order.abstract_models import AbstractOrder
 from oscar.apps.order.signals import order_status_changed
 from oscar.core.loading import get_model
@@ -177,8 +179,15 @@ def _set_status(order: Any, state: str) -> None:
     logger.warning("Order #%s: status %r not reachable from %r", order.number, status, order.status)
     _note(
         order,
-        f"CMI: payment {state}; status {status!r} is not reachable from {order.status!r} "
-        "under OSCAR_ORDER_STATUS_PIPELINE, left unchanged.",
+        gettext(
+            "CMI: payment %(state)s; the status “%(status)s” cannot follow “%(current)s” "
+            "under OSCAR_ORDER_STATUS_PIPELINE: left unchanged."
+        )
+        % {
+            "state": state_label(state),
+            "status": conf.status_label(status),
+            "current": conf.status_label(order.status),
+        },
     )
 
 
@@ -334,4 +343,8 @@ class OscarPaymentHook(PaymentHook):
         payment = change.payment
         order = find_order(payment)
         if order is not None:
-            _note(order, f"CMI payment {payment.oid} needs attention: {effect.reason}")
+            _note(
+                order,
+                gettext("CMI payment %(oid)s needs attention: %(reason)s")
+                % {"oid": isolate(payment.oid), "reason": effect.reason},
+            )

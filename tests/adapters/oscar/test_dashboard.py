@@ -259,3 +259,23 @@ def test_order_notes_isolate_amounts_in_arabic(
     assert FSI not in void_note
     assert PDI not in void_note
     assert f"{english.amount:.2f}\xa0MAD" in void_note
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"), [("fr", "demande une vérification"), ("ar", "تحتاج إلى مراجعة")]
+)
+def test_the_attention_note_is_in_the_staff_language(
+    shopper: Any, product: Any, manual: Sandbox, lang: str, words: str
+) -> None:
+    """The note written when a payment needs attention is translated, its oid isolated in
+    a right-to-left language (issue 13)."""
+    from cmi_django import services
+    from django.utils import translation
+
+    payment = paid_through_emulator(shopper, product, manual)
+    with translation.override(lang):
+        services.flag(payment, "checking with the bank")
+    (note,) = [n.message for n in Order.objects.get().notes.all()]
+    assert words in note, note
+    assert "needs attention" not in note
+    assert (FSI in note) is (lang == "ar")
