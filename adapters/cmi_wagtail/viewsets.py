@@ -21,7 +21,7 @@ import django_filters
 from cmi_django.actions import ACTIONS, posted_staff_action
 from cmi_django.dashboard import action_context
 from cmi_django.display import currency_code, format_money, money_for_csv
-from cmi_django.i18n import STATE_LABELS, state_label
+from cmi_django.i18n import STATE_LABELS, isolate, state_label
 from cmi_django.listing import BoundedPaginator, distinct_values
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import transaction
@@ -289,8 +289,8 @@ class PaymentIndexView(IndexedListMixin, IndexView):
         if field_name in LABELS:
             column.label = LABELS[field_name]
         if field_name in _MONEY_FIELDS:
-            column.accessor = lambda item, name=field_name: format_money(
-                getattr(item, name), item.currency
+            column.accessor = lambda item, name=field_name: isolate(  # whole in Arabic
+                format_money(getattr(item, name), item.currency)
             )
         elif field_name == "state":
             column.accessor = lambda item: state_label(item.state)
@@ -322,8 +322,8 @@ class PaymentInspectView(InspectView):
 
     def get_field_display_value(self, field_name: str, field: Any) -> Any:
         value = getattr(self.object, field_name, None)
-        if field_name in _MONEY_FIELDS:
-            return format_money(value, self.object.currency)
+        if field_name in _MONEY_FIELDS:  # drawn whole in Arabic ("MAD 150.00" otherwise)
+            return isolate(format_money(value, self.object.currency))
         if field_name == "currency":
             return currency_code(str(value))
         if field_name == "state":

@@ -46,3 +46,30 @@ def reads_left_to_right(page: Any, selector: str, needle: str) -> bool:
     lefts = [left for left, _ in glyphs]
     tops = {round(top) for _, top in glyphs}
     return len(tops) == 1 and all(a < b for a, b in itertools.pairwise(lefts))
+
+
+def english_msgids(*catalogues: Any) -> list[str]:
+    """The English msgids of this project's ``.po`` catalogues (``catalogues``: paths)
+    that a page could show as they are: with a letter, and no placeholder. A msgid its own
+    translation quotes on purpose (CMI's term beside the Arabic: "... (store key)") is left
+    out."""
+    from babel.messages.pofile import read_po
+
+    found: set[str] = set()
+    for path in catalogues:
+        with open(path, "rb") as po:
+            for message in read_po(po):
+                ids = message.id if isinstance(message.id, tuple) else (message.id,)
+                strs = message.string if isinstance(message.string, tuple) else (message.string,)
+                quoted = " ".join(s for s in strs if s)
+                found.update(
+                    i for i in ids if i and "%" not in i and "{" not in i and i not in quoted
+                )
+    return sorted(i for i in found if len(i) > 3 and any(c.isalpha() for c in i))
+
+
+def english_left(text: str, msgids: list[str]) -> list[str]:
+    """The ``msgids`` that ``text`` shows whole (as words, case kept): untranslated."""
+    import re
+
+    return [i for i in msgids if re.search(rf"(?<!\w){re.escape(i)}(?!\w)", text)]

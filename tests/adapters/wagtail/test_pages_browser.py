@@ -23,7 +23,7 @@ from django.utils.formats import date_format
 from django.utils.translation import override
 
 from cmi_core.sandbox import Sandbox
-from tests.adapters.bidi import reads_left_to_right
+from tests.adapters.bidi import english_left, english_msgids, reads_left_to_right
 
 from .conftest import configure
 from .test_admin import INDEX, act, pay_through_sandbox  # noqa: F401 - a fixture
@@ -214,3 +214,71 @@ def test_the_page_editor_shows_the_amount_fields_of_the_chosen_rule(
     assert page.is_visible("#id_max_amount")
     assert not page.is_visible("#id_fixed_amount")
     shot(page, "editor-free-amount-fr")
+
+
+#: This project's catalogues for the Wagtail admin: none of their English msgids may show.
+CATALOGUES = [
+    Path(__file__).resolve().parents[3] / f"adapters/{app}/locale/ar/LC_MESSAGES/django.po"
+    for app in ("cmi_wagtail", "cmi_django")
+]
+
+
+def shown(page: Any) -> str:
+    """The page's text without the payer's name ("Amina Test": data, not a label)."""
+    return str(page.inner_text("body")).replace("Amina Test", "")
+
+
+def test_arabic_admin_is_right_to_left_and_complete(
+    staff_page: Any,
+    admin_user: Any,
+    pay_through_sandbox: Callable[..., Payment],  # noqa: F811
+    live_server: Any,
+    sandbox: Sandbox,
+    site: Any,
+) -> None:
+    """A staff member whose admin language is Arabic (their Wagtail profile): the payments
+    list, the inspect view, the void confirmation and the CMI settings are right to left,
+    in Arabic, the amount as money and the order id drawn whole; none of this project's
+    English msgids shows."""
+    from wagtail.users.models import UserProfile
+
+    profile = UserProfile.get_for_user(admin_user)
+    profile.preferred_language = "ar"
+    profile.save()
+    english = english_msgids(*CATALOGUES)
+    payment = pay_through_sandbox()
+    page = staff_page
+
+    page.goto(f"{live_server.url}{INDEX}")
+    shot(page, "list-ar")
+    assert page.evaluate("document.documentElement.dir") == "rtl"
+    assert page.evaluate("document.documentElement.lang") == "ar"
+    headers = page.locator("table.listing thead").inner_text()
+    assert "المبلغ" in headers  # "Amount"
+    assert "Amount" not in headers and "Oid" not in headers
+    assert reads_left_to_right(page, "table.listing tbody", payment.oid)
+    assert reads_left_to_right(page, "table.listing tbody", "150.00\xa0MAD")
+    assert english_left(shown(page), english) == []
+
+    page.goto(f"{live_server.url}{INDEX}inspect/{payment.pk}/")
+    shot(page, "inspect-ar")
+    assert page.evaluate("document.documentElement.dir") == "rtl"
+    body = page.inner_text("main")
+    assert "150.000" not in body and "authorized" not in body
+    assert reads_left_to_right(page, "main", "150.00\xa0MAD")
+    assert english_left(shown(page), english) == []
+
+    page.click("#cmi-void")
+    shot(page, "confirm-void-ar")
+    text = page.inner_text("#cmi-confirm-text")
+    assert reads_left_to_right(page, "#cmi-confirm-text", "150.00\xa0MAD")
+    assert english_left(text, english) == []
+    latin = text.replace("MAD", "").replace(payment.oid, "")
+    assert not any(c.isascii() and c.isalpha() for c in latin)  # Arabic but for those
+    assert sandbox.order(payment.oid).state == "PRE"  # nothing done before confirmation
+
+    settings_url = reverse("wagtailsettings:edit", args=["cmi_wagtail", "cmisettings", site.pk])
+    page.goto(f"{live_server.url}{settings_url}")
+    shot(page, "settings-ar")
+    assert page.evaluate("document.documentElement.dir") == "rtl"
+    assert english_left(shown(page), english) == []
