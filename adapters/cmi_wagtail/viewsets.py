@@ -46,6 +46,7 @@ from wagtail.admin.views.generic import IndexView, InspectView
 from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.models import Page
 
+from cmi_core.codes import LANGUAGE_CHOICES
 from cmi_core.money import get_currency
 from cmi_wagtail.models import WagtailPayment
 
@@ -330,6 +331,9 @@ class PaymentInspectView(InspectView):
             return state_label(str(value))
         if field_name == "capture_mode":
             return _("manual (staff capture)") if value == "manual" else _("automatic")
+        if field_name == "lang":  # the payer's language by its own name ("Français")
+            names: dict[str, str] = dict(LANGUAGE_CHOICES)
+            return names.get(str(value), value)
         if isinstance(value, datetime.datetime):
             return _local(value)  # the site's time zone, as in the list
         return super().get_field_display_value(field_name, field)

@@ -412,3 +412,13 @@ def test_inspect_log_in_the_editors_language(
     operations = html.split("data-cmi-operations")[1].split("</table>")[0]
     assert "<td>encaissement</td>" in operations
     assert "<td>capture</td>" not in operations
+
+
+def test_inspect_names_the_payers_language(
+    pay_through_sandbox: Callable[..., Payment], admin_client: Client
+) -> None:
+    """The payer's language is shown by its name, not as a code (issue 13)."""
+    payment = pay_through_sandbox()
+    html = admin_client.get(f"{INDEX}inspect/{payment.pk}/").content.decode()
+    name = {"fr": "Français", "en": "English", "ar": "العربية"}[payment.lang]
+    assert name in html
