@@ -16,6 +16,8 @@ from typing import Any
 
 from cmi_django.models import CallbackLog, Operation, Payment
 from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 __all__ = [
     "fill",
@@ -126,3 +128,13 @@ def sorted_in_full(
                 found.append(sql)
                 break
     return found
+
+
+def render(
+    client: Client, url: str, data: Mapping[str, str] | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """The page at ``url`` (a 200) and the SQL its render ran."""
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url, data)
+    assert response.status_code == 200
+    return response.content.decode(), queries.captured_queries

@@ -24,6 +24,7 @@ from tests.adapters.staff_lists import (
     fill_callbacks,
     fill_operations,
     payment_queries,
+    render,
     sorted_in_full,
     unbounded,
 )
@@ -40,13 +41,6 @@ def staff(client: Client) -> Client:
     User.objects.create_superuser("staff", "staff@example.ma", "pw")
     client.login(username="staff", password="pw")
     return client
-
-
-def render(client: Client, url: str) -> tuple[str, list[dict[str, Any]]]:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
-    assert response.status_code == 200
-    return response.content.decode(), queries.captured_queries
 
 
 @pytest.mark.parametrize(

@@ -13,22 +13,18 @@ from typing import Any
 
 import pytest
 from cmi_django.models import Payment
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.adapters import staff_lists
 from tests.adapters.staff_lists import fill, payment_queries, unbounded
 
 pytestmark = pytest.mark.django_db
 
 
 def render(client: Client, query: dict[str, str]) -> tuple[str, list[dict[str, Any]]]:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(reverse("cmi_oscar_dashboard:cmi-payment-list"), query)
-    assert response.status_code == 200
-    return response.content.decode(), queries.captured_queries
+    return staff_lists.render(client, reverse("cmi_oscar_dashboard:cmi-payment-list"), query)
 
 
 TODAY = timezone.localdate().isoformat()

@@ -16,16 +16,14 @@ from typing import Any
 import pytest
 from cmi_django.models import Payment
 from cmi_wagtail.viewsets import PlainColumn, PlainTitleColumn
-from django.db import connection
 from django.template import Context
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from wagtail.admin.ui.tables import Column, TitleColumn
 from wagtail.models import Site
 from wagtail.users.models import UserProfile
 
-from tests.adapters.staff_lists import fill, payment_queries, unbounded
+from tests.adapters.staff_lists import fill, payment_queries, render, unbounded
 
 pytestmark = pytest.mark.django_db
 
@@ -37,13 +35,6 @@ def admin_client(client: Client, django_user_model: Any) -> Client:
     user = django_user_model.objects.create_superuser("boss", "boss@example.ma", "pw")
     client.force_login(user)
     return client
-
-
-def render(client: Client, url: str) -> tuple[str, list[dict[str, Any]]]:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
-    assert response.status_code == 200
-    return response.content.decode(), queries.captured_queries
 
 
 @pytest.mark.parametrize(
