@@ -135,7 +135,7 @@ def _event(order: Any, name: str, amount: Decimal, reference: str) -> None:
 def _events(order: Any, events: Sequence[tuple[int, Decimal, str]]) -> None:
     """Payment events (type id, amount, reference) over every line of the order, written
     together: one INSERT for the events (where the database returns their ids), one for
-    their line quantities."""
+    their line quantities (:func:`_quantities`)."""
     event_model = get_model("order", "PaymentEvent")
     rows = [
         event_model(order=order, event_type_id=type_id, amount=amount, reference=reference)
@@ -147,15 +147,52 @@ def _events(order: Any, events: Sequence[tuple[int, Decimal, str]]) -> None:
     else:
         for row in rows:
             row.save()
-    lines = list(order.lines.order_by().values_list("id", "quantity"))
+    _quantities(order, rows)
+
+
+def _quantities(order: Any, events: Sequence[Any]) -> None:
+    """Each event's ``PaymentEventQuantity`` rows, one per line of the order with the
+    line's quantity, as Oscar's ``create_payment_event`` writes them.
+
+    One ``INSERT ... SELECT`` that takes the lines from the database rather than reading
+    them first (the statement written out, its table and column names from the models,
+    so forked models work). A quantity model with columns of its own beyond Oscar's (a
+    fork's, whose defaults only Python knows) is written through the ORM instead.
+    """
     quantity_model = get_model("order", "PaymentEventQuantity")
-    quantity_model._default_manager.bulk_create(
-        [
-            quantity_model(event=row, line_id=line_id, quantity=quantity)
-            for row in rows
-            for line_id, quantity in lines
-        ]
+    meta = quantity_model._meta
+    line_model = order.lines.model
+    own = {field.name for field in meta.concrete_fields if not field.primary_key}
+    if own != {"event", "line", "quantity"} or not meta.pk.db_returning:
+        lines = list(order.lines.order_by().values_list("pk", "quantity"))
+        quantity_model._default_manager.bulk_create(
+            [
+                quantity_model(event=event, line_id=line_id, quantity=quantity)
+                for event in events
+                for line_id, quantity in lines
+            ]
+        )
+        return
+    event_model = meta.get_field("event").related_model
+    connection = connections[quantity_model._default_manager.db]
+    quote = connection.ops.quote_name
+
+    def column(model: Any, name: str) -> str:
+        return quote(model._meta.get_field(name).column)
+
+    event_id, line_id = quote(event_model._meta.pk.column), quote(line_model._meta.pk.column)
+    events_table, lines_table = (quote(m._meta.db_table) for m in (event_model, line_model))
+    columns = ", ".join(column(quantity_model, name) for name in ("event", "line", "quantity"))
+    marks = ", ".join(["%s"] * len(events))
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608 - identifiers from the models, quoted; values are parameters
+        f"SELECT e.{event_id}, l.{line_id}, l.{column(line_model, 'quantity')} "
+        f"FROM {events_table} e INNER JOIN {lines_table} l "
+        f"ON l.{column(line_model, 'order')} = e.{column(event_model, 'order')} "
+        f"WHERE e.{event_id} IN ({marks})"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [event.pk for event in events])
 
 
 def _note(order: Any, message: str) -> None:
@@ -314,7 +351,9 @@ class OscarPaymentHook(PaymentHook):
 
             from cmi_oscar import tasks
 
-            enqueue(tasks.send_confirmation, order.pk, payment.lang)  # after CMI's reply
+            # After the commit; the placed order is handed over should the task run here
+            # then (the immediate backend): not read again, its relations kept.
+            enqueue(tasks.send_confirmation, order.pk, payment.lang, hand={"order": order})
 
     def on_captured(self, change: PaymentChange, effect: Effect) -> None:
         if change.has(EffectKind.AUTHORISED):
