@@ -42,6 +42,7 @@ from cmi_oscar.placement import (
     record_capture,
     record_void,
 )
+from cmi_oscar.records import insert_placed
 
 if TYPE_CHECKING:
     from cmi_django.models import Payment
@@ -132,15 +133,27 @@ def _event(order: Any, name: str, amount: Decimal, reference: str) -> None:
     _events(order, [(type_ids[name], amount, reference)])
 
 
-def _events(order: Any, events: Sequence[tuple[int, Decimal, str]]) -> None:
-    """Payment events (type id, amount, reference) over every line of the order, written
-    together: one INSERT for the events (where the database returns their ids), one for
-    their line quantities (:func:`_quantities`)."""
+def _event_rows(order: Any, events: Sequence[tuple[int, Decimal, str]]) -> list[Any]:
+    """Unsaved payment events of ``order`` from (type id, amount, reference)."""
     event_model = get_model("order", "PaymentEvent")
-    rows = [
+    return [
         event_model(order=order, event_type_id=type_id, amount=amount, reference=reference)
         for type_id, amount, reference in events
     ]
+
+
+def _events(order: Any, events: Sequence[tuple[int, Decimal, str]]) -> None:
+    """Payment events (type id, amount, reference) over every line of the order."""
+    _save_events(order, _event_rows(order, events))
+
+
+def _save_events(order: Any, rows: Sequence[Any]) -> None:
+    """Unsaved payment events of ``order`` written together, over every line of the
+    order: one INSERT for the events (where the database returns their ids), one for
+    their line quantities (:func:`_quantities`)."""
+    if not rows:
+        return
+    event_model = type(rows[0])
     database = connections[event_model._default_manager.db]
     if len(rows) > 1 and database.features.can_return_rows_from_bulk_insert:
         event_model._default_manager.bulk_create(rows)
@@ -261,10 +274,13 @@ def _record(
     ``Source.allocate`` and ``Source.debit`` record them: the source's amounts, the
     "Authorise" and "Debit" transactions, the "Authorised" and "Paid" events, the status.
 
-    Written together: the source once with both amounts, the transactions in one INSERT,
-    the events in one, the type ids in one query. ``created``: the order was placed in
-    this transaction, so it has no source yet, and ``order`` is the placed copy (its
-    status and lines as Oscar left them; only the status column is written back).
+    Written together: the type ids in one query; for an order placed here on PostgreSQL,
+    the source, transactions, events and their line quantities in one statement
+    (:mod:`cmi_oscar.records`); otherwise the source once with both amounts, the
+    transactions in one INSERT, the events in one, their quantities in one. ``created``:
+    the order was placed in this transaction, so it has no source yet, and ``order`` is
+    the placed copy (its status and lines as Oscar left them; only the status column is
+    written back).
     """
     reference = payment.trans_id or ""
     names = ["Authorised", "Paid"] if debit else ["Authorised"]
@@ -284,26 +300,30 @@ def _record(
     source.amount_allocated += allocate
     if debit:
         source.amount_debited += debit
-    if created:
-        source.save()
-    elif allocate or debit:
-        source.save(update_fields=["amount_allocated", "amount_debited"])
-    transaction_model = source.transactions.model
-    moves = [(transaction_model.AUTHORISE, allocate), (transaction_model.DEBIT, debit)]
-    transaction_model._default_manager.bulk_create(
-        [
-            transaction_model(source=source, txn_type=kind, amount=amount, reference=reference)
-            for kind, amount in moves
-            if amount
-        ]
-    )
+    transaction_model = get_model("payment", "Transaction")
+    transactions = [
+        transaction_model(source=source, txn_type=kind, amount=amount, reference=reference)
+        for kind, amount in (
+            (transaction_model.AUTHORISE, allocate),
+            (transaction_model.DEBIT, debit),
+        )
+        if amount
+    ]
     events = []
     if allocate:
         events.append((type_ids["Authorised"], authorise, reference or payment.oid))
     if debit:
         events.append((type_ids["Paid"], debit, reference or payment.oid))
-    if events:
-        _events(order, events)
+    event_rows = _event_rows(order, events)
+    if created and insert_placed(source, transactions, event_rows):
+        pass  # all of it in one statement (PostgreSQL: cmi_oscar.records)
+    else:
+        if created:
+            source.save()
+        elif allocate or debit:
+            source.save(update_fields=["amount_allocated", "amount_debited"])
+        transaction_model._default_manager.bulk_create(transactions)  # source id set now
+        _save_events(order, event_rows)
     if debit:
         record_capture(order, source, payment, debit)
         _set_status(order, "captured")

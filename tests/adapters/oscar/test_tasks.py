@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from cmi_django import tasks
 from cmi_django.signals import payment_changed
+from cmi_oscar import tasks as oscar_tasks
 from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from oscar.core.loading import get_model
 
-from cmi_oscar import tasks as oscar_tasks
 from tests.adapters.oscar.support import callback_for, post_form, start_payment
 from tests.adapters.tasks_support import SUCCEEDED, WAITING, run_worker, task_rows
 from tests.adapters.tasksettings import DATABASE_TASKS
