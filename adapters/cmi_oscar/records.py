@@ -120,10 +120,10 @@ def insert_placed(source: Any, transactions: Sequence[Any], events: Sequence[Any
         )
         parts.append(
             f"cmi_quantities AS (INSERT INTO {table(quantity_model)} ({quantity_columns}) "  # noqa: S608 - identifiers from the models, quoted; values are parameters
-            f"SELECT cmi_events.{column(event_model)}, line.{column(line_model)}, "
-            f"line.{column(line_model, 'quantity')} "
-            f"FROM cmi_events, {table(line_model)} line "
-            f"WHERE line.{column(line_model, 'order')} = %s)"
+            f"SELECT cmi_events.{column(event_model)}, cmi_line.{column(line_model)}, "
+            f"cmi_line.{column(line_model, 'quantity')} "
+            f"FROM cmi_events, {table(line_model)} cmi_line "
+            f"WHERE cmi_line.{column(line_model, 'order')} = %s)"
         )
         params.append(source.order.pk)
     sql = f"WITH {', '.join(parts)} SELECT {column(source_model)} FROM cmi_source"  # noqa: S608 - identifiers from the models, quoted; values are parameters
