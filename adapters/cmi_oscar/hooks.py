@@ -241,11 +241,12 @@ def _set_status(order: Any, state: str) -> None:
     )
 
 
-def _move_status(order: Any, status: str) -> None:
+def _move_status(order: Any, status: str, *, written: bool = False) -> None:
     """Oscar's ``Order.set_status`` (lines cascade, ``order_status_changed``, the status
     change record), writing the status column only: Oscar's own saves the whole row,
     with whatever else this copy of the order holds. A fork that overrides
-    ``set_status`` keeps its own."""
+    ``set_status`` keeps its own. ``written``: the column is already written (with the
+    payment records, :func:`_written_status`)."""
     if type(order).set_status is not AbstractOrder.set_status:
         order.set_status(status)
         return
@@ -257,9 +258,31 @@ def _move_status(order: Any, status: str) -> None:
             if line_status in line.available_statuses():
                 line.status = line_status
                 line.save(update_fields=["status"])
-    order.save(update_fields=["status"])
+    if not written:
+        order.save(update_fields=["status"])
     order_status_changed.send(sender=order, order=order, old_status=old, new_status=status)
     order._create_order_status_change(old, status)
+
+
+def _written_status(order: Any, state: str) -> str | None:
+    """The status :func:`_set_status` would give ``order`` for ``state`` when the move
+    is nothing but Oscar's: a pipeline that allows it, no line cascade, Oscar's own
+    ``set_status`` and ``save``. Its UPDATE can then be written with the payment
+    records (:func:`cmi_oscar.records.insert_placed`, which also requires no save
+    receivers on the order), before the signal and the history row. Else None."""
+    status = conf.status_for(state)
+    model = type(order)
+    if (
+        not status
+        or order.status == status
+        or not order.pipeline
+        or status in order.cascade
+        or model.set_status is not AbstractOrder.set_status
+        or model.save is not AbstractOrder.save
+        or status not in order.available_statuses()
+    ):
+        return None
+    return str(status)
 
 
 def _record(
@@ -275,12 +298,12 @@ def _record(
     "Authorise" and "Debit" transactions, the "Authorised" and "Paid" events, the status.
 
     Written together: the type ids in one query; for an order placed here on PostgreSQL,
-    the source, transactions, events and their line quantities in one statement
-    (:mod:`cmi_oscar.records`); otherwise the source once with both amounts, the
-    transactions in one INSERT, the events in one, their quantities in one. ``created``:
-    the order was placed in this transaction, so it has no source yet, and ``order`` is
-    the placed copy (its status and lines as Oscar left them; only the status column is
-    written back).
+    the source, transactions, events, their line quantities and (when the move is
+    Oscar's plain one) the order's new status in one statement (:mod:`cmi_oscar.records`);
+    otherwise the source once with both amounts, the transactions in one INSERT, the
+    events in one, their quantities in one. ``created``: the order was placed in this
+    transaction, so it has no source yet, and ``order`` is the placed copy (its status
+    and lines as Oscar left them; only the status column is written back).
     """
     reference = payment.trans_id or ""
     names = ["Authorised", "Paid"] if debit else ["Authorised"]
@@ -315,9 +338,11 @@ def _record(
     if debit:
         events.append((type_ids["Paid"], debit, reference or payment.oid))
     event_rows = _event_rows(order, events)
-    if created and insert_placed(source, transactions, event_rows):
-        pass  # all of it in one statement (PostgreSQL: cmi_oscar.records)
+    status = _written_status(order, "captured") if created and debit else None
+    if created and insert_placed(source, transactions, event_rows, order_status=status):
+        written = status is not None  # all of it in one statement (PostgreSQL)
     else:
+        written = False
         if created:
             source.save()
         elif allocate or debit:
@@ -326,7 +351,10 @@ def _record(
         _save_events(order, event_rows)
     if debit:
         record_capture(order, source, payment, debit)
-        _set_status(order, "captured")
+        if written and status:
+            _move_status(order, status, written=True)
+        else:
+            _set_status(order, "captured")
 
 
 def _debit(payment: Payment, amount: Decimal) -> None:

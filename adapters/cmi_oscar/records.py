@@ -16,7 +16,9 @@ models, quoted; every value is a parameter. Only where nothing else would differ
 PostgreSQL, the models on one database with database-generated primary keys, no
 ``pre_save``/``post_save`` receivers on them (the ORM path sends the source's),
 ``Source.save`` not overridden, and Oscar's three quantity columns. Otherwise
-:func:`insert_placed` returns False and the caller writes through the ORM.
+:func:`insert_placed` returns False and the caller writes through the ORM. The order's
+move to its "captured" status can ride along (its ``UPDATE``; Oscar's signal and the
+history row follow in Python), when the order's model has no save receivers either.
 """
 
 from __future__ import annotations
@@ -43,18 +45,31 @@ def _eligible(models: Sequence[Any], alias: str) -> bool:
     )
 
 
-def insert_placed(source: Any, transactions: Sequence[Any], events: Sequence[Any]) -> bool:
+def insert_placed(
+    source: Any,
+    transactions: Sequence[Any],
+    events: Sequence[Any],
+    *,
+    order_status: str | None = None,
+) -> bool:
     """Insert ``source`` (an unsaved ``Source`` of an order placed in this transaction),
     ``transactions`` (unsaved, of that source) and ``events`` (unsaved ``PaymentEvent``
     rows of the order, each then given a quantity per order line, the line's quantity)
-    in one statement. Returns True with ``source`` saved (its id set), or False, having
-    written nothing, where this cannot be done (module docstring)."""
+    in one statement; with ``order_status``, the same statement writes the order's status
+    column (``UPDATE ... SET status``: the caller then sends Oscar's signal and writes
+    the history row, as ``Order.set_status`` does after its save). Returns True with
+    ``source`` saved (its id set), or False, having written nothing, where this cannot
+    be done (module docstring; with ``order_status``, also a save receiver on the
+    order's model)."""
     source_model = type(source)
+    order = source.order
     quantity_model = get_model("order", "PaymentEventQuantity")
-    line_model = source.order.lines.model
+    line_model = order.lines.model
     models = [source_model, *{type(row) for row in (*transactions, *events)}]
     if events:
         models.append(quantity_model)
+    if order_status is not None:
+        models.append(type(order))
     alias = source_model._default_manager.db
     connection = connections[alias]
     quantity_fields = {f.name for f in quantity_model._meta.concrete_fields if not f.primary_key}
@@ -125,7 +140,15 @@ def insert_placed(source: Any, transactions: Sequence[Any], events: Sequence[Any
             f"FROM cmi_events, {table(line_model)} cmi_line "
             f"WHERE cmi_line.{column(line_model, 'order')} = %s)"
         )
-        params.append(source.order.pk)
+        params.append(order.pk)
+    if order_status is not None:
+        order_model = type(order)
+        status = order_model._meta.get_field("status")
+        parts.append(
+            f"cmi_order AS (UPDATE {table(order_model)} SET {quote(status.column)} = %s "  # noqa: S608 - identifiers from the models, quoted; values are parameters
+            f"WHERE {column(order_model)} = %s)"
+        )
+        params += [status.get_db_prep_save(order_status, connection), order.pk]
     sql = f"WITH {', '.join(parts)} SELECT {column(source_model)} FROM cmi_source"  # noqa: S608 - identifiers from the models, quoted; values are parameters
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
