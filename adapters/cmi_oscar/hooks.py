@@ -378,10 +378,12 @@ class OscarPaymentHook(PaymentHook):
         # place_order holds the basket's row lock to the end of the transaction, so this
         # check and the order's creation are one step for every attempt of the order.
         order, created = place_order(payment, status=conf.status_for("authorised"))
-        others = order.sources.filter(source_type__code=SOURCE_TYPE_CODE).exclude(
-            reference=payment.oid
-        )
-        if not created and others.exists():
+        if (
+            not created
+            and order.sources.filter(source_type__code=SOURCE_TYPE_CODE)
+            .exclude(reference=payment.oid)
+            .exists()
+        ):
             raise DuplicatePaymentError(
                 f"order #{order.number} is already paid by another CMI payment; "
                 f"{payment.oid} is not captured"
