@@ -25,6 +25,14 @@ Celery sets ``CMI_TASKS_ENQUEUE`` to a callable that sends the task's path and a
 to its broker after the commit, and runs them with :func:`run` in a ``@shared_task``
 (docs/django-layer.md, "Background work").
 
+A task whose backend runs it in this process, inside :func:`enqueue`'s after-commit call
+(the immediate backend), may take objects the enqueuer already holds instead of reading
+them again (``enqueue(..., hand={"order": order})``, read by :func:`handed`): Oscar's
+order e-mail gets the order just placed, as Oscar's own checkout sends it. The hand-off
+lives only while that call runs and only for that task and those arguments; a task run
+anywhere else (a worker, a broker, later) gets nothing and reads what it needs by its
+JSON arguments; a change that rolls back drops it with its after-commit callback.
+
 Importing this module creates the task objects, which asks the ``TASKS`` setting for the
 default backend: it is imported on use, never when the apps load.
 """
@@ -33,7 +41,8 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from types import ModuleType
 from typing import Any
 
@@ -48,6 +57,7 @@ __all__ = [
     "capture_after_approval",
     "enqueue",
     "framework",
+    "handed",
     "in_transaction",
     "reconcile",
     "run",
@@ -100,7 +110,13 @@ def in_transaction(backend: Any) -> bool:
     return router.db_for_write(queue_model) == router.db_for_write(Payment)
 
 
-def enqueue(work: Any, *args: Any) -> None:
+#: The hand-off of the task being enqueued right now: (task path, arguments, objects).
+_HANDED: ContextVar[tuple[str, tuple[Any, ...], dict[str, Any]] | None] = ContextVar(
+    "cmi_tasks_handed", default=None
+)
+
+
+def enqueue(work: Any, *args: Any, hand: Mapping[str, Any] | None = None) -> None:
     """Queue ``work(*args)`` (a task of this framework) for after the current change.
 
     Inside the open transaction when the backend allows it (:func:`in_transaction`): the
@@ -110,6 +126,10 @@ def enqueue(work: Any, *args: Any) -> None:
     ``CMI_TASKS_ENQUEUE`` (a dotted path to a callable ``(task, args)``, e.g. one that
     sends it to Celery: docs/django-layer.md) replaces the framework's backend, after the
     commit.
+
+    ``hand``: objects the task may use instead of reading them again, given to it only
+    when the backend runs it in this process during the after-commit enqueue (module
+    docstring; :func:`handed`); never with the database backend nor ``CMI_TASKS_ENQUEUE``.
     """
     path = getattr(settings, "CMI_TASKS_ENQUEUE", None)
     if path:
@@ -119,7 +139,35 @@ def enqueue(work: Any, *args: Any) -> None:
     if in_transaction(work.get_backend()):
         work.enqueue(*args)
         return
-    transaction.on_commit(lambda: _enqueue_after_commit(lambda: work.enqueue(*args), work, args))
+    transaction.on_commit(
+        lambda: _enqueue_after_commit(lambda: _enqueue_handing(work, args, hand), work, args)
+    )
+
+
+def _enqueue_handing(work: Any, args: tuple[Any, ...], hand: Mapping[str, Any] | None) -> Any:
+    """``work.enqueue(*args)`` with ``hand`` readable by :func:`handed` during the call."""
+    if not hand:
+        return work.enqueue(*args)
+    objects = dict(hand)
+    token = _HANDED.set((work.module_path, args, objects))
+    try:
+        return work.enqueue(*args)
+    finally:
+        _HANDED.reset(token)
+        objects.clear()  # a context copied meanwhile (an asyncio task) holds nothing
+
+
+def handed(work: Any, *args: Any) -> Mapping[str, Any]:
+    """The objects :func:`enqueue` handed to ``work(*args)``, when this very run happens
+    inside that enqueue (the immediate backend, right after the commit); else ``{}``.
+
+    Matched on the task's path and its arguments, so no other task, and no later run of
+    this one, sees them.
+    """
+    current = _HANDED.get()
+    if current is None or current[0] != work.module_path or current[1] != args:
+        return {}
+    return current[2]
 
 
 def _enqueue_after_commit(send: Callable[[], object], work: Any, args: tuple[Any, ...]) -> None:

@@ -42,6 +42,7 @@ from cmi_oscar.placement import (
     record_capture,
     record_void,
 )
+from cmi_oscar.records import insert_placed
 
 if TYPE_CHECKING:
     from cmi_django.models import Payment
@@ -132,30 +133,79 @@ def _event(order: Any, name: str, amount: Decimal, reference: str) -> None:
     _events(order, [(type_ids[name], amount, reference)])
 
 
-def _events(order: Any, events: Sequence[tuple[int, Decimal, str]]) -> None:
-    """Payment events (type id, amount, reference) over every line of the order, written
-    together: one INSERT for the events (where the database returns their ids), one for
-    their line quantities."""
+def _event_rows(order: Any, events: Sequence[tuple[int, Decimal, str]]) -> list[Any]:
+    """Unsaved payment events of ``order`` from (type id, amount, reference)."""
     event_model = get_model("order", "PaymentEvent")
-    rows = [
+    return [
         event_model(order=order, event_type_id=type_id, amount=amount, reference=reference)
         for type_id, amount, reference in events
     ]
+
+
+def _events(order: Any, events: Sequence[tuple[int, Decimal, str]]) -> None:
+    """Payment events (type id, amount, reference) over every line of the order."""
+    _save_events(order, _event_rows(order, events))
+
+
+def _save_events(order: Any, rows: Sequence[Any]) -> None:
+    """Unsaved payment events of ``order`` written together, over every line of the
+    order: one INSERT for the events (where the database returns their ids), one for
+    their line quantities (:func:`_quantities`)."""
+    if not rows:
+        return
+    event_model = type(rows[0])
     database = connections[event_model._default_manager.db]
     if len(rows) > 1 and database.features.can_return_rows_from_bulk_insert:
         event_model._default_manager.bulk_create(rows)
     else:
         for row in rows:
             row.save()
-    lines = list(order.lines.order_by().values_list("id", "quantity"))
+    _quantities(order, rows)
+
+
+def _quantities(order: Any, events: Sequence[Any]) -> None:
+    """Each event's ``PaymentEventQuantity`` rows, one per line of the order with the
+    line's quantity, as Oscar's ``create_payment_event`` writes them.
+
+    One ``INSERT ... SELECT`` that takes the lines from the database rather than reading
+    them first (the statement written out, its table and column names from the models,
+    so forked models work). A quantity model with columns of its own beyond Oscar's (a
+    fork's, whose defaults only Python knows) is written through the ORM instead.
+    """
     quantity_model = get_model("order", "PaymentEventQuantity")
-    quantity_model._default_manager.bulk_create(
-        [
-            quantity_model(event=row, line_id=line_id, quantity=quantity)
-            for row in rows
-            for line_id, quantity in lines
-        ]
+    meta = quantity_model._meta
+    line_model = order.lines.model
+    own = {field.name for field in meta.concrete_fields if not field.primary_key}
+    if own != {"event", "line", "quantity"} or not meta.pk.db_returning:
+        lines = list(order.lines.order_by().values_list("pk", "quantity"))
+        quantity_model._default_manager.bulk_create(
+            [
+                quantity_model(event=event, line_id=line_id, quantity=quantity)
+                for event in events
+                for line_id, quantity in lines
+            ]
+        )
+        return
+    event_model = meta.get_field("event").related_model
+    connection = connections[quantity_model._default_manager.db]
+    quote = connection.ops.quote_name
+
+    def column(model: Any, name: str) -> str:
+        return quote(model._meta.get_field(name).column)
+
+    event_id, line_id = quote(event_model._meta.pk.column), quote(line_model._meta.pk.column)
+    events_table, lines_table = (quote(m._meta.db_table) for m in (event_model, line_model))
+    columns = ", ".join(column(quantity_model, name) for name in ("event", "line", "quantity"))
+    marks = ", ".join(["%s"] * len(events))
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608 - identifiers from the models, quoted; values are parameters
+        f"SELECT e.{event_id}, l.{line_id}, l.{column(line_model, 'quantity')} "
+        f"FROM {events_table} e INNER JOIN {lines_table} l "
+        f"ON l.{column(line_model, 'order')} = e.{column(event_model, 'order')} "
+        f"WHERE e.{event_id} IN ({marks})"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [event.pk for event in events])
 
 
 def _note(order: Any, message: str) -> None:
@@ -191,11 +241,12 @@ def _set_status(order: Any, state: str) -> None:
     )
 
 
-def _move_status(order: Any, status: str) -> None:
+def _move_status(order: Any, status: str, *, written: bool = False) -> None:
     """Oscar's ``Order.set_status`` (lines cascade, ``order_status_changed``, the status
     change record), writing the status column only: Oscar's own saves the whole row,
     with whatever else this copy of the order holds. A fork that overrides
-    ``set_status`` keeps its own."""
+    ``set_status`` keeps its own. ``written``: the column is already written (with the
+    payment records, :func:`_written_status`)."""
     if type(order).set_status is not AbstractOrder.set_status:
         order.set_status(status)
         return
@@ -207,9 +258,31 @@ def _move_status(order: Any, status: str) -> None:
             if line_status in line.available_statuses():
                 line.status = line_status
                 line.save(update_fields=["status"])
-    order.save(update_fields=["status"])
+    if not written:
+        order.save(update_fields=["status"])
     order_status_changed.send(sender=order, order=order, old_status=old, new_status=status)
     order._create_order_status_change(old, status)
+
+
+def _written_status(order: Any, state: str) -> str | None:
+    """The status :func:`_set_status` would give ``order`` for ``state`` when the move
+    is nothing but Oscar's: a pipeline that allows it, no line cascade, Oscar's own
+    ``set_status`` and ``save``. Its UPDATE can then be written with the payment
+    records (:func:`cmi_oscar.records.insert_placed`, which also requires no save
+    receivers on the order), before the signal and the history row. Else None."""
+    status = conf.status_for(state)
+    model = type(order)
+    if (
+        not status
+        or order.status == status
+        or not order.pipeline
+        or status in order.cascade
+        or model.set_status is not AbstractOrder.set_status
+        or model.save is not AbstractOrder.save
+        or status not in order.available_statuses()
+    ):
+        return None
+    return str(status)
 
 
 def _record(
@@ -224,10 +297,13 @@ def _record(
     ``Source.allocate`` and ``Source.debit`` record them: the source's amounts, the
     "Authorise" and "Debit" transactions, the "Authorised" and "Paid" events, the status.
 
-    Written together: the source once with both amounts, the transactions in one INSERT,
-    the events in one, the type ids in one query. ``created``: the order was placed in
-    this transaction, so it has no source yet, and ``order`` is the placed copy (its
-    status and lines as Oscar left them; only the status column is written back).
+    Written together: the type ids in one query; for an order placed here on PostgreSQL,
+    the source, transactions, events, their line quantities and (when the move is
+    Oscar's plain one) the order's new status in one statement (:mod:`cmi_oscar.records`);
+    otherwise the source once with both amounts, the transactions in one INSERT, the
+    events in one, their quantities in one. ``created``: the order was placed in this
+    transaction, so it has no source yet, and ``order`` is the placed copy (its status
+    and lines as Oscar left them; only the status column is written back).
     """
     reference = payment.trans_id or ""
     names = ["Authorised", "Paid"] if debit else ["Authorised"]
@@ -247,29 +323,38 @@ def _record(
     source.amount_allocated += allocate
     if debit:
         source.amount_debited += debit
-    if created:
-        source.save()
-    elif allocate or debit:
-        source.save(update_fields=["amount_allocated", "amount_debited"])
-    transaction_model = source.transactions.model
-    moves = [(transaction_model.AUTHORISE, allocate), (transaction_model.DEBIT, debit)]
-    transaction_model._default_manager.bulk_create(
-        [
-            transaction_model(source=source, txn_type=kind, amount=amount, reference=reference)
-            for kind, amount in moves
-            if amount
-        ]
-    )
+    transaction_model = get_model("payment", "Transaction")
+    transactions = [
+        transaction_model(source=source, txn_type=kind, amount=amount, reference=reference)
+        for kind, amount in (
+            (transaction_model.AUTHORISE, allocate),
+            (transaction_model.DEBIT, debit),
+        )
+        if amount
+    ]
     events = []
     if allocate:
         events.append((type_ids["Authorised"], authorise, reference or payment.oid))
     if debit:
         events.append((type_ids["Paid"], debit, reference or payment.oid))
-    if events:
-        _events(order, events)
+    event_rows = _event_rows(order, events)
+    status = _written_status(order, "captured") if created and debit else None
+    if created and insert_placed(source, transactions, event_rows, order_status=status):
+        written = status is not None  # all of it in one statement (PostgreSQL)
+    else:
+        written = False
+        if created:
+            source.save()
+        elif allocate or debit:
+            source.save(update_fields=["amount_allocated", "amount_debited"])
+        transaction_model._default_manager.bulk_create(transactions)  # source id set now
+        _save_events(order, event_rows)
     if debit:
         record_capture(order, source, payment, debit)
-        _set_status(order, "captured")
+        if written and status:
+            _move_status(order, status, written=True)
+        else:
+            _set_status(order, "captured")
 
 
 def _debit(payment: Payment, amount: Decimal) -> None:
@@ -293,10 +378,12 @@ class OscarPaymentHook(PaymentHook):
         # place_order holds the basket's row lock to the end of the transaction, so this
         # check and the order's creation are one step for every attempt of the order.
         order, created = place_order(payment, status=conf.status_for("authorised"))
-        others = order.sources.filter(source_type__code=SOURCE_TYPE_CODE).exclude(
-            reference=payment.oid
-        )
-        if not created and others.exists():
+        if (
+            not created
+            and order.sources.filter(source_type__code=SOURCE_TYPE_CODE)
+            .exclude(reference=payment.oid)
+            .exists()
+        ):
             raise DuplicatePaymentError(
                 f"order #{order.number} is already paid by another CMI payment; "
                 f"{payment.oid} is not captured"
@@ -314,7 +401,9 @@ class OscarPaymentHook(PaymentHook):
 
             from cmi_oscar import tasks
 
-            enqueue(tasks.send_confirmation, order.pk, payment.lang)  # after CMI's reply
+            # After the commit; the placed order is handed over should the task run here
+            # then (the immediate backend): not read again, its relations kept.
+            enqueue(tasks.send_confirmation, order.pk, payment.lang, hand={"order": order})
 
     def on_captured(self, change: PaymentChange, effect: Effect) -> None:
         if change.has(EffectKind.AUTHORISED):

@@ -1,0 +1,158 @@
+"""The payment records of an order the callback just placed, in one statement (PostgreSQL).
+
+When CMI's approval (guide §4.2.1) places the order, :func:`cmi_oscar.hooks._record` gives
+it what Oscar's checkout would: a CMI ``Source`` (allocated, and debited when the capture
+came with the approval), its "Authorise" and "Debit" ``Transaction`` rows, the
+"Authorised" and "Paid" ``PaymentEvent`` rows and their ``PaymentEventQuantity`` per
+order line. Through the ORM that is four INSERTs, each compiled in Python on every
+callback; on PostgreSQL :func:`insert_placed` writes them as one statement (data-modifying
+``WITH`` queries: the source's id feeds its transactions, the events' ids their line
+quantities, and the database reads the order's lines itself).
+
+The rows are the ORM's: every concrete field of the unsaved instances, prepared as the
+ORM prepares an INSERT (``pre_save`` for ``auto_now_add``, then ``get_db_prep_save``), so
+a forked model's own columns are written too; table and column names come from the
+models, quoted; every value is a parameter. Only where nothing else would differ:
+PostgreSQL, the models on one database with database-generated primary keys, no
+``pre_save``/``post_save`` receivers on them (the ORM path sends the source's),
+``Source.save`` not overridden, and Oscar's three quantity columns. Otherwise
+:func:`insert_placed` returns False and the caller writes through the ORM. The order's
+move to its "captured" status can ride along (its ``UPDATE``; Oscar's signal and the
+history row follow in Python), when the order's model has no save receivers either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connections
+from django.db.models.signals import post_save, pre_save
+from oscar.apps.payment.abstract_models import AbstractSource
+from oscar.core.loading import get_model
+
+__all__ = ["insert_placed"]
+
+
+def _eligible(models: Sequence[Any], alias: str) -> bool:
+    """Do ``models`` live on ``alias``, with generated ids, and no save receivers?"""
+    return all(
+        model._default_manager.db == alias
+        and model._meta.pk.db_returning
+        and not pre_save.has_listeners(model)
+        and not post_save.has_listeners(model)
+        for model in models
+    )
+
+
+def insert_placed(
+    source: Any,
+    transactions: Sequence[Any],
+    events: Sequence[Any],
+    *,
+    order_status: str | None = None,
+) -> bool:
+    """Insert ``source`` (an unsaved ``Source`` of an order placed in this transaction),
+    ``transactions`` (unsaved, of that source) and ``events`` (unsaved ``PaymentEvent``
+    rows of the order, each then given a quantity per order line, the line's quantity)
+    in one statement; with ``order_status``, the same statement writes the order's status
+    column (``UPDATE ... SET status``: the caller then sends Oscar's signal and writes
+    the history row, as ``Order.set_status`` does after its save). Returns True with
+    ``source`` saved (its id set), or False, having written nothing, where this cannot
+    be done (module docstring; with ``order_status``, also a save receiver on the
+    order's model)."""
+    source_model = type(source)
+    order = source.order
+    quantity_model = get_model("order", "PaymentEventQuantity")
+    line_model = order.lines.model
+    models = [source_model, *{type(row) for row in (*transactions, *events)}]
+    if events:
+        models.append(quantity_model)
+    if order_status is not None:
+        models.append(type(order))
+    alias = source_model._default_manager.db
+    connection = connections[alias]
+    quantity_fields = {f.name for f in quantity_model._meta.concrete_fields if not f.primary_key}
+    if (
+        connection.vendor != "postgresql"
+        or source_model.save is not AbstractSource.save
+        or not _eligible(models, alias)
+        or (events and quantity_fields != {"event", "line", "quantity"})
+    ):
+        return False
+    quote = connection.ops.quote_name
+
+    def column(model: Any, field: str = "") -> str:
+        meta = model._meta
+        return quote(meta.get_field(field).column if field else meta.pk.column)
+
+    def table(model: Any) -> str:
+        return quote(model._meta.db_table)
+
+    def row(instance: Any, skip: Any = None) -> tuple[str, str, list[Any]]:
+        """The instance's columns, their placeholders and values, as the ORM inserts
+        them (every concrete field but the id and ``skip``)."""
+        fields = [
+            field
+            for field in instance._meta.concrete_fields
+            if not field.primary_key and field is not skip
+        ]
+        values = [
+            field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
+        ]
+        columns = ", ".join(quote(field.column) for field in fields)
+        return columns, ", ".join(["%s"] * len(values)), values
+
+    columns, marks, params = row(source)
+    parts = [
+        (
+            f"cmi_source AS (INSERT INTO {table(source_model)} ({columns}) "  # noqa: S608 - identifiers from the models, quoted; values are parameters
+            f"VALUES ({marks}) RETURNING {column(source_model)})"
+        )
+    ]
+    for index, transaction in enumerate(transactions):
+        link = type(transaction)._meta.get_field("source")
+        columns, marks, values = row(transaction, skip=link)
+        parts.append(
+            f"cmi_transaction_{index} AS (INSERT INTO {table(type(transaction))} "  # noqa: S608 - identifiers from the models, quoted; values are parameters
+            f"({quote(link.column)}, {columns}) "
+            f"SELECT {column(source_model)}, {marks} FROM cmi_source)"
+        )
+        params += values
+    if events:
+        event_model = type(events[0])
+        rows = []
+        for event in events:
+            columns, marks, values = row(event)
+            rows.append(f"({marks})")
+            params += values
+        parts.append(
+            f"cmi_events AS (INSERT INTO {table(event_model)} ({columns}) "  # noqa: S608 - identifiers from the models, quoted; values are parameters
+            f"VALUES {', '.join(rows)} RETURNING {column(event_model)})"
+        )
+        quantity_columns = ", ".join(
+            column(quantity_model, field) for field in ("event", "line", "quantity")
+        )
+        parts.append(
+            f"cmi_quantities AS (INSERT INTO {table(quantity_model)} ({quantity_columns}) "  # noqa: S608 - identifiers from the models, quoted; values are parameters
+            f"SELECT cmi_events.{column(event_model)}, cmi_line.{column(line_model)}, "
+            f"cmi_line.{column(line_model, 'quantity')} "
+            f"FROM cmi_events, {table(line_model)} cmi_line "
+            f"WHERE cmi_line.{column(line_model, 'order')} = %s)"
+        )
+        params.append(order.pk)
+    if order_status is not None:
+        order_model = type(order)
+        status = order_model._meta.get_field("status")
+        parts.append(
+            f"cmi_order AS (UPDATE {table(order_model)} SET {quote(status.column)} = %s "  # noqa: S608 - identifiers from the models, quoted; values are parameters
+            f"WHERE {column(order_model)} = %s)"
+        )
+        params += [status.get_db_prep_save(order_status, connection), order.pk]
+    sql = f"WITH {', '.join(parts)} SELECT {column(source_model)} FROM cmi_source"  # noqa: S608 - identifiers from the models, quoted; values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (source.pk,) = cursor.fetchone()
+    source._state.adding = False
+    source._state.db = alias
+    return True
