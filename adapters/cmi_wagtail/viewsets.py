@@ -23,10 +23,13 @@ from cmi_django.dashboard import action_context
 from cmi_django.display import currency_code, format_money, money_for_csv
 from cmi_django.i18n import STATE_LABELS, isolate, state_label
 from cmi_django.listing import BoundedPaginator, distinct_values
+from django.conf import settings
+from django.contrib.admin.utils import quote
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template import Context
 from django.template.base import render_value_in_context
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -34,14 +37,15 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, escape, format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
 from wagtail.admin import messages
 from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
 from wagtail.admin.paginator import WagtailPaginator
-from wagtail.admin.ui.tables import Column, TitleColumn
+from wagtail.admin.ui.tables import Column, Table, TitleColumn
 from wagtail.admin.views.generic import IndexView, InspectView
 from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.models import Page
@@ -82,6 +86,8 @@ LABELS: dict[str, Any] = {
     "payer": gettext_lazy("Payer"),
 }
 _MONEY_FIELDS = ("amount", "authorised_amount", "captured_amount", "refunded_amount")
+#: A payment id no list shows, to find where the id goes in the detail's URL.
+_URL_MARK = 987654321987
 
 
 def _local(value: datetime.datetime) -> str:
@@ -165,14 +171,16 @@ class PaymentPaginator(BoundedPaginator, WagtailPaginator):
         ) % {"count": self.count_display}
 
 
-def _cell_text(value: Any, context: Any, blank: Any = "") -> Any:
-    """A cell's value as Wagtail's cell templates print it: ``blank`` when empty, an integer
-    unlocalised, anything else as ``{{ value }}`` would (local time, localised, escaped)."""
+def _cell_text(value: Any, context: Any, blank: Any = "") -> str:
+    """A cell's value as Wagtail's cell templates print it, escaped: ``blank`` when empty,
+    an integer unlocalised, anything else as ``{{ value }}`` would (local time, localised)."""
+    if isinstance(value, str):  # most cells: what {{ value }} does to text, without its steps
+        return conditional_escape(value if value.strip() else blank)
     if value is None or not str(value).strip():
-        return blank
+        return conditional_escape(blank)
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    return render_value_in_context(value, context)
+    return conditional_escape(render_value_in_context(value, context))
 
 
 class PlainColumn(Column):
@@ -184,9 +192,10 @@ class PlainColumn(Column):
     """
 
     def render_cell_html(self, instance: Any, parent_context: Any) -> str:
-        classes = format_html(' class="{}"', self.classname) if self.classname else ""
         text = _cell_text(self.get_value(instance), parent_context, self.empty_value_display)
-        return format_html("<td{}>{}</td>", classes, text)
+        if self.classname:
+            return mark_safe(f'<td class="{escape(self.classname)}">{text}</td>')  # noqa: S308 - escaped
+        return mark_safe(f"<td>{text}</td>")  # noqa: S308 - escaped by _cell_text
 
 
 class PlainTitleColumn(TitleColumn):
@@ -202,9 +211,63 @@ class PlainTitleColumn(TitleColumn):
         text = _cell_text(self.get_value(instance), parent_context, self.empty_value_display)
         url = self.get_link_url(instance, parent_context)
         if url:
-            text = format_html('<a href="{}">{}</a>', url, text)
-        classes = f"{self.classname} title" if self.classname else "title"
-        return format_html('<td class="{}"><div class="title-wrapper">{}</div></td>', classes, text)
+            text = f'<a href="{escape(url)}">{text}</a>'
+        classes = escape(f"{self.classname} title" if self.classname else "title")
+        return mark_safe(f'<td class="{classes}"><div class="title-wrapper">{text}</div></td>')  # noqa: S308 - escaped
+
+
+def _attrs(attrs: dict[str, Any]) -> str:
+    """HTML attributes as ``wagtailadmin/shared/attrs.html`` writes them: ``True`` alone,
+    ``False`` left out, any other value escaped in double quotes."""
+    return "".join(
+        format_html(" {}", name) if value is True else format_html(' {}="{}"', name, value)
+        for name, value in attrs.items()
+        if value is not False
+    )
+
+
+class PaymentTable(Table):
+    """Wagtail's :class:`~wagtail.admin.ui.tables.Table`, written in Python.
+
+    The markup of ``wagtailadmin/tables/table.html`` (caption, column widths, header row,
+    one ``<tr>`` per row), without its template: the template's loop costs an include per
+    row (the row's attributes) and a ``{% component %}`` tag per cell, more than the cells
+    themselves once they are written in Python (:class:`PlainColumn`). Headers and cells
+    are still each column's own ``render_header_html`` and ``render_cell_html``, given the
+    context the template would give them (``table``, ``request``, ``column``, ``row``).
+    """
+
+    def render_html(self, parent_context: Any = None) -> str:
+        context = Context(self.get_context_data(parent_context))
+        parts = [format_html("<table{}>", mark_safe(_attrs(self.attrs)))]  # noqa: S308 - escaped by _attrs
+        caption = self.get_caption()
+        if caption:
+            parts.append(format_html('<caption class="w-sr-only">{}</caption>', caption))
+        columns = list(self.columns.values())
+        if self.has_column_widths():
+            parts.extend(
+                format_html('<col width="{}" />', column.width) if column.width else "<col />"
+                for column in columns
+            )
+        row_class = (
+            format_html(' class="{}"', self.header_row_classname)
+            if self.header_row_classname
+            else ""
+        )
+        parts.append(f"<thead><tr{row_class}>")
+        for column in columns:
+            with context.push(column=column):
+                parts.append(str(column.header.render_html(context)))
+        parts.append("</tr></thead><tbody>")
+        for row in self.rows:
+            parts.append(f"<tr{_attrs(row.attrs)}>")
+            with context.push(row=row):
+                parts.extend(
+                    str(column.render_cell_html(row.instance, context)) for column in columns
+                )
+            parts.append("</tr>")
+        parts.append("</tbody></table>")
+        return mark_safe("".join(parts))  # noqa: S308 - every value above went through format_html
 
 
 class IndexedListMixin:
@@ -212,6 +275,7 @@ class IndexedListMixin:
     newest first, sortable by date only (the one order an index serves at any size)."""
 
     paginator_class = PaymentPaginator
+    table_class = PaymentTable
     ordering: Any
 
     @cached_property
@@ -231,7 +295,8 @@ class IndexedListMixin:
 
 
 class PageFilter(django_filters.ChoiceFilter):
-    """The "Page" filter, its choices (:func:`_page_choices`) read once per list render.
+    """The "Page" filter: its choices (:func:`_page_choices`) are read once per list render,
+    by :attr:`PaymentFilterSet.form`, into that render's own copy of the field.
 
     Django reads callable choices again at each use (validating the value, drawing the
     select, naming the active filter): three walks of the index a render when filtering.
@@ -240,11 +305,19 @@ class PageFilter(django_filters.ChoiceFilter):
     @property
     def field(self) -> Any:
         if not hasattr(self, "_field"):
-            self.extra["choices"] = _page_choices()
+            self.extra["choices"] = []  # this render's, set on the form's copy of the field
         return super().field
 
 
 class PaymentFilterSet(WagtailFilterSet):
+    """The list's filters; their form class is built once per process, not on each render.
+
+    django-filters builds a form class, with a new field and widgets for every filter, each
+    time a list is drawn: a millisecond a render. The fields hold nothing of a request
+    (labels are translated when drawn; the "Page" choices go into each form's own copy of
+    its field), and a form copies its class's fields, so one class serves every render.
+    """
+
     state = django_filters.ChoiceFilter(
         label=gettext_lazy("State"), choices=list(STATE_LABELS.items())
     )
@@ -254,9 +327,28 @@ class PaymentFilterSet(WagtailFilterSet):
     page = PageFilter(label=gettext_lazy("Page"), field_name="reference", choices=[])
     amount = django_filters.RangeFilter(label=gettext_lazy("Amount"), widget=NumberRangeWidget)
 
+    #: Form classes built so far, by the filters' names and the date format their date
+    #: widgets were built with (``WAGTAIL_DATE_FORMAT``, read when a widget is made).
+    _form_classes: ClassVar[dict[tuple[Any, ...], type]] = {}
+
     class Meta:
         model = WagtailPayment
         fields: ClassVar[list[Any]] = ["state", "created_at", "page", "amount"]
+
+    def get_form_class(self) -> type:
+        key = (type(self), *self.filters, getattr(settings, "WAGTAIL_DATE_FORMAT", None))
+        form_class = self._form_classes.get(key)
+        if form_class is None:
+            form_class = self._form_classes[key] = super().get_form_class()
+        return form_class
+
+    @property
+    def form(self) -> Any:
+        if not hasattr(self, "_form"):
+            form = super().form
+            if "page" in form.fields:
+                form.fields["page"].choices = _page_choices()
+        return self._form
 
 
 class PaymentIndexView(IndexedListMixin, IndexView):
@@ -296,6 +388,25 @@ class PaymentIndexView(IndexedListMixin, IndexView):
         elif field_name == "state":
             column.accessor = lambda item: state_label(item.state)
         return column
+
+    @cached_property
+    def _inspect_url_parts(self) -> tuple[str, str] | None:
+        """The detail's URL either side of the payment's id, reversed once a list (not once
+        a row); None when the user may not open it (Wagtail's :meth:`get_inspect_url`)."""
+        if not self.inspect_url_name or not self.user_has_any_permission(
+            {"add", "change", "delete", "view"}
+        ):
+            return None
+        head, marker, tail = reverse(self.inspect_url_name, args=(_URL_MARK,)).rpartition(
+            str(_URL_MARK)
+        )
+        return (head, tail) if marker else None
+
+    def get_inspect_url(self, instance: Any) -> str | None:
+        parts = self._inspect_url_parts
+        if parts is None:
+            return super().get_inspect_url(instance)  # type: ignore[no-any-return]
+        return f"{parts[0]}{quote(instance.pk)}{parts[1]}"
 
     def get_list_buttons(self, instance: Any) -> list[Any]:
         """None: the row's order id links to its detail, the one place a row leads (Wagtail's
