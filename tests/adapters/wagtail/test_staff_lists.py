@@ -177,17 +177,21 @@ def test_rows_are_written_without_a_template_per_cell(admin_client: Client) -> N
 
 def test_table_is_the_markup_wagtails_template_writes(rf: Any) -> None:
     """The list's table against Wagtail's own ``Table`` over the same columns and rows:
-    caption, widths, classes, row attributes, header and cells, text to escape."""
+    caption, widths, classes, row attributes, headers (sorting or not) and cells, text to
+    escape: every column ours against Wagtail's own column class."""
     from cmi_wagtail.viewsets import PaymentTable
 
     fill(3, platform="wagtail", title='Don <b>&</b> "Zakat"')
     payments = list(Payment.objects.order_by("-id"))
-    columns = [
-        PlainTitleColumn("oid", get_url=lambda p: f"/detail/{p.pk}/?a=1&b=2", width="30%"),
-        PlainColumn("page_title", accessor=lambda p: p.data["page_title"], classname="w-x"),
-        PlainColumn("amount"),
-        Column("state", width="10%"),  # a column still drawn by Wagtail's template
-    ]
+
+    def columns(column: type, title: type) -> list[Any]:
+        return [
+            title("oid", get_url=lambda p: f"/detail/{p.pk}/?a=1&b=2", width="30%"),
+            column("page_title", accessor=lambda p: p.data["page_title"], classname="w-x"),
+            column("amount", label="Montant <HT>", classname="w-a&b"),
+            column("created_at", sort_key="created_at"),  # a sorting header: Wagtail's
+            Column("state", width="10%"),  # a column still drawn by Wagtail's templates
+        ]
 
     class Striped:
         header_row_classname = "w-head"
@@ -198,11 +202,18 @@ def test_table_is_the_markup_wagtails_template_writes(rf: Any) -> None:
         def get_row_attrs(self, instance: Any) -> dict[str, Any]:
             return {"data-id": f'{instance.pk}"', "hidden": instance.pk % 2 == 0}
 
-    ours = type("Ours", (Striped, PaymentTable), {})(columns, payments, attrs={"id": "t&1"})
-    wagtails = type("Theirs", (Striped, Table), {})(columns, payments, attrs={"id": "t&1"})
+    kwargs: dict[str, Any] = {"attrs": {"id": "t&1"}, "ordering": "-created_at"}
+    ours = type("Ours", (Striped, PaymentTable), {})(
+        columns(PlainColumn, PlainTitleColumn), payments, **kwargs
+    )
+    wagtails = type("Theirs", (Striped, Table), {})(
+        columns(Column, TitleColumn), payments, **kwargs
+    )
     context = Context({"request": rf.get(INDEX)})
     expected = _cells(str(wagtails.render_html(context)))
     assert "Don &lt;b&gt;&amp;&lt;/b&gt;" in expected  # the test sees escaped text
+    assert "Montant &lt;HT&gt;" in expected
+    assert "ordering=created_at" in expected
     assert _cells(ours.render_html(context)) == expected
 
 
