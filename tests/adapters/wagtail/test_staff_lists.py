@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from cmi_django.models import Payment
 from cmi_wagtail.viewsets import PlainColumn, PlainTitleColumn
+from django import forms
 from django.template import Context
 from django.test import Client
 from django.urls import reverse
@@ -318,3 +319,23 @@ def test_page_filter_reads_its_choices_once(admin_client: Client) -> None:
         response = admin_client.get(f"{INDEX}?page={hostile}")
         assert response.status_code == 200
         assert "<script>" not in response.content.decode().split("<tbody>")[-1]
+
+
+@pytest.mark.parametrize("value", ["", "2", "<b>", None])
+def test_filter_select_is_the_markup_djangos_templates_write(value: Any) -> None:
+    """The filters' select (state, page) against Django's own, options and groups, the
+    chosen one, attributes and text to escape."""
+    from cmi_wagtail.viewsets import PlainSelect
+
+    choices: list[Any] = [
+        ("", "---------"),
+        ("1", "Adhésion & dons"),
+        ("2", 'Page "<script>"'),
+        ("<b>", "تبرع"),
+        ("Groupe <g>", [("3", "Trois"), ("4", "Quatre")]),
+    ]
+    attrs = {"id": "id_page", "data-x": 'a"b', "required": True, "disabled": False}
+    ours = PlainSelect(attrs=attrs, choices=choices).render("page", value)
+    djangos = forms.Select(attrs=attrs, choices=choices).render("page", value)
+    assert "&lt;script&gt;" in djangos  # the test sees escaped text
+    assert _cells(ours) == _cells(djangos)
