@@ -339,3 +339,33 @@ def test_filter_select_is_the_markup_djangos_templates_write(value: Any) -> None
     djangos = forms.Select(attrs=attrs, choices=choices).render("page", value)
     assert "&lt;script&gt;" in djangos  # the test sees escaped text
     assert _cells(ours) == _cells(djangos)
+
+
+@pytest.mark.parametrize("language", ["fr", "en", "ar"])
+@pytest.mark.parametrize(("number", "count"), [(1, 10_000), (3, 200), (250, 10_000), (5, 100)])
+def test_pagination_is_the_markup_wagtails_template_writes(
+    rf: Any, language: str, number: int, count: int
+) -> None:
+    """The list's pagination against Wagtail's ``pagination_nav.html``: the heading, the
+    links (the current query, ``p`` replaced, text to escape), the elided range, the
+    current page, the arrows, grouped numbers and the count, in each language."""
+    from cmi_wagtail.viewsets import PaymentPaginator, _pagination_html
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    request = rf.get(INDEX, {"state": "captured", "p": str(number), "q": 'a "b" <c>'})
+    paginator = PaymentPaginator(list(range(count)), 20)
+    page = paginator.page(number)
+    with translation.override(language):
+        expected = render_to_string(
+            "wagtailadmin/shared/pagination_nav.html",
+            {
+                "items": page,
+                "elided_page_range": paginator.get_elided_page_range(number),
+                "linkurl": INDEX,
+                "request": request,
+            },
+        )
+        ours = _pagination_html(request, page, paginator.get_elided_page_range(number), INDEX)
+    assert "q=a+%22b%22+%3Cc%3E" in expected  # the test sees the query kept
+    assert _cells(ours) == _cells(expected)
