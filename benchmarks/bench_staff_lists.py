@@ -454,7 +454,9 @@ def main() -> None:
 
 
 def _summary(results: list[tuple[str, str, dict[str, Any]]]) -> None:
-    """Page 1 and the slowest page per list and size; the goal's verdict at 100k."""
+    """Page 1 and the slowest page per list and size, and page 1 against the baseline (the
+    same admin's list of something else, in the same rounds: steadier than either figure
+    alone on a shared machine)."""
     print(
         "\nsummary (median ms, wall clock and this process's CPU): page 1, the slowest view, "
         "most rows one statement read"
@@ -471,6 +473,7 @@ def _summary(results: list[tuple[str, str, dict[str, Any]]]) -> None:
             f"  {database:<11}{platform:<11}{result['size']:>10,}  page 1 {first:6.1f} "
             f"(cpu {cpu:5.1f})  slowest {slowest['median']:6.1f} (cpu {slowest['cpu']:5.1f}, "
             f"{slowest_name})  baseline {baseline:5.1f} (cpu {views[BASELINE]['cpu']:5.1f})"
+            f"  page 1 / baseline {first / baseline:.2f} (cpu {cpu / views[BASELINE]['cpu']:.2f})"
             + (f"  rows read {read:,}" if read >= 0 else "")
         )
 
