@@ -41,7 +41,7 @@ from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.html import conditional_escape, escape, format_html
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -262,7 +262,7 @@ class PaymentTable(Table):
 
     def render_html(self, parent_context: Any = None) -> str:
         context = Context(self.get_context_data(parent_context))
-        parts = [format_html("<table{}>", _attrs(self.attrs))]
+        parts: list[str] = [format_html("<table{}>", _attrs(self.attrs))]
         caption = self.get_caption()
         if caption:
             parts.append(format_html('<caption class="w-sr-only">{}</caption>', caption))
@@ -378,9 +378,11 @@ class PlainSelect(forms.Select):
 
     def render(
         self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
-    ) -> str:
+    ) -> SafeString:
         widget = self.get_context(name, value, attrs)["widget"]
-        parts = [format_html('<select name="{}"{}>', widget["name"], _attrs(widget["attrs"]))]
+        parts: list[str] = [
+            format_html('<select name="{}"{}>', widget["name"], _attrs(widget["attrs"]))
+        ]
         for group_name, group_choices, _index in widget["optgroups"]:
             if group_name:
                 parts.append(format_html('\n  <optgroup label="{}">', group_name))
@@ -519,7 +521,7 @@ class PaymentIndexView(IndexedListMixin, IndexView):
     def get_inspect_url(self, instance: Any) -> str | None:
         parts = self._inspect_url_parts
         if parts is None:
-            return super().get_inspect_url(instance)  # type: ignore[no-any-return]
+            return super().get_inspect_url(instance)
         return f"{parts[0]}{quote(instance.pk)}{parts[1]}"
 
     def get_list_buttons(self, instance: Any) -> list[Any]:
