@@ -23,25 +23,33 @@ from cmi_django.dashboard import action_context
 from cmi_django.display import currency_code, format_money, money_for_csv
 from cmi_django.i18n import STATE_LABELS, isolate, state_label
 from cmi_django.listing import BoundedPaginator, distinct_values
+from django import forms
+from django.conf import settings
+from django.contrib.admin.utils import quote
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, resolve_url
+from django.template import Context
 from django.template.base import render_value_in_context
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
 from wagtail.admin import messages
 from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
 from wagtail.admin.paginator import WagtailPaginator
-from wagtail.admin.ui.tables import Column, TitleColumn
+from wagtail.admin.ui.tables import Column, Table, TitleColumn
 from wagtail.admin.views.generic import IndexView, InspectView
 from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.models import Page
@@ -82,6 +90,8 @@ LABELS: dict[str, Any] = {
     "payer": gettext_lazy("Payer"),
 }
 _MONEY_FIELDS = ("amount", "authorised_amount", "captured_amount", "refunded_amount")
+#: A payment id no list shows, to find where the id goes in the detail's URL.
+_URL_MARK = 987654321987
 
 
 def _local(value: datetime.datetime) -> str:
@@ -104,7 +114,6 @@ def _permission_policy() -> Any:
 try:
     from wagtail.admin.filters import NumberRangeWidget
 except ImportError:  # Wagtail 7.0 LTS has no NumberRangeWidget yet: the same, from Wagtail 8
-    from django import forms
     from django_filters.widgets import SuffixedMultiWidget
 
     class NumberRangeWidget(SuffixedMultiWidget):  # type: ignore[no-redef]  # Wagtail 7 fallback
@@ -136,7 +145,9 @@ def _page_choices() -> list[tuple[str, str]]:
     # column) is only looked up in the payments.
     ids = [int(ref) for ref in references if ref.isascii() and ref.isdigit() and len(ref) < 10]
     titles = {
-        str(pk): title for pk, title in Page.objects.filter(pk__in=ids).values_list("pk", "title")
+        str(pk): title
+        # Unordered: sorted by title below (the pages' own order, by tree path, costs a sort).
+        for pk, title in Page.objects.filter(pk__in=ids).order_by().values_list("pk", "title")
     }
     for reference in references:
         if reference not in titles:
@@ -165,17 +176,35 @@ class PaymentPaginator(BoundedPaginator, WagtailPaginator):
         ) % {"count": self.count_display}
 
 
-def _cell_text(value: Any, context: Any, blank: Any = "") -> Any:
-    """A cell's value as Wagtail's cell templates print it: ``blank`` when empty, an integer
-    unlocalised, anything else as ``{{ value }}`` would (local time, localised, escaped)."""
+def _cell_text(value: Any, context: Any, blank: Any = "") -> str:
+    """A cell's value as Wagtail's cell templates print it, escaped: ``blank`` when empty,
+    an integer unlocalised, anything else as ``{{ value }}`` would (local time, localised)."""
+    if isinstance(value, str):  # most cells: what {{ value }} does to text, without its steps
+        return conditional_escape(value if value.strip() else blank)
     if value is None or not str(value).strip():
-        return blank
+        return conditional_escape(blank)
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    return render_value_in_context(value, context)
+    return conditional_escape(render_value_in_context(value, context))
 
 
-class PlainColumn(Column):
+class PlainHeaderMixin:
+    """A header that sorts nothing written in Python: ``wagtailadmin/tables/column_header.html``
+    reduced to what it writes then (``<th>`` and the label); a sorting header (the date)
+    goes through Wagtail's template, its links and titles."""
+
+    sort_key: Any
+    classname: Any
+    label: Any
+
+    def render_header_html(self, parent_context: Any) -> str:
+        if self.sort_key:
+            return str(super().render_header_html(parent_context))  # type: ignore[misc]
+        classes = f' class="{escape(self.classname)}"' if self.classname else ""
+        return mark_safe(f"<th{classes}>{conditional_escape(self.label)}</th>")  # noqa: S308
+
+
+class PlainColumn(PlainHeaderMixin, Column):
     """Wagtail's :class:`~wagtail.admin.ui.tables.Column`, its cell written in Python.
 
     Wagtail renders each cell from a template (``wagtailadmin/tables/cell.html``): a new
@@ -184,12 +213,13 @@ class PlainColumn(Column):
     """
 
     def render_cell_html(self, instance: Any, parent_context: Any) -> str:
-        classes = format_html(' class="{}"', self.classname) if self.classname else ""
         text = _cell_text(self.get_value(instance), parent_context, self.empty_value_display)
-        return format_html("<td{}>{}</td>", classes, text)
+        if self.classname:
+            return mark_safe(f'<td class="{escape(self.classname)}">{text}</td>')  # noqa: S308 - escaped
+        return mark_safe(f"<td>{text}</td>")  # noqa: S308 - escaped by _cell_text
 
 
-class PlainTitleColumn(TitleColumn):
+class PlainTitleColumn(PlainHeaderMixin, TitleColumn):
     """The first column: the value linked to the payment's detail, written in Python like
     :class:`PlainColumn` (``wagtailadmin/tables/title_cell.html``'s markup). A row with
     buttons (none in this list, see :meth:`PaymentIndexView.get_list_buttons`) goes
@@ -202,9 +232,116 @@ class PlainTitleColumn(TitleColumn):
         text = _cell_text(self.get_value(instance), parent_context, self.empty_value_display)
         url = self.get_link_url(instance, parent_context)
         if url:
-            text = format_html('<a href="{}">{}</a>', url, text)
-        classes = f"{self.classname} title" if self.classname else "title"
-        return format_html('<td class="{}"><div class="title-wrapper">{}</div></td>', classes, text)
+            text = f'<a href="{escape(url)}">{text}</a>'
+        classes = escape(f"{self.classname} title" if self.classname else "title")
+        return mark_safe(f'<td class="{classes}"><div class="title-wrapper">{text}</div></td>')  # noqa: S308 - escaped
+
+
+def _attrs(attrs: dict[str, Any]) -> str:
+    """HTML attributes as ``wagtailadmin/shared/attrs.html`` writes them: ``True`` alone,
+    ``False`` left out, any other value escaped in double quotes."""
+    return mark_safe(  # noqa: S308 - each part went through format_html
+        "".join(
+            format_html(" {}", name) if value is True else format_html(' {}="{}"', name, value)
+            for name, value in attrs.items()
+            if value is not False
+        )
+    )
+
+
+class PaymentTable(Table):
+    """Wagtail's :class:`~wagtail.admin.ui.tables.Table`, written in Python.
+
+    The markup of ``wagtailadmin/tables/table.html`` (caption, column widths, header row,
+    one ``<tr>`` per row), without its template: the template's loop costs an include per
+    row (the row's attributes) and a ``{% component %}`` tag per cell, more than the cells
+    themselves once they are written in Python (:class:`PlainColumn`). Headers and cells
+    are still each column's own ``render_header_html`` and ``render_cell_html``, given the
+    context the template would give them (``table``, ``request``, ``column``, ``row``).
+    """
+
+    def render_html(self, parent_context: Any = None) -> str:
+        context = Context(self.get_context_data(parent_context))
+        parts: list[str] = [format_html("<table{}>", _attrs(self.attrs))]
+        caption = self.get_caption()
+        if caption:
+            parts.append(format_html('<caption class="w-sr-only">{}</caption>', caption))
+        columns = list(self.columns.values())
+        if self.has_column_widths():
+            parts.extend(
+                format_html('<col width="{}" />', column.width) if column.width else "<col />"
+                for column in columns
+            )
+        row_class = (
+            format_html(' class="{}"', self.header_row_classname)
+            if self.header_row_classname
+            else ""
+        )
+        parts.append(f"<thead><tr{row_class}>")
+        for column in columns:
+            with context.push(column=column):
+                parts.append(str(column.header.render_html(context)))
+        parts.append("</tr></thead><tbody>")
+        for row in self.rows:
+            parts.append(f"<tr{_attrs(row.attrs)}>")
+            with context.push(row=row):
+                parts.extend(
+                    str(column.render_cell_html(row.instance, context)) for column in columns
+                )
+            parts.append("</tr>")
+        parts.append("</tbody></table>")
+        return mark_safe("".join(parts))  # noqa: S308 - every value above went through format_html
+
+
+def _pagination_html(request: HttpRequest, page: Any, page_range: Any, url_path: str) -> str:
+    """Wagtail's ``wagtailadmin/shared/pagination_nav.html``, written in Python.
+
+    The same ``<nav>``: "Page 1 of 500", Previous, the page numbers (Wagtail's elided
+    range), Next and the count, each link the current query with ``p`` replaced (Wagtail's
+    ``{% querystring %}``), numbers grouped as ``intcomma`` groups them, the arrows from
+    Wagtail's icon template. The template's tags (a query string, a grouped number and
+    a few includes a link) cost more than the rest of the list's footer.
+    """
+
+    def link(number: Any) -> str:
+        query = request.GET.copy()
+        query["p"] = str(number)
+        return escape(f"{url_path}?{query.urlencode()}")
+
+    def icon(name: str) -> str:
+        context = {"name": name, "classname": "default", "title": None, "wrapped": False}
+        return render_to_string("wagtailadmin/shared/icon.html", context)
+
+    paginator = page.paginator
+    heading = _("Page %(page_num)s of %(total_pages)s") % {
+        "page_num": intcomma(page.number),
+        "total_pages": intcomma(paginator.num_pages),
+    }
+    previous = f' href="{link(page.previous_page_number())}"' if page.has_previous() else ""
+    following = f' href="{link(page.next_page_number())}"' if page.has_next() else ""
+    parts = [
+        f'<nav class="pagination" aria-label="{escape(_("Pagination"))}">',
+        f'<div class="pagination__start"><p>{escape(heading)}</p></div><ul>',
+        f'<li class="prev"><a{previous}>{icon("arrow-left")} {escape(_("Previous"))}</a></li>',
+    ]
+    for number in page_range:
+        current = number == page.number
+        classes = "pagination__page-number" + (
+            " pagination__page-number--current" if current else ""
+        )
+        if number == paginator.ELLIPSIS:
+            parts.append(f'<li class="{classes}"><span>{escape(number)}</span></li>')
+        else:
+            aria = ' aria-current="page"' if current else ""
+            parts.append(
+                f'<li class="{classes}"><a href="{link(number)}"{aria}>'
+                f"{escape(intcomma(number))}</a></li>"
+            )
+    parts += [
+        f'<li class="next"><a{following}>{escape(_("Next"))} {icon("arrow-right")}</a></li></ul>',
+        f'<div class="pagination__end">{escape(capfirst(paginator.items_count_label))}</div></nav>',
+    ]
+    return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped
 
 
 class IndexedListMixin:
@@ -212,6 +349,7 @@ class IndexedListMixin:
     newest first, sortable by date only (the one order an index serves at any size)."""
 
     paginator_class = PaymentPaginator
+    table_class = PaymentTable
     ordering: Any
 
     @cached_property
@@ -230,8 +368,42 @@ class IndexedListMixin:
         return queryset.order_by(f"{sign}created_at", f"{sign}id")
 
 
+class PlainSelect(forms.Select):
+    """Django's :class:`~django.forms.Select`, its options written in Python.
+
+    The markup of ``django/forms/widgets/select.html`` and ``select_option.html``: the
+    templates cost two renders an option (the option, then its attributes), the filters'
+    largest part once the "Page" filter offers a few dozen pages.
+    """
+
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> SafeString:
+        widget = self.get_context(name, value, attrs)["widget"]
+        parts: list[str] = [
+            format_html('<select name="{}"{}>', widget["name"], _attrs(widget["attrs"]))
+        ]
+        for group_name, group_choices, _index in widget["optgroups"]:
+            if group_name:
+                parts.append(format_html('\n  <optgroup label="{}">', group_name))
+            parts.extend(
+                format_html(
+                    '\n  <option value="{}"{}>{}</option>',
+                    str(option["value"]),
+                    _attrs(option["attrs"]),
+                    option["label"],
+                )
+                for option in group_choices
+            )
+            if group_name:
+                parts.append("\n  </optgroup>")
+        parts.append("\n</select>")
+        return mark_safe("".join(parts))  # noqa: S308 - every value went through format_html
+
+
 class PageFilter(django_filters.ChoiceFilter):
-    """The "Page" filter, its choices (:func:`_page_choices`) read once per list render.
+    """The "Page" filter: its choices (:func:`_page_choices`) are read once per list render,
+    by :attr:`PaymentFilterSet.form`, into that render's own copy of the field.
 
     Django reads callable choices again at each use (validating the value, drawing the
     select, naming the active filter): three walks of the index a render when filtering.
@@ -240,23 +412,52 @@ class PageFilter(django_filters.ChoiceFilter):
     @property
     def field(self) -> Any:
         if not hasattr(self, "_field"):
-            self.extra["choices"] = _page_choices()
+            self.extra["choices"] = []  # this render's, set on the form's copy of the field
         return super().field
 
 
 class PaymentFilterSet(WagtailFilterSet):
+    """The list's filters; their form class is built once per process, not on each render.
+
+    django-filters builds a form class, with a new field and widgets for every filter, each
+    time a list is drawn: a millisecond a render. The fields hold nothing of a request
+    (labels are translated when drawn; the "Page" choices go into each form's own copy of
+    its field), and a form copies its class's fields, so one class serves every render.
+    """
+
     state = django_filters.ChoiceFilter(
-        label=gettext_lazy("State"), choices=list(STATE_LABELS.items())
+        label=gettext_lazy("State"), choices=list(STATE_LABELS.items()), widget=PlainSelect
     )
     created_at = django_filters.DateFromToRangeFilter(
         label=gettext_lazy("Date"), widget=DateRangePickerWidget
     )
-    page = PageFilter(label=gettext_lazy("Page"), field_name="reference", choices=[])
+    page = PageFilter(
+        label=gettext_lazy("Page"), field_name="reference", choices=[], widget=PlainSelect
+    )
     amount = django_filters.RangeFilter(label=gettext_lazy("Amount"), widget=NumberRangeWidget)
+
+    #: Form classes built so far, by the filters' names and the date format their date
+    #: widgets were built with (``WAGTAIL_DATE_FORMAT``, read when a widget is made).
+    _form_classes: ClassVar[dict[tuple[Any, ...], type]] = {}
 
     class Meta:
         model = WagtailPayment
         fields: ClassVar[list[Any]] = ["state", "created_at", "page", "amount"]
+
+    def get_form_class(self) -> type:
+        key = (type(self), *self.filters, getattr(settings, "WAGTAIL_DATE_FORMAT", None))
+        form_class = self._form_classes.get(key)
+        if form_class is None:
+            form_class = self._form_classes[key] = super().get_form_class()
+        return form_class
+
+    @property
+    def form(self) -> Any:
+        if not hasattr(self, "_form"):
+            form = super().form
+            if "page" in form.fields:
+                form.fields["page"].choices = _page_choices()
+        return self._form
 
 
 class PaymentIndexView(IndexedListMixin, IndexView):
@@ -280,6 +481,13 @@ class PaymentIndexView(IndexedListMixin, IndexView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["cmi_filter_partials"] = self.filter_partials
+        if context.get("is_paginated"):  # Wagtail's pagination, in Python (_pagination_html)
+            context["cmi_pagination"] = _pagination_html(
+                self.request,
+                context["page_obj"],
+                context["elided_page_range"],
+                resolve_url(self.index_url) if self.index_url else "",
+            )
         return context
 
     def _get_title_column(self, field_name: str, column_class: Any = None, **kwargs: Any) -> Any:
@@ -296,6 +504,25 @@ class PaymentIndexView(IndexedListMixin, IndexView):
         elif field_name == "state":
             column.accessor = lambda item: state_label(item.state)
         return column
+
+    @cached_property
+    def _inspect_url_parts(self) -> tuple[str, str] | None:
+        """The detail's URL either side of the payment's id, reversed once a list (not once
+        a row); None when the user may not open it (Wagtail's :meth:`get_inspect_url`)."""
+        if not self.inspect_url_name or not self.user_has_any_permission(
+            {"add", "change", "delete", "view"}
+        ):
+            return None
+        head, marker, tail = reverse(self.inspect_url_name, args=(_URL_MARK,)).rpartition(
+            str(_URL_MARK)
+        )
+        return (head, tail) if marker else None
+
+    def get_inspect_url(self, instance: Any) -> str | None:
+        parts = self._inspect_url_parts
+        if parts is None:
+            return super().get_inspect_url(instance)
+        return f"{parts[0]}{quote(instance.pk)}{parts[1]}"
 
     def get_list_buttons(self, instance: Any) -> list[Any]:
         """None: the row's order id links to its detail, the one place a row leads (Wagtail's

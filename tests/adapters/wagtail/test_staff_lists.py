@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 from cmi_django.models import Payment
 from cmi_wagtail.viewsets import PlainColumn, PlainTitleColumn
+from django import forms
 from django.template import Context
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
-from wagtail.admin.ui.tables import Column, TitleColumn
+from wagtail.admin.ui.tables import Column, Table, TitleColumn
 from wagtail.models import Site
 from wagtail.users.models import UserProfile
 
@@ -162,13 +164,103 @@ def test_rows_are_written_without_a_template_per_cell(admin_client: Client) -> N
     names = [template.name for template in many.templates]
     assert "wagtailadmin/tables/cell.html" not in names
     assert "wagtailadmin/tables/title_cell.html" not in names
-    # 17 more rows: Wagtail's table includes one template per row for the row's
-    # attributes; nothing per cell (before: each cell a template, each row a menu's).
-    assert len(many.templates) - len(few.templates) <= 17
+    # 17 more rows, not one more template: the table is written in Python (before: a
+    # template per row for its attributes, earlier still one per cell and a menu per row).
+    assert len(many.templates) == len(few.templates)
     html = many.content.decode()
     assert 'data-controller="w-dropdown"' not in html.split("<tbody>")[1]  # no row menus
-    newest = Payment.objects.order_by("-created_at", "-id")[0]
-    assert f'<a href="/admin/cmi_payments/inspect/{newest.pk}/">{newest.oid}</a>' in html
+    listed = Payment.objects.order_by("-created_at", "-id")[:20]
+    for payment in listed:  # each row's link, the detail URL built once for the list
+        url = reverse("cmi_payments:inspect", args=[payment.pk])
+        assert f'<a href="{url}">{payment.oid}</a>' in html
+    assert html.split("<tbody>")[1].count("<tr>") == 20
+
+
+def test_table_is_the_markup_wagtails_template_writes(rf: Any) -> None:
+    """The list's table against Wagtail's own ``Table`` over the same columns and rows:
+    caption, widths, classes, row attributes, headers (sorting or not) and cells, text to
+    escape: every column ours against Wagtail's own column class."""
+    from cmi_wagtail.viewsets import PaymentTable
+
+    fill(3, platform="wagtail", title='Don <b>&</b> "Zakat"')
+    payments = list(Payment.objects.order_by("-id"))
+
+    def columns(column: type, title: type) -> list[Any]:
+        return [
+            title("oid", get_url=lambda p: f"/detail/{p.pk}/?a=1&b=2", width="30%"),
+            column("page_title", accessor=lambda p: p.data["page_title"], classname="w-x"),
+            column("amount", label="Montant <HT>", classname="w-a&b"),
+            column("created_at", sort_key="created_at"),  # a sorting header: Wagtail's
+            Column("state", width="10%"),  # a column still drawn by Wagtail's templates
+        ]
+
+    class Striped:
+        header_row_classname = "w-head"
+
+        def get_caption(self) -> str:
+            return "Payments <all>"
+
+        def get_row_attrs(self, instance: Any) -> dict[str, Any]:
+            return {"data-id": f'{instance.pk}"', "hidden": instance.pk % 2 == 0}
+
+    kwargs: dict[str, Any] = {"attrs": {"id": "t&1"}, "ordering": "-created_at"}
+    ours = type("Ours", (Striped, PaymentTable), {})(
+        columns(PlainColumn, PlainTitleColumn), payments, **kwargs
+    )
+    wagtails = type("Theirs", (Striped, Table), {})(
+        columns(Column, TitleColumn), payments, **kwargs
+    )
+    context = Context({"request": rf.get(INDEX)})
+    expected = _cells(str(wagtails.render_html(context)))
+    assert "Don &lt;b&gt;&amp;&lt;/b&gt;" in expected  # the test sees escaped text
+    assert "Montant &lt;HT&gt;" in expected
+    assert "ordering=created_at" in expected
+    assert _cells(ours.render_html(context)) == expected
+
+
+def test_filters_form_is_built_once_and_reads_the_pages_each_time(
+    admin_client: Client, site: Site
+) -> None:
+    from cmi_wagtail.viewsets import PaymentFilterSet
+
+    fill(5, platform="wagtail", reference="11", title="Adhésion")
+    first, _ = render(admin_client, INDEX)
+    assert "Adhésion" in first
+    # A payment for a page the list has not offered yet: the next render offers it.
+    fill(1, platform="wagtail", reference="12", title="Don du mois")
+    second, _ = render(admin_client, INDEX)
+    assert "Don du mois" in second
+    assert 'value="12"' in second
+    form_class = PaymentFilterSet(queryset=Payment.objects.none()).get_form_class()
+    assert PaymentFilterSet(queryset=Payment.objects.none()).get_form_class() is form_class
+    # Each form has its own fields: this render's page choices stay out of the next.
+    one = PaymentFilterSet(queryset=Payment.objects.none()).form
+    one.fields["page"].choices = [("x", "Only this form")]
+    other = PaymentFilterSet(queryset=Payment.objects.none()).form
+    assert ("x", "Only this form") not in list(other.fields["page"].choices)
+
+
+@pytest.mark.parametrize(
+    ("language", "labels", "absent"),
+    [
+        ("en", ["State", "Minimum", "Date from"], "État"),
+        ("fr", ["État", "Minimum", "Date depuis le"], "State"),
+        ("ar", ["الحالة"], "État"),
+    ],
+)
+def test_filters_speak_each_users_language_from_one_form_class(
+    admin_client: Client, django_user_model: Any, language: str, labels: list[str], absent: str
+) -> None:
+    fill(3, platform="wagtail", reference="11")
+    render(admin_client, INDEX)  # the form class is built in French first
+    profile = UserProfile.get_for_user(django_user_model.objects.get(username="boss"))
+    profile.preferred_language = language
+    profile.save()
+    html, _ = render(admin_client, INDEX)
+    drawer = html.split('id="filters-drilldown"')[1].split("</form>")[0]
+    for label in labels:
+        assert label in drawer, label
+    assert absent not in drawer
 
 
 def _cells(html: str) -> str:
@@ -227,3 +319,53 @@ def test_page_filter_reads_its_choices_once(admin_client: Client) -> None:
         response = admin_client.get(f"{INDEX}?page={hostile}")
         assert response.status_code == 200
         assert "<script>" not in response.content.decode().split("<tbody>")[-1]
+
+
+@pytest.mark.parametrize("value", ["", "2", "<b>", None])
+def test_filter_select_is_the_markup_djangos_templates_write(value: Any) -> None:
+    """The filters' select (state, page) against Django's own, options and groups, the
+    chosen one, attributes and text to escape."""
+    from cmi_wagtail.viewsets import PlainSelect
+
+    choices: list[Any] = [
+        ("", "---------"),
+        ("1", "Adhésion & dons"),
+        ("2", 'Page "<script>"'),
+        ("<b>", "تبرع"),
+        ("Groupe <g>", [("3", "Trois"), ("4", "Quatre")]),
+    ]
+    attrs = {"id": "id_page", "data-x": 'a"b', "required": True, "disabled": False}
+    ours = PlainSelect(attrs=attrs, choices=choices).render("page", value)
+    djangos = forms.Select(attrs=attrs, choices=choices).render("page", value)
+    assert "&lt;script&gt;" in djangos  # the test sees escaped text
+    assert _cells(ours) == _cells(djangos)
+
+
+@pytest.mark.parametrize("language", ["fr", "en", "ar"])
+@pytest.mark.parametrize(("number", "count"), [(1, 10_000), (3, 200), (250, 10_000), (5, 100)])
+def test_pagination_is_the_markup_wagtails_template_writes(
+    rf: Any, language: str, number: int, count: int
+) -> None:
+    """The list's pagination against Wagtail's ``pagination_nav.html``: the heading, the
+    links (the current query, ``p`` replaced, text to escape), the elided range, the
+    current page, the arrows, grouped numbers and the count, in each language."""
+    from cmi_wagtail.viewsets import PaymentPaginator, _pagination_html
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    request = rf.get(INDEX, {"state": "captured", "p": str(number), "q": 'a "b" <c>'})
+    paginator = PaymentPaginator(list(range(count)), 20)
+    page = paginator.page(number)
+    with translation.override(language):
+        expected = render_to_string(
+            "wagtailadmin/shared/pagination_nav.html",
+            {
+                "items": page,
+                "elided_page_range": paginator.get_elided_page_range(number),
+                "linkurl": INDEX,
+                "request": request,
+            },
+        )
+        ours = _pagination_html(request, page, paginator.get_elided_page_range(number), INDEX)
+    assert "q=a+%22b%22+%3Cc%3E" in expected  # the test sees the query kept
+    assert _cells(ours) == _cells(expected)
