@@ -575,9 +575,7 @@ def _floors(call: Caller, payment_pk: int, fields: dict[str, str], rounds: int) 
     from cmi_core import verify_callback
     from cmi_core.sandbox import DEFAULT_MERCHANT
 
-    stored = (
-        ChannelConfiguration.objects.values_list("store_key", flat=True).first() or ""
-    )
+    stored = ChannelConfiguration.objects.values_list("store_key", flat=True).first() or ""
     token = crypto.encrypt(stored)
     environ = {**_environ(b""), "REQUEST_METHOD": "GET", "PATH_INFO": "/trivial"}
 

@@ -400,7 +400,9 @@ def handle_callback(fields: Mapping[str, str], *, remote_addr: str = "") -> Call
     try:
         with transaction.atomic():
             found = _locked(oid)
-            result, error = _verify(found, received) if found else (None, "no payment with this oid")
+            result, error = (
+                _verify(found, received) if found else (None, "no payment with this oid")
+            )
             asks_cmi = _asks_cmi(result)
             if not asks_cmi:
                 outcome = _callback_logged(found, result, error, log, confirmed=False)

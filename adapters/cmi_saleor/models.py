@@ -168,7 +168,7 @@ def _config_sql(vendor: str) -> str | None:
 def _config_from_row(rest: str, value: Any) -> CMIConfig:
     """The :class:`CMIConfig` of the row :func:`_config_row` read (its secrets decrypted)."""
     row = json.loads(value) if isinstance(value, str) else None
-    if not isinstance(row, dict):
+    if not isinstance(row, dict) or not rest.isdigit():
         raise ImproperlyConfigured(f"saleor:{rest}: no such CMI channel configuration")
     values = {name: row.get(name) or "" for name in _CONFIG_COLUMNS}
     for name in ("store_key", "api_password"):
