@@ -114,7 +114,7 @@ def test_the_key_read_with_the_payment_is_the_resolvers(
     from cmi_django.inbound import _locked
 
     channel.api_username = "api-user"
-    channel.api_password = "api-password-123"  # noqa: S105 - a test value
+    channel.api_password = "api-password-123"
     channel.base_url = "https://sandbox.example.ma"
     channel.capture_mode = "manual"
     channel.lang = "ar"
@@ -125,4 +125,4 @@ def test_the_key_read_with_the_payment_is_the_resolvers(
     assert payment is not None
     assert "_cmi_config_saleor" in vars(payment)  # read with the payment
     assert config_of(payment) == get_config(payment.config_key)
-    assert config_of(payment).api_password == "api-password-123"  # noqa: S105
+    assert config_of(payment).api_password == "api-password-123"
