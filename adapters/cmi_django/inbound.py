@@ -401,7 +401,9 @@ def handle_callback(fields: Mapping[str, str], *, remote_addr: str = "") -> Call
         with transaction.atomic():
             found = _locked(oid)
             result, error = (
-                _verify(found, received) if found else (None, "no payment with this oid")
+                _verify(found, received)
+                if found is not None
+                else (None, "no payment with this oid")
             )
             asks_cmi = _asks_cmi(result)
             if not asks_cmi:
