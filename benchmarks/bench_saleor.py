@@ -289,6 +289,7 @@ def setup_data(api_url: str, fresh: int) -> dict[str, Any]:
         "webhook": (body, {**headers, "Content-Type": "application/json"}),
         "duplicate": urlencode(duplicate).encode(),
         "fresh": [urlencode(payment(i)).encode() for i in range(1, fresh + 1)],
+        "floor": (TransactionMap.objects.get(oid=duplicate["oid"]).payment_id, duplicate),
     }
 
 
@@ -559,7 +560,61 @@ def _profiled(call: Caller, bodies: list[bytes]) -> str:
     return out.getvalue()
 
 
-def in_process(bodies: list[bytes], *, profile: bool) -> dict[str, Any]:
+def _floors(call: Caller, payment_pk: int, fields: dict[str, str], rounds: int) -> dict[str, Any]:
+    """The floor under the callback's own work, measured in alternating rounds (CPU time of
+    this thread, then wall time; medians): Django answering a trivial view through the
+    same WSGI handler; a bare ORM transaction with the callback's shape on the same
+    connection (``BEGIN; SELECT ... FOR UPDATE; UPDATE; INSERT; COMMIT``); the ver3 hash
+    check of the callback's fields; the decryption of one stored secret."""
+    from cmi_django import crypto
+    from cmi_django.models import CallbackLog, Payment
+    from cmi_saleor.models import ChannelConfiguration
+    from django.db import transaction
+    from django.utils import timezone
+
+    from cmi_core import verify_callback
+    from cmi_core.sandbox import DEFAULT_MERCHANT
+
+    stored = ChannelConfiguration.objects.values_list("store_key", flat=True).first() or ""
+    token = crypto.encrypt(stored)
+    environ = {**_environ(b""), "REQUEST_METHOD": "GET", "PATH_INFO": "/trivial"}
+
+    def trivial() -> None:
+        b"".join(call.handler(dict(environ, **{"wsgi.input": io.BytesIO(b"")}), lambda *a: None))
+
+    def bare_orm() -> None:
+        with transaction.atomic():
+            payment = Payment.objects.select_for_update().get(pk=payment_pk)
+            Payment.objects.filter(pk=payment.pk).update(updated_at=timezone.now())
+            CallbackLog.objects.create(
+                payment=payment, oid=payment.oid, kind="callback", fields={}, outcome="floor"
+            )
+
+    def hash_check() -> None:
+        verify_callback(fields, DEFAULT_MERCHANT.store_key)
+
+    def decryption() -> None:
+        crypto.decrypt(token)
+
+    steps = {"trivial": trivial, "bare_orm": bare_orm, "hash": hash_check, "decrypt": decryption}
+    cpu: dict[str, list[float]] = {name: [] for name in steps}
+    wall: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            began, began_cpu = time.perf_counter(), time.thread_time()
+            step()
+            cpu[name].append(time.thread_time() - began_cpu)
+            wall[name].append(time.perf_counter() - began)
+    CallbackLog.objects.filter(outcome="floor").delete()
+    return {
+        name: (statistics.median(cpu[name]) * 1000, statistics.median(wall[name]) * 1000)
+        for name in steps
+    }
+
+
+def in_process(
+    bodies: list[bytes], *, profile: bool, floor: tuple[int, dict[str, str]] | None = None
+) -> dict[str, Any]:
     """First callbacks through Django's WSGI handler here: 30 to warm up, 10 to count
     queries, a third of the rest profiled (``profile``), the rest timed."""
     warm, counted, rest = bodies[:30], bodies[30:40], bodies[40:]
@@ -571,6 +626,7 @@ def in_process(bodies: list[bytes], *, profile: bool) -> dict[str, Any]:
         queries, statements = _queries(call, counted)
         text = _profiled(call, profiled)
         times = _timed(call, timed)
+        floors = _floors(call, *floor, rounds=len(timed)) if floor else {}
     totals, trips = times["totals"], times["trips"]
     own = [t - r for t, r in zip(totals, trips, strict=True)]
     return {
@@ -587,6 +643,7 @@ def in_process(bodies: list[bytes], *, profile: bool) -> dict[str, Any]:
         "queries": queries,
         "statements": statements,
         "profile": text,
+        "floors": floors,
     }
 
 
@@ -605,6 +662,14 @@ def print_in_process(db: str, figures: dict[str, Any]) -> None:
         f"  CPU time of this thread outside the round trip {figures['cpu']:.2f} ms (median; "
         f"what the load of the machine changes least); load average {figures['load']:.2f}"
     )
+    names = {
+        "trivial": "a trivial view through the same handler",
+        "bare_orm": "a bare ORM BEGIN; SELECT FOR UPDATE; UPDATE; INSERT; COMMIT",
+        "hash": "the ver3 hash check of the callback's fields",
+        "decrypt": "decrypting one stored secret",
+    }
+    for name, (cpu, wall) in figures.get("floors", {}).items():
+        print(f"  floor: {names[name]}: CPU {cpu:.3f} ms, wall {wall:.3f} ms (medians)")
     print(f"  {figures['queries']} queries per callback:")
     for sql in figures["statements"]:
         print(f"    {sql[:150]}")
@@ -745,7 +810,7 @@ def run_one(args: argparse.Namespace, db: str) -> None:
         print(f"{label}: preparing {served + args.in_process} payments...", flush=True)
         data = setup_data(api_url, served + args.in_process)
         setup_reports = reports.value
-        mine = in_process(data["fresh"][served:], profile=args.profile)
+        mine = in_process(data["fresh"][served:], profile=args.profile, floor=data["floor"])
         print_in_process(label, mine)
         from django.db import connections
 

@@ -5,19 +5,35 @@ per config key. Keys of the form ``"<prefix>:<rest>"`` whose prefix has a resolv
 (:func:`register_config_resolver`) are built by that resolver instead (Saleor channels,
 Wagtail sites keep their credentials, encrypted, in their own models). Errors are
 :class:`~django.core.exceptions.ImproperlyConfigured` naming the setting, never a secret.
+
+A resolver may also say how to read its row in the same statement as the payment
+(``joined``, a :class:`JoinedConfig`): CMI's callback then reads the locked payment and
+its store key in one query (:func:`config_annotations`, :func:`config_of`). The row is
+read afresh by every callback, in the callback's transaction: a rotated store key counts
+at once, in every process (nothing is remembered between requests).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from cmi_core import CMIConfig, ConfigurationError
 
-__all__ = ["get_config", "register_config_resolver"]
+if TYPE_CHECKING:
+    from django.db.models import Expression
+
+__all__ = [
+    "JoinedConfig",
+    "config_annotations",
+    "config_of",
+    "get_config",
+    "register_config_resolver",
+]
 
 #: ``CMI_PAYMENTS`` entry name -> ``CMIConfig`` field.
 SETTINGS = {
@@ -41,13 +57,69 @@ Resolver = Callable[[str], CMIConfig]
 _RESOLVERS: dict[str, Resolver] = {}
 
 
-def register_config_resolver(prefix: str, fn: Resolver) -> None:
+@dataclass(frozen=True)
+class JoinedConfig:
+    """How a resolver's row is read in the payment's own statement.
+
+    ``expression()``: an expression over the payment's row (its ``config_key`` column)
+    giving the config row's values, NULL when there is none (e.g. a ``RawSQL`` subquery
+    of JSON text); None when it cannot be written for this database (the resolver is then
+    called). ``build(rest, value)``: the :class:`CMIConfig` from that value (raise
+    ``ImproperlyConfigured`` as the resolver would when it is NULL).
+    """
+
+    expression: Callable[[], Expression | None]
+    build: Callable[[str, Any], CMIConfig]
+
+
+_JOINED: dict[str, JoinedConfig] = {}
+
+
+def register_config_resolver(
+    prefix: str, fn: Resolver, *, joined: JoinedConfig | None = None
+) -> None:
     """Build the configs of keys ``"<prefix>:<rest>"`` with ``fn(rest)``.
 
     ``fn`` returns a :class:`CMIConfig` (e.g. :func:`config_from_mapping` over a model's
-    decrypted fields) or raises ``ImproperlyConfigured``.
+    decrypted fields) or raises ``ImproperlyConfigured``. ``joined``: how to read the same
+    row within the payment's statement (see the module docstring).
     """
-    _RESOLVERS[prefix.rstrip(":")] = fn
+    name = prefix.rstrip(":")
+    _RESOLVERS[name] = fn
+    if joined is None:
+        _JOINED.pop(name, None)
+    else:
+        _JOINED[name] = joined
+
+
+def _annotation(prefix: str) -> str:
+    return f"_cmi_config_{prefix}"
+
+
+def config_annotations() -> dict[str, Expression]:
+    """The annotations that read every joinable config with a payment (module docstring).
+
+    Each is NULL unless the payment's key has its prefix (the expression's own condition),
+    so one statement serves every platform's payments.
+    """
+    annotations = {}
+    for prefix, joined in _JOINED.items():
+        expression = joined.expression()
+        if expression is not None:
+            annotations[_annotation(prefix)] = expression
+    return annotations
+
+
+def config_of(payment: Any) -> CMIConfig:
+    """The config of ``payment`` (a :class:`~cmi_django.models.Payment`): from the row
+    read with it (:func:`config_annotations`) when there is one, else :func:`get_config`."""
+    config_key: str = payment.config_key
+    prefix, colon, rest = config_key.partition(":")
+    joined = _JOINED.get(prefix) if colon else None
+    name = _annotation(prefix)
+    if joined is not None and prefix in _RESOLVERS and name in vars(payment):
+        return joined.build(rest, vars(payment)[name])
+    return get_config(config_key)
 
 
 def get_config(config_key: str = "default") -> CMIConfig:

@@ -1,12 +1,17 @@
 """What CMI and the shopper post to the shop: the callback (guide §4.2.1) and the returns (§4.2.2).
 
-- :func:`handle_callback`: the §4.2.1 path in one transaction: find the oid (unverified,
-  only to choose the store key), verify the hash with that payment's config and bind it
-  to the request the shop signed, lock the row (``select_for_update``), decide with
-  :func:`cmi_core.decide_callback`, save, hand the change to the platform
-  (:func:`cmi_django.changes.notify_or_fail`, ``source="callback"``), log. Any exception
-  rolls back; the log row is then written on its own and the reply is ``FAILURE``.
-  Never raises.
+- :func:`handle_callback`: the §4.2.1 path in one transaction: read the oid's payment
+  once, locked (``select_for_update``), with its store key and what the platform needs
+  (:func:`config_annotations`, :func:`register_callback_read`) in the same statement;
+  verify the hash with that config and bind it to the request the shop signed; decide
+  with :func:`cmi_core.decide_callback`, save, hand the change to the platform
+  (:func:`cmi_django.changes.notify_or_fail`, ``source="callback"``), log. An approval
+  that needs CMI's confirmation (not strictly bound, :func:`_confirmed`) leaves the
+  transaction first: CMI is asked with no lock held, then the row is locked and read
+  again and the decision made on it. A forged or tampered callback holds the row's lock
+  only while its hash is checked and its log row written (then nothing changes). Any
+  exception rolls back; the log row is then written on its own and the reply is
+  ``FAILURE``. Never raises.
 - :func:`handle_return`: the okUrl/failUrl POST: verify; a verified approval the callback
   has not delivered yet goes through :func:`approve_without_callback` (``source="return"``),
   whose rules are :mod:`cmi_core.approvals`.
@@ -17,12 +22,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from cmi_core import (
     APIError,
@@ -45,7 +51,7 @@ from cmi_core import (
 from cmi_core.approvals import Via, adopts_callback_trans_id, as_late_approval, late_approval
 from cmi_core.codes import CANNOT_PROCESS, LANGUAGES, TECHNICAL
 from cmi_django.changes import PlatformHookError, error_text, notify_or_fail
-from cmi_django.config import get_config
+from cmi_django.config import config_annotations, config_of, get_config
 from cmi_django.hooks import RetryableHookError, Source
 from cmi_django.models import CallbackLog, Payment
 from cmi_django.operations import flag
@@ -61,6 +67,7 @@ __all__ = [
     "handle_callback_body",
     "handle_return",
     "parse_body",
+    "register_callback_read",
 ]
 
 logger = logging.getLogger("cmi_django")
@@ -116,13 +123,44 @@ def _find(oid: str) -> Payment | None:
     return Payment.objects.filter(oid=oid).first()
 
 
+CallbackRead = Callable[[QuerySet[Payment]], QuerySet[Payment]]
+_CALLBACK_READS: dict[str, CallbackRead] = {}
+
+
+def register_callback_read(platform: str, fn: CallbackRead) -> None:
+    """Let ``platform`` read what its hook needs with a callback's locked payment.
+
+    ``fn(queryset)`` adds joins and annotations (``select_related`` of a reverse
+    one-to-one, ``annotate``) to the query that reads and locks the payment; the hook then
+    finds them on the payment instead of querying (Saleor: its transaction, installation
+    and whether a report is owed). Only the payment's own row is locked
+    (``select_for_update(of=("self",))``); what is joined is read as at that moment.
+    """
+    _CALLBACK_READS[platform] = fn
+
+
+def _locked(oid: str) -> Payment | None:
+    """The payment an oid names, locked (``select_for_update``), in one statement with its
+    joinable config (:func:`cmi_django.config.config_annotations`) and what the platforms
+    read with it (:func:`register_callback_read`). Inside the caller's transaction."""
+    if not _OID.match(oid):
+        return None
+    query = Payment.objects.select_for_update(of=("self",)).filter(oid=oid)
+    for read in _CALLBACK_READS.values():
+        query = read(query)
+    annotations = config_annotations()
+    if annotations:
+        query = query.annotate(**annotations)
+    return query.first()
+
+
 def _verify(payment: Payment, fields: Mapping[str, str]) -> tuple[CallbackResult | None, str]:
     """Verify the hash with the payment's store key and bind the result to its request.
 
     A payment made before requests were kept (no ``request_fields``) is verified unbound:
     its approvals then need CMI's confirmation (:func:`_confirmed`).
     """
-    config = get_config(payment.config_key)
+    config = config_of(payment)
     expected = payment.request_fields or None
     try:
         result = verify_callback(
@@ -144,7 +182,7 @@ def _confirmed(payment: Payment, result: CallbackResult | None) -> bool:
     """
     if result is None or not result.approved or result.binding is Binding.STRICT:
         return False
-    config = get_config(payment.config_key)
+    config = config_of(payment)
     if not config.has_api_user:
         logger.warning(
             "CMI result for %s is not strictly bound (%s) and no API user can confirm it",
@@ -360,19 +398,21 @@ def handle_callback(fields: Mapping[str, str], *, remote_addr: str = "") -> Call
         "remote_addr": remote_addr[:64],
     }
     try:
-        found, result, error = _verified(received, oid)
-        confirmed = _confirmed(found, result) if found is not None else False
         with transaction.atomic():
-            outcome, label = _callback(found, result, error, confirmed=confirmed)
-            _write_log(
-                outcome.payment,
-                verified=outcome.verified,
-                outcome=label,
-                reply=outcome.reply,
-                error=outcome.error,
-                reading=outcome.reading,
-                **log,
+            found = _locked(oid)
+            result, error = (
+                _verify(found, received)
+                if found is not None
+                else (None, "no payment with this oid")
             )
+            asks_cmi = _asks_cmi(result)
+            if not asks_cmi:
+                outcome = _callback_logged(found, result, error, log, confirmed=False)
+        if asks_cmi:  # nothing written yet: ask CMI with no lock held, then lock again
+            confirmed = _confirmed(found, result) if found is not None else False
+            with transaction.atomic():
+                payment = _locked(oid)
+                outcome = _callback_logged(payment, result, error, log, confirmed=confirmed)
     except PlatformHookError as failed:
         logger.exception("CMI callback for oid %r: the platform hook failed", oid[:64])
         outcome = CallbackOutcome(Reply.FAILURE.value, None, None, error=error_text(failed.error))
@@ -419,19 +459,39 @@ def _verified(
     return found, result, error
 
 
-def _lock(found: Payment) -> Payment:
-    """The verified payment's row, locked (``select_for_update``) and read again, but for
-    the JSON columns written once at creation, taken from the unlocked read."""
-    written_once = ("data", "request_fields")
-    payment = Payment.objects.select_for_update().defer(*written_once).get(pk=found.pk)
-    for name in written_once:
-        setattr(payment, name, getattr(found, name))
-    return payment
+def _asks_cmi(result: CallbackResult | None) -> bool:
+    """Whether the decision needs :func:`_confirmed` (CMI's status API): a verified
+    approval not strictly bound to the request the shop signed."""
+    return result is not None and result.approved and result.binding is not Binding.STRICT
+
+
+def _callback_logged(
+    payment: Payment | None,
+    result: CallbackResult | None,
+    error: str,
+    log: dict[str, Any],
+    *,
+    confirmed: bool,
+) -> CallbackOutcome:
+    """Decide on the locked ``payment``, save, and write the log row (in the caller's
+    transaction)."""
+    outcome, label = _callback(payment, result, error, confirmed=confirmed)
+    _write_log(
+        outcome.payment,
+        verified=outcome.verified,
+        outcome=label,
+        reply=outcome.reply,
+        error=outcome.error,
+        reading=outcome.reading,
+        **log,
+    )
+    return outcome
 
 
 def _callback(
     found: Payment | None, result: CallbackResult | None, error: str, *, confirmed: bool
 ) -> tuple[CallbackOutcome, str]:
+    """``found``: the payment, locked and read in this transaction (:func:`_locked`)."""
     if found is None:
         logger.warning("CMI callback for an unknown oid: %s", error)
         decision = decide_callback(None, None)
@@ -441,7 +501,7 @@ def _callback(
         logger.warning("CMI callback for %s refused: %s", found.oid, error)
         decision = decide_callback(None, found.known_payment())
         return CallbackOutcome(decision.body, found, decision, error=error), decision.outcome
-    payment = _lock(found)
+    payment = found
     decision = _decide_and_save(payment, result, confirmed=confirmed)
     error = decision.message if decision.reply is Reply.FAILURE else ""
     outcome = CallbackOutcome(decision.body, payment, decision, True, error, result.reading)

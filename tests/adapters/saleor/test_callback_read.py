@@ -1,0 +1,128 @@
+"""Saleor's first callback reads the payment, its channel's store key and its transaction
+in one locked statement (issue 16, goal 3), and still sees a rotated store key at once.
+
+Nothing is remembered between callbacks: the channel configuration is read afresh with
+the payment each time, so a leaked store key replaced in the Dashboard (or straight in the
+database, by another process) stops forged callbacks from the next one on.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from cmi_django.models import CallbackLog, Payment
+from cmi_saleor.models import ChannelConfiguration
+from django.db import connection, transaction
+from django.test import Client
+
+from cmi_core import PaymentState
+from cmi_core.sandbox import DEFAULT_MERCHANT
+from cmi_core.testing import make_callback
+from tests.adapters.saleor.standin import FakeSaleor
+from tests.adapters.saleor.test_sessions import callback_for, initialize, post_callback
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NEW_KEY = "NEW-STORE-KEY-after-a-leak-0042"
+
+
+def statements(run: Any) -> list[str]:
+    seen: list[str] = []
+
+    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        run()
+    return seen
+
+
+def top_level_from(sql: str) -> str:
+    """The table a SELECT reads first (``FROM "table"`` before any subquery)."""
+    depth = 0
+    for index, char in enumerate(sql):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and sql.startswith(' FROM "', index):
+            return sql[index + 7 :].split('"', 1)[0]
+    return ""
+
+
+def signed(answer: dict[str, Any], key: str, **kwargs: Any) -> dict[str, str]:
+    fields = answer["data"]["fields"]
+    return make_callback(
+        key, oid=fields["oid"], amount=Decimal(fields["amount"]), request_fields=fields, **kwargs
+    )
+
+
+def test_the_first_callback_reads_payment_key_and_transaction_in_one_statement(
+    client: Client, saleor: FakeSaleor, channel: Any
+) -> None:
+    _, answer = initialize(client, saleor)
+    replies: list[str] = []
+    sql = statements(lambda: replies.append(post_callback(client, callback_for(answer))))
+    assert replies == ["ACTION=POSTAUTH"]
+    selects = [top_level_from(s) for s in sql if s.lstrip().upper().startswith("SELECT")]
+    # before: the payment twice, the channel configuration, the transaction map
+    assert selects == ["cmi_django_payment"], sql
+    if connection.vendor == "postgresql":
+        assert "FOR UPDATE" in next(s for s in sql if s.lstrip().startswith("SELECT"))
+    assert Payment.objects.get().state == PaymentState.CAPTURED
+    assert [r["type"] for r in saleor.reports] == ["CHARGE_SUCCESS"]
+
+
+@pytest.mark.parametrize("how", ["save", "update"])
+def test_a_rotated_store_key_counts_from_the_next_callback(
+    client: Client, saleor: FakeSaleor, channel: Any, how: str
+) -> None:
+    """``update``: changed without signals, as another process or an SQL console would."""
+    _, answer = initialize(client, saleor)
+    if how == "save":
+        channel.store_key = NEW_KEY
+        channel.save()
+    else:
+        ChannelConfiguration.objects.filter(pk=channel.pk).update(store_key=NEW_KEY)
+    assert post_callback(client, signed(answer, DEFAULT_MERCHANT.store_key)) == "FAILURE"
+    assert Payment.objects.get().state != PaymentState.CAPTURED
+    assert not saleor.reports
+    refused = CallbackLog.objects.get()
+    assert (refused.verified, refused.reply) == (False, "FAILURE")
+    assert post_callback(client, signed(answer, NEW_KEY)) == "ACTION=POSTAUTH"
+    assert Payment.objects.get().state == PaymentState.CAPTURED
+
+
+@pytest.mark.parametrize("suffix", ["x", " ", "9" * 30, "-1"])
+def test_a_config_key_that_is_not_saleor_digits_names_no_channel(
+    client: Client, saleor: FakeSaleor, channel: Any, suffix: str
+) -> None:
+    """``saleor:<pk>x`` must not read channel ``<pk>`` (SQLite's CAST would make it one)
+    nor make PostgreSQL's cast fail the statement: FAILURE, logged, nothing changed."""
+    _, answer = initialize(client, saleor)
+    Payment.objects.update(config_key=f"saleor:{channel.pk}{suffix}")
+    assert post_callback(client, callback_for(answer)) == "FAILURE"
+    assert Payment.objects.get().state != PaymentState.CAPTURED
+    assert not saleor.reports
+    assert CallbackLog.objects.get().reply == "FAILURE"
+
+
+def test_the_key_read_with_the_payment_is_the_resolvers(
+    client: Client, saleor: FakeSaleor, channel: Any
+) -> None:
+    from cmi_django.config import config_of, get_config
+    from cmi_django.inbound import _locked
+
+    channel.api_username = "api-user"
+    channel.api_password = "api-password-123"
+    channel.base_url = "https://sandbox.example.ma"
+    channel.capture_mode = "manual"
+    channel.lang = "ar"
+    channel.save()
+    _, answer = initialize(client, saleor)
+    with transaction.atomic():
+        payment = _locked(answer["data"]["fields"]["oid"])
+    assert payment is not None
+    assert "_cmi_config_saleor" in vars(payment)  # read with the payment
+    assert config_of(payment) == get_config(payment.config_key)
+    assert config_of(payment).api_password == "api-password-123"
