@@ -20,6 +20,7 @@ from cmi_oscar import hooks, placement
 from django.db import connections, transaction
 from django.db.models.signals import post_save
 from django.test import Client, override_settings
+from django.utils import timezone
 from oscar.core.loading import get_model
 
 from tests.adapters.oscar.support import callback_for, post_form, start_payment
@@ -176,6 +177,7 @@ def test_record_values_are_data_never_sql(product: Any, hostile: str) -> None:
     payment, _ = start_payment(Client(), product)
     payment.trans_id = hostile
     payment.masked_pan = hostile
+    before = timezone.now()
     with transaction.atomic():
         order, created = placement.place_order(payment)
         assert created
@@ -189,6 +191,12 @@ def test_record_values_are_data_never_sql(product: Any, hostile: str) -> None:
     assert sorted(source.transactions.values_list("reference", flat=True)) == [hostile] * 2
     assert list(PaymentEvent.objects.values_list("reference", flat=True)) == [hostile] * 2
     assert PaymentEventQuantity.objects.count() == 2
+    # auto_now_add as the ORM sets it: the time of the write, in UTC, on every row.
+    stamps = [
+        *source.transactions.values_list("date_created", flat=True),
+        *PaymentEvent.objects.values_list("date_created", flat=True),
+    ]
+    assert all(before <= stamp <= timezone.now() for stamp in stamps), stamps
 
 
 def test_the_email_with_the_handed_order_is_the_one_read_again(
