@@ -16,7 +16,8 @@ models, quoted; every value is a parameter. Only where nothing else would differ
 PostgreSQL, the models written to the order's database (the routers' ``db_for_write``,
 never a read replica) with database-generated primary keys, no ``pre_save``/``post_save``
 receivers on them and Oscar's own ``save`` (the ORM path then saves row by row, and the
-shop's code hears each row: :func:`saves_plainly`), and Oscar's three quantity columns. Otherwise
+shop's code hears each row: :func:`saves_plainly`), plain values (no expression, such as
+a fork's ``db_default``), and Oscar's three quantity columns. Otherwise
 :func:`insert_placed` returns False and the caller writes through the ORM. The order's
 move to its "captured" status can ride along (its ``UPDATE``; Oscar's signal and the
 history row follow in Python), when the order's model has no save receivers either.
@@ -74,6 +75,17 @@ def _eligible(models: Sequence[Any], alias: str, order: Any) -> bool:
     )
 
 
+def _plain_values(instances: Sequence[Any]) -> bool:
+    """Do ``instances`` hold plain values only? An expression (a fork's ``db_default``,
+    which Django sets on a new instance; a ``Value``...) is written only by the ORM's
+    compiler (``DEFAULT``, its SQL), never as a parameter."""
+    return not any(
+        hasattr(getattr(instance, field.attname), "resolve_expression")
+        for instance in instances
+        for field in instance._meta.concrete_fields
+    )
+
+
 def insert_placed(
     source: Any,
     transactions: Sequence[Any],
@@ -107,6 +119,7 @@ def insert_placed(
         or order._state.db != alias
         or write_alias(line_model, order) != alias
         or not _eligible(models, alias, order)
+        or not _plain_values([source, *transactions, *events])
         or (events and quantity_fields != {"event", "line", "quantity"})
     ):
         return False

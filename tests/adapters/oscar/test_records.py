@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from cmi_django.models import Payment
 from cmi_oscar import hooks, placement
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
+from django.db.models import Value
 from django.db.models.signals import post_save
 from django.test import Client, override_settings
 from django.utils import timezone
@@ -235,3 +236,40 @@ def test_the_email_with_the_handed_order_is_the_one_read_again(
         read_again.body,
     )
     assert [a[0] for a in handed.alternatives] == [a[0] for a in read_again.alternatives]
+
+
+@pytest.fixture
+def status_db_default() -> Iterator[None]:
+    """A fork's ``Transaction.status`` with a database default (Django's ``db_default``):
+    a new instance holds an expression for it, which only the ORM's INSERT writes."""
+    field = Transaction._meta.get_field("status")
+    before = field.db_default
+    field.db_default = Value("")
+    field.__dict__.pop("_get_default", None)  # Django caches the default's maker
+    if connection.vendor == "postgresql":  # the column as the fork's migration makes it
+        with connection.cursor() as cursor:
+            cursor.execute(
+                'ALTER TABLE "payment_transaction" ALTER COLUMN "status" SET DEFAULT \'\''
+            )
+    try:
+        yield
+    finally:
+        field.db_default = before
+        field.__dict__.pop("_get_default", None)
+
+
+@pytest.mark.usefixtures("status_db_default")
+def test_a_database_default_on_a_forked_column_is_written_by_the_orm(
+    product: Any, client: Client
+) -> None:
+    """The one statement cannot write an expression as a parameter: with one among the
+    values the records go through the ORM, and the callback is approved as always."""
+    assert Transaction(txn_type="Authorise").status != ""  # an expression, not a value
+    payment = _approve(client, product)
+    source = Source.objects.get()
+    assert (source.amount_allocated, source.amount_debited) == (payment.amount, payment.amount)
+    assert sorted(Transaction.objects.values_list("txn_type", "status")) == [
+        ("Authorise", ""),
+        ("Debit", ""),
+    ]
+    assert PaymentEvent.objects.count() == 2
