@@ -67,10 +67,15 @@ def saves_plainly(model: Any) -> bool:
 
 
 def _eligible(models: Sequence[Any], alias: str, order: Any) -> bool:
-    """Are ``models`` written to ``alias``, with generated ids, Oscar's ``save`` and no
-    save receivers?"""
+    """Are ``models`` written to ``alias``, with generated ids (and no other column the
+    database computes: a fork's ``GeneratedField`` or ``db_returning`` field, which the
+    ORM leaves out of its INSERT and reads back), Oscar's ``save`` and no save
+    receivers?"""
     return all(
-        write_alias(model, order) == alias and model._meta.pk.db_returning and saves_plainly(model)
+        write_alias(model, order) == alias
+        and model._meta.pk.db_returning
+        and model._meta.db_returning_fields == [model._meta.pk]
+        and saves_plainly(model)
         for model in models
     )
 
@@ -80,7 +85,7 @@ def _plain_values(instances: Sequence[Any]) -> bool:
     which Django sets on a new instance; a ``Value``...) is written only by the ORM's
     compiler (``DEFAULT``, its SQL), never as a parameter."""
     return not any(
-        hasattr(getattr(instance, field.attname), "resolve_expression")
+        hasattr(instance.__dict__.get(field.attname), "resolve_expression")
         for instance in instances
         for field in instance._meta.concrete_fields
     )

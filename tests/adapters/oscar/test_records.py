@@ -273,3 +273,42 @@ def test_a_database_default_on_a_forked_column_is_written_by_the_orm(
         ("Debit", ""),
     ]
     assert PaymentEvent.objects.count() == 2
+
+
+@pytest.fixture
+def generated_status() -> Iterator[None]:
+    """A fork's ``Transaction.status`` computed by the database (a ``GeneratedField``):
+    the ORM leaves it out of its INSERT and reads it back."""
+    field = Transaction._meta.get_field("status")
+    plain = type(field)
+    field.__class__ = type("Generated", (plain,), {"generated": True, "db_returning": True})
+    Transaction._meta._expire_cache()
+    Transaction._meta.__dict__.pop("db_returning_fields", None)  # cached, not expired
+    if connection.vendor == "postgresql":  # the column as the fork's migration makes it
+        with connection.cursor() as cursor:
+            cursor.execute(
+                'ALTER TABLE "payment_transaction" DROP COLUMN "status", ADD COLUMN "status" '
+                "varchar(128) GENERATED ALWAYS AS ('generated') STORED"
+            )
+    try:
+        yield
+    finally:
+        field.__class__ = plain
+        Transaction._meta._expire_cache()
+    Transaction._meta.__dict__.pop("db_returning_fields", None)  # cached, not expired
+
+
+@pytest.mark.usefixtures("generated_status")
+def test_a_column_the_database_computes_is_left_to_the_orm(product: Any, client: Client) -> None:
+    """The one statement writes every concrete column; a generated one refuses any value
+    but its own, so such a model's rows go through the ORM (PostgreSQL: the fast path;
+    elsewhere the ORM writes them anyway)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a generated column is made here on PostgreSQL only")
+    payment = _approve(client, product)
+    source = Source.objects.get()
+    assert (source.amount_allocated, source.amount_debited) == (payment.amount, payment.amount)
+    assert sorted(Transaction.objects.values_list("txn_type", "status")) == [
+        ("Authorise", "generated"),
+        ("Debit", "generated"),
+    ]
