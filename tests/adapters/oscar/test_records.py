@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from cmi_django.models import Payment
+from cmi_django.signals import payment_changed
 from cmi_oscar import hooks, placement
 from django.db import connection, connections, transaction
 from django.db.models import Value
@@ -312,3 +313,36 @@ def test_a_column_the_database_computes_is_left_to_the_orm(product: Any, client:
         ("Authorise", "generated"),
         ("Debit", "generated"),
     ]
+
+
+def test_a_change_rolled_back_after_the_records_then_retried_records_the_money_once(
+    product: Any, client: Client
+) -> None:
+    """The records statement runs inside the callback's transaction: a failure after it
+    (a receiver of the change) rolls it back with the order, and CMI's retry records
+    one source, one authorisation and one debit: the money once."""
+    payment, fields = start_payment(Client(), product)
+    callback = callback_for(payment, request_fields=fields)
+
+    def fails(**kwargs: Any) -> None:
+        raise RuntimeError("receiver down")
+
+    payment_changed.connect(fails, dispatch_uid="test-records-fails")
+    try:
+        assert post_form(client, "/cmi/callback/", callback).content == b"FAILURE"
+    finally:
+        payment_changed.disconnect(dispatch_uid="test-records-fails")
+    assert not Order.objects.exists()
+    assert not Source.objects.exists()
+    assert not Transaction.objects.exists()
+    assert not PaymentEvent.objects.exists()
+    assert post_form(client, "/cmi/callback/", callback).content == b"ACTION=POSTAUTH"
+    assert post_form(client, "/cmi/callback/", callback).content == b"ACTION=POSTAUTH"  # again
+    source = Source.objects.get()
+    assert (source.amount_allocated, source.amount_debited) == (payment.amount, payment.amount)
+    assert sorted(Transaction.objects.values_list("txn_type", "amount")) == [
+        ("Authorise", payment.amount),
+        ("Debit", payment.amount),
+    ]
+    assert PaymentEvent.objects.count() == 2
+    assert PaymentEventQuantity.objects.count() == 2
