@@ -346,3 +346,22 @@ def test_a_change_rolled_back_after_the_records_then_retried_records_the_money_o
     ]
     assert PaymentEvent.objects.count() == 2
     assert PaymentEventQuantity.objects.count() == 2
+
+
+def test_a_line_cascade_on_the_captured_status_moves_the_lines_as_set_status_does(
+    product: Any, client: Client, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """OSCAR_ORDER_STATUS_CASCADE for the captured status: the order's status is not
+    written with the records then, and Oscar's cascade moves the lines, with the signal
+    and the history row, as ``Order.set_status`` does."""
+    settings.OSCAR_INITIAL_LINE_STATUS = "Pending"
+    Line = get_model("order", "Line")
+    monkeypatch.setattr(Order, "cascade", {"Paid": "Ready"})
+    monkeypatch.setattr(Line, "pipeline", {"Pending": ("Ready",)})
+    _approve(client, product)
+    order = Order.objects.get()
+    assert order.status == "Paid"
+    assert list(order.lines.values_list("status", flat=True)) == ["Ready"]
+    assert list(order.status_changes.values_list("old_status", "new_status")) == [
+        ("Pending", "Paid")
+    ]
