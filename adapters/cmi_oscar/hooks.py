@@ -42,7 +42,7 @@ from cmi_oscar.placement import (
     record_capture,
     record_void,
 )
-from cmi_oscar.records import insert_placed
+from cmi_oscar.records import insert_placed, saves_plainly, write_alias
 
 if TYPE_CHECKING:
     from cmi_django.models import Payment
@@ -149,13 +149,18 @@ def _events(order: Any, events: Sequence[tuple[int, Decimal, str]]) -> None:
 
 def _save_events(order: Any, rows: Sequence[Any]) -> None:
     """Unsaved payment events of ``order`` written together, over every line of the
-    order: one INSERT for the events (where the database returns their ids), one for
-    their line quantities (:func:`_quantities`)."""
+    order: one INSERT for the events (where the database returns their ids, and the
+    model saves plainly: :func:`cmi_oscar.records.saves_plainly`), one for their line
+    quantities (:func:`_quantities`)."""
     if not rows:
         return
     event_model = type(rows[0])
-    database = connections[event_model._default_manager.db]
-    if len(rows) > 1 and database.features.can_return_rows_from_bulk_insert:
+    database = connections[write_alias(event_model, order)]
+    if (
+        len(rows) > 1
+        and database.features.can_return_rows_from_bulk_insert
+        and saves_plainly(event_model)
+    ):
         event_model._default_manager.bulk_create(rows)
     else:
         for row in rows:
@@ -170,24 +175,30 @@ def _quantities(order: Any, events: Sequence[Any]) -> None:
     One ``INSERT ... SELECT`` that takes the lines from the database rather than reading
     them first (the statement written out, its table and column names from the models,
     so forked models work). A quantity model with columns of its own beyond Oscar's (a
-    fork's, whose defaults only Python knows) is written through the ORM instead.
+    fork's, whose defaults only Python knows) is written through the ORM instead, and
+    one with a ``save`` of its own or save receivers row by row with ``save``, as
+    Oscar's ``create_payment_event`` does.
     """
     quantity_model = get_model("order", "PaymentEventQuantity")
     meta = quantity_model._meta
     line_model = order.lines.model
     own = {field.name for field in meta.concrete_fields if not field.primary_key}
-    if own != {"event", "line", "quantity"} or not meta.pk.db_returning:
+    plain = saves_plainly(quantity_model)
+    if own != {"event", "line", "quantity"} or not meta.pk.db_returning or not plain:
         lines = list(order.lines.order_by().values_list("pk", "quantity"))
-        quantity_model._default_manager.bulk_create(
-            [
-                quantity_model(event=event, line_id=line_id, quantity=quantity)
-                for event in events
-                for line_id, quantity in lines
-            ]
-        )
+        rows = [
+            quantity_model(event=event, line_id=line_id, quantity=quantity)
+            for event in events
+            for line_id, quantity in lines
+        ]
+        if plain:
+            quantity_model._default_manager.bulk_create(rows)
+        else:
+            for row in rows:
+                row.save()
         return
     event_model = meta.get_field("event").related_model
-    connection = connections[quantity_model._default_manager.db]
+    connection = connections[write_alias(quantity_model, order)]
     quote = connection.ops.quote_name
 
     def column(model: Any, name: str) -> str:
@@ -347,7 +358,11 @@ def _record(
             source.save()
         elif allocate or debit:
             source.save(update_fields=["amount_allocated", "amount_debited"])
-        transaction_model._default_manager.bulk_create(transactions)  # source id set now
+        if saves_plainly(transaction_model):
+            transaction_model._default_manager.bulk_create(transactions)  # source id set now
+        else:  # a fork's save or a shop's receivers: Oscar's checkout saves each
+            for row in transactions:
+                row.save()
         _save_events(order, event_rows)
     if debit:
         record_capture(order, source, payment, debit)

@@ -13,9 +13,11 @@ The rows are the ORM's: every concrete field of the unsaved instances, prepared 
 ORM prepares an INSERT (``pre_save`` for ``auto_now_add``, then ``get_db_prep_save``), so
 a forked model's own columns are written too; table and column names come from the
 models, quoted; every value is a parameter. Only where nothing else would differ:
-PostgreSQL, the models on one database with database-generated primary keys, no
-``pre_save``/``post_save`` receivers on them (the ORM path sends the source's),
-``Source.save`` not overridden, and Oscar's three quantity columns. Otherwise
+PostgreSQL, the models written to the order's database (the routers' ``db_for_write``,
+never a read replica) with database-generated primary keys, no ``pre_save``/``post_save``
+receivers on them and Oscar's own ``save`` (the ORM path then saves row by row, and the
+shop's code hears each row: :func:`saves_plainly`), plain values (no expression, such as
+a fork's ``db_default``), and Oscar's three quantity columns. Otherwise
 :func:`insert_placed` returns False and the caller writes through the ORM. The order's
 move to its "captured" status can ride along (its ``UPDATE``; Oscar's signal and the
 history row follow in Python), when the order's model has no save receivers either.
@@ -26,22 +28,66 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connections
+from django.db import connections, router
+from django.db.models import Model
 from django.db.models.signals import post_save, pre_save
-from oscar.apps.payment.abstract_models import AbstractSource
 from oscar.core.loading import get_model
 
-__all__ = ["insert_placed"]
+__all__ = ["insert_placed", "saves_plainly", "write_alias"]
 
 
-def _eligible(models: Sequence[Any], alias: str) -> bool:
-    """Do ``models`` live on ``alias``, with generated ids, and no save receivers?"""
-    return all(
-        model._default_manager.db == alias
-        and model._meta.pk.db_returning
+def write_alias(model: Any, order: Any) -> str:
+    """The database the ORM writes ``model``'s rows of ``order`` to (the routers'
+    ``db_for_write``, as ``save`` and ``bulk_create`` ask it): never the read alias of
+    ``model._default_manager.db``, which a primary/replica router sends to a replica."""
+    return str(router.db_for_write(model, instance=order))
+
+
+def saves_plainly(model: Any) -> bool:
+    """Does ``model`` save as Oscar's own model does, with no ``pre_save``/``post_save``
+    receivers? Then a bulk or hand-written INSERT writes what ``save`` would; otherwise
+    (a fork's ``save``, a shop's receiver) only ``save`` does what the shop expects.
+    Oscar's own ``save`` is the one of its abstract model (``AbstractSource.save``,
+    ``AbstractOrder.save``; Django's for the others, and for a model Oscar defines with
+    no abstract one, ``PaymentEventQuantity``)."""
+    oscar = next(
+        (
+            base
+            for base in model.__mro__
+            if base.__module__.startswith("oscar.")
+            and getattr(getattr(base, "_meta", None), "abstract", False)
+        ),
+        Model,
+    )
+    return (
+        model.save is oscar.save
         and not pre_save.has_listeners(model)
         and not post_save.has_listeners(model)
+    )
+
+
+def _eligible(models: Sequence[Any], alias: str, order: Any) -> bool:
+    """Are ``models`` written to ``alias``, with generated ids (and no other column the
+    database computes: a fork's ``GeneratedField`` or ``db_returning`` field, which the
+    ORM leaves out of its INSERT and reads back), Oscar's ``save`` and no save
+    receivers?"""
+    return all(
+        write_alias(model, order) == alias
+        and model._meta.pk.db_returning
+        and model._meta.db_returning_fields == [model._meta.pk]
+        and saves_plainly(model)
         for model in models
+    )
+
+
+def _plain_values(instances: Sequence[Any]) -> bool:
+    """Do ``instances`` hold plain values only? An expression (a fork's ``db_default``,
+    which Django sets on a new instance; a ``Value``...) is written only by the ORM's
+    compiler (``DEFAULT``, its SQL), never as a parameter."""
+    return not any(
+        hasattr(instance.__dict__.get(field.attname), "resolve_expression")
+        for instance in instances
+        for field in instance._meta.concrete_fields
     )
 
 
@@ -70,13 +116,15 @@ def insert_placed(
         models.append(quantity_model)
     if order_status is not None:
         models.append(type(order))
-    alias = source_model._default_manager.db
+    alias = write_alias(source_model, order)
     connection = connections[alias]
     quantity_fields = {f.name for f in quantity_model._meta.concrete_fields if not f.primary_key}
     if (
         connection.vendor != "postgresql"
-        or source_model.save is not AbstractSource.save
-        or not _eligible(models, alias)
+        or order._state.db != alias
+        or write_alias(line_model, order) != alias
+        or not _eligible(models, alias, order)
+        or not _plain_values([source, *transactions, *events])
         or (events and quantity_fields != {"event", "line", "quantity"})
     ):
         return False

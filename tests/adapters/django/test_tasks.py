@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+import gc
+import threading
+import weakref
 from io import StringIO
 from typing import Any
 
@@ -219,3 +222,69 @@ def test_cmi_reconcile_enqueue_runs_on_the_worker(
         "failed": 0,
         "left_old": 0,
     }
+
+
+class _Held:
+    """An object handed to a task (an order, say)."""
+
+
+class _HandSpy:
+    """A stand-in task: when enqueued, what :func:`tasks.handed` gives it here, and in
+    another thread (a gthread worker's next request) at that very moment."""
+
+    module_path = "tests.adapters.django.test_tasks.hand_spy"
+    name = "hand_spy"
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.seen: list[tuple[bool, bool]] = []
+
+    def enqueue(self, *args: Any) -> None:
+        elsewhere: list[bool] = []
+        thread = threading.Thread(target=lambda: elsewhere.append(bool(tasks.handed(self, *args))))
+        thread.start()
+        thread.join()
+        self.seen.append((bool(tasks.handed(self, *args)), elsewhere[0]))
+
+    def get_backend(self) -> Any:
+        return self.backend
+
+
+@pytest.mark.parametrize("backend", ["immediate", "database", "celery"])
+def test_a_handed_object_stays_in_its_thread_and_run_and_is_not_kept(
+    settings: Any, backend: str
+) -> None:
+    """``enqueue(..., hand=...)``: seen by the task only when the immediate backend runs
+    it right after the commit, in that thread; never by another thread, nor with the
+    database backend or CMI_TASKS_ENQUEUE (whose task runs elsewhere, later), nor by a
+    change that rolled back; and nothing keeps the object once the change is done."""
+    settings.TASKS = DATABASE_TASKS if backend == "database" else IMMEDIATE_TASKS
+    if backend == "celery":
+        settings.CMI_TASKS_ENQUEUE = "tests.adapters.django.testapp.tasks.broker_enqueue"
+        test_tasks.SENT.clear()
+    spy = _HandSpy(test_tasks.record.get_backend())
+    box = [_Held()]
+    kept = weakref.ref(box[0])
+
+    def change_that_fails() -> None:
+        with transaction.atomic():
+            tasks.enqueue(spy, 7, "ar", hand={"order": box[0]})
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        change_that_fails()
+    with transaction.atomic():
+        tasks.enqueue(spy, 7, "ar", hand={"order": box[0]})
+    # The database backend queues inside each change (the row rolls back with it).
+    expected = {
+        "immediate": [(True, False)],
+        "database": [(False, False), (False, False)],
+        "celery": [],
+    }
+    assert spy.seen == expected[backend]
+    if backend == "celery":
+        sent = test_tasks.SENT
+        assert sent == [(spy.module_path, [7, "ar"])]  # the arguments only
+    box.clear()
+    gc.collect()
+    assert kept() is None  # no context, callback or result holds it
