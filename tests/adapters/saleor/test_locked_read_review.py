@@ -87,3 +87,45 @@ def test_a_report_owed_by_the_lock_holder_goes_out_before_the_callbacks(
     assert not EventReport.objects.exists()
     assert CallbackLog.objects.get().reply == "ACTION=POSTAUTH"
     assert saleor_transaction["id"] == saleor.reports[-1]["id"]
+
+
+def _arabic_indic(number: int) -> str:
+    return "".join(chr(0x0660 + int(d)) for d in str(number))
+
+
+@pytest.mark.parametrize(
+    "suffix",
+    [
+        lambda pk: _arabic_indic(pk),  # str.isdigit accepts them, int() reads them
+        lambda pk: "\u00b2",  # superscript two: isdigit True, int() raises ValueError
+        lambda pk: f"{pk}\u0663",
+        lambda pk: "9" * 19,  # beyond bigint
+        lambda pk: "9" * 400,  # int() refuses more than 4300 digits; the column is short
+    ],
+    ids=["arabic-indic", "superscript", "mixed", "19-digits", "huge"],
+)
+def test_a_channel_key_that_is_not_ascii_digits_names_no_channel_on_any_path(
+    client: Client, saleor: FakeSaleor, channel: Any, suffix: Any
+) -> None:
+    """The joined read (SQL: ASCII digits only) and the resolver (``get_config``, used by
+    approvals without a callback and staff operations) agree: no channel, refused with
+    ImproperlyConfigured (before the review the resolver read ``saleor:\u0661`` as
+    channel 1 and raised ValueError for ``saleor:\u00b2``)."""
+    from cmi_django.config import config_of, get_config
+    from cmi_django.inbound import _locked
+    from django.core.exceptions import ImproperlyConfigured
+
+    key = f"saleor:{suffix(channel.pk)}"
+    with pytest.raises(ImproperlyConfigured, match="no such CMI channel configuration"):
+        get_config(key)
+    _, answer = initialize(client, saleor)
+    Payment.objects.update(config_key=key[:64])
+    with transaction.atomic():
+        payment = _locked(answer["data"]["fields"]["oid"])
+    assert payment is not None
+    with pytest.raises(ImproperlyConfigured, match="no such CMI channel configuration"):
+        config_of(payment)
+    assert post_callback(client, callback_for(answer)) == "FAILURE"
+    assert Payment.objects.get().state != PaymentState.CAPTURED
+    assert not saleor.reports
+    assert CallbackLog.objects.get().reply == "FAILURE"
