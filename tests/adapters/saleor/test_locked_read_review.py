@@ -96,7 +96,7 @@ def _arabic_indic(number: int) -> str:
 @pytest.mark.parametrize(
     "suffix",
     [
-        lambda pk: _arabic_indic(pk),  # str.isdigit accepts them, int() reads them
+        _arabic_indic,  # str.isdigit accepts them, int() reads them
         lambda pk: "\u00b2",  # superscript two: isdigit True, int() raises ValueError
         lambda pk: f"{pk}\u0663",
         lambda pk: "9" * 19,  # beyond bigint
