@@ -194,6 +194,23 @@ def _owed_sql(vendor: str) -> str:
     return f"EXISTS(SELECT 1 FROM {tables} ON {joined} WHERE {owner} = {payment})"  # noqa: S608
 
 
+def _owed_now(mapping_pk: int) -> bool:
+    """Whether a report is owed for the transaction map, asked now (one indexed query;
+    SQL prepared once: the ORM's ``exists()`` costs about 0.4 ms of Python to compile)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_owed_now_sql(connection.vendor), [mapping_pk])
+        return cursor.fetchone() is not None
+
+
+@lru_cache(maxsize=4)
+def _owed_now_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    report = EventReport._meta
+    column = quote(str(report.get_field("mapping").column))
+    # S608: the model's table and column names only; the pk is a parameter
+    return f"SELECT 1 FROM {quote(report.db_table)} WHERE {column} = %s LIMIT 1"  # noqa: S608
+
+
 def _mapping(payment: Payment) -> TransactionMap:
     """The payment's Saleor transaction, with its installation (what :func:`deliver` needs
     to send) and ``owed_before``: whether an earlier report is still owed (one query, none
@@ -206,7 +223,7 @@ def _mapping(payment: Payment) -> TransactionMap:
         if cached is None:
             raise SaleorReportError(f"payment {payment.oid} has no Saleor transaction")
         if owed_before is None:  # not read with the payment (callback_read): ask now
-            owed_before = EventReport.objects.filter(mapping=cached).exists()
+            owed_before = _owed_now(cached.pk)
         cached.owed_before = owed_before
         cached.payment = payment
         return cached
