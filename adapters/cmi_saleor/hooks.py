@@ -48,7 +48,7 @@ from cmi_django.display import format_money
 from cmi_django.hooks import PaymentChange, PaymentHook
 from cmi_django.i18n import shopper_language
 from django.db import connection, transaction
-from django.db.models import BooleanField, Exists, OuterRef, QuerySet
+from django.db.models import BooleanField, Exists, OuterRef, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.urls import NoReverseMatch, get_resolver, get_urlconf, reverse
 from django.utils import timezone
@@ -158,8 +158,19 @@ _OWED_BEFORE = "_saleor_owed_before"
 def callback_read(query: QuerySet[Payment]) -> QuerySet[Payment]:
     """What the hook needs, read with a callback's locked payment
     (:func:`cmi_django.inbound.register_callback_read`): the transaction, its installation
-    and whether an earlier report is still owed; :func:`_mapping` then needs no query."""
-    return query.select_related("saleor_transaction__installation").annotate(
+    and whether an earlier report is still owed; :func:`_mapping` then needs no query.
+
+    The "owed" flag is read with the payment on SQLite only. On PostgreSQL (READ
+    COMMITTED) a ``SELECT ... FOR UPDATE`` that waited for the row's lock returns the row
+    as its holder committed it, but its subqueries see the snapshot taken before the wait:
+    a report the holder owed Saleor would read as "nothing owed" and the callback's own
+    report would overtake it. There :func:`_mapping` asks with one query, after the lock.
+    (SQLite never commits on a stale read: a write after another writer's commit fails.)
+    """
+    query = query.select_related("saleor_transaction__installation")
+    if connection.vendor != "sqlite":
+        return query.annotate(**{_OWED_BEFORE: Value(None, BooleanField())})
+    return query.annotate(
         # S611: the SQL is built from the models' table and column names only, no input
         **{_OWED_BEFORE: RawSQL(_owed_sql(connection.vendor), (), BooleanField())}  # noqa: S611
     )
@@ -183,16 +194,36 @@ def _owed_sql(vendor: str) -> str:
     return f"EXISTS(SELECT 1 FROM {tables} ON {joined} WHERE {owner} = {payment})"  # noqa: S608
 
 
+def _owed_now(mapping_pk: int) -> bool:
+    """Whether a report is owed for the transaction map, asked now (one indexed query;
+    SQL prepared once: the ORM's ``exists()`` costs about 0.4 ms of Python to compile)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_owed_now_sql(connection.vendor), [mapping_pk])
+        return cursor.fetchone() is not None
+
+
+@lru_cache(maxsize=4)
+def _owed_now_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    report = EventReport._meta
+    column = quote(str(report.get_field("mapping").column))
+    # S608: the model's table and column names only; the pk is a parameter
+    return f"SELECT 1 FROM {quote(report.db_table)} WHERE {column} = %s LIMIT 1"  # noqa: S608
+
+
 def _mapping(payment: Payment) -> TransactionMap:
     """The payment's Saleor transaction, with its installation (what :func:`deliver` needs
     to send) and ``owed_before``: whether an earlier report is still owed (one query, none
     when :func:`callback_read` read them with the payment: that is used once, since a
     report owed since then would make ``owed_before`` out of date)."""
+    read = _OWED_BEFORE in vars(payment)
     owed_before = vars(payment).pop(_OWED_BEFORE, None)
-    if owed_before is not None and type(payment).saleor_transaction.is_cached(payment):
+    if read and type(payment).saleor_transaction.is_cached(payment):
         cached = payment._state.fields_cache.get("saleor_transaction")
         if cached is None:
             raise SaleorReportError(f"payment {payment.oid} has no Saleor transaction")
+        if owed_before is None:  # not read with the payment (callback_read): ask now
+            owed_before = _owed_now(cached.pk)
         cached.owed_before = owed_before
         cached.payment = payment
         return cached

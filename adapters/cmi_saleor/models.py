@@ -168,15 +168,23 @@ def _config_sql(vendor: str) -> str | None:
     return f"(SELECT {row} FROM {table} c WHERE c.{pk_column} = {pk})"  # noqa: S608 - names only
 
 
+def _channel_pk(rest: str) -> int | None:
+    """The channel configuration's pk a key's ``<rest>`` names: 1 to 18 ASCII digits, as
+    :func:`_config_sql` reads it (``str.isdigit`` alone accepts Arabic-Indic digits, which
+    ``int`` reads, and superscripts, which it refuses), else None."""
+    return int(rest) if rest.isascii() and rest.isdigit() and len(rest) <= 18 else None
+
+
 def _config_from_row(rest: str, value: Any) -> CMIConfig:
     """The :class:`CMIConfig` of the row :func:`_config_row` read (its secrets decrypted)."""
     row = json.loads(value) if isinstance(value, str) else None
-    if not isinstance(row, dict) or not rest.isdigit():
+    pk = _channel_pk(rest)
+    if not isinstance(row, dict) or pk is None:
         raise ImproperlyConfigured(f"saleor:{rest}: no such CMI channel configuration")
     values = {name: row.get(name) or "" for name in _CONFIG_COLUMNS}
     for name in ("store_key", "api_password"):  # as EncryptedTextField reads them
         values[name] = decrypt(values[name]) if values[name] else values[name]
-    return ChannelConfiguration(pk=int(rest), **values).cmi_config()
+    return ChannelConfiguration(pk=pk, **values).cmi_config()
 
 
 #: How the callback reads a Saleor payment's store key with the payment itself.
@@ -187,10 +195,11 @@ def resolve_config(rest: str) -> CMIConfig:
     """``cmi_django.config.get_config("saleor:<pk>")``: the channel configuration's."""
     # A secret no configured key decrypts raises cmi_django.crypto.DecryptionError (an
     # ImproperlyConfigured naming the key's setting): not "no such configuration".
+    pk = _channel_pk(rest)
     found = (
-        ChannelConfiguration.objects.select_related(None).filter(pk=int(rest)).first()
-        if rest.isdigit()
-        else None
+        None
+        if pk is None
+        else ChannelConfiguration.objects.select_related(None).filter(pk=pk).first()
     )
     if found is None:
         raise ImproperlyConfigured(f"saleor:{rest}: no such CMI channel configuration")

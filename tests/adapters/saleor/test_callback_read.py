@@ -65,8 +65,11 @@ def test_the_first_callback_reads_payment_key_and_transaction_in_one_statement(
     sql = statements(lambda: replies.append(post_callback(client, callback_for(answer))))
     assert replies == ["ACTION=POSTAUTH"]
     selects = [top_level_from(s) for s in sql if s.lstrip().upper().startswith("SELECT")]
-    # before: the payment twice, the channel configuration, the transaction map
-    assert selects == ["cmi_django_payment"], sql
+    # before: the payment twice, the channel configuration, the transaction map. On
+    # PostgreSQL "is a report owed" is asked after the lock: a locked read that waited
+    # sees its subqueries as before the wait (test_locked_read_review.py)
+    owed = ["cmi_saleor_eventreport"] if connection.vendor == "postgresql" else []
+    assert selects == ["cmi_django_payment", *owed], sql
     if connection.vendor == "postgresql":
         assert "FOR UPDATE" in next(s for s in sql if s.lstrip().startswith("SELECT"))
     assert Payment.objects.get().state == PaymentState.CAPTURED
