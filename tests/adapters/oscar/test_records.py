@@ -265,6 +265,11 @@ def test_a_database_default_on_a_forked_column_is_written_by_the_orm(
 ) -> None:
     """The one statement cannot write an expression as a parameter: with one among the
     values the records go through the ORM, and the callback is approved as always."""
+    if connection.vendor != "postgresql":
+        # SQLite cannot give an existing column a default as the fork's migration would
+        # (Django 6.1 then leaves the column out of its INSERT); the one statement is
+        # PostgreSQL's only, so the fallback is tested there.
+        pytest.skip("a database default is added to the column on PostgreSQL only")
     assert Transaction(txn_type="Authorise").status != ""  # an expression, not a value
     payment = _approve(client, product)
     source = Source.objects.get()
