@@ -42,7 +42,12 @@ from cmi_oscar.placement import (
     record_capture,
     record_void,
 )
-from cmi_oscar.records import insert_placed, saves_plainly, write_alias
+from cmi_oscar.records import (
+    has_oscars_quantity_columns,
+    insert_placed,
+    saves_plainly,
+    write_alias,
+)
 
 if TYPE_CHECKING:
     from cmi_django.models import Payment
@@ -182,9 +187,8 @@ def _quantities(order: Any, events: Sequence[Any]) -> None:
     quantity_model = get_model("order", "PaymentEventQuantity")
     meta = quantity_model._meta
     line_model = order.lines.model
-    own = {field.name for field in meta.concrete_fields if not field.primary_key}
     plain = saves_plainly(quantity_model)
-    if own != {"event", "line", "quantity"} or not meta.pk.db_returning or not plain:
+    if not has_oscars_quantity_columns(quantity_model) or not meta.pk.db_returning or not plain:
         lines = list(order.lines.order_by().values_list("pk", "quantity"))
         rows = [
             quantity_model(event=event, line_id=line_id, quantity=quantity)

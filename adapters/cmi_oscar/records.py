@@ -33,7 +33,7 @@ from django.db.models import Model
 from django.db.models.signals import post_save, pre_save
 from oscar.core.loading import get_model
 
-__all__ = ["insert_placed", "saves_plainly", "write_alias"]
+__all__ = ["has_oscars_quantity_columns", "insert_placed", "saves_plainly", "write_alias"]
 
 
 def write_alias(model: Any, order: Any) -> str:
@@ -64,6 +64,14 @@ def saves_plainly(model: Any) -> bool:
         and not pre_save.has_listeners(model)
         and not post_save.has_listeners(model)
     )
+
+
+def has_oscars_quantity_columns(model: Any) -> bool:
+    """Does the ``PaymentEventQuantity`` model have Oscar's columns only (event, line,
+    quantity, besides its id)? A fork's own columns have defaults only Python knows, so
+    only the ORM writes them."""
+    own = {field.name for field in model._meta.concrete_fields if not field.primary_key}
+    return own == {"event", "line", "quantity"}
 
 
 def _eligible(models: Sequence[Any], alias: str, order: Any) -> bool:
@@ -118,14 +126,13 @@ def insert_placed(
         models.append(type(order))
     alias = write_alias(source_model, order)
     connection = connections[alias]
-    quantity_fields = {f.name for f in quantity_model._meta.concrete_fields if not f.primary_key}
     if (
         connection.vendor != "postgresql"
         or order._state.db != alias
         or write_alias(line_model, order) != alias
         or not _eligible(models, alias, order)
         or not _plain_values([source, *transactions, *events])
-        or (events and quantity_fields != {"event", "line", "quantity"})
+        or (events and not has_oscars_quantity_columns(quantity_model))
     ):
         return False
     quote = connection.ops.quote_name
