@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from cmi_core import CMIConfig, ConfigurationError
+from cmi_django import statements
 
 if TYPE_CHECKING:
     from django.db.models import Expression
@@ -90,6 +91,7 @@ def register_config_resolver(
         _JOINED.pop(name, None)
     else:
         _JOINED[name] = joined
+    statements.bump()  # the callback's read joins what is registered now
 
 
 def _annotation(prefix: str) -> str:

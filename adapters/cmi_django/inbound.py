@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from django.db import transaction
+from django.db import router, transaction
 from django.db.models import QuerySet
 
 from cmi_core import (
@@ -50,6 +50,7 @@ from cmi_core import (
 )
 from cmi_core.approvals import Via, adopts_callback_trans_id, as_late_approval, late_approval
 from cmi_core.codes import CANNOT_PROCESS, LANGUAGES, TECHNICAL
+from cmi_django import statements
 from cmi_django.changes import PlatformHookError, error_text, notify_or_fail
 from cmi_django.config import config_annotations, config_of, get_config
 from cmi_django.hooks import RetryableHookError, Source
@@ -137,21 +138,27 @@ def register_callback_read(platform: str, fn: CallbackRead) -> None:
     (``select_for_update(of=("self",))``); what is joined is read as at that moment.
     """
     _CALLBACK_READS[platform] = fn
+    statements.bump()
 
 
 def _locked(oid: str) -> Payment | None:
     """The payment an oid names, locked (``select_for_update``), in one statement with its
     joinable config (:func:`cmi_django.config.config_annotations`) and what the platforms
-    read with it (:func:`register_callback_read`). Inside the caller's transaction."""
+    read with it (:func:`register_callback_read`). Inside the caller's transaction; the
+    statement is compiled once (:func:`cmi_django.statements.first_locked`)."""
     if not _OID.match(oid):
         return None
+    return statements.first_locked("cmi_django.inbound._locked", Payment, _locking, oid)
+
+
+def _locking(oid: str) -> QuerySet[Payment]:
     query = Payment.objects.select_for_update(of=("self",)).filter(oid=oid)
     for read in _CALLBACK_READS.values():
         query = read(query)
     annotations = config_annotations()
     if annotations:
         query = query.annotate(**annotations)
-    return query.first()
+    return query
 
 
 def _verify(payment: Payment, fields: Mapping[str, str]) -> tuple[CallbackResult | None, str]:
@@ -292,13 +299,13 @@ def _decide_and_save(payment: Payment, result: CallbackResult, *, confirmed: boo
         # The approval was learned from CMI's status API (no TransId kept from it): the
         # callback's own TransId is recorded now; nothing else changes.
         _record_result(payment, result, Outcome.AUTHORISE)
-        payment.save(update_fields=_DECIDED_FIELDS)
+        statements.update(payment, _DECIDED_FIELDS)
     if not decision.changed or decision.status is None:
         return decision
     before = payment.status
     payment.set_status(decision.status)
     _record_result(payment, result, decision.outcome)
-    payment.save(update_fields=_DECIDED_FIELDS)
+    statements.update(payment, _DECIDED_FIELDS)
     notify_or_fail(payment, before, payment.status, source="callback", result=result)
     return decision
 
@@ -374,7 +381,7 @@ def approve_without_callback(
 
 def _write_log(payment: Payment | None, **values: Any) -> None:
     clean = {k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v for k, v in values.items()}
-    CallbackLog.objects.create(payment=payment, **clean)
+    statements.insert(CallbackLog(payment=payment, **clean))
 
 
 def _write_log_alone(payment_pk: int | None = None, **values: Any) -> None:
@@ -397,8 +404,9 @@ def handle_callback(fields: Mapping[str, str], *, remote_addr: str = "") -> Call
         "fields": _loggable(received),
         "remote_addr": remote_addr[:64],
     }
+    alias = router.db_for_write(Payment)
     try:
-        with transaction.atomic():
+        with transaction.atomic(), statements.batch(alias):
             found = _locked(oid)
             result, error = (
                 _verify(found, received)
@@ -410,7 +418,7 @@ def handle_callback(fields: Mapping[str, str], *, remote_addr: str = "") -> Call
                 outcome = _callback_logged(found, result, error, log, confirmed=False)
         if asks_cmi:  # nothing written yet: ask CMI with no lock held, then lock again
             confirmed = _confirmed(found, result) if found is not None else False
-            with transaction.atomic():
+            with transaction.atomic(), statements.batch(alias):
                 payment = _locked(oid)
                 outcome = _callback_logged(payment, result, error, log, confirmed=confirmed)
     except PlatformHookError as failed:

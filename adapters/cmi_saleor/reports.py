@@ -28,11 +28,13 @@ import logging
 from collections.abc import Collection
 from datetime import timedelta
 from decimal import Decimal
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
+from cmi_django import statements
 from cmi_django.hooks import RetryableHookError
-from django.db import router, transaction
+from cmi_django.statements import Probe
+from django.db import connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -98,18 +100,26 @@ def report(
         variables["externalUrl"] = url
     if details:
         variables["paymentMethodDetails"] = details
-    owed = EventReport.objects.create(
-        mapping=mapping,
-        event_type=event_type,
-        variables=variables,
-        claimed_until=timezone.now() + _lease(),  # ours: sent by deliver() after the commit
+    owed = statements.insert(  # held with the callback's other writes (one statement)
+        EventReport(
+            mapping=mapping,
+            event_type=event_type,
+            variables=variables,
+            claimed_until=timezone.now() + _lease(),  # ours: sent by deliver() after the commit
+        )
     )
-    # Nothing older owed (the hook's own lookup says so): deliver() need not look.
-    ready = None if getattr(mapping, "owed_before", True) else [owed]
     transaction.on_commit(
-        partial(deliver, mapping.pk, claimed=(owed.pk,), ready=ready), robust=True
+        partial(_deliver_reported, owed, getattr(mapping, "owed_before", True)), robust=True
     )
     return owed
+
+
+def _deliver_reported(owed: EventReport, owed_before: bool | Probe) -> None:
+    """:func:`deliver` after the commit of the report ``owed``. When nothing older was
+    owed (the hook's own lookup, or its :class:`~cmi_django.statements.Probe`, read by
+    then), deliver() need not look."""
+    before = owed_before.value if isinstance(owed_before, Probe) else owed_before
+    deliver(owed.mapping_id, claimed=(owed.pk,), ready=None if before else [owed])
 
 
 def _lease() -> timedelta:
@@ -202,11 +212,20 @@ def deliver(
 
 
 def _forget(pk: int) -> None:
-    """Delete a report Saleor recorded: one DELETE. (``QuerySet.delete()`` issues the same
-    statement, nothing refers to these rows, but wraps it in a transaction of its own:
-    BEGIN and COMMIT, two more round trips after every first callback.)"""
-    rows = EventReport.objects.filter(pk=pk)
-    rows._raw_delete(router.db_for_write(EventReport))
+    """Delete a report Saleor recorded: one DELETE, its SQL built once. (``QuerySet.delete()``
+    issues the same statement, nothing refers to these rows, but wraps it in a transaction
+    of its own: BEGIN and COMMIT, two more round trips after every first callback.)"""
+    alias = router.db_for_write(EventReport)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_forget_sql(alias), [pk])
+
+
+@lru_cache(maxsize=8)
+def _forget_sql(alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+    meta = EventReport._meta
+    # S608: the model's table and column names, quoted; the id is a parameter
+    return f"DELETE FROM {quote(meta.db_table)} WHERE {quote(str(meta.pk.column))} = %s"  # noqa: S608
 
 
 def _claim(pk: int) -> bool:

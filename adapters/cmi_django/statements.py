@@ -1,0 +1,368 @@
+"""The callback's statements with their SQL built once, its writes sent as one (PostgreSQL).
+
+CMI's callback (guide §4.2.1) runs the same few statements every time: read and lock the
+payment, update it, write what the platform owes (Saleor: a report), write the log row.
+Through the ORM each is compiled in Python on every callback, which costs more than
+running it. Here:
+
+- :func:`first_locked`: the callback's locked read, the ORM's own query compiled once per
+  database (and per set of registered reads, :func:`bump`), run again with the new value;
+  its row becomes models through the ORM's own iterable (``select_related``,
+  annotations, converters, ``from_db``), exactly as the ORM builds them.
+- :func:`batch`: inside the callback's transaction on PostgreSQL, :func:`update`,
+  :func:`insert` and :func:`probe` hold their statement instead of running it; the batch
+  sends them all as one statement (data-modifying ``WITH`` queries) when it ends, or as
+  soon as any other statement is about to run on that connection (a hook's query, a
+  savepoint, a receiver's read: it then sees every write before it, as if each had run
+  at once). One round trip instead of three or four.
+
+What the ORM would do differently is never bypassed: a write goes through the ORM
+(``save``) whenever the model has ``pre_save``/``post_save`` receivers or its own
+``save``, is written to another database than the batch's (the routers'
+``db_for_write``), has a column the database computes (``db_default``, a
+``GeneratedField``, a returning field other than the id), inherits from another model,
+or holds an expression instead of a value; and everywhere but PostgreSQL. Values are
+prepared as the ORM prepares them (``pre_save``: ``auto_now``, ``auto_now_add``; then
+``get_db_prep_save``); table and column names come from the models, quoted; every value
+is a parameter. An UPDATE that finds no row fails the statement, as ``save`` with
+``update_fields`` does. An error in a held write surfaces when the batch sends it, in
+the same transaction, which then rolls back as it would have.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+from django.db import DatabaseError, connections, router
+from django.db.models import Model, QuerySet
+from django.db.models.fields import NOT_PROVIDED
+from django.db.models.signals import post_save, pre_save
+from django.db.transaction import TransactionManagementError
+
+__all__ = ["Probe", "batch", "bump", "first_locked", "insert", "probe", "update"]
+
+M = TypeVar("M", bound=Model)
+
+# -- the locked read ------------------------------------------------------------------------
+
+#: Bumped when what the callback's read joins changes (a registered read or config).
+_generation = itertools.count()
+_GENERATION = [next(_generation)]
+#: (key, alias, generation) -> (queryset, compiler, SQL, params, index of the value)
+_READS: dict[tuple[Hashable, str, int], tuple[QuerySet[Any], Any, str, tuple[Any, ...], int]] = {}
+#: A value no caller passes: it marks the parameter each run replaces.
+_PLACEHOLDER = "\x00cmi-placeholder\x00"
+
+
+def bump() -> None:
+    """Forget the compiled reads (a platform registered a read or a joined config)."""
+    _GENERATION[0] = next(_generation)
+    _READS.clear()
+
+
+def first_locked(
+    key: Hashable, model: type[M], build: Callable[[Any], QuerySet[M]], value: Any
+) -> M | None:
+    """``build(value)``'s first row (a ``select_for_update`` queryset of ``model``, at
+    most one row matching), its SQL compiled once per ``key`` and database.
+
+    ``build`` must give the same query whatever the value (only the value's parameter
+    changes); ``key`` names it. The first call compiles ``build`` of a placeholder; when
+    the placeholder is not exactly one of the parameters, nothing is kept and every call
+    goes through the ORM. Must run inside a transaction, as ``select_for_update`` must.
+    """
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    if connection.get_autocommit():
+        raise TransactionManagementError(
+            "select_for_update cannot be used outside of a transaction."
+        )
+    slot = (key, alias, _GENERATION[0])
+    kept = _READS.get(slot)
+    if kept is None:
+        query = build(_PLACEHOLDER).order_by()[:1]
+        compiler = query.query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        marks = [i for i, p in enumerate(params) if p == _PLACEHOLDER]
+        if query.db != alias or len(marks) != 1:
+            found = list(build(value).order_by()[:1])
+            return found[0] if found else None
+        kept = _READS[slot] = (query, compiler, sql, tuple(params), marks[0])
+    base, compiler, sql, params, mark = kept
+    values = (*params[:mark], value, *params[mark + 1 :])
+    ready = copy.copy(compiler)
+    ready.connection = connection  # this thread's
+    ready.as_sql = lambda *args, **kwargs: (sql, values)
+    clone: Any = base._chain()  # type: ignore[union-attr]
+    clone.query.get_compiler = lambda *args, **kwargs: ready
+    found = list(clone)
+    return found[0] if found else None
+
+
+# -- held writes ----------------------------------------------------------------------------
+
+
+class Probe:
+    """A scalar read held with a batch (:func:`probe`): ``value`` once the batch sent it."""
+
+    __slots__ = ("_value", "expression", "params")
+
+    def __init__(self, expression: str, params: Sequence[Any]) -> None:
+        self.expression = expression
+        self.params = list(params)
+        self._value: Any = _UNSET
+
+    @property
+    def value(self) -> Any:
+        if self._value is _UNSET:
+            raise RuntimeError("the probe has not been read yet (its batch is still open)")
+        return self._value
+
+
+_UNSET = object()
+
+
+class _Write:
+    __slots__ = ("instance", "params", "returns_id", "sql", "table")
+
+    def __init__(self, sql: str, params: list[Any], instance: Model, returns_id: bool) -> None:
+        self.sql = sql
+        self.params = params
+        self.instance = instance
+        self.returns_id = returns_id
+        self.table = instance._meta.db_table
+
+
+class Batch:
+    """The writes and probes held on one connection until :meth:`send`."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+        self.connection = connections[alias]
+        self.writes: list[_Write] = []
+        self.probes: list[Probe] = []
+        self.sending = False
+
+    def before_statement(
+        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        """The connection's execute wrapper: send what is held before any other statement."""
+        if not self.sending and (self.writes or self.probes):
+            self.send()
+        return execute(sql, params, many, context)
+
+    def send(self) -> None:
+        """Run every held write and probe as one statement (module docstring)."""
+        writes, probes = self.writes, self.probes
+        self.writes, self.probes = [], []
+        if not writes and not probes:
+            return
+        if len(writes) == 1 and not probes:  # one write: its own statement
+            self._run(writes[0].sql, writes[0].params, writes)
+            return
+        parts: list[str] = []
+        params: list[Any] = []
+        columns: list[str] = []
+        for index, write in enumerate(writes):
+            name = f"cmi_w{index}"
+            parts.append(f"{name} AS ({write.sql})")
+            params += write.params
+            # S608: the statement's own names, no input
+            column = f"(SELECT {'max(id)' if write.returns_id else 'count(*)'} FROM {name})"  # noqa: S608
+            columns.append(column)
+        for held in probes:
+            columns.append(f"({held.expression})")
+            params += held.params
+        head = f"WITH {', '.join(parts)} " if parts else ""
+        self._run(f"{head}SELECT {', '.join(columns)}", params, writes, probes)
+
+    def _run(
+        self, sql: str, params: list[Any], writes: list[_Write], probes: Sequence[Probe] = ()
+    ) -> None:
+        self.sending = True
+        try:
+            with self.connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone() or (None,)
+        finally:
+            self.sending = False
+        for write, got in zip(writes, row, strict=False):
+            if write.returns_id:
+                write.instance.pk = got
+                write.instance._state.adding = False
+                write.instance._state.db = self.alias
+            elif got != 1:
+                raise DatabaseError("Save with update_fields did not affect any rows.")
+        for held, got in zip(probes, row[len(writes) :], strict=True):
+            held._value = got
+
+
+_BATCH: ContextVar[Batch | None] = ContextVar("cmi_batch", default=None)
+
+
+@contextmanager
+def batch(using: str) -> Iterator[Batch | None]:
+    """Hold :func:`update`, :func:`insert` and :func:`probe` on database ``using`` until
+    the block ends (then one statement), or until another statement runs on it.
+
+    Open it inside the transaction, so the writes go before the commit. Yields None
+    (nothing is held) on a database other than PostgreSQL, outside a transaction and
+    inside another batch.
+    When the block raises, what is held is dropped: the caller's transaction rolls back.
+    """
+    connection = connections[using]
+    if (
+        connection.vendor != "postgresql"
+        or not connection.in_atomic_block
+        or _BATCH.get() is not None
+    ):
+        yield None
+        return
+    held = Batch(using)
+    token = _BATCH.set(held)
+    try:
+        with connection.execute_wrapper(held.before_statement):
+            yield held
+            held.send()
+    finally:
+        _BATCH.reset(token)
+
+
+def _held(model: type[Model], instance: Model) -> Batch | None:
+    """The open batch ``instance``'s write may join, or None (then the ORM writes it).
+
+    What is held already is sent first when the write depends on it: an UPDATE of a row
+    it updates (one statement may change a row once), a row that refers to one it
+    inserts (whose id the database has not given yet). Then, as ``save`` does, a related
+    object without an id is refused and a related object's id is copied to its column.
+    """
+    held = _BATCH.get()
+    if held is None or not _plain(model):
+        return None
+    if router.db_for_write(model, instance=instance) != held.alias:
+        return None
+    if held.writes:
+        new = {id(w.instance) for w in held.writes if w.returns_id}
+        table = model._meta.db_table
+        same = any(
+            w.instance is instance
+            or (not w.returns_id and w.table == table and w.instance.pk == instance.pk)
+            for w in held.writes
+        )
+        cache = instance._state.fields_cache
+        if same or any(id(related) in new for related in cache.values()):
+            held.send()
+    instance._prepare_related_fields_for_save(operation_name="save")  # type: ignore[attr-defined]
+    return held
+
+
+def _plain(model: type[Model]) -> bool:
+    """Does ``model`` save as Django's ``Model.save`` does, with nothing the database
+    computes but the id, and no save receivers (module docstring)?"""
+    meta = model._meta
+    return (
+        model.save is Model.save
+        and not meta.parents
+        and not meta.proxy
+        and meta.db_returning_fields == [meta.pk]
+        and not any(field.db_default is not NOT_PROVIDED for field in meta.concrete_fields)
+        and not pre_save.has_listeners(model)
+        and not post_save.has_listeners(model)
+    )
+
+
+_SQL: dict[tuple[Any, ...], str] = {}
+
+
+def _prepared(instance: Model, fields: Sequence[Any], add: bool, alias: str) -> list[Any] | None:
+    """The values the ORM would write, or None when one is an expression."""
+    connection = connections[alias]
+    values = []
+    for field in fields:
+        value = field.pre_save(instance, add)
+        if hasattr(value, "resolve_expression"):
+            return None
+        values.append(field.get_db_prep_save(value, connection))
+    return values
+
+
+def update(instance: Model, fields: Iterable[str]) -> None:
+    """``instance.save(update_fields=fields)``, held in the open batch when it can be."""
+    names = tuple(fields)
+    model = type(instance)
+    held = _held(model, instance)
+    if held is None or instance.pk is None:
+        instance.save(update_fields=names)
+        return
+    meta = model._meta
+    key = ("update", held.alias, model, names)
+    sql = _SQL.get(key)
+    columns: list[Any] = [meta.get_field(name) for name in names]
+    values = _prepared(instance, columns, False, held.alias)
+    if values is None or any(not field.concrete or field.primary_key for field in columns):
+        instance.save(update_fields=names)
+        return
+    if sql is None:
+        quote = held.connection.ops.quote_name
+        sets = ", ".join(f"{quote(field.column)} = %s" for field in columns)
+        pk = quote(str(meta.pk.column))
+        # S608: the model's table and column names, quoted; values are parameters
+        sql = _SQL[key] = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {pk} = %s RETURNING 1"  # noqa: S608
+    pk_value = meta.pk.get_db_prep_value(instance.pk, held.connection)
+    held.writes.append(_Write(sql, [*values, pk_value], instance, returns_id=False))
+
+
+def insert(instance: M) -> M:
+    """``instance.save()`` of a new row (its id generated), held in the open batch when it
+    can be; ``instance.pk`` is set when the batch sends it."""
+    model = type(instance)
+    held = _held(model, instance)
+    meta = model._meta
+    if held is None or instance.pk is not None:
+        instance.save(force_insert=True)
+        return instance
+    columns = [field for field in meta.concrete_fields if not field.primary_key]
+    values = _prepared(instance, columns, True, held.alias)
+    if values is None:
+        instance.save(force_insert=True)
+        return instance
+    key = ("insert", held.alias, model)
+    sql = _SQL.get(key)
+    if sql is None:
+        quote = held.connection.ops.quote_name
+        names = ", ".join(quote(str(field.column)) for field in columns)
+        marks = ", ".join(["%s"] * len(columns))
+        pk = quote(str(meta.pk.column))
+        # S608: the model's table and column names, quoted; values are parameters
+        sql = _SQL[key] = (
+            f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES ({marks}) RETURNING {pk} AS id"  # noqa: S608
+        )
+    held.writes.append(_Write(sql, values, instance, returns_id=True))
+    return instance
+
+
+def probe(
+    expression: str, params: Sequence[Any], *, using: str, reads: Iterable[type[Model]]
+) -> Probe:
+    """A scalar SQL expression (``EXISTS(SELECT ...)``) read with the open batch's
+    statement on ``using``, or at once when none is open there. Read no earlier than
+    now, no later than the batch's end, in the same transaction, and after every write
+    held before it to a table of the models it ``reads`` (a statement's ``WITH``
+    queries do not see each other's writes: what is held there is sent first)."""
+    found = Probe(expression, params)
+    held = _BATCH.get()
+    if held is not None and held.alias == using:
+        tables = {model._meta.db_table for model in reads}
+        if any(write.table in tables for write in held.writes):
+            held.send()
+        held.probes.append(found)
+        return found
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT ({expression})", list(params))
+        found._value = cursor.fetchone()[0]
+    return found
