@@ -38,10 +38,12 @@ __all__ = [
     "OUTCOME_LABELS",
     "STATE_LABELS",
     "amount_error",
+    "gettext_in",
     "isolate",
     "log_kind_label",
     "operation_kind_label",
     "outcome_label",
+    "paid_in",
     "shopper_language",
     "state_label",
 ]
@@ -138,10 +140,36 @@ def state_label(state: str) -> str:
     return str(label) if label is not None else str(state).replace("_", " ")
 
 
+#: The site's ``LANGUAGES`` setting last read, and the language codes it offers.
+_OFFERED: list[Any] = [None, frozenset()]
+
+
 def _site_language(lang: str) -> str | None:
-    """``lang`` if the site offers it (``LANGUAGES``), else None."""
-    offered = {code.split("-")[0] for code, _ in getattr(settings, "LANGUAGES", ())}
-    return lang if lang in offered else None
+    """``lang`` if the site offers it (``LANGUAGES``), else None. The codes are read again
+    whenever the setting is another object (``override_settings``)."""
+    languages = getattr(settings, "LANGUAGES", ())
+    if languages is not _OFFERED[0]:
+        _OFFERED[:] = [languages, frozenset(code.split("-")[0] for code, _ in languages)]
+    return lang if lang in _OFFERED[1] else None
+
+
+def paid_in(payment: Payment | str | None) -> str | None:
+    """The language the shopper paid in (the payment's ``lang``, or the code itself), if
+    the site offers it; else None."""
+    code = payment if isinstance(payment, str) else (payment.lang if payment else "")
+    return _site_language((code or "").lower())
+
+
+def gettext_in(lang: str | None, text: str) -> str:
+    """``gettext(text)`` in ``lang`` (a code :func:`paid_in` gave), without activating it
+    for the thread: what :func:`shopper_language` and ``gettext`` do together, for a
+    message built where nothing else needs the language (CMI's callback: Saleor's
+    events). ``None``: the active language."""
+    if lang is None or not settings.USE_I18N:
+        return gettext(text)
+    from django.utils.translation import trans_real
+
+    return trans_real.translation(lang).gettext(text)
 
 
 @contextmanager
@@ -152,8 +180,7 @@ def shopper_language(payment: Payment | str | None) -> Iterator[str]:
     usable language (or a language the site does not offer) leaves the active language
     as it is.
     """
-    code = payment if isinstance(payment, str) else (payment.lang if payment else "")
-    lang = _site_language((code or "").lower())
+    lang = paid_in(payment)
     if lang is None:
         yield translation.get_language() or settings.LANGUAGE_CODE
         return

@@ -31,16 +31,17 @@ the same transaction, which then rolls back as it would have.
 
 from __future__ import annotations
 
-import copy
 import itertools
+import weakref
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.db import DatabaseError, connections, router
 from django.db.models import Model, QuerySet
 from django.db.models.fields import NOT_PROVIDED
+from django.db.models.query import get_related_populators
 from django.db.models.signals import post_save, pre_save
 from django.db.transaction import TransactionManagementError
 
@@ -53,8 +54,10 @@ M = TypeVar("M", bound=Model)
 #: Bumped when what the callback's read joins changes (a registered read or config).
 _generation = itertools.count()
 _GENERATION = [next(_generation)]
-#: (key, alias, generation) -> (queryset, compiler, SQL, params, index of the value)
-_READS: dict[tuple[Hashable, str, int], tuple[QuerySet[Any], Any, str, tuple[Any, ...], int]] = {}
+#: Per connection (each thread has its own): (key, alias, generation) -> the read.
+_READS: weakref.WeakKeyDictionary[Any, dict[tuple[Hashable, str, int], _Read]] = (
+    weakref.WeakKeyDictionary()
+)
 #: A value no caller passes: it marks the parameter each run replaces.
 _PLACEHOLDER = "\x00cmi-placeholder\x00"
 
@@ -62,19 +65,85 @@ _PLACEHOLDER = "\x00cmi-placeholder\x00"
 def bump() -> None:
     """Forget the compiled reads (a platform registered a read or a joined config)."""
     _GENERATION[0] = next(_generation)
-    _READS.clear()
+
+
+class _Read:
+    """A compiled read: its SQL and what turns its row into models, as the ORM's
+    ``ModelIterable`` does (``from_db``, the ``select_related`` populators, the
+    annotations, the fields' converters), all computed once."""
+
+    __slots__ = (
+        "annotations",
+        "converters",
+        "end",
+        "from_db",
+        "init_list",
+        "mark",
+        "params",
+        "peers",
+        "populators",
+        "sql",
+        "start",
+    )
+
+    def __init__(
+        self, query: QuerySet[Any], compiler: Any, sql: str, params: tuple[Any, ...], mark: int
+    ) -> None:
+        self.sql, self.params, self.mark = sql, params, mark
+        select, klass_info = compiler.select, compiler.klass_info
+        model = klass_info["model"]
+        fields = klass_info["select_fields"]
+        self.start, self.end = fields[0], fields[-1] + 1
+        self.init_list = [column[0].target.attname for column in select[self.start : self.end]]
+        # Django 6.1 reads rows in the queryset's fetch mode (and keeps a row's peers)
+        fetch_mode = getattr(query, "_fetch_mode", None)
+        if fetch_mode is None:
+            self.from_db = model.from_db
+            self.populators = get_related_populators(klass_info, select, compiler.using)  # type: ignore[call-arg]
+        else:
+            from django.db.models.query import _get_from_db  # type: ignore[attr-defined]
+
+            self.from_db = _get_from_db(model, fetch_mode)
+            self.populators = get_related_populators(klass_info, select, compiler.using, fetch_mode)
+        self.peers = bool(getattr(fetch_mode, "track_peers", False))
+        self.annotations = list((compiler.annotation_col_map or {}).items())
+        selected = [column[0] for column in select[0 : compiler.col_count]]
+        self.converters = list(compiler.get_converters(selected).items())
+
+    def first(self, connection: Any, alias: str, value: Any) -> Any:
+        params = (*self.params[: self.mark], value, *self.params[self.mark + 1 :])
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            found = cursor.fetchone()
+        if found is None:
+            return None
+        row = list(found)
+        for position, (functions, expression) in self.converters:
+            converted = row[position]
+            for function in functions:
+                converted = function(converted, expression, connection)
+            row[position] = converted
+        instance = self.from_db(alias, self.init_list, row[self.start : self.end])
+        if self.peers:
+            instance._state.peers = [weakref.ref(instance)]
+        for populator in self.populators:
+            populator.populate(row, instance)
+        for name, position in self.annotations:
+            setattr(instance, name, row[position])
+        return instance
 
 
 def first_locked(
     key: Hashable, model: type[M], build: Callable[[Any], QuerySet[M]], value: Any
 ) -> M | None:
     """``build(value)``'s first row (a ``select_for_update`` queryset of ``model``, at
-    most one row matching), its SQL compiled once per ``key`` and database.
+    most one row matching), its SQL compiled once per ``key``, database and connection.
 
     ``build`` must give the same query whatever the value (only the value's parameter
     changes); ``key`` names it. The first call compiles ``build`` of a placeholder; when
-    the placeholder is not exactly one of the parameters, nothing is kept and every call
-    goes through the ORM. Must run inside a transaction, as ``select_for_update`` must.
+    the placeholder is not exactly one of the parameters (or the row needs more than
+    ``ModelIterable``'s plain steps), nothing is kept and every call goes through the
+    ORM. Must run inside a transaction, as ``select_for_update`` must.
     """
     alias = router.db_for_write(model)
     connection = connections[alias]
@@ -83,25 +152,24 @@ def first_locked(
             "select_for_update cannot be used outside of a transaction."
         )
     slot = (key, alias, _GENERATION[0])
-    kept = _READS.get(slot)
+    reads = _READS.get(connection)
+    if reads is None:
+        reads = _READS[connection] = {}
+    kept = reads.get(slot)
     if kept is None:
         query = build(_PLACEHOLDER).order_by()[:1]
         compiler = query.query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
         marks = [i for i, p in enumerate(params) if p == _PLACEHOLDER]
-        if query.db != alias or len(marks) != 1:
+        plain = query.db == alias and len(marks) == 1 and not compiler.has_extra_select
+        composite = getattr(compiler, "has_composite_fields", None)
+        if composite is not None:
+            plain = plain and not composite([c[0] for c in compiler.select])
+        if not plain or query._known_related_objects or query._prefetch_related_lookups:  # type: ignore[attr-defined]
             found = list(build(value).order_by()[:1])
             return found[0] if found else None
-        kept = _READS[slot] = (query, compiler, sql, tuple(params), marks[0])
-    base, compiler, sql, params, mark = kept
-    values = (*params[:mark], value, *params[mark + 1 :])
-    ready = copy.copy(compiler)
-    ready.connection = connection  # this thread's
-    ready.as_sql = lambda *args, **kwargs: (sql, values)
-    clone: Any = base._chain()  # type: ignore[union-attr]
-    clone.query.get_compiler = lambda *args, **kwargs: ready
-    found = list(clone)
-    return found[0] if found else None
+        kept = reads[slot] = _Read(query, compiler, sql, tuple(params), marks[0])
+    return cast("M | None", kept.first(connection, alias, value))
 
 
 # -- held writes ----------------------------------------------------------------------------

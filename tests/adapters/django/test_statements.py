@@ -287,3 +287,21 @@ def test_a_callback_through_the_batch_captures_once_and_logs(payment: Payment) -
     outcomes = sorted(CallbackLog.objects.values_list("outcome", flat=True))
     assert outcomes == ["capture", "duplicate"]
     assert all(log.payment_id == payment.pk for log in CallbackLog.objects.all())
+
+
+def test_the_locked_read_builds_the_payment_as_the_orm_does(payment: Payment) -> None:
+    """Every column (the JSON ones through their converters), the instance's state."""
+    payment.data = {"basket": [1, 2], "note": "ok"}
+    payment.save()
+    statements.bump()
+    with transaction.atomic():
+        compiled_first, again = _locked(payment.oid), _locked(payment.oid)
+    orm = Payment.objects.get(pk=payment.pk)
+    for read in (compiled_first, again):
+        assert read is not None
+        for field in Payment._meta.concrete_fields:
+            assert getattr(read, field.attname) == getattr(orm, field.attname), field.name
+        assert read.data == {"basket": [1, 2], "note": "ok"}
+        assert isinstance(read.request_fields, dict)
+        assert not read._state.adding
+        assert read._state.db == "default"
