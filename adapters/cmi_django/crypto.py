@@ -136,11 +136,22 @@ def _error() -> DecryptionError:
 
 def decrypt(token: str) -> str:
     """The text of a token made by :func:`encrypt` under any configured key;
-    :class:`DecryptionError` otherwise."""
+    :class:`DecryptionError` otherwise.
+
+    Every callback reads its store key (and Saleor's token) encrypted, with the payment:
+    the text of the last few tokens is kept in this process (:func:`_decrypted`), keyed
+    by the token and the keys configured, so a secret changed in the database (a new
+    token) or a key removed from the settings counts at once."""
     try:
-        return _fernet().decrypt(token.encode("ascii")).decode("utf-8")
+        return _decrypted(_keys()[1], token)
     except (InvalidToken, UnicodeError) as exc:
         raise _error() from exc
+
+
+@functools.lru_cache(maxsize=64)
+def _decrypted(material: tuple[str, ...], token: str) -> str:
+    """The text of ``token`` under ``material``'s keys; failures are not kept."""
+    return _fernet_for(material).decrypt(token.encode("ascii")).decode("utf-8")
 
 
 def is_current(token: str) -> bool:

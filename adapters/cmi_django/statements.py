@@ -31,6 +31,7 @@ the same transaction, which then rolls back as it would have.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import weakref
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
@@ -331,16 +332,24 @@ def _held(model: type[Model], instance: Model) -> Batch | None:
 
 def _plain(model: type[Model]) -> bool:
     """Does ``model`` save as Django's ``Model.save`` does, with nothing the database
-    computes but the id, and no save receivers (module docstring)?"""
-    meta = model._meta
+    computes but the id, and no save receivers (module docstring)? The receivers and
+    ``save`` are looked at every time, the model's fields once."""
     return (
         model.save is Model.save
-        and not meta.parents
+        and _plain_fields(model)
+        and not pre_save.has_listeners(model)
+        and not post_save.has_listeners(model)
+    )
+
+
+@functools.cache
+def _plain_fields(model: type[Model]) -> bool:
+    meta = model._meta
+    return (
+        not meta.parents
         and not meta.proxy
         and meta.db_returning_fields == [meta.pk]
         and not any(field.db_default is not NOT_PROVIDED for field in meta.concrete_fields)
-        and not pre_save.has_listeners(model)
-        and not post_save.has_listeners(model)
     )
 
 

@@ -178,7 +178,10 @@ def callback_read(query: QuerySet[Payment]) -> QuerySet[Payment]:
     report would overtake it. There :func:`_mapping` asks with one query, after the lock.
     (SQLite never commits on a stale read: a write after another writer's commit fails.)
     """
-    query = query.select_related("saleor_transaction__installation")
+    # (not the installation's JWKS: only Saleor's webhooks are checked with it)
+    query = query.select_related("saleor_transaction__installation").defer(
+        "saleor_transaction__installation__jwks"
+    )
     if connection.vendor != "sqlite":
         return query.annotate(**{_OWED_BEFORE: Value(None, BooleanField())})
     return query.annotate(
