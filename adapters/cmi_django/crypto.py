@@ -37,6 +37,7 @@ __all__ = [
     "DecryptionError",
     "EncryptedTextField",
     "decrypt",
+    "decryption_keys",
     "encrypt",
     "is_current",
     "key_setting",
@@ -97,6 +98,12 @@ def _keys() -> tuple[str, tuple[str, ...]]:
             f"{setting} / {fallbacks}: non-empty strings are needed to encrypt secrets"
         )
     return setting, keys
+
+
+def decryption_keys() -> tuple[str, ...]:
+    """The keys that decrypt now, current first: part of the key of any cache of
+    decrypted values (a key removed from the settings then counts at once)."""
+    return _keys()[1]
 
 
 def key_setting() -> str:

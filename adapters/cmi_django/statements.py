@@ -234,21 +234,13 @@ class Batch:
         if len(writes) == 1 and not probes:  # one write: its own statement
             self._run(writes[0].sql, writes[0].params, writes)
             return
-        parts: list[str] = []
         params: list[Any] = []
-        columns: list[str] = []
-        for index, write in enumerate(writes):
-            name = f"cmi_w{index}"
-            parts.append(f"{name} AS ({write.sql})")
+        for write in writes:
             params += write.params
-            # S608: the statement's own names, no input
-            column = f"(SELECT {'max(id)' if write.returns_id else 'count(*)'} FROM {name})"  # noqa: S608
-            columns.append(column)
         for held in probes:
-            columns.append(f"({held.expression})")
             params += held.params
-        head = f"WITH {', '.join(parts)} " if parts else ""
-        self._run(f"{head}SELECT {', '.join(columns)}", params, writes, probes)
+        shape = (tuple((w.sql, w.returns_id) for w in writes), tuple(p.expression for p in probes))
+        self._run(_combined(*shape), params, writes, probes)
 
     def _run(
         self, sql: str, params: list[Any], writes: list[_Write], probes: Sequence[Probe] = ()
@@ -269,6 +261,22 @@ class Batch:
                 raise DatabaseError("Save with update_fields did not affect any rows.")
         for held, got in zip(probes, row[len(writes) :], strict=True):
             held._value = got
+
+
+@functools.lru_cache(maxsize=64)
+def _combined(writes: tuple[tuple[str, bool], ...], probes: tuple[str, ...]) -> str:
+    """One statement: each write a data-modifying ``WITH`` query, then one row of what
+    each gave (an INSERT's id, an UPDATE's row count) and each probe's value."""
+    parts: list[str] = []
+    columns: list[str] = []
+    for index, (sql, returns_id) in enumerate(writes):
+        name = f"cmi_w{index}"
+        parts.append(f"{name} AS ({sql})")
+        # S608: the statement's own names, no input
+        columns.append(f"(SELECT {'max(id)' if returns_id else 'count(*)'} FROM {name})")  # noqa: S608
+    columns += [f"({expression})" for expression in probes]
+    head = f"WITH {', '.join(parts)} " if parts else ""
+    return f"{head}SELECT {', '.join(columns)}"
 
 
 _BATCH: ContextVar[Batch | None] = ContextVar("cmi_batch", default=None)

@@ -20,7 +20,7 @@ from typing import Any
 
 from cmi_django.config import JoinedConfig
 from cmi_django.credentials import CredentialsModel
-from cmi_django.crypto import EncryptedTextField, decrypt
+from cmi_django.crypto import EncryptedTextField, decrypt, decryption_keys
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models
@@ -176,7 +176,16 @@ def _channel_pk(rest: str) -> int | None:
 
 
 def _config_from_row(rest: str, value: Any) -> CMIConfig:
-    """The :class:`CMIConfig` of the row :func:`_config_row` read (its secrets decrypted)."""
+    """The :class:`CMIConfig` of the row :func:`_config_row` read (its secrets decrypted).
+
+    Built once per row text (secrets still encrypted in it) and keys: a channel changed in
+    the Dashboard, in the database or by a key rotation reads as another text, and a key
+    removed from the settings is no longer in the cache's key."""
+    return _config_built(rest, value if isinstance(value, str) else None, decryption_keys())
+
+
+@lru_cache(maxsize=64)
+def _config_built(rest: str, value: str | None, keys: tuple[str, ...]) -> CMIConfig:
     row = json.loads(value) if isinstance(value, str) else None
     pk = _channel_pk(rest)
     if not isinstance(row, dict) or pk is None:
