@@ -405,6 +405,7 @@ def handle_callback(fields: Mapping[str, str], *, remote_addr: str = "") -> Call
         "remote_addr": remote_addr[:64],
     }
     alias = router.db_for_write(Payment)
+    found: Payment | None = None
     try:
         with transaction.atomic(), statements.batch(alias):
             found = _locked(oid)
@@ -431,7 +432,9 @@ def handle_callback(fields: Mapping[str, str], *, remote_addr: str = "") -> Call
     except Exception as exc:
         logger.exception("CMI callback for oid %r failed; replying FAILURE", oid[:64])
         outcome = CallbackOutcome(Reply.FAILURE.value, None, None, error=error_text(exc))
-        _write_log_alone(reply=outcome.reply, outcome="error", error=outcome.error, **log)
+        # linked to the payment the oid names, if it was found (staff see it there)
+        found_pk = found.pk if found is not None else None
+        _write_log_alone(found_pk, reply=outcome.reply, outcome="error", error=outcome.error, **log)
     return outcome
 
 
