@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -160,3 +161,42 @@ def test_a_savepoint_keeps_or_undoes_exactly_the_writes_held_inside_it(
     assert fresh.trans_id == "T-OUTER"
     assert fresh.auth_code == ("" if fail else "A-INNER")
     assert CallbackLog.objects.filter(outcome="in").exists() is not fail
+
+
+@postgres_only  # SQLite's shared in-memory test database locks whole tables between threads
+def test_the_compiled_read_serves_threads_at_once_each_its_own_row(
+    make_payment: Callable[..., Payment],
+) -> None:
+    """gunicorn's threads: one compiled read, run by several threads at once, each
+    getting the payment its own oid names (nothing of one run leaks into another)."""
+    from cmi_django.inbound import _locked
+
+    payments = [make_payment() for _ in range(4)]
+    statements.bump()
+    start = threading.Barrier(len(payments))
+    wrong: list[str] = []
+
+    def reader(mine: Payment) -> None:
+        try:
+            start.wait(30)
+            for _ in range(25):
+                with transaction.atomic():
+                    found = _locked(mine.oid)
+                if found is None or (found.pk, found.oid) != (mine.pk, mine.oid):
+                    wrong.append(f"{mine.oid}: {found and found.oid}")
+        except Exception as exc:  # noqa: BLE001 - reported by the test below
+            wrong.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=reader, args=(p,)) for p in payments]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads interleave between any two bytecodes
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        sys.setswitchinterval(interval)
+    assert wrong == []
