@@ -26,7 +26,11 @@ prepared as the ORM prepares them (``pre_save``: ``auto_now``, ``auto_now_add``;
 ``get_db_prep_save``); table and column names come from the models, quoted; every value
 is a parameter. An UPDATE that finds no row fails the statement, as ``save`` with
 ``update_fields`` does. An error in a held write surfaces when the batch sends it, in
-the same transaction, which then rolls back as it would have.
+the same transaction, which then rolls back as it would have: in whatever statement
+sent it (a hook's query: :func:`failure` tells the caller the write was its own), and
+again when the batch ends should that statement's caller have caught it. A batch holds
+only its own thread's writes (a context copied into another thread carries the batch,
+not its connection).
 """
 
 from __future__ import annotations
