@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -200,3 +201,54 @@ def test_the_compiled_read_serves_threads_at_once_each_its_own_row(
     finally:
         sys.setswitchinterval(interval)
     assert wrong == []
+
+
+@postgres_only
+def test_held_writes_store_exactly_what_the_orm_stores(
+    make_payment: Callable[..., Payment],
+) -> None:
+    """The same values through the batch and through the ORM: the same rows."""
+    held_payment, orm_payment = make_payment(), make_payment()
+    names = ("state", "authorised_amount", "captured_amount", "trans_id", "masked_pan")
+    names += ("attention_reason", "updated_at")
+    values = {
+        "state": "captured",
+        "authorised_amount": Decimal("120.50"),
+        "captured_amount": Decimal("0.1"),
+        "trans_id": "T" * 64,
+        "masked_pan": "4000 00** **** 0002",
+        "attention_reason": "رفض البطاقة ✓ \ufffd « ' \" %s %% »",
+    }
+    fields = {"a": "ب", "n": "1e400", "nested": "x\ufffdy", "%s": "%(x)s"}
+
+    def log(payment: Payment) -> CallbackLog:
+        return CallbackLog(
+            payment=payment, oid=payment.oid, kind="callback", fields=fields, error="é" * 3
+        )
+
+    for name, value in values.items():
+        setattr(held_payment, name, value)
+        setattr(orm_payment, name, value)
+    with transaction.atomic(), statements.batch("default") as held:
+        assert held is not None
+        statements.update(held_payment, names)
+        held_log = statements.insert(log(held_payment))
+        assert held_log.pk is None  # really held
+    with transaction.atomic():
+        orm_payment.save(update_fields=names)
+        orm_log = CallbackLog.objects.create(
+            payment=orm_payment, oid=orm_payment.oid, kind="callback", fields=fields, error="é" * 3
+        )
+
+    def row(model: Any, pk: int, drop: tuple[str, ...]) -> dict[str, Any]:
+        found = model.objects.filter(pk=pk).values().get()
+        return {k: v for k, v in found.items() if k not in drop}
+
+    drop = ("id", "oid", "created_at", "updated_at", "request_fields")  # per payment
+    assert row(Payment, held_payment.pk, drop) == row(Payment, orm_payment.pk, drop)
+    log_drop = ("id", "oid", "created_at", "payment_id")
+    assert row(CallbackLog, held_log.pk, log_drop) == row(CallbackLog, orm_log.pk, log_drop)
+    assert CallbackLog.objects.get(pk=held_log.pk).payment_id == held_payment.pk
+    fresh = Payment.objects.get(pk=held_payment.pk)
+    assert fresh.updated_at == held_payment.updated_at  # auto_now, as save() sets it
+    assert CallbackLog.objects.get(pk=held_log.pk).created_at == held_log.created_at
