@@ -306,7 +306,16 @@ def _decide_and_save(payment: Payment, result: CallbackResult, *, confirmed: boo
     payment.set_status(decision.status)
     _record_result(payment, result, decision.outcome)
     statements.update(payment, _DECIDED_FIELDS)
-    notify_or_fail(payment, before, payment.status, source="callback", result=result)
+    try:
+        notify_or_fail(payment, before, payment.status, source="callback", result=result)
+    except PlatformHookError:
+        # The UPDATE above is held (PostgreSQL) and sent before the hook's first query: if
+        # it failed there, the callback's own write failed (the database, not the hook).
+        # As through the ORM: FAILURE and no flag; CMI's retry brings the approval again.
+        sent = statements.failure()
+        if sent is not None:
+            raise sent from None
+        raise
     return decision
 
 

@@ -26,7 +26,11 @@ prepared as the ORM prepares them (``pre_save``: ``auto_now``, ``auto_now_add``;
 ``get_db_prep_save``); table and column names come from the models, quoted; every value
 is a parameter. An UPDATE that finds no row fails the statement, as ``save`` with
 ``update_fields`` does. An error in a held write surfaces when the batch sends it, in
-the same transaction, which then rolls back as it would have.
+the same transaction, which then rolls back as it would have: in whatever statement
+sent it (a hook's query: :func:`failure` tells the caller the write was its own), and
+again when the batch ends should that statement's caller have caught it. A batch holds
+only its own thread's writes (a context copied into another thread carries the batch,
+not its connection).
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from django.db.models.query import get_related_populators
 from django.db.models.signals import post_save, pre_save
 from django.db.transaction import TransactionManagementError
 
-__all__ = ["Probe", "batch", "bump", "first_locked", "insert", "probe", "update"]
+__all__ = ["Probe", "batch", "bump", "failure", "first_locked", "insert", "probe", "update"]
 
 M = TypeVar("M", bound=Model)
 
@@ -216,6 +220,9 @@ class Batch:
         self.writes: list[_Write] = []
         self.probes: list[Probe] = []
         self.sending = False
+        #: The error of a send that failed: raised again when the batch ends, should the
+        #: statement it surfaced in (a hook's query) have caught it (:func:`failure`).
+        self.failed: BaseException | None = None
 
     def before_statement(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
@@ -250,15 +257,18 @@ class Batch:
             with self.connection.cursor() as cursor:
                 cursor.execute(sql, params)
                 row = cursor.fetchone() or (None,)
+            for write, got in zip(writes, row, strict=False):
+                if write.returns_id:
+                    write.instance.pk = got
+                    write.instance._state.adding = False
+                    write.instance._state.db = self.alias
+                elif got != 1:
+                    raise DatabaseError("Save with update_fields did not affect any rows.")
+        except BaseException as exc:
+            self.failed = exc
+            raise
         finally:
             self.sending = False
-        for write, got in zip(writes, row, strict=False):
-            if write.returns_id:
-                write.instance.pk = got
-                write.instance._state.adding = False
-                write.instance._state.db = self.alias
-            elif got != 1:
-                raise DatabaseError("Save with update_fields did not affect any rows.")
         for held, got in zip(probes, row[len(writes) :], strict=True):
             held._value = got
 
@@ -306,8 +316,21 @@ def batch(using: str) -> Iterator[Batch | None]:
         with connection.execute_wrapper(held.before_statement):
             yield held
             held.send()
+        if held.failed is not None:  # caught where it surfaced: the transaction must not commit
+            raise held.failed
     finally:
         _BATCH.reset(token)
+
+
+def failure() -> BaseException | None:
+    """The error of the open batch's writes when sending them failed, else None.
+
+    Held writes are sent before the next statement on the connection, so their error
+    surfaces in that statement: a platform hook's query, for instance. It is still the
+    caller's write that failed (the ORM would have raised it at :func:`update`), not the
+    hook: the callback asks here before it blames the hook."""
+    held = _BATCH.get()
+    return None if held is None else held.failed
 
 
 def _held(model: type[Model], instance: Model) -> Batch | None:
@@ -318,7 +341,7 @@ def _held(model: type[Model], instance: Model) -> Batch | None:
     inserts (whose id the database has not given yet). Then, as ``save`` does, a related
     object without an id is refused and a related object's id is copied to its column.
     """
-    held = _BATCH.get()
+    held = _open()
     if held is None or not _plain(model):
         return None
     if router.db_for_write(model, instance=instance) != held.alias:
@@ -335,6 +358,16 @@ def _held(model: type[Model], instance: Model) -> Batch | None:
         if same or any(id(related) in new for related in cache.values()):
             held.send()
     instance._prepare_related_fields_for_save(operation_name="save")  # type: ignore[attr-defined]
+    return held
+
+
+def _open() -> Batch | None:
+    """The batch open in this context, if it is this thread's: a context copied into
+    another thread (``contextvars.copy_context``, ``asgiref``) carries the batch, not its
+    connection, whose transaction that thread is not in."""
+    held = _BATCH.get()
+    if held is None or connections[held.alias] is not held.connection:
+        return None
     return held
 
 
@@ -365,10 +398,13 @@ _SQL: dict[tuple[Any, ...], str] = {}
 
 
 def _prepared(instance: Model, fields: Sequence[Any], add: bool, alias: str) -> list[Any] | None:
-    """The values the ORM would write, or None when one is an expression."""
+    """The values the ORM would write, or None when one is an expression or its field
+    has its own placeholder (``get_placeholder``: arrays, ranges, geometries)."""
     connection = connections[alias]
     values = []
     for field in fields:
+        if hasattr(field, "get_placeholder"):  # the ORM wraps its parameter (a cast...)
+            return None
         value = field.pre_save(instance, add)
         if hasattr(value, "resolve_expression"):
             return None
@@ -440,7 +476,7 @@ def probe(
     held before it to a table of the models it ``reads`` (a statement's ``WITH``
     queries do not see each other's writes: what is held there is sent first)."""
     found = Probe(expression, params)
-    held = _BATCH.get()
+    held = _open()
     if held is not None and held.alias == using:
         tables = {model._meta.db_table for model in reads}
         if any(write.table in tables for write in held.writes):
