@@ -399,11 +399,13 @@ _SQL: dict[tuple[Any, ...], str] = {}
 
 def _prepared(instance: Model, fields: Sequence[Any], add: bool, alias: str) -> list[Any] | None:
     """The values the ORM would write, or None when one is an expression or its field
-    has its own placeholder (``get_placeholder``: arrays, ranges, geometries)."""
+    has its own placeholder (``get_placeholder``, ``get_placeholder_sql`` from Django
+    6.1: arrays, ranges, geometries, binary data)."""
     connection = connections[alias]
     values = []
     for field in fields:
-        if hasattr(field, "get_placeholder"):  # the ORM wraps its parameter (a cast...)
+        # the ORM wraps its parameter (a cast...): get_placeholder, Django 6.1's _sql
+        if hasattr(field, "get_placeholder") or hasattr(field, "get_placeholder_sql"):
             return None
         value = field.pre_save(instance, add)
         if hasattr(value, "resolve_expression"):
