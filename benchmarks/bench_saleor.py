@@ -4,12 +4,15 @@
         [--requests 4000] [--rounds 4] [--clients 32] [--workers 4] [--threads 2]
         [--worker-class gthread|sync] [--worker-connections N] [--single 200]
         [--in-process 400] [--profile] [--saleor-latency MS]
-        [--paths trivial,webhook,callback,duplicate]
+        [--paths trivial,webhook,callback,duplicate] [--server-side-binding]
 
 Each database in turn (both by default), each in a process of its own: SQLite in a
 temporary file; PostgreSQL from ``CMI_BENCH_POSTGRES_DSN=postgresql://...`` (the benchmark
 creates and drops its own database there), else a throw-away server (``tests/pgserver.py``;
 ``--postgres`` is ``--databases postgres``). Then a summary of both.
+``--server-side-binding`` turns on Django's ``server_side_binding`` option for
+PostgreSQL (psycopg binds parameters on the server and prepares a statement run five
+times on a connection, so PostgreSQL plans the callback's statements once).
 
 **In process** (issue 16, goal 3: the first callback's own work <= 2.5 ms on PostgreSQL):
 ``--in-process`` first callbacks of distinct payments go through Django's WSGI handler in
@@ -101,6 +104,12 @@ def configure() -> None:
 
         databases = database_settings()
         databases["default"]["CONN_MAX_AGE"] = 300
+        if os.environ.get("CMI_BENCH_SERVER_SIDE_BINDING"):
+            # psycopg binds the parameters on the server and prepares a statement run
+            # five times (Django's OPTIONS, off by default): PostgreSQL then plans the
+            # callback's statements once per connection
+            options = databases["default"].setdefault("OPTIONS", {})
+            options["server_side_binding"] = True
     else:
         databases = {
             "default": {
@@ -741,6 +750,11 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help="Saleor's stand-in waits this long before each answer (default 0)",
     )
     parser.add_argument("--postgres", action="store_true", help="same as --databases postgres")
+    parser.add_argument(
+        "--server-side-binding",
+        action="store_true",
+        help="PostgreSQL with Django's server_side_binding option (prepared statements)",
+    )
     parser.add_argument("--json-out", help=argparse.SUPPRESS)
     parser.add_argument(
         "--paths",
@@ -749,6 +763,8 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"some of {','.join(PATHS)} (trivial is always measured)",
     )
     args = parser.parse_args(argv)
+    if args.server_side_binding:  # read by configure(), here and in gunicorn's workers
+        os.environ["CMI_BENCH_SERVER_SIDE_BINDING"] = "1"
     if args.postgres:
         args.databases = "postgres"
     args.databases = [d for d in ("sqlite", "postgres") if d in args.databases.split(",")]
