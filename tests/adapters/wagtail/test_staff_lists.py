@@ -20,7 +20,10 @@ from django import forms
 from django.template import Context
 from django.test import Client
 from django.urls import reverse
+from django.utils import html as django_html
 from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy
 from wagtail.admin.ui.tables import Column, Table, TitleColumn
 from wagtail.models import Site
 from wagtail.users.models import UserProfile
@@ -176,6 +179,30 @@ def test_rows_are_written_without_a_template_per_cell(admin_client: Client) -> N
     assert html.split("<tbody>")[1].count("<tr>") == 20
 
 
+def test_rows_and_options_are_escaped_without_djangos_lazy_steps(
+    admin_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each cell and each option of the filters' selects is escaped once, by the standard
+    library: Django's ``escape`` (reached through ``conditional_escape`` and
+    ``format_html``, each with its checks for lazy text) runs as often for a page of 20
+    rows and five pages to filter by as for 3 rows and one page."""
+    calls: list[Any] = []
+    escape = django_html.escape
+    monkeypatch.setattr(django_html, "escape", lambda text: calls.append(text) or escape(text))
+    fill(3, platform="wagtail", reference="11", title="Adhésion")
+    html = admin_client.get(INDEX).content.decode()
+    few = len(calls)
+    assert html.split("<tbody>")[1].count("<tr>") == 3
+    for reference in ("12", "13", "14", "15"):  # 17 more rows, four more pages to offer
+        fill(4 if reference != "15" else 5, platform="wagtail", reference=reference)
+    calls.clear()
+    html = admin_client.get(INDEX).content.decode()
+    assert html.split("<tbody>")[1].count("<tr>") == 20
+    assert html.count('<option value="1') >= 5  # the five pages are offered
+    assert few > 0, "the page escaped nothing through Django: the count saw nothing"
+    assert len(calls) == few
+
+
 def test_table_is_the_markup_wagtails_template_writes(rf: Any) -> None:
     """The list's table against Wagtail's own ``Table`` over the same columns and rows:
     caption, widths, classes, row attributes, headers (sorting or not) and cells, text to
@@ -278,6 +305,9 @@ def _cells(html: str) -> str:
         12345678,
         Decimal("1234.50"),
         datetime.datetime(2026, 3, 1, 23, 30, tzinfo=datetime.UTC),
+        gettext_lazy("State"),  # lazy text: translated, then escaped
+        mark_safe("<bdi>100002-1</bdi> & co"),
+        True,
     ],
 )
 def test_cells_are_the_markup_wagtails_templates_write(value: Any, settings: Any) -> None:
@@ -321,7 +351,7 @@ def test_page_filter_reads_its_choices_once(admin_client: Client) -> None:
         assert "<script>" not in response.content.decode().split("<tbody>")[-1]
 
 
-@pytest.mark.parametrize("value", ["", "2", "<b>", None])
+@pytest.mark.parametrize("value", ["", "2", "<b>", None, "3", "None", 5])
 def test_filter_select_is_the_markup_djangos_templates_write(value: Any) -> None:
     """The filters' select (state, page) against Django's own, options and groups, the
     chosen one, attributes and text to escape."""
@@ -332,7 +362,10 @@ def test_filter_select_is_the_markup_djangos_templates_write(value: Any) -> None
         ("1", "Adhésion & dons"),
         ("2", 'Page "<script>"'),
         ("<b>", "تبرع"),
-        ("Groupe <g>", [("3", "Trois"), ("4", "Quatre")]),
+        ("Groupe <g>", [("3", "Trois"), ("4", "Quatre"), (None, "Rien")]),
+        ("2", "Deux, encore"),  # the same value again: only the first is chosen
+        (None, gettext_lazy("State")),  # no value, a lazy label
+        (5, mark_safe("<b>Cinq</b>")),
     ]
     attrs = {"id": "id_page", "data-x": 'a"b', "required": True, "disabled": False}
     ours = PlainSelect(attrs=attrs, choices=choices).render("page", value)
