@@ -530,6 +530,18 @@ class PaymentIndexView(IndexedListMixin, IndexView):
         "cmi_wagtail/admin/filter_partials_wagtail70.html",
     )
 
+    #: Columns no list column reads, left out of the page's statement (not the CSV's):
+    #: the CMI request kept for the callback's check, a few dozen fields of JSON a payment,
+    #: read and decoded for nothing otherwise.
+    list_deferred_fields: ClassVar[tuple[str, ...]] = ("request_fields",)
+
+    def get_queryset(self) -> Any:
+        queryset = super().get_queryset()
+        if getattr(self, "is_export", False):  # every exported column, in one statement
+            return queryset
+        shown = {str(field) for field in self.list_display}
+        return queryset.defer(*(f for f in self.list_deferred_fields if f not in shown))
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["cmi_filter_partials"] = self.filter_partials

@@ -17,8 +17,10 @@ import pytest
 from cmi_django.models import Payment
 from cmi_wagtail.viewsets import PlainColumn, PlainTitleColumn
 from django import forms
+from django.db import connection
 from django.template import Context
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import html as django_html
 from django.utils import timezone
@@ -201,6 +203,27 @@ def test_rows_and_options_are_escaped_without_djangos_lazy_steps(
     assert html.count('<option value="1') >= 5  # the five pages are offered
     assert few > 0, "the page escaped nothing through Django: the count saw nothing"
     assert len(calls) == few
+
+
+def test_rows_leave_the_kept_request_out_and_the_csv_keeps_it(admin_client: Client) -> None:
+    """The page's statement reads what its columns show, not each payment's kept CMI
+    request (JSON decoded for nothing); the CSV still reads whole rows in one statement."""
+    fill(25, platform="wagtail")
+    html, queries = render(admin_client, INDEX)
+    rows = [sql for sql in payment_queries(queries) if '"oid"' in sql and "ORDER BY" in sql]
+    assert len(rows) == 1, rows
+    assert "request_fields" not in rows[0]
+    assert '"data"' in rows[0]  # the page title and the payer are read from it
+    assert html.split("<tbody>")[1].count("<tr>") == 20
+    counts = []
+    for more in (0, 10):  # no statement per row when the CSV writes every column
+        fill(more, platform="wagtail")
+        with CaptureQueriesContext(connection) as captured:
+            response = admin_client.get(INDEX + "?export=csv")
+            csv = b"".join(response.streaming_content).decode()
+        assert csv.count("\n") == 26 + more
+        counts.append(len(payment_queries(captured.captured_queries)))
+    assert counts[0] == counts[1]
 
 
 def test_table_is_the_markup_wagtails_template_writes(rf: Any) -> None:
