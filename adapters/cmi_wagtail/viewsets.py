@@ -29,7 +29,7 @@ from django.conf import settings
 from django.contrib.admin.utils import quote
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, resolve_url
 from django.template import Context
@@ -135,6 +135,26 @@ except ImportError:  # Wagtail 7.0 LTS has no NumberRangeWidget yet: the same, f
             return [value.start, value.stop] if value else [None, None]
 
 
+def _page_titles(ids: list[int]) -> dict[str, str]:
+    """The titles of pages ``ids`` (the pages that took payments), by id as text.
+
+    One statement written here, its names quoted from the model's metadata and the ids
+    as parameters: Wagtail's page queryset costs five times the statement to set up
+    (0.4 ms of a list's render). Unordered: the choices are sorted by title.
+    """
+    if not ids:
+        return {}
+    meta = Page._meta
+    connection = connections[router.db_for_read(Page)]
+    quote = connection.ops.quote_name
+    pk, title = quote(meta.pk.column), quote(meta.get_field("title").column)
+    marks = ", ".join(["%s"] * len(ids))
+    sql = f"SELECT {pk}, {title} FROM {quote(meta.db_table)} WHERE {pk} IN ({marks})"  # noqa: S608 - names quoted, ids as parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, ids)
+        return {str(key): str(text) for key, text in cursor.fetchall()}
+
+
 def _page_choices() -> list[tuple[str, str]]:
     """The pages that took payments, by title: their ids through the payments' index.
 
@@ -146,11 +166,7 @@ def _page_choices() -> list[tuple[str, str]]:
     # Page ids are what checkout writes; anything else (or too long for an integer
     # column) is only looked up in the payments.
     ids = [int(ref) for ref in references if ref.isascii() and ref.isdigit() and len(ref) < 10]
-    titles = {
-        str(pk): title
-        # Unordered: sorted by title below (the pages' own order, by tree path, costs a sort).
-        for pk, title in Page.objects.filter(pk__in=ids).order_by().values_list("pk", "title")
-    }
+    titles = _page_titles(ids)
     for reference in references:
         if reference not in titles:
             recorded = (
