@@ -546,17 +546,35 @@ class PaymentIndexView(IndexedListMixin, IndexView):
         "cmi_wagtail/admin/filter_partials_wagtail70.html",
     )
 
-    #: Columns no list column reads, left out of the page's statement (not the CSV's):
-    #: the CMI request kept for the callback's check, a few dozen fields of JSON a payment,
-    #: read and decoded for nothing otherwise.
-    list_deferred_fields: ClassVar[tuple[str, ...]] = ("request_fields",)
+    #: What the list's columns that are not model fields read of a payment.
+    column_fields: ClassVar[dict[str, tuple[str, ...]]] = {
+        "page_title": ("data",),
+        "payer": ("data", "email"),
+        "currency_alpha": ("currency",),
+    }
 
     def get_queryset(self) -> Any:
         queryset = super().get_queryset()
-        if getattr(self, "is_export", False):  # every exported column, in one statement
-            return queryset
-        shown = {str(field) for field in self.list_display}
-        return queryset.defer(*(f for f in self.list_deferred_fields if f not in shown))
+        fields = None if getattr(self, "is_export", False) else self.list_fields()
+        return queryset if fields is None else queryset.only(*fields)
+
+    def list_fields(self) -> list[str] | None:
+        """The fields the page's statement reads: those its columns show (the currency
+        with the amounts, the id for the links, the date for the order), not the 27 of a
+        payment (the kept CMI request alone is a few dozen fields of JSON, decoded for
+        nothing). None, every field, for a column this list does not know (a subclass's):
+        reading a left-out field would cost a statement a row. The CSV reads every field.
+        """
+        known = {field.name for field in WagtailPayment._meta.concrete_fields}
+        fields = {"id", "currency", "created_at"}
+        for column in self.list_display:
+            if isinstance(column, str) and column in known:
+                fields.add(column)
+            elif isinstance(column, str) and column in self.column_fields:
+                fields.update(self.column_fields[column])
+            else:
+                return None
+        return sorted(fields)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
