@@ -215,7 +215,8 @@ def _cell_text(value: Any, context: Any, blank: Any = "") -> str:
         return str(value)
     if isinstance(value, datetime.datetime):  # {{ value }}: local time, DATETIME_FORMAT
         local = template_localtime(value, use_tz=context.use_tz)
-        return _escape(dateformat.format(local, get_format("DATETIME_FORMAT", context.use_l10n)))
+        pattern = get_format("DATETIME_FORMAT", use_l10n=context.use_l10n)
+        return _escape(dateformat.format(local, pattern))
     if not str(value).strip():
         return _escape(blank)
     return _escape(render_value_in_context(value, context))

@@ -379,6 +379,23 @@ def test_cells_are_the_markup_wagtails_templates_write(value: Any, settings: Any
         assert "<script>" not in ours.render_cell_html(None, context)
 
 
+@pytest.mark.parametrize("use_l10n", [None, True, False])
+@pytest.mark.parametrize("language", ["fr", "ar"])
+def test_a_date_cell_is_localised_as_its_context_says(use_l10n: Any, language: str) -> None:
+    """A date cell prints what ``{{ value }}`` prints in the table's context: the local
+    time in the language's format, or the site's format where localisation is off."""
+    from django.template.base import render_value_in_context
+    from django.utils import translation
+    from django.utils.html import conditional_escape
+
+    value = datetime.datetime(2026, 3, 1, 23, 30, tzinfo=datetime.UTC)
+    context = Context({"row": None, "table": None, "request": None}, use_l10n=use_l10n)
+    with translation.override(language), timezone.override("Africa/Casablanca"):
+        expected = conditional_escape(render_value_in_context(value, context))
+        cell = PlainColumn("x", accessor=lambda _: value).render_cell_html(None, context)
+    assert cell == f"<td>{expected}</td>"
+
+
 def test_page_filter_reads_its_choices_once(admin_client: Client) -> None:
     fill(30, platform="wagtail", reference="11", title="Adhésion")
     fill(30, platform="wagtail", reference="12", title="Don")
