@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_staff_lists.py [--sizes 10000,100000,1000000]
         [--sqlite-sizes 10000,100000] [--rounds 7]
         [--lists admin,oscar,wagtail,callbacks,operations] [--list-limit 10000]
+        [--against REF]
 
 Issue 16, goal 4: page 1 <= 25 ms and any page <= 50 ms at 100k payments, growing no
 faster than logarithmically to 1M, with no statement that reads every payment.
@@ -34,17 +35,25 @@ statement that reads the listed rows) and the most payment rows any one statemen
 (a file) at ``--sqlite-sizes``. Payments are spread as a shop's are: Oscar's all
 ``oscar`` with distinct order numbers; Wagtail's over 20 payment pages, half on one;
 the admin's a third per platform. Needs PostgreSQL's server binaries.
+
+``--against REF`` measures a change: each list is rendered by the code of git ``REF``
+("before", its tree from ``git archive`` first on the worker's path) and by this tree
+("after"), each worker with its own database filled the same way, their rounds taken in
+turn (the order swapped each round), so that both see the same moments of a shared
+machine; the summary adds after / before for page 1 and the baseline.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import io
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
@@ -286,6 +295,14 @@ def _get(client: Any, url: str) -> None:
         raise RuntimeError(f"{url} answered {status}")
 
 
+def _take_turn() -> None:
+    """``--against``: wait until the driver says this worker's round may start (the
+    other code's worker renders its round in between)."""
+    print("turn", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        sys.exit("the driver stopped")
+
+
 def _measure(
     client: Any, views: dict[str, str], rounds: int, table: str = PAYMENTS
 ) -> dict[str, dict[str, Any]]:
@@ -296,7 +313,10 @@ def _measure(
         _get(client, url)
     times: dict[str, list[float]] = {name: [] for name in views}
     cpu: dict[str, list[float]] = {name: [] for name in views}
+    alternating = bool(os.environ.get("CMI_BENCH_AB"))
     for _ in range(rounds):
+        if alternating:
+            _take_turn()
         for name, url in views.items():
             began, began_cpu = time.perf_counter(), time.process_time()
             _get(client, url)
@@ -335,8 +355,12 @@ def worker(platform: str, sizes: list[int], rounds: int) -> None:
     from django.conf import settings
 
     folder = os.environ.get("CMI_BENCH_SQLITE")
+    side = os.environ.get("CMI_BENCH_AB", "")  # --against: each code its own database
     if folder:  # a file, as a site runs SQLite, not the tests' in-memory database
-        settings.DATABASES["default"]["TEST"] = {"NAME": str(Path(folder) / f"{platform}.db")}
+        name = str(Path(folder) / f"{platform}{side}.db")
+        settings.DATABASES["default"]["TEST"] = {"NAME": name}
+    elif side:
+        settings.DATABASES["default"]["TEST"] = {"NAME": f"test_bench_{platform}_{side}"}
     django.setup()
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -393,6 +417,74 @@ def _run(
         sys.exit(f"the {platform} worker failed ({p.returncode})")
 
 
+def _run_against(
+    platform: str, sizes: list[int], rounds: int, env: dict[str, str], other: Path
+) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """``--against``: the list as the code in ``other`` renders it (before) and as this
+    tree's does (after), each in its own worker and database, round after round in turn
+    (the order swapped every round): both see the same moments of a shared machine."""
+    command = [sys.executable, __file__, "--worker", platform, "--rounds", str(rounds)]
+    command += ["--sizes", ",".join(map(str, sizes))]
+    workers: dict[str, subprocess.Popen[str]] = {}
+    for side, roots in (("before", [other, other / "adapters"]), ("after", [])):
+        path = os.pathsep.join(filter(None, [*map(str, roots), env.get("PYTHONPATH"), str(ROOT)]))
+        side_env = {**env, "DJANGO_SETTINGS_MODULE": SETTINGS[platform], "PYTHONPATH": path}
+        workers[side] = subprocess.Popen(  # noqa: S603 - our own command line
+            command,
+            env={**side_env, "CMI_BENCH_AB": side},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+
+    def next_turn(side: str) -> dict[str, Any] | None:
+        """None when ``side``'s worker waits for its next round, its figures when done."""
+        for line in workers[side].stdout or ():
+            if line.strip() == "turn":
+                return None
+            if line.startswith("{"):
+                return dict(json.loads(line))
+            print(line, end="")
+        sys.exit(f"the {platform} worker ({side}) failed ({workers[side].wait()})")
+
+    try:
+        for _size in sizes:
+            for side in workers:  # both filled and warmed up
+                next_turn(side)
+            results: dict[str, dict[str, Any]] = {}
+            order = list(workers)
+            while len(results) < len(workers):
+                for side in order:
+                    stdin = workers[side].stdin
+                    if side in results or stdin is None:
+                        continue
+                    stdin.write("go\n")
+                    stdin.flush()
+                    figures = next_turn(side)
+                    if figures is not None:
+                        results[side] = figures
+                order.reverse()
+            yield results["before"], results["after"]
+    finally:
+        for worker_process in workers.values():
+            if worker_process.stdin:
+                worker_process.stdin.close()
+            worker_process.wait()
+
+
+def _checkout(ref: str, folder: Path) -> Path:
+    """The tree of git ``ref`` (``git archive``), to run the lists as they were."""
+    archive = subprocess.run(  # noqa: S603 - our own command line
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref],  # noqa: S607 - git on PATH
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder
+
+
 def _report(database: str, platform: str, result: dict[str, Any]) -> None:
     size, fill = result["size"], result["fill_s"]
     rows = {"callbacks": "callbacks", "operations": "operations"}.get(platform, "payments")
@@ -417,6 +509,12 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--list-limit", type=int, help="CMI_STAFF_LIST_LIMIT for the lists (default: 10,000)"
     )
+    parser.add_argument(
+        "--against",
+        metavar="REF",
+        help="also render each list with the code of git REF, rounds alternating "
+        "(before: REF, after: this tree)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -435,28 +533,46 @@ def main() -> None:
     bindir = find_bindir()
     if bindir is None:
         sys.exit("PostgreSQL's server binaries are needed (apt-get install postgresql)")
-    server = PostgresServer(bindir)
-    server.start()
-    print(f"PostgreSQL {bindir.parent.name}, {os.cpu_count()} CPUs; {args.rounds} rounds a size")
-    results: list[tuple[str, str, dict[str, Any]]] = []
-    try:
-        env = {**os.environ, "CMI_TEST_DATABASE": "postgres", "CMI_TEST_POSTGRES_DSN": server.dsn}
-        for platform in args.lists.split(","):
-            for result in _run(platform, sizes, args.rounds, env):
-                _report("PostgreSQL", platform, result)
-                results.append(("PostgreSQL", platform, result))
-    finally:
-        server.stop()
-    sqlite_sizes = [int(s) for s in args.sqlite_sizes.split(",") if s]
-    if sqlite_sizes:
-        with tempfile.TemporaryDirectory(prefix="cmi-bench-") as folder:
-            env = {**os.environ, "CMI_TEST_DATABASE": "sqlite", "CMI_BENCH_SQLITE": folder}
+    with tempfile.TemporaryDirectory(prefix="cmi-bench-before-") as before:
+        other = _checkout(args.against, Path(before)) if args.against else None
+
+        def runs(
+            platform: str, sizes: list[int], env: dict[str, str]
+        ) -> Iterator[tuple[str, dict[str, Any]]]:
+            if other is None:
+                for result in _run(platform, sizes, args.rounds, env):
+                    yield platform, result
+                return
+            for old, new in _run_against(platform, sizes, args.rounds, env, other):
+                yield f"{platform} before", old
+                yield f"{platform} after", new
+
+        server = PostgresServer(bindir)
+        server.start()
+        print(f"PostgreSQL {bindir.parent.name}, {os.cpu_count()} CPUs; {args.rounds} rounds")
+        results: list[tuple[str, str, dict[str, Any]]] = []
+        try:
+            env = {
+                **os.environ,
+                "CMI_TEST_DATABASE": "postgres",
+                "CMI_TEST_POSTGRES_DSN": server.dsn,
+            }
             for platform in args.lists.split(","):
-                if platform in TABLES:  # PostgreSQL only
-                    continue
-                for result in _run(platform, sqlite_sizes, args.rounds, env):
-                    _report("SQLite", platform, result)
-                    results.append(("SQLite", platform, result))
+                for name, result in runs(platform, sizes, env):
+                    _report("PostgreSQL", name, result)
+                    results.append(("PostgreSQL", name, result))
+        finally:
+            server.stop()
+        sqlite_sizes = [int(s) for s in args.sqlite_sizes.split(",") if s]
+        if sqlite_sizes:
+            with tempfile.TemporaryDirectory(prefix="cmi-bench-") as folder:
+                env = {**os.environ, "CMI_TEST_DATABASE": "sqlite", "CMI_BENCH_SQLITE": folder}
+                for platform in args.lists.split(","):
+                    if platform in TABLES:  # PostgreSQL only
+                        continue
+                    for name, result in runs(platform, sqlite_sizes, env):
+                        _report("SQLite", name, result)
+                        results.append(("SQLite", name, result))
     _summary(results)
 
 
@@ -483,6 +599,16 @@ def _summary(results: list[tuple[str, str, dict[str, Any]]]) -> None:
             f"  page 1 / baseline {first / baseline:.2f} (cpu {cpu / views[BASELINE]['cpu']:.2f})"
             + (f"  rows read {read:,}" if read >= 0 else "")
         )
+    by_run = {(base, name, result["size"]): result["views"] for base, name, result in results}
+    for (database, name, size), views in by_run.items():
+        old = by_run.get((database, name.replace(" after", " before"), size))
+        if not name.endswith(" after") or old is None:
+            continue
+        line = f"  {database:<11}{name.removesuffix(' after'):<11}{size:>10,}  after / before:"
+        for view in ("page 1", BASELINE):
+            wall = views[view]["median"] / old[view]["median"]
+            line += f"  {view} {wall:.2f} (cpu {views[view]['cpu'] / old[view]['cpu']:.2f})"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,15 @@ import pytest
 from cmi_django.models import Payment
 from cmi_wagtail.viewsets import PlainColumn, PlainTitleColumn
 from django import forms
+from django.db import connection
 from django.template import Context
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import html as django_html
 from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy
 from wagtail.admin.ui.tables import Column, Table, TitleColumn
 from wagtail.models import Site
 from wagtail.users.models import UserProfile
@@ -176,6 +181,70 @@ def test_rows_are_written_without_a_template_per_cell(admin_client: Client) -> N
     assert html.split("<tbody>")[1].count("<tr>") == 20
 
 
+def test_rows_and_options_are_escaped_without_djangos_lazy_steps(
+    admin_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each cell and each option of the filters' selects is escaped once, by the standard
+    library: Django's ``escape`` (reached through ``conditional_escape`` and
+    ``format_html``, each with its checks for lazy text) runs as often for a page of 20
+    rows and five pages to filter by as for 3 rows and one page."""
+    calls: list[Any] = []
+    escape = django_html.escape
+    monkeypatch.setattr(django_html, "escape", lambda text: calls.append(text) or escape(text))
+    fill(3, platform="wagtail", reference="11", title="Adhésion")
+    html = admin_client.get(INDEX).content.decode()
+    few = len(calls)
+    assert html.split("<tbody>")[1].count("<tr>") == 3
+    for reference in ("12", "13", "14", "15"):  # 17 more rows, four more pages to offer
+        fill(4 if reference != "15" else 5, platform="wagtail", reference=reference)
+    calls.clear()
+    html = admin_client.get(INDEX).content.decode()
+    assert html.split("<tbody>")[1].count("<tr>") == 20
+    assert html.count('<option value="1') >= 5  # the five pages are offered
+    assert few > 0, "the page escaped nothing through Django: the count saw nothing"
+    assert len(calls) == few
+
+
+def test_rows_read_what_the_columns_show_and_the_csv_reads_all(admin_client: Client) -> None:
+    """The page's statement reads the fields its columns show, not each payment's kept
+    CMI request or card details, and no field later, one statement a row; the CSV still
+    reads whole rows in one statement."""
+    fill(3, platform="wagtail")
+    few, few_queries = render(admin_client, INDEX)
+    fill(22, platform="wagtail")
+    html, queries = render(admin_client, INDEX)
+    assert len(queries) == len(few_queries)  # 17 more rows, not one more statement
+    rows = [sql for sql in payment_queries(queries) if '"oid"' in sql and "ORDER BY" in sql]
+    assert len(rows) == 1, rows
+    for left_out in ("request_fields", "masked_pan", "trans_id"):
+        assert left_out not in rows[0]
+    assert '"data"' in rows[0]  # the page title and the payer are read from it
+    assert html.split("<tbody>")[1].count("<tr>") == 20
+    assert few.split("<tbody>")[1].count("<tr>") == 3
+    assert "Payer" in html  # the payer's name, from the data read
+    counts = []
+    for more in (0, 10):  # no statement per row when the CSV writes every column
+        fill(more, platform="wagtail")
+        with CaptureQueriesContext(connection) as captured:
+            response = admin_client.get(INDEX + "?export=csv")
+            csv = b"".join(response.streaming_content).decode()
+        assert csv.count("\n") == 26 + more
+        counts.append(len(payment_queries(captured.captured_queries)))
+    assert counts[0] == counts[1]
+
+
+def test_a_column_the_list_does_not_know_reads_every_field(rf: Any) -> None:
+    """A subclass's column that is no field (what it reads is unknown): every field is
+    read, rather than one statement a row for a field left out."""
+    from cmi_wagtail.viewsets import PaymentIndexView
+
+    view = PaymentIndexView()
+    view.list_display = ["oid", "amount", "payer"]
+    assert view.list_fields() == ["amount", "created_at", "currency", "data", "email", "id", "oid"]
+    view.list_display = ["oid", "summary"]
+    assert view.list_fields() is None
+
+
 def test_table_is_the_markup_wagtails_template_writes(rf: Any) -> None:
     """The list's table against Wagtail's own ``Table`` over the same columns and rows:
     caption, widths, classes, row attributes, headers (sorting or not) and cells, text to
@@ -278,6 +347,9 @@ def _cells(html: str) -> str:
         12345678,
         Decimal("1234.50"),
         datetime.datetime(2026, 3, 1, 23, 30, tzinfo=datetime.UTC),
+        gettext_lazy("State"),  # lazy text: translated, then escaped
+        mark_safe("<bdi>100002-1</bdi> & co"),
+        True,
     ],
 )
 def test_cells_are_the_markup_wagtails_templates_write(value: Any, settings: Any) -> None:
@@ -307,6 +379,23 @@ def test_cells_are_the_markup_wagtails_templates_write(value: Any, settings: Any
         assert "<script>" not in ours.render_cell_html(None, context)
 
 
+@pytest.mark.parametrize("use_l10n", [None, True, False])
+@pytest.mark.parametrize("language", ["fr", "ar"])
+def test_a_date_cell_is_localised_as_its_context_says(use_l10n: Any, language: str) -> None:
+    """A date cell prints what ``{{ value }}`` prints in the table's context: the local
+    time in the language's format, or the site's format where localisation is off."""
+    from django.template.base import render_value_in_context
+    from django.utils import translation
+    from django.utils.html import conditional_escape
+
+    value = datetime.datetime(2026, 3, 1, 23, 30, tzinfo=datetime.UTC)
+    context = Context({"row": None, "table": None, "request": None}, use_l10n=use_l10n)
+    with translation.override(language), timezone.override("Africa/Casablanca"):
+        expected = conditional_escape(render_value_in_context(value, context))
+        cell = PlainColumn("x", accessor=lambda _: value).render_cell_html(None, context)
+    assert cell == f"<td>{expected}</td>"
+
+
 def test_page_filter_reads_its_choices_once(admin_client: Client) -> None:
     fill(30, platform="wagtail", reference="11", title="Adhésion")
     fill(30, platform="wagtail", reference="12", title="Don")
@@ -321,7 +410,7 @@ def test_page_filter_reads_its_choices_once(admin_client: Client) -> None:
         assert "<script>" not in response.content.decode().split("<tbody>")[-1]
 
 
-@pytest.mark.parametrize("value", ["", "2", "<b>", None])
+@pytest.mark.parametrize("value", ["", "2", "<b>", None, "3", "None", 5])
 def test_filter_select_is_the_markup_djangos_templates_write(value: Any) -> None:
     """The filters' select (state, page) against Django's own, options and groups, the
     chosen one, attributes and text to escape."""
@@ -332,7 +421,10 @@ def test_filter_select_is_the_markup_djangos_templates_write(value: Any) -> None
         ("1", "Adhésion & dons"),
         ("2", 'Page "<script>"'),
         ("<b>", "تبرع"),
-        ("Groupe <g>", [("3", "Trois"), ("4", "Quatre")]),
+        ("Groupe <g>", [("3", "Trois"), ("4", "Quatre"), (None, "Rien")]),
+        ("2", "Deux, encore"),  # the same value again: only the first is chosen
+        (None, gettext_lazy("State")),  # no value, a lazy label
+        (5, mark_safe("<b>Cinq</b>")),
     ]
     attrs = {"id": "id_page", "data-x": 'a"b', "required": True, "disabled": False}
     ours = PlainSelect(attrs=attrs, choices=choices).render("page", value)
