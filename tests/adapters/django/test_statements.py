@@ -22,22 +22,11 @@ from django.db import DatabaseError, connection, connections, transaction
 from django.db.models.signals import pre_save
 from django.test import override_settings
 
+from tests.adapters.recorded import statements_of
+
 from .conftest import callback_for, postgres_only
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def run(fn: Callable[[], Any]) -> list[str]:
-    """The statements ``fn`` ran on the default connection."""
-    seen: list[str] = []
-
-    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        seen.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(wrapper):
-        fn()
-    return seen
 
 
 def log_of(payment: Payment, outcome: str = "test") -> CallbackLog:
@@ -63,7 +52,7 @@ def test_an_update_and_two_inserts_go_as_one_statement_with_the_orms_values(
             assert first.pk is None  # held: the database has not given it yet
 
     before = payment.updated_at
-    sql = run(write)
+    sql = statements_of(write)
     assert len(sql) == 1, sql
     assert sql[0].startswith("WITH "), sql
     assert first.pk

@@ -20,24 +20,13 @@ from django.test import Client
 from cmi_core import PaymentState
 from cmi_core.sandbox import DEFAULT_MERCHANT
 from cmi_core.testing import make_callback
+from tests.adapters.recorded import statements_of
 from tests.adapters.saleor.standin import FakeSaleor
 from tests.adapters.saleor.test_sessions import callback_for, initialize, post_callback
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 NEW_KEY = "NEW-STORE-KEY-after-a-leak-0042"
-
-
-def statements(run: Any) -> list[str]:
-    seen: list[str] = []
-
-    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        seen.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(wrapper):
-        run()
-    return seen
 
 
 def top_level_from(sql: str) -> str:
@@ -62,7 +51,7 @@ def test_the_first_callback_reads_payment_key_and_transaction_in_one_statement(
 ) -> None:
     _, answer = initialize(client, saleor)
     replies: list[str] = []
-    sql = statements(lambda: replies.append(post_callback(client, callback_for(answer))))
+    sql = statements_of(lambda: replies.append(post_callback(client, callback_for(answer))))
     assert replies == ["ACTION=POSTAUTH"]
     selects = [top_level_from(s) for s in sql if s.lstrip().upper().startswith("SELECT")]
     # before: the payment twice, the channel configuration, the transaction map
