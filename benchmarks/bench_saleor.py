@@ -22,7 +22,11 @@ bookkeeping. Each callback's time is measured, and so is its GraphQL round trip 
 POST to the stand-in, ``cmi_saleor.graphql._post``); the own work is the difference.
 Prints the median and p90 of both, the queries of one callback (counted on a separate
 pass, since counting slows it), and with ``--profile`` the functions that cost most
-(cProfile, over a separate pass).
+(cProfile, over a separate pass). After each timed callback one round of the floor runs
+(a trivial view, a bare ORM transaction of the callback's shape, the hash check, one
+decryption): their medians, and each callback's own work over the bare transaction timed
+right after it (the median of those pairs: the figure this machine's drifting speed
+changes least).
 
 **Served**: the app is served by gunicorn (gthread workers, persistent database
 connections) on loopback; the clients are keep-alive connections on one event loop of
@@ -524,9 +528,12 @@ def _queries(call: Caller, bodies: list[bytes]) -> tuple[int, list[str]]:
     return most, statements
 
 
-def _timed(call: Caller, bodies: list[bytes]) -> dict[str, list[float]]:
+def _timed(
+    call: Caller, bodies: list[bytes], between: Callable[[], None] | None = None
+) -> dict[str, list[float]]:
     """Each callback's total, GraphQL round trip and time in database statements, and
-    this thread's CPU time outside the round trip (s)."""
+    this thread's CPU time outside the round trip (s); ``between()`` after each one
+    (untimed here: the floor's round)."""
     from django.db import connection
 
     totals, trips, waits, cpu = [], [], [], []
@@ -549,6 +556,8 @@ def _timed(call: Caller, bodies: list[bytes]) -> dict[str, list[float]]:
             cpu.append(time.thread_time() - began_cpu - call.trip_cpu)
             trips.append(call.trip)
             waits.append(database)
+            if between is not None:
+                between()
     return {"totals": totals, "trips": trips, "waits": waits, "cpu": cpu}
 
 
@@ -569,56 +578,72 @@ def _profiled(call: Caller, bodies: list[bytes]) -> str:
     return out.getvalue()
 
 
-def _floors(call: Caller, payment_pk: int, fields: dict[str, str], rounds: int) -> dict[str, Any]:
-    """The floor under the callback's own work, measured in alternating rounds (CPU time of
-    this thread, then wall time; medians): Django answering a trivial view through the
-    same WSGI handler; a bare ORM transaction with the callback's shape on the same
-    connection (``BEGIN; SELECT ... FOR UPDATE; UPDATE; INSERT; COMMIT``); the ver3 hash
-    check of the callback's fields; the decryption of one stored secret."""
-    from cmi_django import crypto
-    from cmi_django.models import CallbackLog, Payment
-    from cmi_saleor.models import ChannelConfiguration
-    from django.db import transaction
-    from django.utils import timezone
+class _Floors:
+    """The floor under the callback's own work, one round beside each timed callback
+    (CPU time of this thread, then wall time; medians): Django answering a trivial view
+    through the same WSGI handler; a bare ORM transaction with the callback's shape on the
+    same connection (``BEGIN; SELECT ... FOR UPDATE; UPDATE; INSERT; COMMIT``); the ver3
+    hash check of the callback's fields; the decryption of one stored secret (a token of
+    its own each round: decrypted texts are kept per token)."""
 
-    from cmi_core import verify_callback
-    from cmi_core.sandbox import DEFAULT_MERCHANT
+    def __init__(self, call: Caller, payment_pk: int, fields: dict[str, str], rounds: int) -> None:
+        from cmi_django import crypto
+        from cmi_django.models import CallbackLog, Payment
+        from cmi_saleor.models import ChannelConfiguration
+        from django.db import transaction
+        from django.utils import timezone
 
-    stored = ChannelConfiguration.objects.values_list("store_key", flat=True).first() or ""
-    token = crypto.encrypt(stored)
-    environ = {**_environ(b""), "REQUEST_METHOD": "GET", "PATH_INFO": "/trivial"}
+        from cmi_core import verify_callback
+        from cmi_core.sandbox import DEFAULT_MERCHANT
 
-    def trivial() -> None:
-        b"".join(call.handler(dict(environ, **{"wsgi.input": io.BytesIO(b"")}), lambda *a: None))
+        stored = ChannelConfiguration.objects.values_list("store_key", flat=True).first() or ""
+        tokens = [crypto.encrypt(stored) for _ in range(rounds + 1)]
+        environ = {**_environ(b""), "REQUEST_METHOD": "GET", "PATH_INFO": "/trivial"}
 
-    def bare_orm() -> None:
-        with transaction.atomic():
-            payment = Payment.objects.select_for_update().get(pk=payment_pk)
-            Payment.objects.filter(pk=payment.pk).update(updated_at=timezone.now())
-            CallbackLog.objects.create(
-                payment=payment, oid=payment.oid, kind="callback", fields={}, outcome="floor"
+        def trivial() -> None:
+            b"".join(
+                call.handler(dict(environ, **{"wsgi.input": io.BytesIO(b"")}), lambda *a: None)
             )
 
-    def hash_check() -> None:
-        verify_callback(fields, DEFAULT_MERCHANT.store_key)
+        def bare_orm() -> None:
+            with transaction.atomic():
+                payment = Payment.objects.select_for_update().get(pk=payment_pk)
+                Payment.objects.filter(pk=payment.pk).update(updated_at=timezone.now())
+                CallbackLog.objects.create(
+                    payment=payment, oid=payment.oid, kind="callback", fields={}, outcome="floor"
+                )
 
-    def decryption() -> None:
-        crypto.decrypt(token)
+        def hash_check() -> None:
+            verify_callback(fields, DEFAULT_MERCHANT.store_key)
 
-    steps = {"trivial": trivial, "bare_orm": bare_orm, "hash": hash_check, "decrypt": decryption}
-    cpu: dict[str, list[float]] = {name: [] for name in steps}
-    wall: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
+        def decryption() -> None:
+            crypto.decrypt(tokens.pop())
+
+        self.steps = {
+            "trivial": trivial,
+            "bare_orm": bare_orm,
+            "hash": hash_check,
+            "decrypt": decryption,
+        }
+        self.cpu: dict[str, list[float]] = {name: [] for name in self.steps}
+        self.wall: dict[str, list[float]] = {name: [] for name in self.steps}
+
+    def round(self) -> None:
+        for name, step in self.steps.items():
             began, began_cpu = time.perf_counter(), time.thread_time()
             step()
-            cpu[name].append(time.thread_time() - began_cpu)
-            wall[name].append(time.perf_counter() - began)
-    CallbackLog.objects.filter(outcome="floor").delete()
-    return {
-        name: (statistics.median(cpu[name]) * 1000, statistics.median(wall[name]) * 1000)
-        for name in steps
-    }
+            self.cpu[name].append(time.thread_time() - began_cpu)
+            self.wall[name].append(time.perf_counter() - began)
+
+    def medians(self) -> dict[str, tuple[float, float]]:
+        from cmi_django.models import CallbackLog
+
+        CallbackLog.objects.filter(outcome="floor").delete()
+        median = statistics.median
+        return {
+            name: (median(self.cpu[name]) * 1000, median(self.wall[name]) * 1000)
+            for name in self.steps
+        }
 
 
 def in_process(
@@ -634,10 +659,18 @@ def in_process(
             call(body)
         queries, statements = _queries(call, counted)
         text = _profiled(call, profiled)
-        times = _timed(call, timed)
-        floors = _floors(call, *floor, rounds=len(timed)) if floor else {}
+        beside = _Floors(call, *floor, rounds=len(timed)) if floor else None
+        times = _timed(call, timed, between=beside.round if beside else None)
+        floors = beside.medians() if beside else {}
     totals, trips = times["totals"], times["trips"]
     own = [t - r for t, r in zip(totals, trips, strict=True)]
+    # each callback's own work over the bare transaction timed right after it: what the
+    # machine's speed, drifting from one second to the next, changes least
+    over_floor = (
+        statistics.median(o / b for o, b in zip(own, beside.wall["bare_orm"], strict=True))
+        if beside
+        else 0.0
+    )
     return {
         "count": len(bodies),
         "timed": len(totals),
@@ -653,6 +686,7 @@ def in_process(
         "statements": statements,
         "profile": text,
         "floors": floors,
+        "over_floor": over_floor,
     }
 
 
@@ -679,6 +713,11 @@ def print_in_process(db: str, figures: dict[str, Any]) -> None:
     }
     for name, (cpu, wall) in figures.get("floors", {}).items():
         print(f"  floor: {names[name]}: CPU {cpu:.3f} ms, wall {wall:.3f} ms (medians)")
+    if figures.get("over_floor"):
+        print(
+            f"  own work / the bare ORM transaction timed beside each callback: "
+            f"{figures['over_floor']:.2f} (median of the pairs)"
+        )
     print(f"  {figures['queries']} queries per callback:")
     for sql in figures["statements"]:
         print(f"    {sql[:150]}")
@@ -793,18 +832,23 @@ def main() -> None:
 def print_summary(summary: dict[str, Any]) -> None:
     print("\nsummary: first callback of a payment")
     print(
-        f"{'database':<11}{'own work':>10}{'CPU':>9}{'GraphQL':>9}{'total':>9}{'queries':>9}"
+        f"{'database':<11}{'own work':>10}{'/floor':>8}{'CPU':>9}{'GraphQL':>9}{'total':>9}"
+        f"{'queries':>9}"
         f"{'served req/s':>14}{'p50':>8}{'p99':>8}{'1 client':>10}"
     )
     for db, found in summary.items():
         mine, served = found["in_process"], found["served"].get("callback", {})
         print(
-            f"{db:<11}{mine['own']:>8.2f}ms{mine['cpu']:>7.2f}ms{mine['trip']:>7.2f}ms"
+            f"{db:<11}{mine['own']:>8.2f}ms{mine.get('over_floor', 0):>8.2f}"
+            f"{mine['cpu']:>7.2f}ms{mine['trip']:>7.2f}ms"
             f"{mine['total']:>7.2f}ms{mine['queries']:>9}{served.get('rate', 0):>14.0f}"
             f"{served.get('p50', 0):>6.0f}ms{served.get('p99', 0):>6.0f}ms"
             f"{served.get('single_p50', 0):>8.2f}ms"
         )
-    print("own work = total - GraphQL round trip (medians, in process); served: 32 clients")
+    print(
+        "own work = total - GraphQL round trip (medians, in process); /floor: over the bare "
+        "ORM transaction timed beside each callback; served: 32 clients"
+    )
 
 
 def run_one(args: argparse.Namespace, db: str) -> None:
