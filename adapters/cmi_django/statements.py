@@ -6,9 +6,10 @@ Through the ORM each is compiled in Python on every callback, which costs more t
 running it. Here:
 
 - :func:`first_locked`: the callback's locked read, the ORM's own query compiled once per
-  database (and per set of registered reads, :func:`bump`), run again with the new value;
-  its row becomes models through the ORM's own iterable (``select_related``,
-  annotations, converters, ``from_db``), exactly as the ORM builds them.
+  database connection (and per set of registered reads, :func:`bump`), run again with
+  the new value; its row becomes models by the steps of the ORM's ``ModelIterable``
+  (``from_db``, the ``select_related`` populators, annotations, converters), computed
+  once with the query.
 - :func:`batch`: inside the callback's transaction on PostgreSQL, :func:`update`,
   :func:`insert` and :func:`probe` hold their statement instead of running it; the batch
   sends them all as one statement (data-modifying ``WITH`` queries) when it ends, or as
@@ -60,11 +61,13 @@ M = TypeVar("M", bound=Model)
 _generation = itertools.count()
 _GENERATION = [next(_generation)]
 #: Per connection (each thread has its own): (key, alias, generation) -> the read.
-_READS: weakref.WeakKeyDictionary[Any, dict[tuple[Hashable, str, int], _Read]] = (
+_READS: weakref.WeakKeyDictionary[Any, dict[tuple[Hashable, str, int], _Read | str]] = (
     weakref.WeakKeyDictionary()
 )
 #: A value no caller passes: it marks the parameter each run replaces.
 _PLACEHOLDER = "\x00cmi-placeholder\x00"
+#: Kept for a read that cannot be compiled once: every call goes through the ORM.
+_THROUGH_ORM = "through the ORM"
 
 
 def bump() -> None:
@@ -171,9 +174,12 @@ def first_locked(
         if composite is not None:
             plain = plain and not composite([c[0] for c in compiler.select])
         if not plain or query._known_related_objects or query._prefetch_related_lookups:  # type: ignore[attr-defined]
-            found = list(build(value).order_by()[:1])
-            return found[0] if found else None
-        kept = reads[slot] = _Read(query, compiler, sql, tuple(params), marks[0])
+            kept = reads[slot] = _THROUGH_ORM  # not compiled again on every call
+        else:
+            kept = reads[slot] = _Read(query, compiler, sql, tuple(params), marks[0])
+    if isinstance(kept, str):
+        found = list(build(value).order_by()[:1])
+        return found[0] if found else None
     return cast("M | None", kept.first(connection, alias, value))
 
 

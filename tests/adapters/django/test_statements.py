@@ -294,3 +294,35 @@ def test_the_locked_read_builds_the_payment_as_the_orm_does(payment: Payment) ->
         assert isinstance(read.request_fields, dict)
         assert not read._state.adding
         assert read._state.db == "default"
+
+
+def test_a_read_that_cannot_be_kept_goes_through_the_orm_compiled_once_a_call(
+    make_payment: Callable[..., Payment],
+) -> None:
+    """The value twice among the parameters: nothing is kept, each call is the ORM's own
+    query (one compilation, not a second one of the placeholder every time)."""
+    first, second = make_payment(), make_payment()
+    compiled: list[int] = []
+    from django.db.models.sql.compiler import SQLCompiler
+
+    original = SQLCompiler.as_sql
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        compiled.append(1)
+        return original(self, *args, **kwargs)
+
+    def build(oid: str) -> Any:
+        return Payment.objects.select_for_update().filter(oid=oid).exclude(reference=oid)
+
+    statements.bump()
+    SQLCompiler.as_sql = counting  # type: ignore[method-assign]
+    try:
+        with transaction.atomic():
+            read = [
+                statements.first_locked("test-twice", Payment, build, oid)
+                for oid in (first.oid, second.oid, first.oid)
+            ]
+    finally:
+        SQLCompiler.as_sql = original  # type: ignore[method-assign]
+    assert [p.pk if p else None for p in read] == [first.pk, second.pk, first.pk]
+    assert len(compiled) == 1 + 3  # the placeholder once, then the ORM's query each call
