@@ -47,13 +47,13 @@ from typing import TYPE_CHECKING, Any
 from cmi_django import statements
 from cmi_django.display import format_money
 from cmi_django.hooks import PaymentChange, PaymentHook
-from cmi_django.i18n import gettext_in, paid_in, shopper_language
+from cmi_django.i18n import gettext_in, paid_in
 from django.db import connection, connections, router, transaction
 from django.db.models import BooleanField, Exists, OuterRef, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.urls import NoReverseMatch, get_resolver, get_urlconf, reverse
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_noop
 
 from cmi_core import PaymentState, merchant_message
 from cmi_core.effects import Action, EffectKind, allowed_actions
@@ -102,21 +102,15 @@ def say(payment: Payment, text: str, **values: object) -> str:
     language (:func:`cmi_django.display.format_money`, the payment's currency). CMI's
     callback and staff operations have no shopper request: without this, Saleor's
     events would be in the server's default language whoever paid (issue 13)."""
-    lang = paid_in(payment)
-    if lang is None:  # no language of the site's: the active one
-        with shopper_language(payment):
-            return _filled(gettext(text), payment, None, values)
     # The catalog and the locale of that language, without activating it for the thread
-    # (activating and restoring cost more than the rest of the report)
-    return _filled(gettext_in(lang, text), payment, lang, values)
-
-
-def _filled(text: str, payment: Payment, lang: str | None, values: dict[str, object]) -> str:
+    # (activating and restoring cost more than the rest of the report); with no language
+    # of the site's (None), the active one's
+    lang = paid_in(payment)
     shown = {
         name: format_money(value, payment.currency, lang) if isinstance(value, Decimal) else value
         for name, value in values.items()
     }
-    return text % shown
+    return gettext_in(lang, text) % shown
 
 
 def card_details(payment: Payment, result: CallbackResult | None = None) -> dict[str, Any] | None:
