@@ -29,6 +29,29 @@ from .conftest import callback_for, postgres_only
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def compilations(run: Callable[[], Any]) -> int:
+    """How many queries the ORM compiled while ``run()`` ran in a transaction, the
+    compiled reads forgotten first."""
+    from django.db.models.sql.compiler import SQLCompiler
+
+    count = 0
+    original = SQLCompiler.as_sql
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal count
+        count += 1
+        return original(self, *args, **kwargs)
+
+    statements.bump()
+    SQLCompiler.as_sql = counting  # type: ignore[method-assign]
+    try:
+        with transaction.atomic():
+            run()
+    finally:
+        SQLCompiler.as_sql = original  # type: ignore[method-assign]
+    return count
+
+
 def log_of(payment: Payment, outcome: str = "test") -> CallbackLog:
     return CallbackLog(
         payment=payment, oid=payment.oid, kind="callback", fields={"a": "ب"}, outcome=outcome
@@ -215,24 +238,13 @@ def test_the_locked_read_is_compiled_once_and_reads_each_oid(
     make_payment: Callable[..., Payment],
 ) -> None:
     first, second = make_payment(), make_payment()
-    compiled: list[int] = []
-    from django.db.models.sql.compiler import SQLCompiler
+    read: list[Payment | None] = []
 
-    original = SQLCompiler.as_sql
+    def run() -> None:
+        read.extend([_locked(first.oid), _locked(second.oid), _locked("NO-SUCH-OID")])
 
-    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
-        compiled.append(1)
-        return original(self, *args, **kwargs)
-
-    statements.bump()
-    SQLCompiler.as_sql = counting  # type: ignore[method-assign]
-    try:
-        with transaction.atomic():
-            read = [_locked(first.oid), _locked(second.oid), _locked("NO-SUCH-OID")]
-    finally:
-        SQLCompiler.as_sql = original  # type: ignore[method-assign]
+    assert compilations(run) == 1
     assert [p.pk if p else None for p in read] == [first.pk, second.pk, None]
-    assert len(compiled) == 1
     assert read[0] is not None
     assert read[0].amount == first.amount
     with pytest.raises(transaction.TransactionManagementError):
@@ -302,27 +314,16 @@ def test_a_read_that_cannot_be_kept_goes_through_the_orm_compiled_once_a_call(
     """The value twice among the parameters: nothing is kept, each call is the ORM's own
     query (one compilation, not a second one of the placeholder every time)."""
     first, second = make_payment(), make_payment()
-    compiled: list[int] = []
-    from django.db.models.sql.compiler import SQLCompiler
-
-    original = SQLCompiler.as_sql
-
-    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
-        compiled.append(1)
-        return original(self, *args, **kwargs)
+    read: list[Payment | None] = []
 
     def build(oid: str) -> Any:
         return Payment.objects.select_for_update().filter(oid=oid).exclude(reference=oid)
 
-    statements.bump()
-    SQLCompiler.as_sql = counting  # type: ignore[method-assign]
-    try:
-        with transaction.atomic():
-            read = [
-                statements.first_locked("test-twice", Payment, build, oid)
-                for oid in (first.oid, second.oid, first.oid)
-            ]
-    finally:
-        SQLCompiler.as_sql = original  # type: ignore[method-assign]
+    def run() -> None:
+        read.extend(
+            statements.first_locked("test-twice", Payment, build, oid)
+            for oid in (first.oid, second.oid, first.oid)
+        )
+
+    assert compilations(run) == 1 + 3  # the placeholder once, then the ORM's query each call
     assert [p.pk if p else None for p in read] == [first.pk, second.pk, first.pk]
-    assert len(compiled) == 1 + 3  # the placeholder once, then the ORM's query each call
