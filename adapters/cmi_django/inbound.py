@@ -416,7 +416,7 @@ def handle_callback(fields: Mapping[str, str], *, remote_addr: str = "") -> Call
     alias = router.db_for_write(Payment)
     found: Payment | None = None
     try:
-        with transaction.atomic(), statements.batch(alias):
+        with statements.atomic(alias):
             found = _locked(oid)
             result, error = (
                 _verify(found, received)
@@ -428,7 +428,7 @@ def handle_callback(fields: Mapping[str, str], *, remote_addr: str = "") -> Call
                 outcome = _callback_logged(found, result, error, log, confirmed=False)
         if asks_cmi:  # nothing written yet: ask CMI with no lock held, then lock again
             confirmed = _confirmed(found, result) if found is not None else False
-            with transaction.atomic(), statements.batch(alias):
+            with statements.atomic(alias):
                 payment = _locked(oid)
                 outcome = _callback_logged(payment, result, error, log, confirmed=confirmed)
     except PlatformHookError as failed:

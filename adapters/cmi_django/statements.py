@@ -44,14 +44,24 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
-from django.db import DatabaseError, connections, router
+from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Model, QuerySet
 from django.db.models.fields import NOT_PROVIDED
 from django.db.models.query import get_related_populators
 from django.db.models.signals import post_save, pre_save
 from django.db.transaction import TransactionManagementError
 
-__all__ = ["Probe", "batch", "bump", "failure", "first_locked", "insert", "probe", "update"]
+__all__ = [
+    "Probe",
+    "atomic",
+    "batch",
+    "bump",
+    "failure",
+    "first_locked",
+    "insert",
+    "probe",
+    "update",
+]
 
 M = TypeVar("M", bound=Model)
 
@@ -120,8 +130,15 @@ class _Read:
 
     def first(self, connection: Any, alias: str, value: Any) -> Any:
         params = (*self.params[: self.mark], value, *self.params[self.mark + 1 :])
+        held = _open()
+        begin = _begins(held) if held is not None and held.alias == alias else None
         with connection.cursor() as cursor:
-            cursor.execute(self.sql, params)
+            if begin is None:
+                cursor.execute(self.sql, params)
+            else:  # the transaction's first statement: its BEGIN goes with it
+                with _opening(connection.connection):
+                    cursor.execute(f"{begin}; {self.sql}", params)
+                cursor.nextset()
             found = cursor.fetchone()
         if found is None:
             return None
@@ -220,9 +237,11 @@ class _Write:
 class Batch:
     """The writes and probes held on one connection until :meth:`send`."""
 
-    def __init__(self, alias: str) -> None:
+    def __init__(self, alias: str, owns: bool = False) -> None:
         self.alias = alias
         self.connection = connections[alias]
+        #: Opened by :func:`atomic` with its transaction (its BEGIN and COMMIT may be folded).
+        self.owns = owns
         self.writes: list[_Write] = []
         self.probes: list[Probe] = []
         self.sending = False
@@ -238,13 +257,14 @@ class Batch:
             self.send()
         return execute(sql, params, many, context)
 
-    def send(self) -> None:
-        """Run every held write and probe as one statement (module docstring)."""
+    def send(self, commit: bool = False) -> None:
+        """Run every held write and probe as one statement (module docstring); with
+        ``commit``, the statement ends the transaction (``...; COMMIT``)."""
         writes, probes = self.writes, self.probes
         self.writes, self.probes = [], []
         if not writes and not probes:
             return
-        if len(writes) == 1 and not probes:  # one write: its own statement
+        if len(writes) == 1 and not probes and not commit:  # one write: its own statement
             self._run(writes[0].sql, writes[0].params, writes)
             return
         params: list[Any] = []
@@ -253,7 +273,8 @@ class Batch:
         for held in probes:
             params += held.params
         shape = (tuple((w.sql, w.returns_id) for w in writes), tuple(p.expression for p in probes))
-        self._run(_combined(*shape), params, writes, probes)
+        sql = _combined(*shape)
+        self._run(f"{sql}; COMMIT" if commit else sql, params, writes, probes)
 
     def _run(
         self, sql: str, params: list[Any], writes: list[_Write], probes: Sequence[Probe] = ()
@@ -261,7 +282,13 @@ class Batch:
         self.sending = True
         try:
             with self.connection.cursor() as cursor:
-                cursor.execute(sql, params)
+                try:
+                    cursor.execute(sql, params)
+                except DatabaseError as exc:
+                    # an UPDATE that found no row (``1 / count(*)``: see _combined)
+                    if getattr(exc.__cause__, "sqlstate", None) == _NO_ROW:
+                        raise DatabaseError(_NO_ROW_TEXT) from exc
+                    raise
                 row = cursor.fetchone() or (None,)
             for write, got in zip(writes, row, strict=False):
                 if write.returns_id:
@@ -269,7 +296,7 @@ class Batch:
                     write.instance._state.adding = False
                     write.instance._state.db = self.alias
                 elif got != 1:
-                    raise DatabaseError("Save with update_fields did not affect any rows.")
+                    raise DatabaseError(_NO_ROW_TEXT)
         except BaseException as exc:
             self.failed = exc
             raise
@@ -279,17 +306,23 @@ class Batch:
             held._value = got
 
 
+_NO_ROW = "22012"  # division_by_zero
+_NO_ROW_TEXT = "Save with update_fields did not affect any rows."
+
+
 @functools.lru_cache(maxsize=64)
 def _combined(writes: tuple[tuple[str, bool], ...], probes: tuple[str, ...]) -> str:
     """One statement: each write a data-modifying ``WITH`` query, then one row of what
-    each gave (an INSERT's id, an UPDATE's row count) and each probe's value."""
+    each gave (an INSERT's id; for an UPDATE ``1 / count(*)``, which fails the statement
+    when it found no row, so that a ``COMMIT`` sent with it never runs) and each probe's
+    value."""
     parts: list[str] = []
     columns: list[str] = []
     for index, (sql, returns_id) in enumerate(writes):
         name = f"cmi_w{index}"
         parts.append(f"{name} AS ({sql})")
         # S608: the statement's own names, no input
-        columns.append(f"(SELECT {'max(id)' if returns_id else 'count(*)'} FROM {name})")  # noqa: S608
+        columns.append(f"(SELECT {'max(id)' if returns_id else '1 / count(*)'} FROM {name})")  # noqa: S608
     columns += [f"({expression})" for expression in probes]
     head = f"WITH {', '.join(parts)} " if parts else ""
     return f"{head}SELECT {', '.join(columns)}"
@@ -299,7 +332,20 @@ _BATCH: ContextVar[Batch | None] = ContextVar("cmi_batch", default=None)
 
 
 @contextmanager
-def batch(using: str) -> Iterator[Batch | None]:
+def atomic(using: str) -> Iterator[Batch | None]:
+    """``transaction.atomic(using)`` with a :func:`batch` inside. When this block is the
+    outermost transaction on PostgreSQL through psycopg 3 with client-side binding (the
+    default), its first statement, a :func:`first_locked` read, carries the ``BEGIN``,
+    and the held writes carry the ``COMMIT``: two round trips fewer. The ``COMMIT`` goes
+    only when the block ends normally with nothing asking Django to roll back; Django's
+    own commit then finds the transaction closed and sends nothing."""
+    owns = not connections[using].in_atomic_block
+    with transaction.atomic(using=using), batch(using, _owns=owns) as held:
+        yield held
+
+
+@contextmanager
+def batch(using: str, *, _owns: bool = False) -> Iterator[Batch | None]:
     """Hold :func:`update`, :func:`insert` and :func:`probe` on database ``using`` until
     the block ends (then one statement), or until another statement runs on it.
 
@@ -316,12 +362,14 @@ def batch(using: str) -> Iterator[Batch | None]:
     ):
         yield None
         return
-    held = Batch(using)
+    held = Batch(using, owns=_owns)
     token = _BATCH.set(held)
     try:
         with connection.execute_wrapper(held.before_statement):
             yield held
-            held.send()
+            if connection.needs_rollback:  # Django rolls the transaction back now
+                held.writes, held.probes = [], []
+            held.send(commit=held.owns and _may_commit(connection))
         if held.failed is not None:  # caught where it surfaced: the transaction must not commit
             raise held.failed
     finally:
@@ -337,6 +385,73 @@ def failure() -> BaseException | None:
     hook: the callback asks here before it blames the hook."""
     held = _BATCH.get()
     return None if held is None else held.failed
+
+
+def _client_side(raw: Any) -> bool:
+    """Is ``raw`` a psycopg 3 connection whose cursors bind on the client (they send
+    several statements as one query)? Not psycopg2, whose ``commit`` trusts its own
+    record of the transaction, nor Django's ``server_side_binding``."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg2 only
+        return False
+    factory = getattr(raw, "cursor_factory", None)
+    return (
+        isinstance(raw, psycopg.Connection)
+        and isinstance(factory, type)
+        and issubclass(factory, psycopg.ClientCursor)
+    )
+
+
+def _begins(held: Batch) -> str | None:
+    """The BEGIN psycopg would send before the next statement, when ``held`` owns its
+    transaction and nothing has been sent in it yet; else None."""
+    raw = held.connection.connection
+    if not held.owns or raw is None or not _client_side(raw) or raw.autocommit:
+        return None
+    from psycopg import pq
+
+    if raw.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        return None
+    # psycopg's own BEGIN for this connection's settings (Connection._get_tx_start_command)
+    parts = ["BEGIN"]
+    if raw.isolation_level is not None:
+        parts.append(f"ISOLATION LEVEL {raw.isolation_level.name.replace('_', ' ')}")
+    if raw.read_only is not None:
+        parts.append("READ ONLY" if raw.read_only else "READ WRITE")
+    if raw.deferrable is not None:
+        parts.append("DEFERRABLE" if raw.deferrable else "NOT DEFERRABLE")
+    return " ".join(parts)
+
+
+@contextmanager
+def _opening(raw: Any) -> Iterator[None]:
+    """Let the next statement open the transaction itself: psycopg is switched to
+    autocommit (it would send a BEGIN of its own), and back if the BEGIN never reached
+    the server. Once it did, psycopg commits and rolls back by the server's state of the
+    transaction (``commit``/``rollback``), and Django's outermost atomic block turns
+    autocommit on again when it ends."""
+    from psycopg import pq
+
+    raw.autocommit = True
+    try:
+        yield
+    finally:
+        if raw.pgconn.transaction_status == pq.TransactionStatus.IDLE:
+            raw.autocommit = False
+
+
+def _may_commit(connection: Any) -> bool:
+    """May the batch's statement end the transaction? Only at the end of the outermost
+    atomic block, which would commit now: no savepoint, nothing asking Django to roll
+    back, a psycopg 3 connection binding on the client."""
+    raw = connection.connection
+    return (
+        len(connection.atomic_blocks) == 1
+        and not connection.savepoint_ids
+        and raw is not None
+        and _client_side(raw)
+    )
 
 
 def _held(model: type[Model], instance: Model) -> Batch | None:

@@ -20,3 +20,35 @@ def statements_of(run: Callable[[], Any]) -> list[str]:
     with connection.execute_wrapper(wrapper):
         run()
     return seen
+
+
+def round_trips(run: Callable[[], Any]) -> list[str]:
+    """What ``run()`` sent to PostgreSQL on the default connection, one entry per round
+    trip (each client message the server answered with ReadyForQuery: a simple query,
+    or an extended query's Sync), read from libpq's own trace of the protocol. Counts
+    what psycopg sends by itself too (its BEGIN, COMMIT)."""
+    import tempfile
+
+    from psycopg import pq
+
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    with tempfile.TemporaryFile("w+") as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        try:
+            run()
+        finally:
+            pgconn.untrace()
+        trace.seek(0)
+        lines = trace.read().splitlines()
+    sent: list[str] = []
+    pending = ""
+    for line in lines:
+        direction, _length, message, *rest = line.split("\t") + [""]
+        if direction == "F" and message in ("Query", "Parse"):
+            pending = rest[0].strip()
+        elif direction == "B" and message == "ReadyForQuery":
+            sent.append(pending)
+            pending = ""
+    return sent

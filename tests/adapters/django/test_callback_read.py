@@ -8,6 +8,7 @@ lock) and is then decided on the row read again once CMI answered.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -39,10 +40,12 @@ def payment_reads(run: Callable[[], Any]) -> list[tuple[str, bool]]:
     with connection.execute_wrapper(wrapper):
         run()
     table = Payment._meta.db_table
+    # on PostgreSQL the transaction's BEGIN goes with its first statement
+    statements = [(re.sub(r"^BEGIN[^;]*;\s*", "", sql.lstrip()), atomic) for sql, atomic in seen]
     return [
         (sql, atomic)
-        for sql, atomic in seen
-        if sql.lstrip().upper().startswith("SELECT") and f'FROM "{table}"' in sql
+        for sql, atomic in statements
+        if sql.upper().startswith("SELECT") and f'FROM "{table}"' in sql
     ]
 
 
