@@ -45,7 +45,7 @@ def round_trips(run: Callable[[], Any]) -> list[str]:
     sent: list[str] = []
     pending = ""
     for line in lines:
-        direction, _length, message, *rest = line.split("\t") + [""]
+        direction, _length, message, *rest = [*line.split("\t"), ""]
         if direction == "F" and message in ("Query", "Parse"):
             pending = rest[0].strip()
         elif direction == "B" and message == "ReadyForQuery":

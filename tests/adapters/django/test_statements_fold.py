@@ -28,7 +28,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), postgres_only]
 
 
 def log_of(payment: Payment, outcome: str = "test") -> CallbackLog:
-    return CallbackLog(payment=payment, oid=payment.oid, kind="callback", fields={}, outcome=outcome)
+    return CallbackLog(
+        payment=payment, oid=payment.oid, kind="callback", fields={}, outcome=outcome
+    )
 
 
 def in_step() -> None:
@@ -93,7 +95,7 @@ def test_the_folded_begin_opens_a_real_transaction_and_locks_the_row(payment: Pa
 def test_nested_in_another_transaction_nothing_is_folded_and_the_outer_rolls_back(
     payment: Payment,
 ) -> None:
-    class Undo(Exception):
+    class UndoError(Exception):
         pass
 
     def run() -> None:
@@ -104,10 +106,10 @@ def test_nested_in_another_transaction_nothing_is_folded_and_the_outer_rolls_bac
                 locked.state = "captured"
                 statements.update(locked, ("state",))
                 statements.insert(log_of(payment))
-            raise Undo
+            raise UndoError
 
     sent: list[str] = []
-    with pytest.raises(Undo):
+    with pytest.raises(UndoError):
         sent = round_trips(run)
     assert not any("COMMIT" in s for s in sent), sent
     assert Payment.objects.get(pk=payment.pk).state == payment.state
@@ -118,11 +120,15 @@ def test_nested_in_another_transaction_nothing_is_folded_and_the_outer_rolls_bac
 def test_an_update_finding_no_row_commits_nothing(payment: Payment) -> None:
     gone = Payment.objects.get(pk=payment.pk)
     gone.pk = 987654
-    with pytest.raises(DatabaseError, match="did not affect any rows"):
+
+    def write() -> None:
         with statements.atomic("default"):
             _locked(payment.oid)
             statements.insert(log_of(payment))
             statements.update(gone, ("state",))
+
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        write()
     assert not CallbackLog.objects.exists()
     in_step()
 
@@ -144,13 +150,17 @@ def test_a_block_asked_to_roll_back_commits_nothing(payment: Payment) -> None:
 
 
 def test_an_error_after_the_folded_read_rolls_back(payment: Payment) -> None:
-    with pytest.raises(RuntimeError):
+
+    def write() -> None:
         with statements.atomic("default"):
             locked = _locked(payment.oid)
             assert locked is not None
             statements.insert(log_of(payment))
             CallbackLog.objects.create(payment=payment, oid=payment.oid, kind="callback")
             raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        write()
     assert not CallbackLog.objects.exists()
     in_step()
 
@@ -162,10 +172,16 @@ def test_a_failing_read_leaves_the_connection_usable(payment: Payment) -> None:
     try:
         other.set_autocommit(False)
         with other.cursor() as cursor:
-            cursor.execute("SELECT id FROM cmi_django_payment WHERE id = %s FOR UPDATE", [payment.pk])
-        with pytest.raises(OperationalError):
+            cursor.execute(
+                "SELECT id FROM cmi_django_payment WHERE id = %s FOR UPDATE", [payment.pk]
+            )
+
+        def read() -> None:
             with statements.atomic("default"), connection.execute_wrapper(_lock_timeout):
                 _locked(payment.oid)
+
+        with pytest.raises(OperationalError):
+            read()
         other.rollback()
     finally:
         other.close()
