@@ -515,16 +515,24 @@ class Caller:
 
 
 def _queries(call: Caller, bodies: list[bytes]) -> tuple[int, list[str]]:
-    """The most queries one of ``bodies`` took, and the statements of the last."""
+    """The most round trips to the database one of ``bodies`` took, and what the last
+    sent. PostgreSQL: read from libpq's trace of the protocol (what psycopg sends by
+    itself, BEGIN and COMMIT, included; several statements sent as one query are one);
+    SQLite: the statements Django logs."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from tests.adapters.recorded import round_trips
+
     most, statements = 0, []
     for body in bodies:
-        with CaptureQueriesContext(connection) as captured:
-            call(body)
-        most = max(most, len(captured.captured_queries))
-        statements = [q["sql"] for q in captured.captured_queries]
+        if connection.vendor == "postgresql":
+            statements = [sql.strip('"') for sql in round_trips(lambda b=body: call(b))]
+        else:
+            with CaptureQueriesContext(connection) as captured:
+                call(body)
+            statements = [q["sql"] for q in captured.captured_queries]
+        most = max(most, len(statements))
     return most, statements
 
 
@@ -718,9 +726,10 @@ def print_in_process(db: str, figures: dict[str, Any]) -> None:
             f"  own work / the bare ORM transaction timed beside each callback: "
             f"{figures['over_floor']:.2f} (median of the pairs)"
         )
-    print(f"  {figures['queries']} queries per callback:")
+    sent = "round trips to PostgreSQL" if db == "PostgreSQL" else "statements"
+    print(f"  {figures['queries']} {sent} per callback:")
     for sql in figures["statements"]:
-        print(f"    {sql[:150]}")
+        print(f"    {sql[:110]}{' ... ' + sql[-20:] if len(sql) > 130 else sql[110:]}")
     if figures["profile"]:
         print(figures["profile"])
 

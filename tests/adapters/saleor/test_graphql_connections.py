@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from cmi_saleor import graphql
 from cmi_saleor.graphql import SaleorAPIError, execute
 
 
@@ -99,3 +100,72 @@ def test_saleor_gone_is_an_api_error(saleor: _Saleor) -> None:
     saleor.server_close()
     with pytest.raises(SaleorAPIError, match="unreachable"):
         execute(url, "token", "{ app { id } }")
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[pytest.MonkeyPatch]:
+    """A clean proxy environment, an empty home, and the app's reading of it forgotten."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("NETRC", raising=False)
+    graphql._environment.cache_clear()
+    yield monkeypatch
+    graphql._environment.cache_clear()
+
+
+def test_the_environments_proxy_is_used_unless_no_proxy_names_saleor(
+    saleor: _Saleor, environment: pytest.MonkeyPatch
+) -> None:
+    """A shop whose servers reach out through a proxy keeps reaching Saleor through it
+    (the proxy here: a server of the same kind, which answers the forwarded POST)."""
+    proxy = _Saleor()
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{saleor.server_address[1]}/graphql/"
+        environment.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        assert execute(url, "token", "{ app { id } }") == {"app": {"id": "QXBwOjE="}}
+        assert (proxy.connections, saleor.connections) == (1, 0)
+        graphql._environment.cache_clear()
+        environment.setenv("NO_PROXY", "127.0.0.1")
+        execute(url, "token", "{ app { id } }")
+        assert (proxy.connections, saleor.connections) == (1, 1)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_the_environment_is_read_once_per_saleor(
+    saleor: _Saleor, environment: pytest.MonkeyPatch
+) -> None:
+    """``requests`` scanned the whole environment twice on every POST."""
+    import urllib.request
+
+    scans: list[int] = []
+    scan = urllib.request.getproxies_environment
+
+    def counted() -> dict[str, str]:
+        scans.append(1)
+        return scan()
+
+    environment.setattr(urllib.request, "getproxies_environment", counted)
+    environment.setattr(urllib.request, "getproxies", counted)
+    url = f"http://127.0.0.1:{saleor.server_address[1]}/graphql/"
+    for _ in range(3):
+        execute(url, "token", "{ app { id } }")
+    assert 1 <= len(scans) <= 2, scans  # the first POST's reading only
+
+
+def test_a_netrc_login_never_replaces_the_apps_token(
+    saleor: _Saleor, environment: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """With the environment trusted, ``requests`` put a ``~/.netrc`` login for Saleor's
+    host in place of the app's bearer token."""
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password secret\n")
+    netrc.chmod(0o600)
+    url = f"http://127.0.0.1:{saleor.server_address[1]}/graphql/"
+    execute(url, "app-token", "{ app { id } }")
+    assert saleor.authorizations == ["Bearer app-token"]
