@@ -457,6 +457,10 @@ def _may_commit(connection: Any) -> bool:
 def _held(model: type[Model], instance: Model) -> Batch | None:
     """The open batch ``instance``'s write may join, or None (then the ORM writes it).
 
+    None too once Django is to roll the transaction back (``needs_rollback``: a block
+    without a savepoint failed, a caught error of the ORM's own write): the ORM then
+    refuses the write, as it would have without a batch, instead of the batch dropping
+    it at its end with no error (the callback would answer CMI with nothing committed).
     What is held already is sent first when the write depends on it: an UPDATE of a row
     it updates (one statement may change a row once), a row that refers to one it
     inserts (whose id the database has not given yet). Then, as ``save`` does, a related
@@ -464,6 +468,8 @@ def _held(model: type[Model], instance: Model) -> Batch | None:
     """
     held = _open()
     if held is None or not _plain(model):
+        return None
+    if held.connection.needs_rollback:  # the ORM refuses it (TransactionManagementError)
         return None
     if router.db_for_write(model, instance=instance) != held.alias:
         return None
@@ -600,7 +606,7 @@ def probe(
     queries do not see each other's writes: what is held there is sent first)."""
     found = Probe(expression, params)
     held = _open()
-    if held is not None and held.alias == using:
+    if held is not None and held.alias == using and not held.connection.needs_rollback:
         tables = {model._meta.db_table for model in reads}
         if any(write.table in tables for write in held.writes):
             held.send()
