@@ -286,7 +286,9 @@ class Batch:
                     cursor.execute(sql, params)
                 except DatabaseError as exc:
                     # an UPDATE that found no row (``1 / count(*)``: see _combined)
-                    if getattr(exc.__cause__, "sqlstate", None) == _NO_ROW:
+                    cause = exc.__cause__  # psycopg 3 names its code sqlstate, psycopg2 pgcode
+                    code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+                    if code == _NO_ROW:
                         raise DatabaseError(_NO_ROW_TEXT) from exc
                     raise
                 row = cursor.fetchone() or (None,)

@@ -5,12 +5,15 @@ Django would not, or answer CMI without committing.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from cmi_django import services
+from cmi_django.inbound import _locked
 from cmi_django.models import CallbackLog, Payment
-from django.db import IntegrityError, connection
+from django.db import DatabaseError, DataError, IntegrityError, connection
 
 from .conftest import callback_for, postgres_only
 from .testapp.hooks import RecordingHook
@@ -19,15 +22,30 @@ from .testapp.models import HookCall
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
+def log_of(payment: Payment) -> CallbackLog:
+    return CallbackLog(payment=payment, oid=payment.oid, kind="callback", outcome="test")
+
+
+def psycopg3() -> bool:
+    connection.ensure_connection()
+    return type(connection.connection).__module__.split(".")[0] == "psycopg"
+
+
 def in_step() -> None:
-    """psycopg's autocommit is Django's, and no transaction is left open (PostgreSQL)."""
+    """The driver's autocommit is Django's, and no transaction is left open (PostgreSQL,
+    psycopg 3 or psycopg2)."""
     if connection.vendor != "postgresql":
         return
-    from psycopg import pq
-
     raw = connection.connection
     assert raw.autocommit is connection.get_autocommit() is True
-    assert raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
+    if psycopg3():
+        from psycopg import pq
+
+        assert raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
+    else:
+        import psycopg2.extensions  # type: ignore[import-not-found, unused-ignore]
+
+        assert raw.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
 
 
 def test_a_hook_catching_its_own_failed_save_makes_the_callback_fail(
@@ -41,10 +59,8 @@ def test_a_hook_catching_its_own_failed_save_makes_the_callback_fail(
     taken = HookCall.objects.create(oid="taken", method="x")
 
     def on_captured(self: RecordingHook, change: Any, effect: Any) -> None:
-        try:
+        with contextlib.suppress(IntegrityError):  # a hook that carries on
             HookCall.objects.create(pk=taken.pk, oid=change.payment.oid, method="captured")
-        except IntegrityError:
-            pass  # a hook that carries on
 
     monkeypatch.setattr(RecordingHook, "on_captured", on_captured)
     outcome = services.handle_callback(callback_for(payment))
@@ -53,4 +69,121 @@ def test_a_hook_catching_its_own_failed_save_makes_the_callback_fail(
     assert outcome.reply == "FAILURE", (outcome.reply, fresh.state, logs)
     assert fresh.state == payment.state
     assert logs == [("error", "FAILURE")]
+    in_step()
+
+
+@pytest.fixture
+def deferred_refusal() -> Iterator[None]:
+    """A shop's deferred constraint on its own table (the hook's rows): checked at
+    COMMIT, which fails."""
+    table = connection.ops.quote_name(HookCall._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION review4_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'ledger out of balance' USING ERRCODE = '23514'; END $$"
+        )
+        cursor.execute(
+            f"CREATE CONSTRAINT TRIGGER review4_refuse AFTER INSERT ON {table} "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION review4_refuse()"
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER review4_refuse ON {table}")
+            cursor.execute("DROP FUNCTION review4_refuse()")
+
+
+@postgres_only
+@pytest.mark.usefixtures("deferred_refusal")
+def test_a_commit_refused_by_a_deferred_constraint_fails_the_callback(
+    payment: Payment,
+) -> None:
+    """The folded COMMIT itself fails: the error surfaces, nothing is committed, the
+    callback answers FAILURE and logs it, the connection is ready for the next one."""
+    fields = callback_for(payment)
+    sent: list[str] = []
+
+    def seen(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(seen):
+        outcome = services.handle_callback(fields)
+    folded = any(s.endswith("; COMMIT") for s in sent)
+    assert folded is psycopg3(), sent  # psycopg2: Django's own COMMIT fails the same way
+    assert outcome.reply == "FAILURE"
+    assert "ledger out of balance" in outcome.error
+    fresh = Payment.objects.get(pk=payment.pk)
+    assert fresh.state == payment.state
+    assert fresh.captured_amount == payment.captured_amount
+    assert not HookCall.objects.exists()
+    logs = list(CallbackLog.objects.filter(oid=payment.oid).values_list("outcome", "reply"))
+    assert logs == [("error", "FAILURE")]
+    in_step()
+
+
+@postgres_only
+def test_a_deferred_foreign_key_violated_at_the_folded_commit_commits_nothing(
+    payment: Payment,
+) -> None:
+    """Django's foreign keys are DEFERRABLE INITIALLY DEFERRED on PostgreSQL: a held
+    insert naming a missing row fails at the COMMIT sent with it."""
+    from cmi_django import statements
+
+    def write() -> None:
+        with statements.atomic("default"):
+            locked = _locked(payment.oid)
+            assert locked is not None
+            locked.state = "captured"
+            statements.update(locked, ("state",))
+            statements.insert(
+                CallbackLog(payment_id=987654, oid=payment.oid, kind="callback", outcome="x")
+            )
+
+    with pytest.raises(IntegrityError):
+        write()
+    assert Payment.objects.get(pk=payment.pk).state == payment.state
+    assert not CallbackLog.objects.exists()
+    in_step()
+    with statements.atomic("default"):  # the connection serves the next callback
+        assert _locked(payment.oid) is not None
+    in_step()
+
+
+class _Psycopg2DivisionByZeroError(Exception):
+    """psycopg2's error as Django wraps it: the SQLSTATE in ``pgcode`` (psycopg 3:
+    ``sqlstate``)."""
+
+    pgcode = "22012"
+
+
+@postgres_only
+def test_an_update_finding_no_row_is_named_so_through_psycopg2_too(payment: Payment) -> None:
+    """Django 5.2 still runs on psycopg2: the UPDATE's ``1 / count(*)`` failing there is
+    the ORM's "did not affect any rows", not "division by zero" (the callback's log and
+    FAILURE name it). Run on psycopg2 itself, ``test_statements.py::
+    test_an_update_finding_no_row_fails_and_rolls_everything_back`` checks the same."""
+    from cmi_django import statements
+
+    gone = Payment.objects.get(pk=payment.pk)
+    gone.pk = 987654
+
+    def as_psycopg2(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        try:
+            return execute(sql, params, many, context)
+        except DataError as exc:
+            if "division by zero" not in str(exc):
+                raise
+            raise DataError(str(exc)) from _Psycopg2DivisionByZeroError()
+
+    def write() -> None:
+        with connection.execute_wrapper(as_psycopg2), statements.atomic("default"):
+            _locked(payment.oid)
+            statements.insert(log_of(payment))
+            statements.update(gone, ("state",))
+
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        write()
+    assert not CallbackLog.objects.exists()
     in_step()
