@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cmi_django import services
+from cmi_django import services, statements
 from cmi_django.inbound import _locked
 from cmi_django.models import CallbackLog, Payment
 from django.db import DatabaseError, DataError, IntegrityError, connection
@@ -111,7 +111,8 @@ def test_a_commit_refused_by_a_deferred_constraint_fails_the_callback(
     with connection.execute_wrapper(seen):
         outcome = services.handle_callback(fields)
     folded = any(s.endswith("; COMMIT") for s in sent)
-    assert folded is psycopg3(), sent  # psycopg2: Django's own COMMIT fails the same way
+    # psycopg2, server-side binding: Django's own COMMIT fails the same way
+    assert folded is (psycopg3() and statements._client_side(connection.connection)), sent
     assert outcome.reply == "FAILURE"
     assert "ledger out of balance" in outcome.error
     fresh = Payment.objects.get(pk=payment.pk)
@@ -129,8 +130,6 @@ def test_a_deferred_foreign_key_violated_at_the_folded_commit_commits_nothing(
 ) -> None:
     """Django's foreign keys are DEFERRABLE INITIALLY DEFERRED on PostgreSQL: a held
     insert naming a missing row fails at the COMMIT sent with it."""
-    from cmi_django import statements
-
     def write() -> None:
         with statements.atomic("default"):
             locked = _locked(payment.oid)
@@ -164,8 +163,6 @@ def test_an_update_finding_no_row_is_named_so_through_psycopg2_too(payment: Paym
     the ORM's "did not affect any rows", not "division by zero" (the callback's log and
     FAILURE name it). Run on psycopg2 itself, ``test_statements.py::
     test_an_update_finding_no_row_fails_and_rolls_everything_back`` checks the same."""
-    from cmi_django import statements
-
     gone = Payment.objects.get(pk=payment.pk)
     gone.pk = 987654
 
