@@ -13,7 +13,8 @@ import pytest
 from cmi_django import services, statements
 from cmi_django.inbound import _locked
 from cmi_django.models import CallbackLog, Payment
-from django.db import DatabaseError, DataError, IntegrityError, connection
+from django.db import DatabaseError, DataError, IntegrityError, connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 from .conftest import callback_for, postgres_only
 from .testapp.hooks import RecordingHook
@@ -130,6 +131,7 @@ def test_a_deferred_foreign_key_violated_at_the_folded_commit_commits_nothing(
 ) -> None:
     """Django's foreign keys are DEFERRABLE INITIALLY DEFERRED on PostgreSQL: a held
     insert naming a missing row fails at the COMMIT sent with it."""
+
     def write() -> None:
         with statements.atomic("default"):
             locked = _locked(payment.oid)
@@ -183,4 +185,76 @@ def test_an_update_finding_no_row_is_named_so_through_psycopg2_too(payment: Paym
     with pytest.raises(DatabaseError, match="did not affect any rows"):
         write()
     assert not CallbackLog.objects.exists()
+    in_step()
+
+
+@postgres_only
+def test_a_connection_lost_between_the_read_and_the_writes_commits_nothing(
+    payment: Payment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server ends the callback's session while its writes are held (the hook is
+    running): the statement carrying them and the COMMIT fails, the callback answers
+    FAILURE and logs it on a new connection, and the next callback is served."""
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    other = connections.create_connection("default")
+
+    def on_captured(self: RecordingHook, change: Any, effect: Any) -> None:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(RecordingHook, "on_captured", on_captured)
+            outcome = services.handle_callback(callback_for(payment))
+    finally:
+        other.close()
+    assert outcome.reply == "FAILURE"
+    fresh = Payment.objects.get(pk=payment.pk)
+    assert fresh.state == payment.state
+    logs = list(CallbackLog.objects.filter(oid=payment.oid).values_list("outcome", "reply"))
+    assert logs == [("error", "FAILURE")]
+    in_step()
+    assert services.handle_callback(callback_for(payment)).reply == "ACTION=POSTAUTH"
+    assert Payment.objects.get(pk=payment.pk).state == "captured"
+    in_step()
+
+
+@postgres_only
+def test_a_hooks_savepoint_and_on_commit_see_the_folded_commit(
+    payment: Payment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hook opens its own atomic block (a savepoint), catches its failure, and asks
+    for work after the commit: the savepoint is rolled back alone, the callback's writes
+    commit (folded), and the ``on_commit`` work runs after them, seeing them from another
+    connection; Django's debug cursor (``connection.queries``) records the folds."""
+    taken = HookCall.objects.create(oid="taken", method="x")
+    seen: list[str] = []
+
+    def after() -> None:
+        other = connections.create_connection("default")
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("SELECT state FROM cmi_django_payment WHERE id = %s", [payment.pk])
+                seen.append(cursor.fetchone()[0])
+        finally:
+            other.close()
+
+    def on_captured(self: RecordingHook, change: Any, effect: Any) -> None:
+        with contextlib.suppress(IntegrityError), transaction.atomic():
+            HookCall.objects.create(pk=taken.pk, oid=change.payment.oid, method="captured")
+        transaction.on_commit(after)
+
+    monkeypatch.setattr(RecordingHook, "on_captured", on_captured)
+    with CaptureQueriesContext(connection) as queries:
+        outcome = services.handle_callback(callback_for(payment))
+    assert outcome.reply == "ACTION=POSTAUTH"
+    assert seen == ["captured"]
+    assert Payment.objects.get(pk=payment.pk).state == "captured"
+    assert CallbackLog.objects.filter(oid=payment.oid, reply="ACTION=POSTAUTH").exists()
+    if statements._client_side(connection.connection):
+        sql = [query["sql"] for query in queries.captured_queries]
+        # (Django itself notes a "BEGIN" and a "COMMIT" it never sends: psycopg's)
+        assert any(s.startswith("BEGIN; SELECT") for s in sql), sql
+        assert any(s.endswith("; COMMIT") for s in sql), sql
     in_step()
