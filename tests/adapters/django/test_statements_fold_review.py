@@ -14,7 +14,7 @@ from cmi_django import services, statements
 from cmi_django.inbound import _locked
 from cmi_django.models import CallbackLog, Payment
 from django.db import DatabaseError, DataError, IntegrityError, connection, connections, transaction
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, override_settings
 
 from .conftest import callback_for, postgres_only
 from .testapp.hooks import RecordingHook
@@ -258,3 +258,75 @@ def test_a_hooks_savepoint_and_on_commit_see_the_folded_commit(
         assert any(s.startswith("BEGIN; SELECT") for s in sql), sql
         assert any(s.endswith("; COMMIT") for s in sql), sql
     in_step()
+
+
+class _PaymentsElsewhere:
+    """The payments app on its own database ("payments"), the shop's models on
+    "default" (here both the same server and database, two connections)."""
+
+    def _alias(self, model: Any) -> str | None:
+        return "payments" if model._meta.app_label == "cmi_django" else None
+
+    def db_for_read(self, model: Any, **hints: Any) -> str | None:
+        return self._alias(model)
+
+    def db_for_write(self, model: Any, **hints: Any) -> str | None:
+        return self._alias(model)
+
+    def allow_relation(self, *objects: Any) -> bool:
+        return True
+
+
+@pytest.fixture
+def payments_elsewhere(payment: Payment) -> Iterator[None]:
+    """Set up after the test's database, connected at once (the test case refuses to
+    connect an alias it did not know)."""
+    connections.settings["payments"] = dict(connections["default"].settings_dict)
+    connections["payments"].connect()
+    try:
+        with override_settings(DATABASE_ROUTERS=[_PaymentsElsewhere()]):
+            yield
+    finally:
+        connections["payments"].close()
+        del connections["payments"]
+        del connections.settings["payments"]
+
+
+@postgres_only
+@pytest.mark.usefixtures("payments_elsewhere")
+def test_with_payments_on_their_own_database_the_hooks_writes_roll_back_with_the_callback(
+    payment: Payment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The routers write payments to another database than the shop's models: the
+    hook's writes on the default database (the shop's order) must still roll back when
+    the callback fails after them (here its own log's insert), as when the callback's
+    transaction was the default database's; the payment is not captured either."""
+    real_insert = statements.insert
+
+    def failing_log(instance: Any) -> Any:
+        if isinstance(instance, CallbackLog) and instance.outcome != "error":
+            raise DatabaseError("the log could not be written")
+        return real_insert(instance)
+
+    monkeypatch.setattr(statements, "insert", failing_log)
+    outcome = services.handle_callback(callback_for(payment))
+    assert outcome.reply == "FAILURE"
+    assert "could not be written" in outcome.error
+    assert Payment.objects.get(pk=payment.pk).state == payment.state
+    assert not HookCall.objects.filter(method="captured").exists()
+    in_step()
+
+
+@postgres_only
+@pytest.mark.usefixtures("payments_elsewhere")
+def test_with_payments_on_their_own_database_a_callback_captures(payment: Payment) -> None:
+    """The same routers, nothing failing: the payment is captured (its transaction's
+    BEGIN and COMMIT folded on its own database), the hook's row and the log committed."""
+    outcome = services.handle_callback(callback_for(payment))
+    assert outcome.reply == "ACTION=POSTAUTH"
+    assert Payment.objects.get(pk=payment.pk).state == "captured"
+    assert HookCall.objects.filter(oid=payment.oid, method="captured").exists()
+    assert CallbackLog.objects.filter(oid=payment.oid, reply="ACTION=POSTAUTH").exists()
+    for alias in ("default", "payments"):
+        assert connections[alias].get_autocommit()
+        assert not connections[alias].in_atomic_block
