@@ -369,7 +369,10 @@ def batch(using: str, *, _owns: bool = False) -> Iterator[Batch | None]:
     try:
         with connection.execute_wrapper(held.before_statement):
             yield held
-            if connection.needs_rollback:  # Django rolls the transaction back now
+            # Django rolls the transaction back now, or the batch will (below): a send
+            # failed and was caught (a savepoint rolled back may have made the
+            # transaction usable again: the rest must not go with a COMMIT)
+            if connection.needs_rollback or held.failed is not None:
                 held.writes, held.probes = [], []
             held.send(commit=held.owns and _may_commit(connection))
         if held.failed is not None:  # caught where it surfaced: the transaction must not commit

@@ -330,3 +330,30 @@ def test_with_payments_on_their_own_database_a_callback_captures(payment: Paymen
     for alias in ("default", "payments"):
         assert connections[alias].get_autocommit()
         assert not connections[alias].in_atomic_block
+
+
+@postgres_only
+def test_a_held_write_failing_in_a_caught_savepoint_commits_nothing(payment: Payment) -> None:
+    """A write held inside a savepoint fails when the savepoint is released (its
+    statement sends it); Django rolls back to the savepoint and the caller catches the
+    error: the transaction is healthy again, but the block must still fail without
+    committing (the batch raises the error again at its end), not send its remaining
+    writes with a COMMIT first."""
+    gone = Payment.objects.get(pk=payment.pk)
+    gone.pk = 987654
+
+    def write() -> None:
+        with statements.atomic("default"):
+            locked = _locked(payment.oid)
+            assert locked is not None
+            locked.state = "captured"
+            statements.update(locked, ("state",))
+            with contextlib.suppress(DatabaseError), transaction.atomic():
+                statements.update(gone, ("state",))  # sent by RELEASE SAVEPOINT: fails
+            statements.insert(log_of(payment))
+
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        write()
+    assert Payment.objects.get(pk=payment.pk).state == payment.state
+    assert not CallbackLog.objects.exists()
+    in_step()
