@@ -357,3 +357,23 @@ def test_a_held_write_failing_in_a_caught_savepoint_commits_nothing(payment: Pay
     assert Payment.objects.get(pk=payment.pk).state == payment.state
     assert not CallbackLog.objects.exists()
     in_step()
+
+
+@postgres_only
+def test_after_a_hook_failure_the_connection_is_in_step_for_the_next_callback(
+    make_payment: Any,
+) -> None:
+    """The hook raises inside the folded transaction: rolled back, FAILURE, the payment
+    flagged after; psycopg and Django agree again, the next callback folds and commits."""
+    failing = make_payment(data={"hook_raises": True})
+    outcome = services.handle_callback(callback_for(failing))
+    assert outcome.reply == "FAILURE"
+    fresh = Payment.objects.get(pk=failing.pk)
+    assert fresh.state == "needs_attention"  # flagged after the rollback
+    assert fresh.captured_amount == failing.captured_amount
+    assert fresh.attention_reason
+    in_step()
+    other = make_payment()
+    assert services.handle_callback(callback_for(other)).reply == "ACTION=POSTAUTH"
+    assert Payment.objects.get(pk=other.pk).state == "captured"
+    in_step()
