@@ -255,7 +255,7 @@ def test_a_hooks_savepoint_and_on_commit_see_the_folded_commit(
     if statements._client_side(connection.connection):
         sql = [query["sql"] for query in queries.captured_queries]
         # (Django itself notes a "BEGIN" and a "COMMIT" it never sends: psycopg's)
-        assert any(s.startswith("BEGIN; SELECT") for s in sql), sql
+        assert any(s.startswith("BEGIN") and "; SELECT" in s for s in sql), sql
         assert any(s.endswith("; COMMIT") for s in sql), sql
     in_step()
 
