@@ -377,3 +377,20 @@ def test_after_a_hook_failure_the_connection_is_in_step_for_the_next_callback(
     assert services.handle_callback(callback_for(other)).reply == "ACTION=POSTAUTH"
     assert Payment.objects.get(pk=other.pk).state == "captured"
     in_step()
+
+
+@postgres_only
+def test_a_commit_folded_after_psycopgs_own_begin_leaves_both_in_step(payment: Payment) -> None:
+    """The block's first statement is not the folded read (an ORM query: psycopg sends
+    its own BEGIN, autocommit off); its writes still carry the COMMIT, and psycopg,
+    finding the transaction closed, sends no other: committed, and in step."""
+    with statements.atomic("default"):
+        assert Payment.objects.filter(pk=payment.pk).exists()
+        locked = _locked(payment.oid)
+        assert locked is not None
+        locked.state = "captured"
+        statements.update(locked, ("state",))
+        statements.insert(log_of(payment))
+    assert Payment.objects.get(pk=payment.pk).state == "captured"
+    assert CallbackLog.objects.filter(oid=payment.oid).exists()
+    in_step()
