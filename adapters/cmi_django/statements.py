@@ -339,8 +339,10 @@ def atomic(using: str) -> Iterator[Batch | None]:
     outermost transaction on PostgreSQL through psycopg 3 with client-side binding (the
     default), its first statement, a :func:`first_locked` read, carries the ``BEGIN``,
     and the held writes carry the ``COMMIT``: two round trips fewer. The ``COMMIT`` goes
-    only when the block ends normally with nothing asking Django to roll back; Django's
-    own commit then finds the transaction closed and sends nothing."""
+    only when the block ends normally with nothing asking Django to roll back and no
+    held write having failed (even one whose error was caught); Django's own commit then
+    finds the transaction closed and sends nothing. Once Django is to roll back, a write
+    is refused as the ORM refuses it, never held then dropped."""
     owns = not connections[using].in_atomic_block
     with transaction.atomic(using=using), batch(using, _owns=owns) as held:
         yield held
