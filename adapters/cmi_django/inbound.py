@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from django.db import router, transaction
+from django.db import DEFAULT_DB_ALIAS, router, transaction
 from django.db.models import QuerySet
 
 from cmi_core import (
@@ -416,7 +417,7 @@ def handle_callback(fields: Mapping[str, str], *, remote_addr: str = "") -> Call
     alias = router.db_for_write(Payment)
     found: Payment | None = None
     try:
-        with statements.atomic(alias):
+        with _transaction(alias):
             found = _locked(oid)
             result, error = (
                 _verify(found, received)
@@ -428,7 +429,7 @@ def handle_callback(fields: Mapping[str, str], *, remote_addr: str = "") -> Call
                 outcome = _callback_logged(found, result, error, log, confirmed=False)
         if asks_cmi:  # nothing written yet: ask CMI with no lock held, then lock again
             confirmed = _confirmed(found, result) if found is not None else False
-            with statements.atomic(alias):
+            with _transaction(alias):
                 payment = _locked(oid)
                 outcome = _callback_logged(payment, result, error, log, confirmed=confirmed)
     except PlatformHookError as failed:
@@ -445,6 +446,21 @@ def handle_callback(fields: Mapping[str, str], *, remote_addr: str = "") -> Call
         found_pk = found.pk if found is not None else None
         _write_log_alone(found_pk, reply=outcome.reply, outcome="error", error=outcome.error, **log)
     return outcome
+
+
+@contextmanager
+def _transaction(alias: str) -> Iterator[None]:
+    """The callback's transaction: on the payment's database (``alias``, the routers'
+    ``db_for_write``; its BEGIN and COMMIT folded, :func:`cmi_django.statements.atomic`),
+    inside one on the default database when that is another one, where the platform's
+    hook writes the shop's models (an order): they roll back with the callback's own
+    writes when it fails, and commit after them."""
+    if alias == DEFAULT_DB_ALIAS:
+        with statements.atomic(alias):
+            yield
+    else:
+        with transaction.atomic(using=DEFAULT_DB_ALIAS), statements.atomic(alias):
+            yield
 
 
 def _flag_after_hook_failure(failed: PlatformHookError, source: Source) -> None:

@@ -286,7 +286,9 @@ class Batch:
                     cursor.execute(sql, params)
                 except DatabaseError as exc:
                     # an UPDATE that found no row (``1 / count(*)``: see _combined)
-                    if getattr(exc.__cause__, "sqlstate", None) == _NO_ROW:
+                    cause = exc.__cause__  # psycopg 3 names its code sqlstate, psycopg2 pgcode
+                    code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+                    if code == _NO_ROW:
                         raise DatabaseError(_NO_ROW_TEXT) from exc
                     raise
                 row = cursor.fetchone() or (None,)
@@ -337,8 +339,10 @@ def atomic(using: str) -> Iterator[Batch | None]:
     outermost transaction on PostgreSQL through psycopg 3 with client-side binding (the
     default), its first statement, a :func:`first_locked` read, carries the ``BEGIN``,
     and the held writes carry the ``COMMIT``: two round trips fewer. The ``COMMIT`` goes
-    only when the block ends normally with nothing asking Django to roll back; Django's
-    own commit then finds the transaction closed and sends nothing."""
+    only when the block ends normally with nothing asking Django to roll back and no
+    held write having failed (even one whose error was caught); Django's own commit then
+    finds the transaction closed and sends nothing. Once Django is to roll back, a write
+    is refused as the ORM refuses it, never held then dropped."""
     owns = not connections[using].in_atomic_block
     with transaction.atomic(using=using), batch(using, _owns=owns) as held:
         yield held
@@ -367,7 +371,10 @@ def batch(using: str, *, _owns: bool = False) -> Iterator[Batch | None]:
     try:
         with connection.execute_wrapper(held.before_statement):
             yield held
-            if connection.needs_rollback:  # Django rolls the transaction back now
+            # Django rolls the transaction back now, or the batch will (below): a send
+            # failed and was caught (a savepoint rolled back may have made the
+            # transaction usable again: the rest must not go with a COMMIT)
+            if connection.needs_rollback or held.failed is not None:
                 held.writes, held.probes = [], []
             held.send(commit=held.owns and _may_commit(connection))
         if held.failed is not None:  # caught where it surfaced: the transaction must not commit
@@ -457,6 +464,10 @@ def _may_commit(connection: Any) -> bool:
 def _held(model: type[Model], instance: Model) -> Batch | None:
     """The open batch ``instance``'s write may join, or None (then the ORM writes it).
 
+    None too once Django is to roll the transaction back (``needs_rollback``: a block
+    without a savepoint failed, a caught error of the ORM's own write): the ORM then
+    refuses the write, as it would have without a batch, instead of the batch dropping
+    it at its end with no error (the callback would answer CMI with nothing committed).
     What is held already is sent first when the write depends on it: an UPDATE of a row
     it updates (one statement may change a row once), a row that refers to one it
     inserts (whose id the database has not given yet). Then, as ``save`` does, a related
@@ -464,6 +475,8 @@ def _held(model: type[Model], instance: Model) -> Batch | None:
     """
     held = _open()
     if held is None or not _plain(model):
+        return None
+    if held.connection.needs_rollback:  # the ORM refuses it (TransactionManagementError)
         return None
     if router.db_for_write(model, instance=instance) != held.alias:
         return None
@@ -600,7 +613,7 @@ def probe(
     queries do not see each other's writes: what is held there is sent first)."""
     found = Probe(expression, params)
     held = _open()
-    if held is not None and held.alias == using:
+    if held is not None and held.alias == using and not held.connection.needs_rollback:
         tables = {model._meta.db_table for model in reads}
         if any(write.table in tables for write in held.writes):
             held.send()
