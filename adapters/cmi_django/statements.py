@@ -289,7 +289,7 @@ class Batch:
                     cause = exc.__cause__  # psycopg 3 names its code sqlstate, psycopg2 pgcode
                     code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
                     if code == _NO_ROW:
-                        raise DatabaseError(_NO_ROW_TEXT) from exc
+                        raise _not_updated(writes) from exc
                     raise
                 row = cursor.fetchone() or (None,)
             for write, got in zip(writes, row, strict=False):
@@ -298,7 +298,7 @@ class Batch:
                     write.instance._state.adding = False
                     write.instance._state.db = self.alias
                 elif got != 1:
-                    raise DatabaseError(_NO_ROW_TEXT)
+                    raise _not_updated([write])
         except BaseException as exc:
             self.failed = exc
             raise
@@ -310,6 +310,16 @@ class Batch:
 
 _NO_ROW = "22012"  # division_by_zero
 _NO_ROW_TEXT = "Save with update_fields did not affect any rows."
+
+
+def _not_updated(writes: Sequence[_Write]) -> DatabaseError:
+    """The error ``save(update_fields=...)`` raises when its UPDATE found no row: the
+    model's ``NotUpdated`` from Django 6.0 (a ``DatabaseError``), else ``DatabaseError``."""
+    for write in writes:
+        if not write.returns_id:
+            error = getattr(type(write.instance), "NotUpdated", DatabaseError)
+            return cast("DatabaseError", error(_NO_ROW_TEXT))
+    return DatabaseError(_NO_ROW_TEXT)
 
 
 @functools.lru_cache(maxsize=64)

@@ -45,6 +45,8 @@ def round_trips(run: Callable[[], Any]) -> list[str]:
     sent: list[str] = []
     pending = ""
     for line in lines:
+        if line.count("\t") < 2:  # a message's text going on over lines
+            continue
         direction, _length, message, *rest = [*line.split("\t"), ""]
         if direction == "F" and message in ("Query", "Parse"):
             pending = rest[0].strip()
