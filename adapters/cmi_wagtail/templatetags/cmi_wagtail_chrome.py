@@ -1,0 +1,290 @@
+"""Wagtail's admin chrome for the payments list, its pure parts drawn once (issue 16, goal 4).
+
+``{% load cmi_wagtail_chrome %}`` in ``cmi_wagtail/admin/payment_index.html``, the list's
+copy of the sidebar block of ``wagtailadmin/base.html`` (used only while Wagtail's block
+is that copy, see :func:`cmi_wagtail.viewsets.chrome_template`). Two tags stand for
+Wagtail's, and write what Wagtail's write:
+
+- ``{% cmi_sidebar_props %}`` (``{% sidebar_props %}``): the sidebar's menu is built for
+  each request as Wagtail builds it (every menu item's ``is_shown`` for this user, the
+  ``construct_main_menu`` hooks, the search area, the account menu), then turned into the
+  JSON the sidebar's script reads. That second step (telepath's packing, half of the
+  sidebar's cost) is a function of the menu's values alone: the JSON is kept, keyed by
+  those values (every label, URL, icon, attribute, the user's name and avatar, and which
+  values are the same object, which telepath writes as references). A user granted a
+  permission gets a different menu, so a different key; two users share a JSON only when
+  their menus are the same in every value it holds.
+- ``{% cmi_keyboard_shortcuts_dialog %}`` (``{% keyboard_shortcuts_dialog %}``): Wagtail's
+  function gives the dialog's values for this request (the user's setting, the
+  keyboard's key names from the browser's User-Agent, the labels); its template, a
+  function of those values, the language and the URLs, is drawn once for each.
+
+Whatever cannot be keyed so (a menu item whose packing is not telepath's plain
+constructor-and-arguments, a value of a type not listed here) is drawn by Wagtail's own
+code, uncached. The kept drawings are few (a menu per permission set, user and language)
+and bounded (:data:`MAX_KEPT`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from functools import cache
+from typing import Any
+
+from django import template
+from django.urls import get_script_prefix, get_urlconf
+from django.utils.functional import Promise
+from django.utils.safestring import SafeString
+from django.utils.translation import get_language
+from telepath import Adapter, DictAdapter, StringAdapter
+from wagtail.admin.templatetags import wagtailadmin_tags
+
+register = template.Library()
+
+__all__ = ["cmi_keyboard_shortcuts_dialog", "cmi_sidebar_props", "sidebar_key"]
+
+#: Drawings kept per process, at most (then all are dropped and drawn again).
+MAX_KEPT = 512
+_KEPT: dict[Any, SafeString] = {}
+
+#: ``wagtailadmin_tags.sidebar_props`` as this module rebuilds it (SHA-256s of its source):
+#: another body (a Wagtail release that changed the sidebar) is called as it is, uncached.
+SIDEBAR_PROPS_SHA256 = frozenset(
+    {"5683bedfbddf64bc2790a4e67393a2b595c09d0b898a26a5ef84e9f742ffec45"}  # Wagtail 8.0
+)
+KEYBOARD_TEMPLATE = "wagtailadmin/shared/keyboard_shortcuts_dialog.html"
+
+
+class Unkeyable(Exception):  # noqa: N818 - a signal, not an error anyone sees
+    """A value the sidebar's key cannot hold exactly: the sidebar is drawn uncached."""
+
+
+def _keep(key: Any, value: SafeString) -> SafeString:
+    if len(_KEPT) >= MAX_KEPT:
+        _KEPT.clear()
+    _KEPT[key] = value
+    return value
+
+
+def sidebar_key(value: Any) -> tuple[Any, ...]:
+    """What telepath writes for ``value``, as a hashable key: equal keys, equal JSON.
+
+    Walks ``value`` as :class:`telepath.ValueContext` does: an object registered with an
+    adapter of telepath's plain kind (a constructor name and :meth:`js_args`) as its
+    constructor and arguments, dicts by their items in order, strings, numbers, booleans
+    and None with their types (``1``, ``1.0`` and ``True`` are written differently), lazy
+    text as its translation, other iterables as lists; a value met again (the same
+    object: telepath writes a reference to it) as its first position. Raises
+    :class:`Unkeyable` for anything else.
+    """
+    from wagtail.admin.telepath import registry
+
+    seen: dict[int, int] = {}
+    alive: list[Any] = []  # telepath keeps them too: an id is not reused mid-walk
+
+    def walk(item: Any) -> Any:
+        ident = id(item)
+        if ident in seen:
+            return ("ref", seen[ident])
+        seen[ident] = len(seen)
+        alive.append(item)
+        kind = type(item)
+        adapter = registry.find_adapter(kind)
+        if adapter is None:
+            if isinstance(item, Promise):
+                return ("str", str(item))
+            if isinstance(item, (list, tuple)):
+                return ("list", tuple(walk(part) for part in item))
+            raise Unkeyable(kind)
+        if isinstance(adapter, StringAdapter):
+            return ("str", str.__str__(item))
+        if isinstance(adapter, DictAdapter):
+            return ("dict", tuple((key, walk(part)) for key, part in item.items()))
+        if kind in (type(None), bool, int, float):
+            return (kind.__name__, item)
+        adapter_class = type(adapter)
+        if (
+            isinstance(adapter, Adapter)
+            and adapter_class.pack is Adapter.pack
+            and adapter_class.build_node is Adapter.build_node
+        ):
+            return (
+                "obj",
+                adapter.js_constructor,
+                tuple(walk(arg) for arg in adapter.js_args(item)),
+            )
+        raise Unkeyable(kind)
+
+    return ("sidebar", walk(value))
+
+
+@cache
+def _sidebar_rebuilt() -> bool:
+    """Whether Wagtail's ``sidebar_props`` is the one :func:`cmi_sidebar_props` rebuilds."""
+    try:
+        source = inspect.getsource(wagtailadmin_tags.sidebar_props)
+    except (OSError, TypeError):  # no source: trust nothing
+        return False
+    return hashlib.sha256(source.encode()).hexdigest() in SIDEBAR_PROPS_SHA256
+
+
+@register.simple_tag(takes_context=True)
+def cmi_sidebar_props(context: Any) -> SafeString:
+    """``{% sidebar_props %}``'s script element: the menu built for this request, its JSON
+    kept by the menu's values (see the module's docstring)."""
+    if not _sidebar_rebuilt():
+        return SafeString(wagtailadmin_tags.sidebar_props(context))
+    # wagtailadmin_tags.sidebar_props's body (SIDEBAR_PROPS_SHA256), with its module's names
+    tags = wagtailadmin_tags
+    request = context["request"]
+    search_areas = tags.admin_search_areas.search_items_for_request(request)
+    search_area = search_areas[0] if search_areas else None
+    account_menu = [
+        tags.sidebar.LinkMenuItem(
+            "account", tags._("Account"), tags.reverse("wagtailadmin_account"), icon_name="user"
+        ),
+        tags.sidebar.ActionMenuItem(
+            "logout", tags._("Log out"), tags.reverse("wagtailadmin_logout"), icon_name="logout"
+        ),
+    ]
+    modules = [
+        tags.sidebar.WagtailBrandingModule(),
+        tags.sidebar.SearchModule(search_area) if search_area else None,
+        tags.sidebar.MainMenuModule(
+            tags.admin_menu.render_component(request), account_menu, request.user
+        ),
+    ]
+    modules = [module for module in modules if module is not None]
+    try:
+        key = sidebar_key(modules)
+    except Unkeyable:
+        key = None
+    if key is not None and key in _KEPT:
+        return _KEPT[key]
+    drawn = tags.json_script(
+        {"modules": tags.JSContext().pack(modules)}, element_id="wagtail-sidebar-props"
+    )
+    return drawn if key is None else _keep(key, drawn)
+
+
+def _frozen(value: Any) -> Any:
+    """The keyboard dialog's values as a key: lazy text translated, containers as tuples."""
+    if isinstance(value, Promise):
+        return ("str", str(value))
+    if isinstance(value, dict):
+        return ("dict", tuple((_frozen(key), _frozen(part)) for key, part in value.items()))
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_frozen(part) for part in value))
+    if value is None or isinstance(value, (str, int, float)):
+        return (type(value).__name__, value)
+    raise Unkeyable(type(value))
+
+
+@register.simple_tag(takes_context=True)
+def cmi_keyboard_shortcuts_dialog(context: Any) -> SafeString:
+    """``{% keyboard_shortcuts_dialog %}``: Wagtail's values for this request, its template
+    drawn once for each set of values (in each language, URL configuration and escaping)."""
+    values = wagtailadmin_tags.keyboard_shortcuts_dialog(context)
+    key = (
+        "keyboard",
+        get_language(),
+        get_script_prefix(),
+        get_urlconf(),
+        context.autoescape,
+        context.use_l10n,
+        context.use_tz,
+        _frozen(values),
+    )
+    kept = _KEPT.get(key)
+    if kept is not None:
+        return kept
+    # What Django's inclusion tag does: the template, in a new context of the values.
+    dialog = context.template.engine.get_template(KEYBOARD_TEMPLATE)
+    inner = context.new(values)
+    csrf_token = context.get("csrf_token")
+    if csrf_token is not None:
+        inner["csrf_token"] = csrf_token
+    drawn = SafeString(dialog.render(inner))
+    if csrf_token is not None and "csrf_token" in (dialog.source or ""):
+        return drawn  # a per-user token: never kept (the dialog has no form today)
+    return _keep(key, drawn)
+
+
+#: The list's template: Wagtail's index page, the "furniture" block its copy (see below).
+CHROME_TEMPLATE = "cmi_wagtail/admin/payment_index.html"
+#: The page :data:`CHROME_TEMPLATE` extends, and where Wagtail defines the block it copies.
+WAGTAIL_INDEX = "wagtailadmin/generic/index.html"
+WAGTAIL_BASE = "wagtailadmin/base.html"
+_FURNITURE = "{% block furniture %}"
+_SUBSTITUTES = (
+    ("{% sidebar_props %}", "{% cmi_sidebar_props %}"),
+    ("{% keyboard_shortcuts_dialog %}", "{% cmi_keyboard_shortcuts_dialog %}"),
+)
+
+
+def _furniture(source: str) -> str | None:
+    """A template's ``furniture`` block as written (to the file's last ``endblock``: the
+    block ends Wagtail's base.html); None if it has none or more than one."""
+    if source.count(_FURNITURE) != 1:
+        return None
+    start = source.index(_FURNITURE)
+    end = source.rindex("{% endblock %}") + len("{% endblock %}")
+    return source[start:end] if end > start else None
+
+
+def wagtail_furniture_as_copied(source: str) -> str | None:
+    """Wagtail's ``furniture`` block as :data:`CHROME_TEMPLATE` copies it: the two tags of
+    this module for Wagtail's, each empty inner block drawn by the templates that fill it
+    (``{{ block.super }}``: a block inside the copy would otherwise hide theirs)."""
+    import re
+
+    block = _furniture(source)
+    if block is None:
+        return None
+    for theirs, ours in _SUBSTITUTES:
+        if block.count(theirs) != 1:
+            return None
+        block = block.replace(theirs, ours)
+    return re.sub(
+        r"\{% block (\w+) %\}\{% endblock %\}",
+        r"{% block \1 %}{{ block.super }}{% endblock %}",
+        block,
+    )
+
+
+@cache
+def chrome_in_use(engine: Any) -> bool:
+    """Whether the list may draw its page with :data:`CHROME_TEMPLATE`: the ``furniture``
+    block the page would have (the most derived one up the chain of
+    :data:`WAGTAIL_INDEX`'s ``extends``, a site's own templates included) is
+    Wagtail's own, in ``wagtailadmin/base.html``, the one copied, and Wagtail's
+    ``sidebar_props`` is the one :func:`cmi_sidebar_props` rebuilds. Any other (another
+    Wagtail release, a site that overrides the block) keeps Wagtail's page as it is.
+
+    Read once per process and template engine (templates are cached as they are loaded).
+    """
+    from django.template.base import Origin
+    from django.template.loader_tags import BlockNode, ExtendsNode
+
+    if not _sidebar_rebuilt() or not hasattr(wagtailadmin_tags, "keyboard_shortcuts_dialog"):
+        return False
+    try:
+        ours = _furniture(engine.get_template(CHROME_TEMPLATE).source)
+        name: str | None = WAGTAIL_INDEX
+        history: list[Origin] = []
+        while name is not None:
+            found, origin = engine.find_template(name, skip=history)
+            history.append(origin)
+            if any(b.name == "furniture" for b in found.nodelist.get_nodes_by_type(BlockNode)):
+                wagtail_base = origin.template_name == WAGTAIL_BASE and "/wagtail/admin/" in str(
+                    origin.name
+                ).replace("\\", "/")
+                return wagtail_base and ours == wagtail_furniture_as_copied(found.source)
+            extends = found.nodelist.get_nodes_by_type(ExtendsNode)
+            name = extends[0].parent_name.var if extends else None
+            if name is not None and not isinstance(name, str):
+                return False  # a parent chosen at render time: not one to vouch for
+    except template.TemplateDoesNotExist:
+        return False
+    return False
