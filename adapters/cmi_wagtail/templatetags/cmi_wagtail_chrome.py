@@ -37,7 +37,11 @@ from django.urls import get_script_prefix, get_urlconf
 from django.utils.functional import Promise
 from django.utils.safestring import SafeString
 from django.utils.translation import get_language
-from telepath import Adapter, DictAdapter, StringAdapter
+from telepath import (  # type: ignore[import-untyped]  # telepath ships no types
+    Adapter,
+    DictAdapter,
+    StringAdapter,
+)
 from wagtail.admin.templatetags import wagtailadmin_tags
 
 register = template.Library()
@@ -82,6 +86,7 @@ def sidebar_key(value: Any) -> tuple[Any, ...]:
 
     seen: dict[int, int] = {}
     alive: list[Any] = []  # telepath keeps them too: an id is not reused mid-walk
+    adapters: dict[type, Any] = {}  # each type's adapter, found once a walk
 
     def walk(item: Any) -> Any:
         ident = id(item)
@@ -90,7 +95,10 @@ def sidebar_key(value: Any) -> tuple[Any, ...]:
         seen[ident] = len(seen)
         alive.append(item)
         kind = type(item)
-        adapter = registry.find_adapter(kind)
+        try:
+            adapter = adapters[kind]
+        except KeyError:
+            adapter = adapters[kind] = registry.find_adapter(kind)
         if adapter is None:
             if isinstance(item, Promise):
                 return ("str", str(item))

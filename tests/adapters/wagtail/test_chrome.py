@@ -44,6 +44,19 @@ def boss(django_user_model: Any) -> Any:
     return django_user_model.objects.create_superuser("boss", "boss@example.ma", "pw")
 
 
+@pytest.fixture
+def copied() -> None:
+    """Skip where this Wagtail's furniture block is not the one the app copied (then the
+    list is Wagtail's page as it is, which the other tests check): say so in the run."""
+    from django.template import engines
+
+    engine = engines["django"].engine  # type: ignore[attr-defined]
+    wagtails = engine.get_template(chrome.WAGTAIL_BASE).source
+    ours = engine.get_template(chrome.CHROME_TEMPLATE).source
+    if chrome.wagtail_furniture_as_copied(wagtails) not in ours:
+        pytest.skip("this Wagtail's base.html furniture differs from the app's copy")
+
+
 def clerk(django_user_model: Any, name: str = "clerk") -> Any:
     """Staff who may open the admin and view payments, nothing else."""
     user = django_user_model.objects.create_user(name, f"{name}@example.ma", "pw")
@@ -97,7 +110,7 @@ def menu_names(html: str) -> set[str]:
     return names
 
 
-def test_the_list_is_drawn_through_the_chrome(boss: Any) -> None:
+def test_the_list_is_drawn_through_the_chrome(boss: Any, copied: None) -> None:
     html, response = page(boss, chrome_on=True)
     assert chrome.CHROME_TEMPLATE in [t.name for t in response.templates]
     assert chrome.chrome_in_use(response.templates[0].engine)
@@ -152,7 +165,9 @@ def test_a_permission_granted_shows_on_the_next_page_and_only_for_that_user(
     assert sidebar(other) != sidebar(granted)
 
 
-def test_the_sidebar_is_packed_once_for_its_values(boss: Any, monkeypatch: Any) -> None:
+def test_the_sidebar_is_packed_once_for_its_values(
+    boss: Any, monkeypatch: Any, copied: None
+) -> None:
     packed: list[Any] = []
     pack = JSContext.pack
 
@@ -197,7 +212,9 @@ def test_a_site_that_overrides_the_furniture_keeps_wagtails_page(
     assert chrome.CHROME_TEMPLATE not in [t.name for t in response.templates]
 
 
-def test_a_site_branding_logo_is_drawn(boss: Any, settings: Any, tmp_path: Any) -> None:
+def test_a_site_branding_logo_is_drawn(
+    boss: Any, settings: Any, tmp_path: Any, copied: None
+) -> None:
     folder = tmp_path / "wagtailadmin"
     folder.mkdir()
     (folder / "base.html").write_text(
