@@ -14,10 +14,10 @@ Wagtail's, and write what Wagtail's write:
   values are the same object, which telepath writes as references). A user granted a
   permission gets a different menu, so a different key; two users share a JSON only when
   their menus are the same in every value it holds.
-- ``{% cmi_keyboard_shortcuts_dialog %}`` (``{% keyboard_shortcuts_dialog %}``): Wagtail's
-  function gives the dialog's values for this request (the user's setting, the
-  keyboard's key names from the browser's User-Agent, the labels); its template, a
-  function of those values, the language and the URLs, is drawn once for each.
+- ``{% cmi_keyboard_shortcuts_dialog %}`` (``{% keyboard_shortcuts_dialog %}``): the
+  dialog is a function of the language, the URLs and what Wagtail's function reads of
+  the request (the user's setting, whether comments are on, the keyboard's key names
+  from the browser's User-Agent); it is drawn once for each.
 
 Whatever cannot be keyed so (a menu item whose packing is not telepath's plain
 constructor-and-arguments, a value of a type not listed here) is drawn by Wagtail's own
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import re
 from functools import cache
 from typing import Any
 
@@ -189,11 +190,53 @@ def _frozen(value: Any) -> Any:
     raise Unkeyable(type(value))
 
 
+#: ``wagtailadmin_tags.keyboard_shortcuts_dialog`` as :func:`_keyboard_inputs` reads its
+#: inputs (SHA-256s of its source); another is asked for its values on every page.
+KEYBOARD_DIALOG_SHA256 = frozenset(
+    {"35e659a1f26d7b782e10759f20c94115e5eff2abe24cac8e57a6b809ceed1e96"}  # Wagtail 8.0
+)
+
+
+@cache
+def _keyboard_read() -> bool:
+    """Whether Wagtail's ``keyboard_shortcuts_dialog`` is the one :func:`_keyboard_inputs`
+    reads the inputs of."""
+    try:
+        source = inspect.getsource(wagtailadmin_tags.keyboard_shortcuts_dialog)
+    except (OSError, TypeError, AttributeError):
+        return False
+    return hashlib.sha256(source.encode()).hexdigest() in KEYBOARD_DIALOG_SHA256
+
+
+def _keyboard_inputs(context: Any) -> tuple[Any, ...]:
+    """What Wagtail's ``keyboard_shortcuts_dialog`` (:data:`KEYBOARD_DIALOG_SHA256`) reads
+    of the request, read as it reads it: the user's keyboard shortcuts setting, whether
+    comments are on, a Mac's keyboard (the User-Agent) and the key names Wagtail gives it.
+    Its labels are the active language's (in the key beside these)."""
+    request = context.get("request")
+    enabled = True
+    if request and getattr(request, "user", None):
+        profile = getattr(request.user, "wagtail_userprofile", None)
+        if profile is not None:
+            enabled = bool(getattr(profile, "keyboard_shortcuts", True))
+    agent = request.headers.get("User-Agent", "") if request else ""
+    mac = bool(re.search(r"Mac|iPod|iPhone|iPad", agent))
+    keys: tuple[Any, ...] = ()
+    if request:
+        labels = wagtailadmin_tags.get_keyboard_key_labels_from_request(request)
+        keys = tuple(sorted(vars(labels).items()))
+    return (enabled, bool(wagtailadmin_tags.get_comments_enabled()), mac, keys)
+
+
 @register.simple_tag(takes_context=True)
 def cmi_keyboard_shortcuts_dialog(context: Any) -> SafeString:
-    """``{% keyboard_shortcuts_dialog %}``: Wagtail's values for this request, its template
-    drawn once for each set of values (in each language, URL configuration and escaping)."""
-    values = wagtailadmin_tags.keyboard_shortcuts_dialog(context)
+    """``{% keyboard_shortcuts_dialog %}``: its template drawn once for each set of values
+    (in each language, URL configuration and escaping). The values are known by what
+    Wagtail's function reads of the request (:func:`_keyboard_inputs`, while that
+    function is the one read: :data:`KEYBOARD_DIALOG_SHA256`), else by the values
+    themselves, asked of it on every page."""
+    inputs: Any = _keyboard_inputs(context) if _keyboard_read() else None
+    values = None if inputs is not None else wagtailadmin_tags.keyboard_shortcuts_dialog(context)
     key = (
         "keyboard",
         get_language(),
@@ -202,11 +245,13 @@ def cmi_keyboard_shortcuts_dialog(context: Any) -> SafeString:
         context.autoescape,
         context.use_l10n,
         context.use_tz,
-        _frozen(values),
+        ("inputs", inputs) if inputs is not None else _frozen(values),
     )
     kept = _KEPT.get(key)
     if kept is not None:
         return kept
+    if values is None:
+        values = wagtailadmin_tags.keyboard_shortcuts_dialog(context)
     # What Django's inclusion tag does: the template, in a new context of the values.
     dialog = context.template.engine.get_template(KEYBOARD_TEMPLATE)
     inner = context.new(values)
@@ -245,8 +290,6 @@ def wagtail_furniture_as_copied(source: str) -> str | None:
     """Wagtail's ``furniture`` block as :data:`CHROME_TEMPLATE` copies it: the two tags of
     this module for Wagtail's, each empty inner block drawn by the templates that fill it
     (``{{ block.super }}``: a block inside the copy would otherwise hide theirs)."""
-    import re
-
     block = _furniture(source)
     if block is None:
         return None

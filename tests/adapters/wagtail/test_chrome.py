@@ -148,6 +148,14 @@ def test_keyboard_shortcuts_turned_off_show_on_the_next_page(boss: Any) -> None:
     assert "Keyboard shortcuts are currently disabled" in ours or "désactivés" in ours
 
 
+def test_comments_turned_off_show_on_the_next_page(boss: Any, settings: Any) -> None:
+    with_comments = page(boss, chrome_on=True)[0]
+    settings.WAGTAILADMIN_COMMENTS_ENABLED = False
+    without = page(boss, chrome_on=True)[0]
+    assert without == page(boss, chrome_on=False)[0]
+    assert without != with_comments  # the dialog's "comments" shortcut is gone
+
+
 def test_a_permission_granted_shows_on_the_next_page_and_only_for_that_user(
     django_user_model: Any,
 ) -> None:
