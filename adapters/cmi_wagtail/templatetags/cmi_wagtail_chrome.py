@@ -288,8 +288,9 @@ def _furniture(source: str) -> str | None:
 
 def wagtail_furniture_as_copied(source: str) -> str | None:
     """Wagtail's ``furniture`` block as :data:`CHROME_TEMPLATE` copies it: the two tags of
-    this module for Wagtail's, each empty inner block drawn by the templates that fill it
-    (``{{ block.super }}``: a block inside the copy would otherwise hide theirs)."""
+    this module for Wagtail's, each empty inner block (``branding_logo``, ``content``)
+    as ``{% cmi_inner_block name %}`` (a block defined in the copy would hide the
+    definitions of the templates that fill it)."""
     block = _furniture(source)
     if block is None:
         return None
@@ -299,7 +300,7 @@ def wagtail_furniture_as_copied(source: str) -> str | None:
         block = block.replace(theirs, ours)
     return re.sub(
         r"\{% block (\w+) %\}\{% endblock %\}",
-        r"{% block \1 %}{{ block.super }}{% endblock %}",
+        r"{% cmi_inner_block \1 %}",
         block,
     )
 
@@ -339,3 +340,31 @@ def chrome_in_use(engine: Any) -> bool:
     except template.TemplateDoesNotExist:
         return False
     return False
+
+
+class _InnerBlockNode(template.Node):
+    """An inner block of the copied block drawn as Wagtail's template draws it: the most
+    derived template's definition of it (see :func:`cmi_inner_block`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def render(self, context: Any) -> str:
+        from django.template.loader_tags import BlockNode
+
+        # The empty block of Wagtail's base.html, rendered where it stands: it draws the
+        # most derived template's definition (BlockNode.render), with one context layer.
+        return BlockNode(self.name, template.NodeList()).render(context)
+
+
+@register.tag("cmi_inner_block")
+def cmi_inner_block(parser: Any, token: Any) -> _InnerBlockNode:
+    """``{% cmi_inner_block name %}``: where Wagtail's copied block has an empty
+    ``{% block name %}{% endblock %}``, the same drawing without defining the block in
+    the copy (a block defined there would hide the definitions of the templates between
+    the copy and Wagtail's base.html; ``{{ block.super }}`` would reach them through two
+    more context layers, which every variable of the page then looks through)."""
+    bits = token.split_contents()
+    if len(bits) != 2:
+        raise template.TemplateSyntaxError("cmi_inner_block takes one block name")
+    return _InnerBlockNode(bits[1])
