@@ -234,3 +234,14 @@ def test_a_site_branding_logo_is_drawn(
     assert chrome.CHROME_TEMPLATE in [t.name for t in response.templates]
     assert "<img id='site-logo'>" in html
     assert html == page(boss, chrome_on=False)[0]
+
+
+def test_kept_drawings_are_bounded(boss: Any, monkeypatch: Any) -> None:
+    """Any number of distinct menus (users, languages) keeps at most MAX_KEPT drawings."""
+    monkeypatch.setattr(chrome, "MAX_KEPT", 3)
+    for number in range(10):
+        boss.first_name = f"Boss {number}"  # the sidebar shows the name: a new key each time
+        boss.save()
+        html = page(boss, chrome_on=True)[0]
+        assert f"Boss {number}" in html
+        assert len(chrome._KEPT) <= 3
