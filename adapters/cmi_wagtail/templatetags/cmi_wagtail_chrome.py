@@ -1,9 +1,10 @@
 """Wagtail's admin chrome for the payments list, its pure parts drawn once (issue 16, goal 4).
 
 ``{% load cmi_wagtail_chrome %}`` in ``cmi_wagtail/admin/payment_index.html``, the list's
-copy of the sidebar block of ``wagtailadmin/base.html`` (used only while Wagtail's block
-is that copy, see :func:`cmi_wagtail.viewsets.chrome_template`). Two tags stand for
-Wagtail's, and write what Wagtail's write:
+copy of the ``furniture`` block of ``wagtailadmin/base.html`` (the sidebar, the keyboard
+dialog, the messages; used only while the page's block is Wagtail's and equal to the
+copy, see :func:`chrome_in_use`). Two tags stand for Wagtail's, and write what Wagtail's
+write:
 
 - ``{% cmi_sidebar_props %}`` (``{% sidebar_props %}``): the sidebar's menu is built for
   each request as Wagtail builds it (every menu item's ``is_shown`` for this user, the
@@ -47,7 +48,15 @@ from wagtail.admin.templatetags import wagtailadmin_tags
 
 register = template.Library()
 
-__all__ = ["cmi_keyboard_shortcuts_dialog", "cmi_sidebar_props", "sidebar_key"]
+__all__ = [
+    "CHROME_TEMPLATE",
+    "chrome_in_use",
+    "cmi_inner_block",
+    "cmi_keyboard_shortcuts_dialog",
+    "cmi_sidebar_props",
+    "sidebar_key",
+    "wagtail_furniture_as_copied",
+]
 
 #: Drawings kept per process, at most (then all are dropped and drawn again).
 MAX_KEPT = 512
