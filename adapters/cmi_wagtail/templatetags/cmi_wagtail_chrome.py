@@ -371,8 +371,8 @@ def cmi_inner_block(parser: Any, token: Any) -> _InnerBlockNode:
     """``{% cmi_inner_block name %}``: where Wagtail's copied block has an empty
     ``{% block name %}{% endblock %}``, the same drawing without defining the block in
     the copy (a block defined there would hide the definitions of the templates between
-    the copy and Wagtail's base.html; ``{{ block.super }}`` would reach them through two
-    more context layers, which every variable of the page then looks through)."""
+    the copy and Wagtail's base.html; redefined as ``{{ block.super }}`` they drew the same
+    page 2.5 to 3 ms of CPU slower, measured, the cause not pinned down)."""
     bits = token.split_contents()
     if len(bits) != 2:
         raise template.TemplateSyntaxError("cmi_inner_block takes one block name")
