@@ -34,7 +34,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, resolve_url
 from django.template import Context
 from django.template.base import render_value_in_context
-from django.template.loader import render_to_string
+from django.template.loader import render_to_string, select_template
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import dateformat, timezone
@@ -59,6 +59,11 @@ from wagtail.models import Page
 from cmi_core.codes import LANGUAGE_CHOICES
 from cmi_core.money import get_currency
 from cmi_wagtail.models import WagtailPayment
+from cmi_wagtail.templatetags.cmi_wagtail_chrome import (
+    CHROME_TEMPLATE,
+    WAGTAIL_INDEX,
+    chrome_in_use,
+)
 
 __all__ = ["PaymentFilterSet", "PaymentViewSet"]
 
@@ -576,6 +581,21 @@ class PaymentIndexView(IndexedListMixin, IndexView):
             else:
                 return None
         return sorted(fields)
+
+    def get_template_names(self) -> list[str]:
+        """Wagtail's page, or the same page drawn through this app's chrome tags
+        (:mod:`cmi_wagtail.templatetags.cmi_wagtail_chrome`: the sidebar's JSON and the
+        keyboard dialog drawn once for their values) when the page would be Wagtail's own
+        index template under Wagtail's own ``furniture`` block (:func:`chrome_in_use`):
+        a site's template for this list, or its own ``furniture``, is used as it is."""
+        names = list(super().get_template_names())
+        if getattr(self, "results_only", False):
+            return names
+        chosen = select_template(names)
+        origin = getattr(getattr(chosen, "template", None), "origin", None)
+        if getattr(origin, "template_name", None) != WAGTAIL_INDEX:
+            return names
+        return [CHROME_TEMPLATE] if chrome_in_use(chosen.template.engine) else names
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)

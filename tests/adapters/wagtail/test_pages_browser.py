@@ -284,3 +284,21 @@ def test_arabic_admin_is_right_to_left_and_complete(  # noqa: PLR0917 - fixtures
     shot(page, "settings-ar")
     assert page.evaluate("document.documentElement.dir") == "rtl"
     assert english_left(shown(page), english) == []
+
+
+def test_the_lists_sidebar_and_shortcuts_work_as_wagtails(
+    staff_page: Any, live_server: Any
+) -> None:
+    """The payments list drawn through cmi_wagtail_chrome (its sidebar JSON and keyboard
+    dialog kept): Wagtail's scripts draw the sidebar from it (the menu's items, the
+    payments item among them) and open the keyboard dialog, on the first page and on the
+    next one (read from what was kept), as on Wagtail's own users list."""
+    for url in (INDEX, INDEX, "/admin/users/"):
+        page = staff_page
+        page.goto(f"{live_server.url}{url}")
+        sidebar = page.locator("#wagtail-sidebar")
+        sidebar.locator("a[href='/admin/cmi_payments/']").wait_for()
+        assert "sidebar-loading" not in (sidebar.get_attribute("class") or "")
+        page.keyboard.press("?")
+        page.locator("#keyboard-shortcuts-dialog").get_by_role("table").wait_for()
+        page.keyboard.press("Escape")

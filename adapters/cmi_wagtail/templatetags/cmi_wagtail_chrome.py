@@ -1,0 +1,379 @@
+"""Wagtail's admin chrome for the payments list, its pure parts drawn once (issue 16, goal 4).
+
+``{% load cmi_wagtail_chrome %}`` in ``cmi_wagtail/admin/payment_index.html``, the list's
+copy of the ``furniture`` block of ``wagtailadmin/base.html`` (the sidebar, the keyboard
+dialog, the messages; used only while the page's block is Wagtail's and equal to the
+copy, see :func:`chrome_in_use`). Two tags stand for Wagtail's, and write what Wagtail's
+write:
+
+- ``{% cmi_sidebar_props %}`` (``{% sidebar_props %}``): the sidebar's menu is built for
+  each request as Wagtail builds it (every menu item's ``is_shown`` for this user, the
+  ``construct_main_menu`` hooks, the search area, the account menu), then turned into the
+  JSON the sidebar's script reads. That second step (telepath's packing, half of the
+  sidebar's cost) is a function of the menu's values alone: the JSON is kept, keyed by
+  those values (every label, URL, icon, attribute, the user's name and avatar, and which
+  values are the same object, which telepath writes as references). A user granted a
+  permission gets a different menu, so a different key; two users share a JSON only when
+  their menus are the same in every value it holds.
+- ``{% cmi_keyboard_shortcuts_dialog %}`` (``{% keyboard_shortcuts_dialog %}``): the
+  dialog is a function of the language, the URLs and what Wagtail's function reads of
+  the request (the user's setting, whether comments are on, the keyboard's key names
+  from the browser's User-Agent); it is drawn once for each.
+
+Whatever cannot be keyed so (a menu item whose packing is not telepath's plain
+constructor-and-arguments, a value of a type not listed here) is drawn by Wagtail's own
+code, uncached. The kept drawings are few (a menu per permission set, user and language)
+and bounded (:data:`MAX_KEPT`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import re
+from functools import cache
+from typing import Any
+
+from django import template
+from django.urls import get_script_prefix, get_urlconf
+from django.utils.functional import Promise
+from django.utils.safestring import SafeString
+from django.utils.translation import get_language
+from telepath import (  # type: ignore[import-untyped]  # telepath ships no types
+    Adapter,
+    DictAdapter,
+    StringAdapter,
+)
+from wagtail.admin.templatetags import wagtailadmin_tags
+
+register = template.Library()
+
+__all__ = [
+    "CHROME_TEMPLATE",
+    "chrome_in_use",
+    "cmi_inner_block",
+    "cmi_keyboard_shortcuts_dialog",
+    "cmi_sidebar_props",
+    "sidebar_key",
+    "wagtail_furniture_as_copied",
+]
+
+#: Drawings kept per process, at most (then all are dropped and drawn again).
+MAX_KEPT = 512
+_KEPT: dict[Any, SafeString] = {}
+
+#: ``wagtailadmin_tags.sidebar_props`` as this module rebuilds it (SHA-256s of its source):
+#: another body (a Wagtail release that changed the sidebar) is called as it is, uncached.
+SIDEBAR_PROPS_SHA256 = frozenset(
+    {"5683bedfbddf64bc2790a4e67393a2b595c09d0b898a26a5ef84e9f742ffec45"}  # Wagtail 8.0
+)
+KEYBOARD_TEMPLATE = "wagtailadmin/shared/keyboard_shortcuts_dialog.html"
+
+
+class Unkeyable(Exception):  # noqa: N818 - a signal, not an error anyone sees
+    """A value the sidebar's key cannot hold exactly: the sidebar is drawn uncached."""
+
+
+def _keep(key: Any, value: SafeString) -> SafeString:
+    if len(_KEPT) >= MAX_KEPT:
+        _KEPT.clear()
+    _KEPT[key] = value
+    return value
+
+
+def sidebar_key(value: Any) -> tuple[Any, ...]:
+    """What telepath writes for ``value``, as a hashable key: equal keys, equal JSON.
+
+    Walks ``value`` as :class:`telepath.ValueContext` does: an object registered with an
+    adapter of telepath's plain kind (a constructor name and :meth:`js_args`) as its
+    constructor and arguments, dicts by their items in order, strings, numbers, booleans
+    and None with their types (``1``, ``1.0`` and ``True`` are written differently), lazy
+    text as its translation, other iterables as lists; a value met again (the same
+    object: telepath writes a reference to it) as its first position. Raises
+    :class:`Unkeyable` for anything else.
+    """
+    from wagtail.admin.telepath import registry
+
+    seen: dict[int, int] = {}
+    alive: list[Any] = []  # telepath keeps them too: an id is not reused mid-walk
+    adapters: dict[type, Any] = {}  # each type's adapter, found once a walk
+
+    def walk(item: Any) -> Any:
+        ident = id(item)
+        if ident in seen:
+            return ("ref", seen[ident])
+        seen[ident] = len(seen)
+        alive.append(item)
+        kind = type(item)
+        try:
+            adapter = adapters[kind]
+        except KeyError:
+            adapter = adapters[kind] = registry.find_adapter(kind)
+        if adapter is None:
+            if isinstance(item, Promise):
+                return ("str", str(item))
+            if isinstance(item, (list, tuple)):
+                return ("list", tuple(walk(part) for part in item))
+            raise Unkeyable(kind)
+        if isinstance(adapter, StringAdapter):
+            return ("str", str.__str__(item))
+        if isinstance(adapter, DictAdapter):
+            return ("dict", tuple((key, walk(part)) for key, part in item.items()))
+        if kind in (type(None), bool, int, float):
+            return (kind.__name__, item)
+        adapter_class = type(adapter)
+        if (
+            isinstance(adapter, Adapter)
+            and adapter_class.pack is Adapter.pack
+            and adapter_class.build_node is Adapter.build_node
+        ):
+            return (
+                "obj",
+                adapter.js_constructor,
+                tuple(walk(arg) for arg in adapter.js_args(item)),
+            )
+        raise Unkeyable(kind)
+
+    return ("sidebar", walk(value))
+
+
+@cache
+def _sidebar_rebuilt() -> bool:
+    """Whether Wagtail's ``sidebar_props`` is the one :func:`cmi_sidebar_props` rebuilds."""
+    try:
+        source = inspect.getsource(wagtailadmin_tags.sidebar_props)
+    except (OSError, TypeError):  # no source: trust nothing
+        return False
+    return hashlib.sha256(source.encode()).hexdigest() in SIDEBAR_PROPS_SHA256
+
+
+@register.simple_tag(takes_context=True)
+def cmi_sidebar_props(context: Any) -> SafeString:
+    """``{% sidebar_props %}``'s script element: the menu built for this request, its JSON
+    kept by the menu's values (see the module's docstring)."""
+    if not _sidebar_rebuilt():
+        return SafeString(wagtailadmin_tags.sidebar_props(context))
+    # wagtailadmin_tags.sidebar_props's body (SIDEBAR_PROPS_SHA256), with its module's names
+    tags = wagtailadmin_tags
+    request = context["request"]
+    search_areas = tags.admin_search_areas.search_items_for_request(request)
+    search_area = search_areas[0] if search_areas else None
+    account_menu = [
+        tags.sidebar.LinkMenuItem(
+            "account", tags._("Account"), tags.reverse("wagtailadmin_account"), icon_name="user"
+        ),
+        tags.sidebar.ActionMenuItem(
+            "logout", tags._("Log out"), tags.reverse("wagtailadmin_logout"), icon_name="logout"
+        ),
+    ]
+    modules = [
+        tags.sidebar.WagtailBrandingModule(),
+        tags.sidebar.SearchModule(search_area) if search_area else None,
+        tags.sidebar.MainMenuModule(
+            tags.admin_menu.render_component(request), account_menu, request.user
+        ),
+    ]
+    modules = [module for module in modules if module is not None]
+    try:
+        key = sidebar_key(modules)
+    except Unkeyable:
+        key = None
+    if key is not None and key in _KEPT:
+        return _KEPT[key]
+    drawn = tags.json_script(
+        {"modules": tags.JSContext().pack(modules)}, element_id="wagtail-sidebar-props"
+    )
+    return drawn if key is None else _keep(key, drawn)
+
+
+def _frozen(value: Any) -> Any:
+    """The keyboard dialog's values as a key: lazy text translated, containers as tuples."""
+    if isinstance(value, Promise):
+        return ("str", str(value))
+    if isinstance(value, dict):
+        return ("dict", tuple((_frozen(key), _frozen(part)) for key, part in value.items()))
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_frozen(part) for part in value))
+    if value is None or isinstance(value, (str, int, float)):
+        return (type(value).__name__, value)
+    raise Unkeyable(type(value))
+
+
+#: ``wagtailadmin_tags.keyboard_shortcuts_dialog`` as :func:`_keyboard_inputs` reads its
+#: inputs (SHA-256s of its source); another is asked for its values on every page.
+KEYBOARD_DIALOG_SHA256 = frozenset(
+    {"35e659a1f26d7b782e10759f20c94115e5eff2abe24cac8e57a6b809ceed1e96"}  # Wagtail 8.0
+)
+
+
+@cache
+def _keyboard_read() -> bool:
+    """Whether Wagtail's ``keyboard_shortcuts_dialog`` is the one :func:`_keyboard_inputs`
+    reads the inputs of."""
+    try:
+        source = inspect.getsource(wagtailadmin_tags.keyboard_shortcuts_dialog)
+    except (OSError, TypeError, AttributeError):
+        return False
+    return hashlib.sha256(source.encode()).hexdigest() in KEYBOARD_DIALOG_SHA256
+
+
+def _keyboard_inputs(context: Any) -> tuple[Any, ...]:
+    """What Wagtail's ``keyboard_shortcuts_dialog`` (:data:`KEYBOARD_DIALOG_SHA256`) reads
+    of the request, read as it reads it: the user's keyboard shortcuts setting, whether
+    comments are on, a Mac's keyboard (the User-Agent) and the key names Wagtail gives it.
+    Its labels are the active language's (in the key beside these)."""
+    request = context.get("request")
+    enabled = True
+    if request and getattr(request, "user", None):
+        profile = getattr(request.user, "wagtail_userprofile", None)
+        if profile is not None:
+            enabled = bool(getattr(profile, "keyboard_shortcuts", True))
+    agent = request.headers.get("User-Agent", "") if request else ""
+    mac = bool(re.search(r"Mac|iPod|iPhone|iPad", agent))
+    keys: tuple[Any, ...] = ()
+    if request:
+        labels = wagtailadmin_tags.get_keyboard_key_labels_from_request(request)
+        keys = tuple(sorted(vars(labels).items()))
+    return (enabled, bool(wagtailadmin_tags.get_comments_enabled()), mac, keys)
+
+
+@register.simple_tag(takes_context=True)
+def cmi_keyboard_shortcuts_dialog(context: Any) -> SafeString:
+    """``{% keyboard_shortcuts_dialog %}``: its template drawn once for each set of values
+    (in each language, URL configuration and escaping). The values are known by what
+    Wagtail's function reads of the request (:func:`_keyboard_inputs`, while that
+    function is the one read: :data:`KEYBOARD_DIALOG_SHA256`), else by the values
+    themselves, asked of it on every page."""
+    inputs: Any = _keyboard_inputs(context) if _keyboard_read() else None
+    values = None if inputs is not None else wagtailadmin_tags.keyboard_shortcuts_dialog(context)
+    key = (
+        "keyboard",
+        get_language(),
+        get_script_prefix(),
+        get_urlconf(),
+        context.autoescape,
+        context.use_l10n,
+        context.use_tz,
+        ("inputs", inputs) if inputs is not None else _frozen(values),
+    )
+    kept = _KEPT.get(key)
+    if kept is not None:
+        return kept
+    if values is None:
+        values = wagtailadmin_tags.keyboard_shortcuts_dialog(context)
+    # What Django's inclusion tag does: the template, in a new context of the values.
+    dialog = context.template.engine.get_template(KEYBOARD_TEMPLATE)
+    inner = context.new(values)
+    csrf_token = context.get("csrf_token")
+    if csrf_token is not None:
+        inner["csrf_token"] = csrf_token
+    drawn = SafeString(dialog.render(inner))
+    if csrf_token is not None and "csrf_token" in (dialog.source or ""):
+        return drawn  # a per-user token: never kept (the dialog has no form today)
+    return _keep(key, drawn)
+
+
+#: The list's template: Wagtail's index page, the "furniture" block its copy (see below).
+CHROME_TEMPLATE = "cmi_wagtail/admin/payment_index.html"
+#: The page :data:`CHROME_TEMPLATE` extends, and where Wagtail defines the block it copies.
+WAGTAIL_INDEX = "wagtailadmin/generic/index.html"
+WAGTAIL_BASE = "wagtailadmin/base.html"
+_FURNITURE = "{% block furniture %}"
+_SUBSTITUTES = (
+    ("{% sidebar_props %}", "{% cmi_sidebar_props %}"),
+    ("{% keyboard_shortcuts_dialog %}", "{% cmi_keyboard_shortcuts_dialog %}"),
+)
+
+
+def _furniture(source: str) -> str | None:
+    """A template's ``furniture`` block as written (to the file's last ``endblock``: the
+    block ends Wagtail's base.html); None if it has none or more than one."""
+    if source.count(_FURNITURE) != 1:
+        return None
+    start = source.index(_FURNITURE)
+    end = source.rindex("{% endblock %}") + len("{% endblock %}")
+    return source[start:end] if end > start else None
+
+
+def wagtail_furniture_as_copied(source: str) -> str | None:
+    """Wagtail's ``furniture`` block as :data:`CHROME_TEMPLATE` copies it: the two tags of
+    this module for Wagtail's, each empty inner block (``branding_logo``, ``content``)
+    as ``{% cmi_inner_block name %}`` (a block defined in the copy would hide the
+    definitions of the templates that fill it)."""
+    block = _furniture(source)
+    if block is None:
+        return None
+    for theirs, ours in _SUBSTITUTES:
+        if block.count(theirs) != 1:
+            return None
+        block = block.replace(theirs, ours)
+    return re.sub(
+        r"\{% block (\w+) %\}\{% endblock %\}",
+        r"{% cmi_inner_block \1 %}",
+        block,
+    )
+
+
+@cache
+def chrome_in_use(engine: Any) -> bool:
+    """Whether the list may draw its page with :data:`CHROME_TEMPLATE`: the ``furniture``
+    block the page would have (the most derived one up the chain of
+    :data:`WAGTAIL_INDEX`'s ``extends``, a site's own templates included) is
+    Wagtail's own, in ``wagtailadmin/base.html``, the one copied, and Wagtail's
+    ``sidebar_props`` is the one :func:`cmi_sidebar_props` rebuilds. Any other (another
+    Wagtail release, a site that overrides the block) keeps Wagtail's page as it is.
+
+    Read once per process and template engine (templates are cached as they are loaded).
+    """
+    from django.template.base import Origin
+    from django.template.loader_tags import BlockNode, ExtendsNode
+
+    if not _sidebar_rebuilt() or not hasattr(wagtailadmin_tags, "keyboard_shortcuts_dialog"):
+        return False
+    try:
+        ours = _furniture(engine.get_template(CHROME_TEMPLATE).source)
+        name: str | None = WAGTAIL_INDEX
+        history: list[Origin] = []
+        while name is not None:
+            found, origin = engine.find_template(name, skip=history)
+            history.append(origin)
+            if any(b.name == "furniture" for b in found.nodelist.get_nodes_by_type(BlockNode)):
+                wagtail_base = origin.template_name == WAGTAIL_BASE and "/wagtail/admin/" in str(
+                    origin.name
+                ).replace("\\", "/")
+                return wagtail_base and ours == wagtail_furniture_as_copied(found.source)
+            extends = found.nodelist.get_nodes_by_type(ExtendsNode)
+            name = extends[0].parent_name.var if extends else None
+            if name is not None and not isinstance(name, str):
+                return False  # a parent chosen at render time: not one to vouch for
+    except template.TemplateDoesNotExist:
+        return False
+    return False
+
+
+class _InnerBlockNode(template.Node):
+    """An inner block of the copied block drawn as Wagtail's template draws it: the most
+    derived template's definition of it (see :func:`cmi_inner_block`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def render(self, context: Any) -> str:
+        from django.template.loader_tags import BlockNode
+
+        # The empty block of Wagtail's base.html, rendered where it stands: it draws the
+        # most derived template's definition (BlockNode.render), with one context layer.
+        return BlockNode(self.name, template.NodeList()).render(context)
+
+
+@register.tag("cmi_inner_block")
+def cmi_inner_block(parser: Any, token: Any) -> _InnerBlockNode:
+    """``{% cmi_inner_block name %}``: where Wagtail's copied block has an empty
+    ``{% block name %}{% endblock %}``, the same drawing without defining the block in
+    the copy (a block defined there would hide the definitions of the templates between
+    the copy and Wagtail's base.html; redefined as ``{{ block.super }}`` they drew the same
+    page 2.5 to 3 ms of CPU slower, measured, the cause not pinned down)."""
+    bits = token.split_contents()
+    if len(bits) != 2:
+        raise template.TemplateSyntaxError("cmi_inner_block takes one block name")
+    return _InnerBlockNode(bits[1])
