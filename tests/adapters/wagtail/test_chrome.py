@@ -20,7 +20,6 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import translation
 from django.utils.translation import gettext_lazy
-from wagtail.admin.telepath import JSContext
 from wagtail.users.models import UserProfile
 
 from tests.adapters.staff_lists import fill
@@ -138,7 +137,7 @@ def test_the_page_is_wagtails_page(
     assert ("⌘" in ours) == (agent == MAC)
 
 
-def test_keyboard_shortcuts_turned_off_show_on_the_next_page(boss: Any) -> None:
+def test_keyboard_shortcuts_turned_off_show_on_the_next_page(boss: Any, copied: None) -> None:
     page(boss, chrome_on=True)
     profile = UserProfile.get_for_user(boss)
     profile.keyboard_shortcuts = False
@@ -176,6 +175,8 @@ def test_a_permission_granted_shows_on_the_next_page_and_only_for_that_user(
 def test_the_sidebar_is_packed_once_for_its_values(
     boss: Any, monkeypatch: Any, copied: None
 ) -> None:
+    from wagtail.admin.telepath import JSContext  # Wagtail 7.1 on (``copied`` skips before)
+
     packed: list[Any] = []
     pack = JSContext.pack
 
@@ -193,6 +194,7 @@ def test_the_sidebar_is_packed_once_for_its_values(
 
 
 def test_sidebar_key_tells_apart_what_telepath_writes_apart() -> None:
+    pytest.importorskip("wagtail.admin.telepath", reason="Wagtail 7.0: the copy is not used")
     shared = {"a": 1}
     assert chrome.sidebar_key([1]) != chrome.sidebar_key([True])
     assert chrome.sidebar_key([1]) != chrome.sidebar_key([1.0])
