@@ -527,7 +527,7 @@ def _queries(call: Caller, bodies: list[bytes]) -> tuple[int, list[str]]:
     most, statements = 0, []
     for body in bodies:
         if connection.vendor == "postgresql":
-            statements = [sql.strip('"') for sql in round_trips(lambda b=body: call(b))]
+            statements = round_trips(lambda b=body: call(b))
         else:
             with CaptureQueriesContext(connection) as captured:
                 call(body)

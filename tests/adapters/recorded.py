@@ -26,7 +26,8 @@ def round_trips(run: Callable[[], Any]) -> list[str]:
     """What ``run()`` sent to PostgreSQL on the default connection, one entry per round
     trip (each client message the server answered with ReadyForQuery: a simple query,
     or an extended query's Sync), read from libpq's own trace of the protocol. Counts
-    what psycopg sends by itself too (its BEGIN, COMMIT)."""
+    what psycopg sends by itself too (its BEGIN, COMMIT). A simple query is given as its
+    text; an extended one as the trace's Parse line."""
     import tempfile
 
     from psycopg import pq
@@ -50,6 +51,8 @@ def round_trips(run: Callable[[], Any]) -> list[str]:
         direction, _length, message, *rest = [*line.split("\t"), ""]
         if direction == "F" and message in ("Query", "Parse"):
             pending = rest[0].strip()
+            if message == "Query":  # the trace writes the text between double quotes
+                pending = pending[1:-1]
         elif direction == "B" and message == "ReadyForQuery":
             sent.append(pending)
             pending = ""

@@ -51,12 +51,12 @@ def test_a_callbacks_transaction_opens_with_its_read_and_closes_with_its_writes(
     sent = round_trips(lambda: outcome.append(services.handle_callback(callback_for(payment))))
     assert outcome[0].reply == "ACTION=POSTAUTH"
     shown = [s[:60] + s[-30:] for s in sent]
-    assert '"BEGIN"' not in sent, shown
-    assert '"COMMIT"' not in sent, shown
-    assert sent[0].startswith('"BEGIN; SELECT'), shown
+    assert "BEGIN" not in sent, shown
+    assert "COMMIT" not in sent, shown
+    assert sent[0].startswith("BEGIN; SELECT"), shown
     assert "FOR UPDATE" in sent[0]
-    assert sent[-1].startswith('"WITH '), shown
-    assert sent[-1].endswith('; COMMIT"'), shown
+    assert sent[-1].startswith("WITH "), shown
+    assert sent[-1].endswith("; COMMIT"), shown
     fresh = Payment.objects.get(pk=payment.pk)
     assert fresh.state == "captured"
     assert fresh.captured_amount == Decimal("120.50")
@@ -84,7 +84,7 @@ def test_the_folded_begin_opens_a_real_transaction_and_locks_the_row(payment: Pa
         other.set_autocommit(True)
         with statements.atomic("default"):
             sent = round_trips(lambda: _locked(payment.oid))
-            assert sent[0].startswith('"BEGIN; SELECT'), sent
+            assert sent[0].startswith("BEGIN; SELECT"), sent
             assert not try_lock()
         assert try_lock()
     finally:
