@@ -460,8 +460,9 @@ def _opening(raw: Any) -> Iterator[None]:
 
 def _may_commit(connection: Any) -> bool:
     """May the batch's statement end the transaction? Only at the end of the outermost
-    atomic block, which would commit now: no savepoint, nothing asking Django to roll
-    back, a psycopg 3 connection binding on the client."""
+    atomic block, which would commit now (no savepoint; :func:`batch` has already
+    dropped what was held when Django is to roll back or a send failed), on a psycopg 3
+    connection binding on the client."""
     raw = connection.connection
     return (
         len(connection.atomic_blocks) == 1
