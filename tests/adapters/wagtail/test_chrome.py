@@ -207,16 +207,22 @@ def test_sidebar_key_tells_apart_what_telepath_writes_apart() -> None:
         chrome.sidebar_key([object()])
 
 
+def site_base(settings: Any, tmp_path: Any, blocks: str) -> None:
+    """A site's own ``wagtailadmin/base.html``, extending Wagtail's with ``blocks``."""
+    folder = tmp_path / "wagtailadmin"
+    folder.mkdir()
+    (folder / "base.html").write_text('{% extends "wagtailadmin/base.html" %}' + blocks)
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}]
+
+
 def test_a_site_that_overrides_the_furniture_keeps_wagtails_page(
     boss: Any, settings: Any, tmp_path: Any
 ) -> None:
-    folder = tmp_path / "wagtailadmin"
-    folder.mkdir()
-    (folder / "base.html").write_text(
-        '{% extends "wagtailadmin/base.html" %}'
-        "{% block furniture %}<p id='site-furniture'>ours</p>{{ block.super }}{% endblock %}"
+    site_base(
+        settings,
+        tmp_path,
+        "{% block furniture %}<p id='site-furniture'>ours</p>{{ block.super }}{% endblock %}",
     )
-    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}]
     html, response = page(boss, chrome_on=True)
     assert "site-furniture" in html
     assert chrome.CHROME_TEMPLATE not in [t.name for t in response.templates]
@@ -225,13 +231,7 @@ def test_a_site_that_overrides_the_furniture_keeps_wagtails_page(
 def test_a_site_branding_logo_is_drawn(
     boss: Any, settings: Any, tmp_path: Any, copied: None
 ) -> None:
-    folder = tmp_path / "wagtailadmin"
-    folder.mkdir()
-    (folder / "base.html").write_text(
-        '{% extends "wagtailadmin/base.html" %}'
-        "{% block branding_logo %}<img id='site-logo'>{% endblock %}"
-    )
-    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}]
+    site_base(settings, tmp_path, "{% block branding_logo %}<img id='site-logo'>{% endblock %}")
     html, response = page(boss, chrome_on=True)
     assert chrome.CHROME_TEMPLATE in [t.name for t in response.templates]
     assert "<img id='site-logo'>" in html
