@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS
 
 from cmi_core import CMIConfig, ConfigurationError
 from cmi_django import statements
@@ -62,14 +63,16 @@ _RESOLVERS: dict[str, Resolver] = {}
 class JoinedConfig:
     """How a resolver's row is read in the payment's own statement.
 
-    ``expression()``: an expression over the payment's row (its ``config_key`` column)
-    giving the config row's values, NULL when there is none (e.g. a ``RawSQL`` subquery
-    of JSON text); None when it cannot be written for this database (the resolver is then
-    called). ``build(rest, value)``: the :class:`CMIConfig` from that value (raise
-    ``ImproperlyConfigured`` as the resolver would when it is NULL).
+    ``expression(alias)``: an expression over the payment's row (its ``config_key``
+    column) giving the config row's values, NULL when there is none (e.g. a ``RawSQL``
+    subquery of JSON text), written for the database ``alias`` names (the one the payment
+    is read from, which need not be ``default``); None when it cannot be written for that
+    database (the resolver is then called). ``build(rest, value)``: the
+    :class:`CMIConfig` from that value (raise ``ImproperlyConfigured`` as the resolver
+    would when it is NULL).
     """
 
-    expression: Callable[[], Expression | None]
+    expression: Callable[[str], Expression | None]
     build: Callable[[str, Any], CMIConfig]
 
 
@@ -98,15 +101,16 @@ def _annotation(prefix: str) -> str:
     return f"_cmi_config_{prefix}"
 
 
-def config_annotations() -> dict[str, Expression]:
-    """The annotations that read every joinable config with a payment (module docstring).
+def config_annotations(alias: str = DEFAULT_DB_ALIAS) -> dict[str, Expression]:
+    """The annotations that read every joinable config with a payment read from the
+    database ``alias`` (module docstring).
 
     Each is NULL unless the payment's key has its prefix (the expression's own condition),
     so one statement serves every platform's payments.
     """
     annotations = {}
     for prefix, joined in _JOINED.items():
-        expression = joined.expression()
+        expression = joined.expression(alias)
         if expression is not None:
             annotations[_annotation(prefix)] = expression
     return annotations

@@ -156,7 +156,7 @@ def _locking(oid: str) -> QuerySet[Payment]:
     query = Payment.objects.select_for_update(of=("self",)).filter(oid=oid)
     for read in _CALLBACK_READS.values():
         query = read(query)
-    annotations = config_annotations()
+    annotations = config_annotations(query.db)
     if annotations:
         query = query.annotate(**annotations)
     return query

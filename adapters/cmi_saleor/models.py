@@ -23,7 +23,7 @@ from cmi_django.credentials import CredentialsModel
 from cmi_django.crypto import EncryptedTextField, decrypt, decryption_keys
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, models
+from django.db import connections, models
 from django.db.models import Expression
 from django.db.models.expressions import RawSQL
 
@@ -128,7 +128,7 @@ _CONFIG_COLUMNS = (
 )
 
 
-def _config_row() -> Expression | None:
+def _config_row(alias: str) -> Expression | None:
     """The payment's channel configuration as one JSON text, read in the payment's own
     statement (:class:`cmi_django.config.JoinedConfig`); NULL for a key that is not
     ``saleor:<digits>`` (so the cast never fails) or that names no row.
@@ -137,13 +137,16 @@ def _config_row() -> Expression | None:
     then): the ORM's expressions for the same subquery cost about 0.9 ms of Python to
     compile on every callback, more than the statement they save.
     """
-    sql = _config_sql(connection.vendor)
+    sql = _config_sql(alias)
     # S611: the SQL is built from the models' table and column names only, no input
     return None if sql is None else RawSQL(sql, (), models.TextField())  # noqa: S611
 
 
-@lru_cache(maxsize=4)
-def _config_sql(vendor: str) -> str | None:
+@lru_cache(maxsize=8)
+def _config_sql(alias: str) -> str | None:
+    """The subquery for the database ``alias`` names: its own dialect and quoting."""
+    connection = connections[alias]
+    vendor = connection.vendor
     if vendor not in ("postgresql", "sqlite"):
         return None
     quote = connection.ops.quote_name

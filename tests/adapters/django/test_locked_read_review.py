@@ -82,7 +82,7 @@ def test_a_joined_config_refusing_its_row_answers_failure_logged(
         assert value is None
         raise ImproperlyConfigured(f"shop:{rest}: no such configuration")
 
-    joined = JoinedConfig(expression=lambda: Value(None, TextField()), build=build)
+    joined = JoinedConfig(expression=lambda alias: Value(None, TextField()), build=build)
     register_config_resolver("shop", _refusing, joined=joined)
     payment = make_payment()
     Payment.objects.filter(pk=payment.pk).update(config_key="shop:7")
@@ -99,7 +99,7 @@ def test_a_joined_config_that_crashes_answers_failure_without_its_row(
         raise ValueError("corrupt row")
 
     row = Value('{"store_key": "' + SECRET + '"}', TextField())
-    register_config_resolver("shop", _refusing, joined=JoinedConfig(lambda: row, build))
+    register_config_resolver("shop", _refusing, joined=JoinedConfig(lambda alias: row, build))
     payment = make_payment()
     Payment.objects.filter(pk=payment.pk).update(config_key="shop:7")
     log = _unchanged_failure(client, payment, callback_for(payment))
@@ -110,7 +110,7 @@ def test_a_joined_config_that_crashes_answers_failure_without_its_row(
 def test_a_joined_config_not_writable_here_falls_back_to_the_resolver(
     client: Client, make_payment: Callable[..., Payment], resolvers: None
 ) -> None:
-    """``expression()`` None (another database): the resolver's own query decides."""
+    """``expression(alias)`` None (another database): the resolver's own query decides."""
     entry = {"CLIENT_ID": "600000001", "STORE_KEY": STORE_KEY, "CAPTURE_MODE": "auto"}
 
     def resolve(rest: str) -> CMIConfig:
@@ -119,7 +119,7 @@ def test_a_joined_config_not_writable_here_falls_back_to_the_resolver(
     def build(rest: str, value: Any) -> CMIConfig:
         raise AssertionError("no row was read with the payment")
 
-    register_config_resolver("shop", resolve, joined=JoinedConfig(lambda: None, build))
+    register_config_resolver("shop", resolve, joined=JoinedConfig(lambda alias: None, build))
     payment = make_payment()
     Payment.objects.filter(pk=payment.pk).update(config_key="shop:7")
     response = post_callback(client, callback_for(payment))

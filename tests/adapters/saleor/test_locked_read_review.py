@@ -16,6 +16,7 @@ import pytest
 from cmi_django.models import CallbackLog, Payment
 from cmi_saleor.models import EventReport, TransactionMap
 from django.db import connection, connections, transaction
+from django.db.models import Value
 from django.test import Client
 
 from cmi_core import PaymentState
@@ -129,3 +130,59 @@ def test_a_channel_key_that_is_not_ascii_digits_names_no_channel_on_any_path(
     assert Payment.objects.get().state != PaymentState.CAPTURED
     assert not saleor.reports
     assert CallbackLog.objects.get().reply == "FAILURE"
+
+
+class _PaymentsElsewhere:
+    """Payments (and Saleor's rows) on the database "elsewhere"; the rest on default."""
+
+    def db_for_read(self, model: Any, **hints: Any) -> str | None:
+        return "elsewhere" if model._meta.app_label in ("cmi_django", "cmi_saleor") else None
+
+    db_for_write = db_for_read
+
+
+@pytest.fixture
+def other_vendor_elsewhere() -> Any:
+    """An alias "elsewhere" on the other vendor than default's (SQLite when default is
+    PostgreSQL, and the reverse), never connected: only its dialect is used."""
+    other = (
+        {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+        if connection.vendor == "postgresql"
+        else {"ENGINE": "django.db.backends.postgresql", "NAME": "unused"}
+    )
+    connections.settings["elsewhere"] = other
+    try:
+        yield connections["elsewhere"]
+    finally:
+        del connections["elsewhere"]
+        del connections.settings["elsewhere"]
+
+
+def test_the_locked_read_is_written_for_the_payments_database_not_defaults(
+    other_vendor_elsewhere: Any, settings: Any
+) -> None:
+    """A shop whose payments live on another database than ``default``, of another kind:
+    the callback's read is written in that database's dialect. Before, the Saleor parts
+    (the channel's config row, the "report owed" flag) followed ``default``: SQLite's
+    ``json_object`` sent to PostgreSQL, or on PostgreSQL the flag read in the locking
+    statement, where it can miss a report committed while the callback waited for the
+    lock (the test above)."""
+    from cmi_django import inbound
+
+    settings.DATABASE_ROUTERS = [_PaymentsElsewhere()]
+    query = inbound._locking("100001-1")
+    assert query.db == "elsewhere"
+    # (compiling a locking read needs a connection; "elsewhere" has none: its parts)
+    annotations = query.query.annotations
+    config_sql = annotations["_cmi_config_saleor"].sql
+    owed = annotations["_saleor_owed_before"]
+    if other_vendor_elsewhere.vendor == "postgresql":
+        assert "json_build_object(" in config_sql, config_sql
+        assert "~ '^saleor:" in config_sql
+        # the flag is asked after the lock there, not in the locking statement
+        assert isinstance(owed, Value), owed
+        assert owed.value is None
+    else:
+        assert "json_object(" in config_sql, config_sql
+        assert "json_build_object(" not in config_sql
+        assert "EXISTS(SELECT 1" in owed.sql
