@@ -28,6 +28,9 @@ WAGTAIL_I18N_ENABLED = True
 WAGTAIL_CONTENT_LANGUAGES = LANGUAGES
 WAGTAIL_SITE_NAME = "Association Atlas (démo CMI)"
 WAGTAILADMIN_BASE_URL = "http://127.0.0.1:8001"
+# No Gravatar: the admin draws Wagtail's own avatar instead of asking gravatar.com with a
+# hash of each staff member's e-mail (the demo runs offline, and that hash is personal).
+WAGTAIL_GRAVATAR_PROVIDER_URL = None
 CMI_SANDBOX_URL = os.environ.get("CMI_SANDBOX_URL", "http://127.0.0.1:8765")
 
 INSTALLED_APPS = [

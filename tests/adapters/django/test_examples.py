@@ -92,6 +92,25 @@ def test_the_wagtail_demo_has_an_editor_who_is_not_a_superuser(tmp_path: Path) -
     assert out.strip().splitlines()[-1] == "False True ['Editors'] True"
 
 
+def test_the_wagtail_demos_admin_asks_no_third_party_for_avatars(tmp_path: Path) -> None:
+    # Wagtail's default draws each staff member's avatar from gravatar.com, sending a hash
+    # of their e-mail there: the demo runs offline and draws Wagtail's own image.
+    project = tracked_copy("examples/wagtail_site", tmp_path)
+    run(["manage.py", "migrate", "--no-input", "-v", "0"], cwd=project)
+    run(["manage.py", "setup_demo"], cwd=project)
+    code = (
+        "from django.contrib.auth import get_user_model as m;"
+        "from wagtail.admin.templatetags.wagtailadmin_tags import avatar_url;"
+        "u = m().objects.get(username='editor');"
+        "print(bool(u.email), avatar_url(u, 50))"
+    )
+    out = run(["manage.py", "shell", "-c", code], cwd=project).strip().splitlines()[-1]
+    has_email, url = out.split(" ", 1)
+    assert has_email == "True"
+    assert "gravatar" not in url
+    assert url.startswith("/static/wagtailadmin/images/default-user-avatar.png"), url
+
+
 @pytest.mark.parametrize("example", ["oscar_shop", "wagtail_site"])
 def test_the_examples_run_cmi_tasks_with_the_immediate_backend(example: str) -> None:
     # The demos have no worker: each task (the order e-mail, the receipt, a capture) runs

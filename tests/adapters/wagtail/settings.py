@@ -23,6 +23,7 @@ WAGTAIL_I18N_ENABLED = True
 WAGTAIL_CONTENT_LANGUAGES = LANGUAGES
 WAGTAIL_SITE_NAME = "CMI tests"
 WAGTAILADMIN_BASE_URL = "http://testserver"
+WAGTAIL_GRAVATAR_PROVIDER_URL = None  # offline: Wagtail's own avatar, as the demo's
 INSTALLED_APPS = [
     "cmi_wagtail",
     "cmi_django",
