@@ -333,6 +333,8 @@ _WHAT = {
     "ORDERSTATUS": "status query",
     "ORDERHISTORY": "history query",
 }
+#: The operations that move money: sent once, their lost answer an unknown outcome.
+_MONEY_OPERATIONS = frozenset({"PostAuth", "Void", "Credit"})
 
 
 class CMIClient:
@@ -709,6 +711,7 @@ class CMIClient:
         what = _WHAT[operation]
         not_found = result.proc_return_code == "99" and bool(_NOT_FOUND.search(result.err_msg))
         if result.approved and not not_found:
+            self._prove(operation, oid, result)
             _log.debug(
                 "CMI %s of order %s: approved (ProcReturnCode %s)",
                 what,
@@ -737,6 +740,27 @@ class CMIClient:
             error_code=result.error_code,
             retryable=False,
         )
+
+    def _prove(self, operation: str, oid: str, result: APIResult) -> None:
+        """An ``Approved`` answer must be about the order asked for (its ``OrderId``, when
+        it names one) and, for a capture, void or refund, carry ``ProcReturnCode`` 00
+        when it carries one (guide §5; docs/protocol.md#the-xml-api). One that contradicts
+        itself or names another order proves nothing: an APITransportError (for a money
+        operation, its outcome is unknown and it is settled from CMI's history, never
+        taken as done nor sent again).
+        """
+        if result.order_id and result.order_id != oid.strip():
+            raise self._unreadable(operation, oid, "an approval whose OrderId is another order's")
+        if (
+            operation in _MONEY_OPERATIONS
+            and result.proc_return_code
+            and result.proc_return_code != "00"
+        ):
+            raise self._unreadable(
+                operation,
+                oid,
+                f"an approval with ProcReturnCode {result.proc_return_code!r}, not 00",
+            )
 
     def _result(self, operation: str, oid: str, root: Element) -> APIResult:
         """Read the answer's fields; refuse over-long identifiers, cut over-long text.
@@ -793,7 +817,7 @@ class CMIClient:
         what = _WHAT[operation]
         unknown = (
             "; the outcome is unknown: check the order's status before trying again"
-            if operation in ("PostAuth", "Void", "Credit")
+            if operation in _MONEY_OPERATIONS
             else ""
         )
         _log.debug("CMI %s of order %s: answer refused (%s)", what, oid, reason)
