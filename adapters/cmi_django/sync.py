@@ -164,9 +164,12 @@ def refresh(payment: Payment, *, user: str = "", source: str = "refresh") -> Ope
     (``pending`` past their call's deadline, or ``unknown``) captures, voids and refunds
     are settled from CMI's order history (:func:`_settle`), never by sending them again.
     CMI is asked with no transaction of ours open; its answer is applied under a short
-    lock. A report the state machine refuses raises :class:`cmi_core.TransitionError`
-    after recording the failed operation (:class:`OperationPendingError` while an
-    operation's call may still be running); CMI's own errors raise
+    lock, and only if the payment did not change meanwhile (a capture, a refund, a
+    callback recorded while CMI was asked: the answer may predate it, and applying it
+    would undo it in the shop; :class:`OperationPendingError`, refresh again). A report
+    the state machine refuses raises :class:`cmi_core.TransitionError` after recording
+    the failed operation (:class:`OperationPendingError` while an operation's call may
+    still be running); CMI's own errors raise
     :class:`cmi_core.APIError` likewise. An approval learned this way (the payment was
     not paid, CMI says it is) goes through :func:`approve_without_callback` with
     ``source`` (``"refresh"``, ``"reconcile"``, ``"saleor-process"``...): manual capture
@@ -177,6 +180,7 @@ def refresh(payment: Payment, *, user: str = "", source: str = "refresh") -> Ope
     """
     config = api_config(payment)
     record: dict[str, Any] = {"payment": payment, "kind": "status", "user": user[:150]}
+    asked = Payment.objects.get(pk=payment.pk).status  # what CMI's answer is compared to
     try:
         with CMIClient(config) as client:
             answer = _ask(client, payment, history=bool(open_money_operations(payment)))
@@ -192,6 +196,13 @@ def refresh(payment: Payment, *, user: str = "", source: str = "refresh") -> Ope
         locked = lock_payment(payment.pk)
         record["payment"] = locked
         try:
+            if locked.status != asked:  # changed while CMI was asked: the answer is stale
+                raise OperationPendingError(
+                    locked.state,
+                    "status_sync",
+                    "the payment changed while CMI was asked (an operation or a callback "
+                    "meanwhile); refresh again",
+                )
             settled = _settle(locked, answer, config)
             event = status_event(answer.order, answer.history)
             before = locked.status
