@@ -40,13 +40,16 @@ from cmi_core import (
     CallbackResult,
     CMIClient,
     CMIConfig,
+    ConfigurationError,
     Event,
     PaymentState,
     PaymentStatus,
     TransitionError,
+    ValidationError,
     apply,
 )
 from cmi_core.jsonable import jsonable
+from cmi_core.money import check_amount, get_currency
 from cmi_django.changes import error_text, notify, source_of
 from cmi_django.config import get_config
 from cmi_django.hooks import Source
@@ -298,7 +301,9 @@ def _record(
 
 def _fail(operation: Operation, exc: Exception) -> None:
     """CMI's call failed: ``failed`` when CMI surely did nothing, else ``unknown``."""
-    if isinstance(exc, APIError):
+    if isinstance(exc, (ValidationError, ConfigurationError)):  # refused before sending
+        sure, response, error = True, {"error": type(exc).__name__}, str(exc)
+    elif isinstance(exc, APIError):
         sure = not isinstance(exc, APITransportError) or exc.retryable  # retryable: not sent
         response, error = api_error_record(exc), str(exc)
     else:
@@ -346,6 +351,10 @@ def _operate(
     gets the succeeded operation, sends anew after a failure, or
     :class:`OperationPendingError` when the outcome is still unknown.
     """
+    if isinstance(amount, Decimal) and amount.is_finite() and amount > 0:
+        # what CMI cannot carry (more decimals than the currency, too many digits) is
+        # refused now: once recorded, a call that fails to format it would be "unknown"
+        check_amount(amount, get_currency(payment.currency))
     started = time.monotonic()
     while True:
         try:

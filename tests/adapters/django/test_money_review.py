@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from cmi_django import services, sync
-from cmi_django.models import Payment
+from cmi_django.models import Operation, Payment
 
-from cmi_core import PaymentState
+from cmi_core import PaymentState, ValidationError
 from cmi_core.sandbox import Sandbox
 from tests.adapters.django.test_money_once import AMOUNT, ledger, seed_order
 
@@ -91,3 +91,42 @@ def test_a_refresh_does_not_apply_an_answer_older_than_a_refund_made_meanwhile(
     )
     assert captured.status.refundable == AMOUNT - Decimal(50)
     assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth", "Credit", "Credit"]
+
+
+def test_a_refund_cmi_cannot_carry_is_refused_before_anything_is_recorded(
+    captured: Payment, sandbox_settings: Sandbox
+) -> None:
+    """A refund of 10.123 MAD (3 decimals) was recorded ``pending``, then the client
+    refused to format it and the operation was left ``unknown``: nothing had been sent,
+    yet it blocked every void and capture and held 10.123 "promised" until a reconcile."""
+    with pytest.raises(ValidationError):
+        services.refund(captured, Decimal("10.123"), key="three-decimals")
+    assert not captured.operations.filter(state__in=Operation.OPEN).exists()
+    assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth"]
+    services.void(captured, key="void-after")  # nothing open blocks it
+    assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth", "Void"]
+
+
+def test_a_partial_capture_cmi_cannot_carry_is_refused_before_anything_is_recorded(
+    authorised: Payment, sandbox_settings: Sandbox
+) -> None:
+    with pytest.raises(ValidationError):
+        services.capture(authorised, Decimal("10.005"), key="three-decimals")
+    assert not authorised.operations.filter(state__in=Operation.OPEN).exists()
+    services.capture(authorised, Decimal("10.01"), key="right")
+    authorised.refresh_from_db()
+    assert authorised.captured_amount == Decimal("10.01")
+    assert ledger(sandbox_settings, authorised.oid) == ["PreAuth", "PostAuth"]
+
+
+def test_a_call_the_client_refuses_to_build_is_failed_not_unknown(
+    authorised: Payment, sandbox_settings: Sandbox
+) -> None:
+    """The client refuses some requests before sending anything (a value XML cannot
+    carry): that operation surely moved nothing, so it is ``failed``, and blocks nothing."""
+    Payment.objects.filter(pk=authorised.pk).update(oid="bad\x01oid")
+    authorised.refresh_from_db()
+    with pytest.raises(ValidationError):
+        services.void(authorised, key="void-1")
+    (operation,) = authorised.operations.all()
+    assert (operation.state, operation.succeeded) == (Operation.FAILED, False)
