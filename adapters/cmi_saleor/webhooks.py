@@ -499,6 +499,26 @@ def _pending_answer(
     return {"pspReference": request.psp_reference, "actions": []}
 
 
+def _unusable_amount(action: Payload, amount: Decimal | None, payment: Payment) -> str:
+    """Why a charge's or a refund's ``action`` cannot be acted on, or "".
+
+    Saleor always says how much, in the transaction's currency: an amount missing, not a
+    number, zero or negative, or in another currency than the payment's, is not guessed
+    (an unreadable charge amount used to capture the whole authorisation).
+    """
+    if amount is None:
+        return "no usable amount in the request (a positive number is required)"
+    currency = _text(action.get("currency"))
+    if currency:
+        try:
+            same = get_currency(currency).numeric == payment.currency
+        except CMIError:
+            same = False
+        if not same:
+            return f"the request's currency {currency[:8]!r} is not this payment's"
+    return ""
+
+
 def _operate(
     prefix: str,
     request_type: str,
@@ -516,6 +536,10 @@ def _operate(
         return {**failure, "message": "unknown transaction"}
     payment = mapping.payment
     failure["pspReference"] = psp_reference(payment)
+    if prefix != "CANCEL":  # a void takes no amount: the whole authorisation is cancelled
+        refused = _unusable_amount(action, amount, payment)
+        if refused:
+            return {**failure, "message": refused}
     key = _idempotency_key(payload, request_type, amount)
     try:
         operation = call(payment, amount, key)  # source="platform": the answer tells Saleor

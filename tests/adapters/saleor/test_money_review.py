@@ -1,0 +1,59 @@
+"""Saleor's money-moving requests carrying an amount the app cannot trust.
+
+A ``TRANSACTION_CHARGE_REQUESTED`` whose ``action.amount`` is missing its value, zero,
+negative or not a number, or whose ``action.currency`` is not the payment's, asks for
+something the app cannot know: it must not capture the whole authorisation (what an
+unreadable amount used to mean), nor refund or cancel; the answer is ``*_FAILURE`` and
+CMI is not called. CMI is the emulator on a live server, as in test_end_to_end.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cmi_django.models import Operation, Payment
+from cmi_saleor.models import ChannelConfiguration
+from django.test import Client
+
+from cmi_core.sandbox import Sandbox
+from tests.adapters.saleor import test_end_to_end as e2e
+from tests.adapters.saleor.conftest import send
+from tests.adapters.saleor.standin import FakeSaleor, action_payload, response_errors
+from tests.adapters.saleor.test_pending_requests import authorised
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+sandbox = e2e.sandbox
+app = e2e.app
+
+CHARGE = "TRANSACTION_CHARGE_REQUESTED"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [("0", "MAD"), ("-5", "MAD"), ("abc", "MAD"), ("NaN", "MAD"), ({}, "MAD"), ("100", "EUR")],
+    ids=["zero", "negative", "text", "nan", "object", "other-currency"],
+)
+def test_a_charge_with_an_unusable_amount_captures_nothing(
+    client: Client,
+    saleor: FakeSaleor,
+    sandbox: Sandbox,
+    app: ChannelConfiguration,
+    case: tuple[Any, str],
+) -> None:
+    amount, currency = case
+    app.capture_mode = "manual"
+    app.save()
+    transaction, oid = authorised(client, saleor, sandbox)
+    payload = action_payload(transaction, "CHARGE", "100.00")
+    payload["action"]["amount"] = amount
+    payload["action"]["currency"] = currency
+    response = send(client, saleor, CHARGE, payload, check=False)  # the stand-in's books
+    assert response.status_code == 200  # cannot read such an amount: checked here instead
+    answer = response.json()
+    assert not response_errors(CHARGE, answer)
+    assert answer["result"] == "CHARGE_FAILURE", answer
+    assert sandbox.order(oid).state == "PRE"  # CMI was not asked to capture
+    assert not Operation.objects.filter(kind="capture").exists()
+    assert Payment.objects.get(oid=oid).captured_amount == 0
