@@ -197,8 +197,10 @@ def lock_payment(pk: int) -> Payment:
 
 
 def in_flight(config: CMIConfig) -> timedelta:
-    """How long a pending operation's call may still be running (connect + read timeouts)."""
-    return timedelta(seconds=2 * config.http_timeout + 5)
+    """How long a pending operation's call may still be running: its whole deadline
+    (``api_deadline``), or connect + read timeouts if longer, plus a margin. Until then
+    no refresh settles it from CMI's history (which may not show it yet)."""
+    return timedelta(seconds=max(2 * config.http_timeout, config.api_deadline) + 5)
 
 
 def open_money_operations(payment: Payment) -> list[Operation]:
@@ -268,13 +270,15 @@ def _record(
 ) -> Exception | None:
     """Step 3: CMI accepted: apply the event and mark the operation, in one short lock.
 
-    An operation settled meanwhile (by :func:`refresh`) is left as it is. Returns the
-    platform hook's failure, if any (CMI's change is recorded all the same).
+    An operation a :func:`refresh` settled as succeeded meanwhile is left as it is; one it
+    settled as failed (CMI's history did not show it yet) is recorded as done: CMI's
+    approval is the proof. Returns the platform hook's failure, if any (CMI's change is
+    recorded all the same).
     """
     with transaction.atomic():
         locked = lock_payment(operation.payment_id)
         current = Operation.objects.select_for_update().get(pk=operation.pk)
-        if current.state != Operation.PENDING:
+        if current.state == Operation.SUCCEEDED:
             return None
         before = locked.status
         current.state, current.succeeded = Operation.SUCCEEDED, True

@@ -7,14 +7,16 @@ CMI is the emulator (``cmi_core.sandbox``), its ledger the proof of what was sen
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from cmi_django import services, sync
+from cmi_django import operations, services, sync
 from cmi_django.models import Operation, Payment
+from django.utils import timezone
 
-from cmi_core import PaymentState, ValidationError
+from cmi_core import CMIClient, PaymentState, TransitionError, ValidationError
 from cmi_core.sandbox import Sandbox
 from tests.adapters.django.test_money_once import AMOUNT, ledger, seed_order
 
@@ -130,3 +132,51 @@ def test_a_call_the_client_refuses_to_build_is_failed_not_unknown(
         services.void(authorised, key="void-1")
     (operation,) = authorised.operations.all()
     assert (operation.state, operation.succeeded) == (Operation.FAILED, False)
+
+
+def test_a_refund_still_within_its_call_deadline_is_not_settled_by_a_refresh(
+    captured: Payment, sandbox_settings: Sandbox, settings: Any
+) -> None:
+    """A config whose API deadline (60 s) is longer than twice its HTTP timeout (1 s): a
+    refund sent 20 s ago may still be running; a refresh that settles it ``failed`` (CMI's
+    history does not show it yet) would offer the same money to refund again."""
+    settings.CMI_PAYMENTS["default"].update(HTTP_TIMEOUT=1, API_DEADLINE=60)
+    operation = Operation.objects.create(
+        payment=captured, kind="refund", amount=Decimal(20), key="slow", state=Operation.PENDING
+    )
+    Operation.objects.filter(pk=operation.pk).update(
+        created_at=timezone.now() - timedelta(seconds=20)
+    )
+    with pytest.raises(services.OperationPendingError, match="refresh again"):
+        services.refresh(captured)
+    operation.refresh_from_db()
+    assert operation.state == Operation.PENDING
+    with pytest.raises(TransitionError, match="exceeds"):  # the 20 stay promised
+        services.refund(captured, AMOUNT, key="all")
+    assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth"]
+
+
+def test_cmi_approving_a_refund_a_refresh_settled_as_failed_meanwhile_is_recorded(
+    captured: Payment, sandbox_settings: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refund's call outlived its deadline; a refresh meanwhile found no trace of it
+    in CMI's history and settled it ``failed``; then CMI answered Approved. The approval
+    is the proof: the refund is recorded as done (before, it stayed ``failed``, the
+    payment showed nothing refunded, and the caller, Saleor included, was told success)."""
+
+    class Late(CMIClient):
+        def refund(self, oid: str, amount: Decimal, currency: Any = None) -> Any:
+            Operation.objects.filter(kind="refund", state=Operation.PENDING).update(
+                state=Operation.FAILED, error="settled from CMI's order history: no trace"
+            )
+            return super().refund(oid, amount, currency)
+
+    monkeypatch.setattr(operations, "CMIClient", Late)
+    operation = services.refund(captured, Decimal(20), key="late")
+    assert (operation.state, operation.succeeded) == (Operation.SUCCEEDED, True)
+    captured.refresh_from_db()
+    assert (captured.state, captured.refunded_amount) == (
+        PaymentState.PARTIALLY_REFUNDED,
+        Decimal(20),
+    )
+    assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth", "Credit"]
