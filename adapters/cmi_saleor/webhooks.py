@@ -555,6 +555,20 @@ def _operate(
     except (CMIError, ImproperlyConfigured) as exc:
         logger.error("%s for %s failed: %s", prefix, payment.oid, exc)
         return {**failure, "message": f"failed: {type(exc).__name__}"}
+    except Exception as exc:  # answered from what was recorded, never a 500
+        # e.g. the platform hook raised after CMI accepted (the operation keeps the error):
+        # a 500 would tell Saleor the money did not move
+        logger.exception("%s for %s: unexpected error", prefix, payment.oid)
+        done = (
+            payment.operations.filter(kind=_KINDS[prefix], key=key, succeeded=True)
+            .order_by("-id")
+            .first()
+        )
+        payment.refresh_from_db()
+        if done is not None:
+            return _operation_answer(prefix, payment, done)
+        pending = _pending_answer(prefix, mapping, key, amount)
+        return pending or {**failure, "message": f"failed: {type(exc).__name__}"}
     payment.refresh_from_db()
     return _operation_answer(prefix, payment, operation)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from cmi_django.models import Operation, Payment
+from cmi_saleor import hooks
 from cmi_saleor.models import ChannelConfiguration
 from django.test import Client
 
@@ -57,3 +58,41 @@ def test_a_charge_with_an_unusable_amount_captures_nothing(
     assert sandbox.order(oid).state == "PRE"  # CMI was not asked to capture
     assert not Operation.objects.filter(kind="capture").exists()
     assert Payment.objects.get(oid=oid).captured_amount == 0
+
+
+def test_a_charge_cmi_made_is_a_success_even_when_the_hook_fails_after(
+    client: Client,
+    saleor: FakeSaleor,
+    sandbox: Sandbox,
+    app: ChannelConfiguration,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CMI captured; then the app's own bookkeeping (here the report of the released
+    remainder after a partial capture) raised something unexpected. The webhook used to
+    end in a 500, which Saleor takes as a failed charge: money moved, Saleor's books say
+    it did not. The answer is CHARGE_SUCCESS (the hook's failure is logged and kept on
+    the operation)."""
+    app.capture_mode = "manual"
+    app.save()
+    transaction, oid = authorised(client, saleor, sandbox)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the bookkeeping broke")
+
+    monkeypatch.setattr(hooks, "report", broken)
+    client.raise_request_exception = False
+    payload = action_payload(transaction, "CHARGE", "100.00")
+    response = send(client, saleor, CHARGE, payload)
+    assert response.status_code == 200
+    answer = response.json()
+    assert (answer["result"], answer["amount"]) == ("CHARGE_SUCCESS", "100.00")
+    assert sandbox.order(oid).state == "POST"
+    operation = Operation.objects.get(kind="capture")
+    assert (operation.succeeded, operation.error) == (
+        True,
+        "CMI accepted; the platform hook failed: RuntimeError",
+    )
+    # Saleor asks again (it did not hear): the same success, nothing sent twice
+    again = send(client, saleor, CHARGE, payload).json()
+    assert again["result"] == "CHARGE_SUCCESS"
+    assert Operation.objects.filter(kind="capture").count() == 1
