@@ -16,7 +16,13 @@ from cmi_django import operations, services, sync
 from cmi_django.models import Operation, Payment
 from django.utils import timezone
 
-from cmi_core import CMIClient, PaymentState, TransitionError, ValidationError
+from cmi_core import (
+    APITransportError,
+    CMIClient,
+    PaymentState,
+    TransitionError,
+    ValidationError,
+)
 from cmi_core.sandbox import Sandbox
 from tests.adapters.django.test_money_once import AMOUNT, ledger, seed_order
 
@@ -179,4 +185,44 @@ def test_cmi_approving_a_refund_a_refresh_settled_as_failed_meanwhile_is_recorde
         PaymentState.PARTIALLY_REFUNDED,
         Decimal(20),
     )
+    assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth", "Credit"]
+
+
+def test_a_refresh_does_not_settle_a_refund_sent_after_it_asked_cmi(
+    captured: Payment, sandbox_settings: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refresh asks CMI for the order and its history (no refund); meanwhile a refund is
+    sent, CMI makes it, and its answer is lost (``unknown``). The payment's status did
+    not change, so the refresh went on and settled the refund ``failed`` from an answer
+    older than it: the shop showed nothing refunded, the key was free again (a retry of
+    the same request would be sent), and the amount refundable a second time."""
+
+    class AnswerLost(CMIClient):
+        def refund(self, oid: str, amount: Decimal, currency: Any = None) -> Any:
+            super().refund(oid, amount, currency)  # CMI makes it...
+            raise APITransportError("no usable answer from CMI", retryable=False)  # ...lost
+
+    ask = sync._ask
+
+    def slow_ask(client: Any, payment: Payment, *, history: bool) -> Any:
+        answer = ask(client, payment, history=history)  # POST, no refund yet
+        with monkeypatch.context() as patch:
+            patch.setattr(operations, "CMIClient", AnswerLost)
+            with pytest.raises(APITransportError):
+                services.refund(Payment.objects.get(pk=payment.pk), Decimal(20), key="lost")
+        return answer
+
+    # an older refund whose answer was lost an hour ago (CMI never made it): the refresh
+    # asks for the history because of it, and settles it
+    old = Operation.objects.create(
+        payment=captured, kind="refund", amount=Decimal(10), key="old", state=Operation.UNKNOWN
+    )
+    Operation.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    monkeypatch.setattr(sync, "_ask", slow_ask)
+    with pytest.raises(services.OperationPendingError, match="refresh again"):
+        services.refresh(captured)
+    operation = captured.operations.get(key="lost")
+    assert operation.state == Operation.UNKNOWN  # not settled from an answer older than it
+    with pytest.raises(services.OperationPendingError):  # its key stays blocked
+        services.refund(captured, Decimal(20), key="lost")
     assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth", "Credit"]
