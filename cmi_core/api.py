@@ -706,7 +706,14 @@ class CMIClient:
             response.close()
 
     def _check(self, operation: str, oid: str, root: Element) -> APIResult:
-        """Build the result; raise APIError (or OrderNotFoundError) unless it is approved."""
+        """Build the result; raise APIError (or OrderNotFoundError) unless it is approved.
+
+        An approval must prove the operation asked for (:meth:`_prove`). For a capture,
+        void or refund, a refusal (which tells the shop nothing was done) must be one: a
+        ``Response`` that is not ``Approved`` and a ``ProcReturnCode`` that is not 00;
+        anything else (no ``Response``, ``Declined`` with 00) is an APITransportError
+        whose outcome is unknown.
+        """
         result = self._result(operation, oid, root)
         what = _WHAT[operation]
         not_found = result.proc_return_code == "99" and bool(_NOT_FOUND.search(result.err_msg))
@@ -719,6 +726,13 @@ class CMIClient:
                 result.proc_return_code,
             )
             return result
+        if operation in _MONEY_OPERATIONS and (
+            not result.response or result.proc_return_code == "00"
+        ):
+            # a refusal says nothing was done (the shop may ask again): only a clear one is
+            raise self._unreadable(
+                operation, oid, "an answer that neither approves nor clearly refuses"
+            )
         code = result.error_code or (
             f"ProcReturnCode {result.proc_return_code}" if result.proc_return_code else ""
         )

@@ -127,3 +127,29 @@ def test_a_refusal_for_another_order_stays_a_refusal(
     with pytest.raises(APIError) as caught:
         client.void("ORDER-1")
     assert not isinstance(caught.value, APITransportError)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        cc5(response="Declined", proc="00"),
+        cc5(response="", proc="99"),
+        '<?xml version="1.0" encoding="UTF-8"?><CC5Response></CC5Response>',
+    ],
+    ids=["declined-with-00", "no-response", "empty"],
+)
+@pytest.mark.parametrize("call", list(MONEY.values()), ids=list(MONEY))
+def test_an_answer_that_is_not_a_clear_refusal_is_an_unknown_outcome(
+    client: CMIClient,
+    mocked: responses.RequestsMock,
+    call: Callable[[CMIClient], object],
+    body: str,
+) -> None:
+    """A refusal means nothing was done, so the shop may send the operation again: only
+    an answer that says so (``Declined`` or ``Error``, ProcReturnCode not 00) is one."""
+    mocked.add(responses.POST, API_URL, body=body)
+    with pytest.raises(APITransportError) as caught:
+        call(client)
+    assert caught.value.retryable is False
+    assert "outcome is unknown" in str(caught.value)
+    assert len(mocked.calls) == 1
