@@ -210,12 +210,20 @@ def open_money_operations(payment: Payment) -> list[Operation]:
 
 
 def _begin(
-    payment: Payment, kind: str, event: Event, *, amount: Decimal | None, user: str, key: str | None
+    payment: Payment,
+    kind: str,
+    event: Event,
+    *,
+    amount: Decimal | None,
+    user: str,
+    key: str | None,
+    uncaptured: bool = False,
 ) -> tuple[Operation, CMIConfig, bool]:
     """Step 1: record the intent (``pending``) and commit it, or refuse; nothing is sent.
 
-    Returns the operation, the config and whether it is a new intent to send (False: the
-    key already succeeded, its operation is returned as is).
+    ``uncaptured``: refuse (TransitionError) once anything is captured, decided under the
+    lock. Returns the operation, the config and whether it is a new intent to send (False:
+    the key already succeeded, its operation is returned as is).
     """
     with transaction.atomic():
         locked = lock_payment(payment.pk)
@@ -246,6 +254,10 @@ def _begin(
                 f"a {first.kind} of this payment is {first.state} ({_OPEN_TEXT[first.state]})",
             )
         before = locked.status
+        if uncaptured and before.captured:
+            raise TransitionError(
+                locked.state, kind, "money was captured: only a refund gives it back"
+            )
         promised = before
         for pending in open_ops:  # refunds only: what they promise is no longer refundable
             promised = apply(promised, Event.refund(pending.amount or Decimal(0)))
@@ -341,6 +353,7 @@ def _operate(
     user: str,
     key: str | None,
     source: Source,
+    uncaptured: bool = False,
 ) -> Operation:
     """A money-moving operation, sent to CMI at most once per intent.
 
@@ -362,7 +375,9 @@ def _operate(
     started = time.monotonic()
     while True:
         try:
-            operation, config, new = _begin(payment, kind, event, amount=amount, user=user, key=key)
+            operation, config, new = _begin(
+                payment, kind, event, amount=amount, user=user, key=key, uncaptured=uncaptured
+            )
             break
         except _SameKeyInFlightError as exc:  # a double click, a retry: wait for the first one
             limit = in_flight(get_config(payment.config_key)).total_seconds()
@@ -412,9 +427,18 @@ def capture(
 
 
 def void(
-    payment: Payment, *, user: str = "", key: str | None = None, source: Source = "staff"
+    payment: Payment,
+    *,
+    user: str = "",
+    key: str | None = None,
+    source: Source = "staff",
+    uncaptured: bool = False,
 ) -> Operation:
-    """Cancel the authorisation or a same-day capture (guide §5.4)."""
+    """Cancel the authorisation or a same-day capture (guide §5.4).
+
+    ``uncaptured``: only an authorisation, never a capture (TransitionError once anything
+    is captured, checked under the payment's lock: a capture racing the request counts).
+    """
     return _operate(
         payment,
         "void",
@@ -424,6 +448,7 @@ def void(
         user=user,
         key=key,
         source=source,
+        uncaptured=uncaptured,
     )
 
 

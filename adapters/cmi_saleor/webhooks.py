@@ -620,7 +620,9 @@ def transaction_cancel(installation: SaleorInstallation, payload: Payload) -> An
     return _operate(
         "CANCEL",
         "CANCEL_REQUEST",
-        lambda p, amount, key: services.void(p, user="saleor", key=key, source="platform"),
+        lambda p, amount, key: services.void(
+            p, user="saleor", key=key, source="platform", uncaptured=True
+        ),
         installation,
         payload,
     )

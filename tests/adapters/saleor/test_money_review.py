@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cmi_django import services
 from cmi_django.models import Operation, Payment
 from cmi_saleor import hooks
 from cmi_saleor.models import ChannelConfiguration
@@ -96,3 +97,31 @@ def test_a_charge_cmi_made_is_a_success_even_when_the_hook_fails_after(
     again = send(client, saleor, CHARGE, payload).json()
     assert again["result"] == "CHARGE_SUCCESS"
     assert Operation.objects.filter(kind="capture").count() == 1
+
+
+def test_a_cancel_racing_a_charge_does_not_void_the_capture(
+    client: Client,
+    saleor: FakeSaleor,
+    sandbox: Sandbox,
+    app: ChannelConfiguration,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Saleor's cancel is refused once money is captured (Saleor would book a canceled
+    authorization and still show the capture as charged). That check read the payment
+    without its lock: a charge landing between the check and the void let CMI void the
+    capture while Saleor kept it as charged."""
+    app.capture_mode = "manual"
+    app.save()
+    transaction, oid = authorised(client, saleor, sandbox)
+    void = services.void
+
+    def charge_lands_first(payment: Payment, **kwargs: Any) -> Operation:
+        services.capture(Payment.objects.get(pk=payment.pk), key="the-charge")
+        return void(payment, **kwargs)
+
+    monkeypatch.setattr(services, "void", charge_lands_first)
+    payload = action_payload(transaction, "CANCEL", "120.50")
+    answer = send(client, saleor, "TRANSACTION_CANCELATION_REQUESTED", payload).json()
+    assert answer["result"] == "CANCEL_FAILURE", answer
+    assert sandbox.order(oid).state == "POST"  # the capture stands
+    assert not Operation.objects.filter(kind="void").exists()
