@@ -333,6 +333,8 @@ _WHAT = {
     "ORDERSTATUS": "status query",
     "ORDERHISTORY": "history query",
 }
+#: The operations that move money: sent once, their lost answer an unknown outcome.
+_MONEY_OPERATIONS = frozenset({"PostAuth", "Void", "Credit"})
 
 
 class CMIClient:
@@ -704,11 +706,19 @@ class CMIClient:
             response.close()
 
     def _check(self, operation: str, oid: str, root: Element) -> APIResult:
-        """Build the result; raise APIError (or OrderNotFoundError) unless it is approved."""
+        """Build the result; raise APIError (or OrderNotFoundError) unless it is approved.
+
+        An approval must prove the operation asked for (:meth:`_prove`). For a capture,
+        void or refund, a refusal (which tells the shop nothing was done) must be one: a
+        ``Response`` that is not ``Approved`` and a ``ProcReturnCode`` that is not 00;
+        anything else (no ``Response``, ``Declined`` with 00) is an APITransportError
+        whose outcome is unknown.
+        """
         result = self._result(operation, oid, root)
         what = _WHAT[operation]
         not_found = result.proc_return_code == "99" and bool(_NOT_FOUND.search(result.err_msg))
         if result.approved and not not_found:
+            self._prove(operation, oid, result)
             _log.debug(
                 "CMI %s of order %s: approved (ProcReturnCode %s)",
                 what,
@@ -716,6 +726,13 @@ class CMIClient:
                 result.proc_return_code,
             )
             return result
+        if operation in _MONEY_OPERATIONS and (
+            not result.response or result.proc_return_code == "00"
+        ):
+            # a refusal says nothing was done (the shop may ask again): only a clear one is
+            raise self._unreadable(
+                operation, oid, "an answer that neither approves nor clearly refuses"
+            )
         code = result.error_code or (
             f"ProcReturnCode {result.proc_return_code}" if result.proc_return_code else ""
         )
@@ -737,6 +754,27 @@ class CMIClient:
             error_code=result.error_code,
             retryable=False,
         )
+
+    def _prove(self, operation: str, oid: str, result: APIResult) -> None:
+        """An ``Approved`` answer must be about the order asked for (its ``OrderId``, when
+        it names one) and, for a capture, void or refund, carry ``ProcReturnCode`` 00
+        when it carries one (guide §5; docs/protocol.md#the-xml-api). One that contradicts
+        itself or names another order proves nothing: an APITransportError (for a money
+        operation, its outcome is unknown and it is settled from CMI's history, never
+        taken as done nor sent again).
+        """
+        if result.order_id and result.order_id != oid.strip():
+            raise self._unreadable(operation, oid, "an approval whose OrderId is another order's")
+        if (
+            operation in _MONEY_OPERATIONS
+            and result.proc_return_code
+            and result.proc_return_code != "00"
+        ):
+            raise self._unreadable(
+                operation,
+                oid,
+                f"an approval with ProcReturnCode {result.proc_return_code!r}, not 00",
+            )
 
     def _result(self, operation: str, oid: str, root: Element) -> APIResult:
         """Read the answer's fields; refuse over-long identifiers, cut over-long text.
@@ -793,7 +831,7 @@ class CMIClient:
         what = _WHAT[operation]
         unknown = (
             "; the outcome is unknown: check the order's status before trying again"
-            if operation in ("PostAuth", "Void", "Credit")
+            if operation in _MONEY_OPERATIONS
             else ""
         )
         _log.debug("CMI %s of order %s: answer refused (%s)", what, oid, reason)

@@ -40,13 +40,16 @@ from cmi_core import (
     CallbackResult,
     CMIClient,
     CMIConfig,
+    ConfigurationError,
     Event,
     PaymentState,
     PaymentStatus,
     TransitionError,
+    ValidationError,
     apply,
 )
 from cmi_core.jsonable import jsonable
+from cmi_core.money import check_amount, get_currency
 from cmi_django.changes import error_text, notify, source_of
 from cmi_django.config import get_config
 from cmi_django.hooks import Source
@@ -194,8 +197,10 @@ def lock_payment(pk: int) -> Payment:
 
 
 def in_flight(config: CMIConfig) -> timedelta:
-    """How long a pending operation's call may still be running (connect + read timeouts)."""
-    return timedelta(seconds=2 * config.http_timeout + 5)
+    """How long a pending operation's call may still be running: its whole deadline
+    (``api_deadline``), or connect + read timeouts if longer, plus a margin. Until then
+    no refresh settles it from CMI's history (which may not show it yet)."""
+    return timedelta(seconds=max(2 * config.http_timeout, config.api_deadline) + 5)
 
 
 def open_money_operations(payment: Payment) -> list[Operation]:
@@ -205,12 +210,20 @@ def open_money_operations(payment: Payment) -> list[Operation]:
 
 
 def _begin(
-    payment: Payment, kind: str, event: Event, *, amount: Decimal | None, user: str, key: str | None
+    payment: Payment,
+    kind: str,
+    event: Event,
+    *,
+    amount: Decimal | None,
+    user: str,
+    key: str | None,
+    uncaptured: bool = False,
 ) -> tuple[Operation, CMIConfig, bool]:
     """Step 1: record the intent (``pending``) and commit it, or refuse; nothing is sent.
 
-    Returns the operation, the config and whether it is a new intent to send (False: the
-    key already succeeded, its operation is returned as is).
+    ``uncaptured``: refuse (TransitionError) once anything is captured, decided under the
+    lock. Returns the operation, the config and whether it is a new intent to send (False:
+    the key already succeeded, its operation is returned as is).
     """
     with transaction.atomic():
         locked = lock_payment(payment.pk)
@@ -241,6 +254,10 @@ def _begin(
                 f"a {first.kind} of this payment is {first.state} ({_OPEN_TEXT[first.state]})",
             )
         before = locked.status
+        if uncaptured and before.captured:
+            raise TransitionError(
+                locked.state, kind, "money was captured: only a refund gives it back"
+            )
         promised = before
         for pending in open_ops:  # refunds only: what they promise is no longer refundable
             promised = apply(promised, Event.refund(pending.amount or Decimal(0)))
@@ -265,13 +282,15 @@ def _record(
 ) -> Exception | None:
     """Step 3: CMI accepted: apply the event and mark the operation, in one short lock.
 
-    An operation settled meanwhile (by :func:`refresh`) is left as it is. Returns the
-    platform hook's failure, if any (CMI's change is recorded all the same).
+    An operation a :func:`refresh` settled as succeeded meanwhile is left as it is; one it
+    settled as failed (CMI's history did not show it yet) is recorded as done: CMI's
+    approval is the proof. Returns the platform hook's failure, if any (CMI's change is
+    recorded all the same).
     """
     with transaction.atomic():
         locked = lock_payment(operation.payment_id)
         current = Operation.objects.select_for_update().get(pk=operation.pk)
-        if current.state != Operation.PENDING:
+        if current.state == Operation.SUCCEEDED:
             return None
         before = locked.status
         current.state, current.succeeded = Operation.SUCCEEDED, True
@@ -298,7 +317,9 @@ def _record(
 
 def _fail(operation: Operation, exc: Exception) -> None:
     """CMI's call failed: ``failed`` when CMI surely did nothing, else ``unknown``."""
-    if isinstance(exc, APIError):
+    if isinstance(exc, (ValidationError, ConfigurationError)):  # refused before sending
+        sure, response, error = True, {"error": type(exc).__name__}, str(exc)
+    elif isinstance(exc, APIError):
         sure = not isinstance(exc, APITransportError) or exc.retryable  # retryable: not sent
         response, error = api_error_record(exc), str(exc)
     else:
@@ -332,6 +353,7 @@ def _operate(
     user: str,
     key: str | None,
     source: Source,
+    uncaptured: bool = False,
 ) -> Operation:
     """A money-moving operation, sent to CMI at most once per intent.
 
@@ -346,10 +368,16 @@ def _operate(
     gets the succeeded operation, sends anew after a failure, or
     :class:`OperationPendingError` when the outcome is still unknown.
     """
+    if isinstance(amount, Decimal) and amount.is_finite() and amount > 0:
+        # what CMI cannot carry (more decimals than the currency, too many digits) is
+        # refused now: once recorded, a call that fails to format it would be "unknown"
+        check_amount(amount, get_currency(payment.currency))
     started = time.monotonic()
     while True:
         try:
-            operation, config, new = _begin(payment, kind, event, amount=amount, user=user, key=key)
+            operation, config, new = _begin(
+                payment, kind, event, amount=amount, user=user, key=key, uncaptured=uncaptured
+            )
             break
         except _SameKeyInFlightError as exc:  # a double click, a retry: wait for the first one
             limit = in_flight(get_config(payment.config_key)).total_seconds()
@@ -399,9 +427,18 @@ def capture(
 
 
 def void(
-    payment: Payment, *, user: str = "", key: str | None = None, source: Source = "staff"
+    payment: Payment,
+    *,
+    user: str = "",
+    key: str | None = None,
+    source: Source = "staff",
+    uncaptured: bool = False,
 ) -> Operation:
-    """Cancel the authorisation or a same-day capture (guide §5.4)."""
+    """Cancel the authorisation or a same-day capture (guide §5.4).
+
+    ``uncaptured``: only an authorisation, never a capture (TransitionError once anything
+    is captured, checked under the payment's lock: a capture racing the request counts).
+    """
     return _operate(
         payment,
         "void",
@@ -411,6 +448,7 @@ def void(
         user=user,
         key=key,
         source=source,
+        uncaptured=uncaptured,
     )
 
 

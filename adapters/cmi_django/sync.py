@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -103,21 +104,25 @@ def check_status(payment: Payment) -> StatusCheck:
         return _check(client, payment)
 
 
-def _settle(locked: Payment, answer: _Answer, config: CMIConfig) -> list[Operation]:
+def _settle(
+    locked: Payment, answer: _Answer, config: CMIConfig, asked_at: datetime
+) -> list[Operation]:
     """Decide the open money operations from CMI's answer (rows changed, not saved).
 
     Refunds are matched by amount to the Credit lines of CMI's history that no succeeded
     refund accounts for; a capture succeeded when CMI captured more than the shop knows;
     a void when CMI's order is VOID. What CMI's history does not show did not happen (the
-    call's deadline has passed), so it is ``failed``. Nothing is ever sent again. A
-    ``pending`` operation still within its call's deadline raises
-    :class:`OperationPendingError`: its call may still be running.
+    call's deadline has passed), so it is ``failed``. Nothing is ever sent again. An open
+    operation whose call's deadline had not passed when CMI was asked (``asked_at``),
+    ``pending`` or ``unknown``, raises :class:`OperationPendingError`: CMI's answer may
+    predate what that call did (an ``unknown`` one too: its answer was lost, not its
+    effect).
     """
     open_ops = open_money_operations(locked)
     if not open_ops:
         return []
-    horizon = timezone.now() - in_flight(config)
-    young = [o for o in open_ops if o.state == Operation.PENDING and o.created_at > horizon]
+    horizon = asked_at - in_flight(config)
+    young = [o for o in open_ops if o.created_at > horizon]
     needs_history = any(o.kind == "refund" for o in open_ops) and answer.order is not None
     if young or (needs_history and answer.history is None):
         raise OperationPendingError(
@@ -164,9 +169,12 @@ def refresh(payment: Payment, *, user: str = "", source: str = "refresh") -> Ope
     (``pending`` past their call's deadline, or ``unknown``) captures, voids and refunds
     are settled from CMI's order history (:func:`_settle`), never by sending them again.
     CMI is asked with no transaction of ours open; its answer is applied under a short
-    lock. A report the state machine refuses raises :class:`cmi_core.TransitionError`
-    after recording the failed operation (:class:`OperationPendingError` while an
-    operation's call may still be running); CMI's own errors raise
+    lock, and only if the payment did not change meanwhile (a capture, a refund, a
+    callback recorded while CMI was asked: the answer may predate it, and applying it
+    would undo it in the shop; :class:`OperationPendingError`, refresh again). A report
+    the state machine refuses raises :class:`cmi_core.TransitionError` after recording
+    the failed operation (:class:`OperationPendingError` while an operation's call may
+    still be running); CMI's own errors raise
     :class:`cmi_core.APIError` likewise. An approval learned this way (the payment was
     not paid, CMI says it is) goes through :func:`approve_without_callback` with
     ``source`` (``"refresh"``, ``"reconcile"``, ``"saleor-process"``...): manual capture
@@ -177,6 +185,8 @@ def refresh(payment: Payment, *, user: str = "", source: str = "refresh") -> Ope
     """
     config = api_config(payment)
     record: dict[str, Any] = {"payment": payment, "kind": "status", "user": user[:150]}
+    asked = Payment.objects.get(pk=payment.pk).status  # what CMI's answer is compared to
+    asked_at = timezone.now()
     try:
         with CMIClient(config) as client:
             answer = _ask(client, payment, history=bool(open_money_operations(payment)))
@@ -192,7 +202,14 @@ def refresh(payment: Payment, *, user: str = "", source: str = "refresh") -> Ope
         locked = lock_payment(payment.pk)
         record["payment"] = locked
         try:
-            settled = _settle(locked, answer, config)
+            if locked.status != asked:  # changed while CMI was asked: the answer is stale
+                raise OperationPendingError(
+                    locked.state,
+                    "status_sync",
+                    "the payment changed while CMI was asked (an operation or a callback "
+                    "meanwhile); refresh again",
+                )
+            settled = _settle(locked, answer, config, asked_at)
             event = status_event(answer.order, answer.history)
             before = locked.status
             after = apply(before, event)

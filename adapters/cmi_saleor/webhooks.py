@@ -499,6 +499,26 @@ def _pending_answer(
     return {"pspReference": request.psp_reference, "actions": []}
 
 
+def _unusable_amount(action: Payload, amount: Decimal | None, payment: Payment) -> str:
+    """Why a charge's or a refund's ``action`` cannot be acted on, or "".
+
+    Saleor always says how much, in the transaction's currency: an amount missing, not a
+    number, zero or negative, or in another currency than the payment's, is not guessed
+    (an unreadable charge amount used to capture the whole authorisation).
+    """
+    if amount is None:
+        return "no usable amount in the request (a positive number is required)"
+    currency = _text(action.get("currency"))
+    if currency:
+        try:
+            same = get_currency(currency).numeric == payment.currency
+        except CMIError:
+            same = False
+        if not same:
+            return f"the request's currency {currency[:8]!r} is not this payment's"
+    return ""
+
+
 def _operate(
     prefix: str,
     request_type: str,
@@ -516,6 +536,10 @@ def _operate(
         return {**failure, "message": "unknown transaction"}
     payment = mapping.payment
     failure["pspReference"] = psp_reference(payment)
+    if prefix != "CANCEL":  # a void takes no amount: the whole authorisation is cancelled
+        refused = _unusable_amount(action, amount, payment)
+        if refused:
+            return {**failure, "message": refused}
     key = _idempotency_key(payload, request_type, amount)
     try:
         operation = call(payment, amount, key)  # source="platform": the answer tells Saleor
@@ -531,6 +555,20 @@ def _operate(
     except (CMIError, ImproperlyConfigured) as exc:
         logger.error("%s for %s failed: %s", prefix, payment.oid, exc)
         return {**failure, "message": f"failed: {type(exc).__name__}"}
+    except Exception as exc:  # answered from what was recorded, never a 500
+        # e.g. the platform hook raised after CMI accepted (the operation keeps the error):
+        # a 500 would tell Saleor the money did not move
+        logger.exception("%s for %s: unexpected error", prefix, payment.oid)
+        done = (
+            payment.operations.filter(kind=_KINDS[prefix], key=key, succeeded=True)
+            .order_by("-id")
+            .first()
+        )
+        payment.refresh_from_db()
+        if done is not None:
+            return _operation_answer(prefix, payment, done)
+        pending = _pending_answer(prefix, mapping, key, amount)
+        return pending or {**failure, "message": f"failed: {type(exc).__name__}"}
     payment.refresh_from_db()
     return _operation_answer(prefix, payment, operation)
 
@@ -582,7 +620,9 @@ def transaction_cancel(installation: SaleorInstallation, payload: Payload) -> An
     return _operate(
         "CANCEL",
         "CANCEL_REQUEST",
-        lambda p, amount, key: services.void(p, user="saleor", key=key, source="platform"),
+        lambda p, amount, key: services.void(
+            p, user="saleor", key=key, source="platform", uncaptured=True
+        ),
         installation,
         payload,
     )

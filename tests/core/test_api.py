@@ -191,8 +191,8 @@ def test_void_sends_void(client: CMIClient, mocked: responses.RequestsMock) -> N
 
 
 def test_values_are_xml_escaped(client: CMIClient, mocked: responses.RequestsMock) -> None:
-    reply(mocked)
     oid = "A<&>\"'B"
+    reply(mocked, cc5(order_id=oid))
     client.void(oid)
     body, root = sent(mocked)
     assert b"<OrderId>A&lt;&amp;&gt;&quot;&apos;B</OrderId>" in body
@@ -204,7 +204,7 @@ def test_values_are_xml_escaped(client: CMIClient, mocked: responses.RequestsMoc
 def test_non_ascii_order_id_is_sent_as_utf8(
     client: CMIClient, mocked: responses.RequestsMock
 ) -> None:
-    reply(mocked)
+    reply(mocked, cc5(order_id="commande-été-٣"))
     client.void("commande-été-٣")
     body, root = sent(mocked)
     assert "<OrderId>commande-été-٣</OrderId>".encode() in body
@@ -883,7 +883,7 @@ def test_requests_exception_is_chained_without_the_request(
 def test_debug_log_names_operation_order_and_outcome(
     client: CMIClient, mocked: responses.RequestsMock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    reply(mocked)
+    reply(mocked, cc5(order_id="ORDER-7"))
     reply(mocked, cc5(response="Declined", proc="99", extra={"ERRORCODE": "CORE-2508"}))
     caplog.set_level(logging.DEBUG, logger="cmi_core.api")
     client.capture("ORDER-7")
