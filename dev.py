@@ -146,6 +146,14 @@ def test(args: list[str]) -> None:
                 }
                 # The browser flows do not depend on the database: once is enough.
                 run([python, "-m", "pytest", "-q", "-m", "not browser", *extra, *paths], pg_env)
+                # Again with server-side binding and prepared statements, the
+                # configuration docs/django-layer.md describes (tests/adapters/dbsettings.py).
+                print(f"dev.py: {name} (PostgreSQL, prepared statements)", flush=True)
+                prepared_env = {**pg_env, "CMI_TEST_POSTGRES_PREPARED": "1"}
+                run(
+                    [python, "-m", "pytest", "-q", "-m", "not browser", *extra, *paths],
+                    prepared_env,
+                )
     finally:
         if postgres is not None:
             postgres.stop()  # type: ignore[attr-defined]

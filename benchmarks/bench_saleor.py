@@ -10,9 +10,12 @@ Each database in turn (both by default), each in a process of its own: SQLite in
 temporary file; PostgreSQL from ``CMI_BENCH_POSTGRES_DSN=postgresql://...`` (the benchmark
 creates and drops its own database there), else a throw-away server (``tests/pgserver.py``;
 ``--postgres`` is ``--databases postgres``). Then a summary of both.
-``--server-side-binding`` turns on Django's ``server_side_binding`` option for
-PostgreSQL (psycopg binds parameters on the server and prepares a statement run five
-times on a connection, so PostgreSQL plans the callback's statements once).
+``--prepared``: PostgreSQL with prepared statements, Django's ``OPTIONS``
+``{"server_side_binding": True, "prepare_threshold": 5}`` (psycopg binds the parameters on
+the server and prepares a statement run five times on a connection, so PostgreSQL parses
+and plans the callback's statements once per connection; Django turns psycopg's
+preparing off unless ``prepare_threshold`` is given, and with ``server_side_binding``
+alone nothing is prepared).
 
 **In process** (issue 16, goal 3: the first callback's own work <= 2.5 ms on PostgreSQL):
 ``--in-process`` first callbacks of distinct payments go through Django's WSGI handler in
@@ -108,12 +111,12 @@ def configure() -> None:
 
         databases = database_settings()
         databases["default"]["CONN_MAX_AGE"] = 300
-        if os.environ.get("CMI_BENCH_SERVER_SIDE_BINDING"):
+        if os.environ.get("CMI_BENCH_PREPARED"):
             # psycopg binds the parameters on the server and prepares a statement run
-            # five times (Django's OPTIONS, off by default): PostgreSQL then plans the
-            # callback's statements once per connection
+            # five times (Django's OPTIONS, both off by default): PostgreSQL then parses
+            # and plans the callback's statements once per connection
             options = databases["default"].setdefault("OPTIONS", {})
-            options["server_side_binding"] = True
+            options.update(server_side_binding=True, prepare_threshold=5)
     else:
         databases = {
             "default": {
@@ -799,9 +802,9 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--postgres", action="store_true", help="same as --databases postgres")
     parser.add_argument(
-        "--server-side-binding",
+        "--prepared",
         action="store_true",
-        help="PostgreSQL with Django's server_side_binding option (prepared statements)",
+        help="PostgreSQL with prepared statements (server_side_binding, prepare_threshold 5)",
     )
     parser.add_argument("--json-out", help=argparse.SUPPRESS)
     parser.add_argument(
@@ -811,8 +814,8 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"some of {','.join(PATHS)} (trivial is always measured)",
     )
     args = parser.parse_args(argv)
-    if args.server_side_binding:  # read by configure(), here and in gunicorn's workers
-        os.environ["CMI_BENCH_SERVER_SIDE_BINDING"] = "1"
+    if args.prepared:  # read by configure(), here and in gunicorn's workers
+        os.environ["CMI_BENCH_PREPARED"] = "1"
     if args.postgres:
         args.databases = "postgres"
     args.databases = [d for d in ("sqlite", "postgres") if d in args.databases.split(",")]

@@ -2,7 +2,12 @@
 
 ``CMI_TEST_DATABASE=postgres`` with ``CMI_TEST_POSTGRES_DSN=postgresql://user[:pw]@host:port/db``
 (what ``python3 dev.py test`` sets when it starts its throw-away server) selects
-PostgreSQL; anything else, SQLite (in memory during tests).
+PostgreSQL; anything else, SQLite (in memory during tests). With PostgreSQL,
+``CMI_TEST_POSTGRES_PREPARED=1`` also turns on Django's ``server_side_binding`` and
+psycopg's prepared statements (``prepare_threshold`` 5: a statement run five times on a
+connection is prepared; psycopg's own default, which Django turns off): the
+configuration docs/django-layer.md describes for shops with no pooler in the way.
+``dev.py test`` runs the Django layer's and Saleor's suites that way too.
 """
 
 from __future__ import annotations
@@ -14,6 +19,11 @@ from urllib.parse import unquote, urlsplit
 
 def using_postgres() -> bool:
     return os.environ.get("CMI_TEST_DATABASE", "").lower() in ("postgres", "postgresql")
+
+
+def prepared_statements() -> bool:
+    """PostgreSQL with server-side binding and prepared statements (module docstring)."""
+    return using_postgres() and os.environ.get("CMI_TEST_POSTGRES_PREPARED") == "1"
 
 
 def sqlite_database(name: str) -> dict[str, Any]:
@@ -48,5 +58,10 @@ def database_settings() -> dict[str, dict[str, Any]]:
             "PASSWORD": unquote(parts.password or ""),
             "HOST": parts.hostname,
             "PORT": str(parts.port or 5432),
+            "OPTIONS": (
+                {"server_side_binding": True, "prepare_threshold": 5}
+                if prepared_statements()
+                else {}
+            ),
         }
     }

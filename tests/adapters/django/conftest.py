@@ -14,13 +14,19 @@ from django.test import Client
 
 from cmi_core.sandbox import DEFAULT_MERCHANT, Sandbox
 from cmi_core.testing import make_callback
-from tests.adapters.dbsettings import using_postgres
+from tests.adapters.dbsettings import prepared_statements, using_postgres
 
 STORE_KEY = "TEST-STORE-KEY-0001"
 AMOUNT = Decimal("120.50")
 
 postgres_only = pytest.mark.skipif(
     not using_postgres(), reason="needs PostgreSQL (runs in dev.py's PostgreSQL pass)"
+)
+#: What Django's default binding does (psycopg's client-side binding: the folded BEGIN
+#: and COMMIT); not in dev.py's pass with prepared statements, which folds nothing.
+client_side_binding = pytest.mark.skipif(
+    prepared_statements(),
+    reason="Django's default client-side binding (not the prepared-statements pass)",
 )
 
 

@@ -22,7 +22,7 @@ from django.db import DatabaseError, OperationalError, connection, connections, 
 
 from tests.adapters.recorded import round_trips
 
-from .conftest import callback_for, postgres_only
+from .conftest import callback_for, client_side_binding, postgres_only
 
 pytestmark = [pytest.mark.django_db(transaction=True), postgres_only]
 
@@ -42,6 +42,7 @@ def in_step() -> None:
     assert raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
 
 
+@client_side_binding
 def test_a_callbacks_transaction_opens_with_its_read_and_closes_with_its_writes(
     payment: Payment,
 ) -> None:
@@ -64,6 +65,7 @@ def test_a_callbacks_transaction_opens_with_its_read_and_closes_with_its_writes(
     in_step()
 
 
+@client_side_binding
 def test_the_folded_begin_opens_a_real_transaction_and_locks_the_row(payment: Payment) -> None:
     """Between the read and the end of the block another connection cannot lock the
     row; once the block ends it can."""
@@ -167,6 +169,7 @@ def test_an_error_after_the_folded_read_rolls_back(payment: Payment) -> None:
     in_step()
 
 
+@client_side_binding
 def test_a_failing_read_leaves_the_connection_usable(payment: Payment) -> None:
     """The read with its BEGIN fails on the server (here: a lock it may not wait for):
     Django rolls back, psycopg's state follows, the next transaction works."""
@@ -203,6 +206,7 @@ def _lock_timeout(
     return execute(sql, params, many, context)
 
 
+@client_side_binding
 def test_begin_is_psycopgs_own_for_the_connections_settings() -> None:
     """The folded BEGIN carries the isolation level and access mode psycopg would send."""
     import psycopg
@@ -228,6 +232,7 @@ def test_begin_is_psycopgs_own_for_the_connections_settings() -> None:
         raw.autocommit = True
 
 
+@client_side_binding
 def test_no_fold_through_psycopgs_server_side_binding() -> None:
     """Cursors binding on the server cannot send two statements as one."""
     import psycopg
