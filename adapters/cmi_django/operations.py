@@ -21,6 +21,7 @@ returned :class:`~cmi_django.models.Operation`, and its hook can tell).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -354,6 +355,7 @@ def _operate(
     key: str | None,
     source: Source,
     uncaptured: bool = False,
+    within: float | None = None,
 ) -> Operation:
     """A money-moving operation, sent to CMI at most once per intent.
 
@@ -367,6 +369,13 @@ def _operate(
     Saleor's retry) waits for that call's outcome (at most the call's deadline): it then
     gets the succeeded operation, sends anew after a failure, or
     :class:`OperationPendingError` when the outcome is still unknown.
+
+    ``within``: the seconds the caller can wait in all (Saleor gives up on a webhook
+    after about 18 s and then books a failure for money CMI may have moved). The wait
+    for the same key's first call and this call's deadline (``api_deadline``,
+    ``http_timeout``) are cut to what is left of it: a call CMI has not answered by then
+    is given up, its outcome ``unknown`` (settled from CMI's history by a refresh, never
+    sent again), and the caller can answer "pending".
     """
     if isinstance(amount, Decimal) and amount.is_finite() and amount > 0:
         # what CMI cannot carry (more decimals than the currency, too many digits) is
@@ -381,6 +390,8 @@ def _operate(
             break
         except _SameKeyInFlightError as exc:  # a double click, a retry: wait for the first one
             limit = in_flight(get_config(payment.config_key)).total_seconds()
+            if within is not None:
+                limit = min(limit, within)
             if time.monotonic() - started > limit:
                 raise OperationPendingError(exc.state, exc.event, exc.reason) from None
             time.sleep(_POLL)
@@ -388,6 +399,13 @@ def _operate(
         payment.refresh_from_db()
         return operation
     sent = Payment.objects.get(pk=payment.pk)
+    if within is not None:  # what is left of the caller's wait, at least a second
+        left = max(within - (time.monotonic() - started), 1.0)
+        config = dataclasses.replace(
+            config,
+            api_deadline=min(config.api_deadline, left),
+            http_timeout=min(config.http_timeout, left),
+        )
     try:
         with CMIClient(config) as client:
             result = call(client, sent)
@@ -412,8 +430,10 @@ def capture(
     user: str = "",
     key: str | None = None,
     source: Source = "staff",
+    within: float | None = None,
 ) -> Operation:
-    """Capture (PostAuth) ``amount``, or everything authorised (guide §5.2)."""
+    """Capture (PostAuth) ``amount``, or everything authorised (guide §5.2).
+    ``within``: see :func:`_operate`."""
     return _operate(
         payment,
         "capture",
@@ -423,6 +443,7 @@ def capture(
         user=user,
         key=key,
         source=source,
+        within=within,
     )
 
 
@@ -433,11 +454,13 @@ def void(
     key: str | None = None,
     source: Source = "staff",
     uncaptured: bool = False,
+    within: float | None = None,
 ) -> Operation:
     """Cancel the authorisation or a same-day capture (guide §5.4).
 
     ``uncaptured``: only an authorisation, never a capture (TransitionError once anything
     is captured, checked under the payment's lock: a capture racing the request counts).
+    ``within``: see :func:`_operate`.
     """
     return _operate(
         payment,
@@ -449,6 +472,7 @@ def void(
         key=key,
         source=source,
         uncaptured=uncaptured,
+        within=within,
     )
 
 
@@ -459,8 +483,10 @@ def refund(
     user: str = "",
     key: str | None = None,
     source: Source = "staff",
+    within: float | None = None,
 ) -> Operation:
-    """Refund ``amount`` of what was captured (Credit, guide §5.3)."""
+    """Refund ``amount`` of what was captured (Credit, guide §5.3). ``within``: see
+    :func:`_operate`."""
     return _operate(
         payment,
         "refund",
@@ -470,4 +496,5 @@ def refund(
         user=user,
         key=key,
         source=source,
+        within=within,
     )

@@ -18,6 +18,11 @@
 - ``CMI_SALEOR_APP_ID`` (``"ma.cmi.payments"``) and ``CMI_SALEOR_APP_NAME`` (``"CMI"``):
   the manifest id (the payment gateway id storefronts use) and name.
 - ``CMI_SALEOR_HTTP_TIMEOUT`` (10): seconds for each call to Saleor.
+- ``CMI_SALEOR_ACTION_WITHIN`` (14): seconds a charge, refund or cancel request may wait
+  for CMI before the app answers Saleor "pending" (the operation then settles from CMI's
+  history and is reported). Saleor gives up on a webhook after 18 seconds (its
+  ``WEBHOOK_SYNC_TIMEOUT``, 20 in older versions) and books a failure, whatever CMI did;
+  keep this a few seconds below that.
 - ``CMI_SALEOR_JWKS_REFETCH_INTERVAL`` (60): seconds between two JWKS re-fetches caused by
   failed signatures made with a key id the stored JWKS has.
 - ``CMI_SALEOR_JWKS_UNKNOWN_KID_INTERVAL`` (5): the same for a key id the stored JWKS lacks
@@ -142,6 +147,11 @@ def origin(url: str) -> str:
 
 def http_timeout() -> float:
     return float(getattr(settings, "CMI_SALEOR_HTTP_TIMEOUT", 10))
+
+
+def action_within() -> float:
+    """Seconds a Saleor charge, refund or cancel waits for CMI (module docstring)."""
+    return float(getattr(settings, "CMI_SALEOR_ACTION_WITHIN", 14))
 
 
 def jwks_refetch_interval() -> float:

@@ -578,7 +578,7 @@ def transaction_charge(installation: SaleorInstallation, payload: Payload) -> An
         "CHARGE",
         "CHARGE_REQUEST",
         lambda p, amount, key: services.capture(
-            p, amount, user="saleor", key=key, source="platform"
+            p, amount, user="saleor", key=key, source="platform", within=conf.action_within()
         ),
         installation,
         payload,
@@ -589,7 +589,9 @@ def transaction_refund(installation: SaleorInstallation, payload: Payload) -> An
     def call(payment: Payment, amount: Decimal | None, key: str) -> Operation:
         if amount is None:
             raise TransitionError(payment.state, "refund", "no amount to refund")
-        return services.refund(payment, amount, user="saleor", key=key, source="platform")
+        return services.refund(
+            payment, amount, user="saleor", key=key, source="platform", within=conf.action_within()
+        )
 
     return _operate("REFUND", "REFUND_REQUEST", call, installation, payload)
 
@@ -621,7 +623,12 @@ def transaction_cancel(installation: SaleorInstallation, payload: Payload) -> An
         "CANCEL",
         "CANCEL_REQUEST",
         lambda p, amount, key: services.void(
-            p, user="saleor", key=key, source="platform", uncaptured=True
+            p,
+            user="saleor",
+            key=key,
+            source="platform",
+            uncaptured=True,
+            within=conf.action_within(),
         ),
         installation,
         payload,

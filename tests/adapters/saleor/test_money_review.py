@@ -9,6 +9,10 @@ CMI is not called. CMI is the emulator on a live server, as in test_end_to_end.
 
 from __future__ import annotations
 
+import threading
+import time
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -17,6 +21,7 @@ from cmi_django.models import Operation, Payment
 from cmi_saleor import hooks
 from cmi_saleor.models import ChannelConfiguration
 from django.test import Client
+from django.utils import timezone
 
 from cmi_core.sandbox import Sandbox
 from tests.adapters.saleor import test_end_to_end as e2e
@@ -125,3 +130,60 @@ def test_a_cancel_racing_a_charge_does_not_void_the_capture(
     assert answer["result"] == "CANCEL_FAILURE", answer
     assert sandbox.order(oid).state == "POST"  # the capture stands
     assert not Operation.objects.filter(kind="void").exists()
+
+
+@pytest.mark.usefixtures("app")
+def test_a_charge_cmi_answers_after_saleor_would_give_up_is_answered_pending_then_resolved(
+    client: Client,
+    saleor: FakeSaleor,
+    sandbox: Sandbox,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CMI captures, then answers after the time Saleor waits for a webhook (18 s; here
+    the app's budget is 1 s). Before, the app waited for CMI (up to its 30 s deadline):
+    Saleor booked a CHARGE_FAILURE for money CMI had captured, and staff asking again
+    (a new request, a new key) could move it twice. Now the app answers "pending" while
+    CMI is still answering, the operation is ``unknown`` (never sent again), and once
+    CMI's history shows the capture, Saleor hears CHARGE_SUCCESS under the same
+    reference."""
+    settings.CMI_SALEOR_ACTION_WITHIN = 1
+    ChannelConfiguration.objects.update(capture_mode="manual")
+    transaction, oid = authorised(client, saleor, sandbox)
+    answered_by_cmi = threading.Event()
+    handle = sandbox.api.handle
+
+    def acts_then_answers_late(body: bytes, content_type: str) -> bytes:
+        answer = handle(body, content_type)  # CMI acts at once...
+        if b"PostAuth" in body:
+            time.sleep(3)  # ...and its answer is slow to come back
+            answered_by_cmi.set()
+        return answer
+
+    monkeypatch.setattr(sandbox.api, "handle", acts_then_answers_late)
+    charge = action_payload(transaction, "CHARGE", "100.00", event_id="VHJhbnNhY3Rpb25FdmVudDo3")
+    answer = e2e.act(client, saleor, CHARGE, charge)
+    assert not answered_by_cmi.is_set()  # Saleor had its answer before CMI answered
+    assert "result" not in answer, answer  # pending: neither a failure nor a success
+    assert answer["pspReference"]
+    assert sandbox.order(oid).state == "POST"
+    operation = Operation.objects.get(kind="capture")
+    assert operation.state == Operation.UNKNOWN
+    assert saleor.pending(transaction["id"]) == {"charge": Decimal("100.00")}
+
+    # Saleor delivers the same request again: the same pending answer, nothing re-sent
+    again = e2e.act(client, saleor, CHARGE, charge)
+    assert again == answer
+    assert Operation.objects.filter(kind="capture").count() == 1
+    assert answered_by_cmi.wait(10)
+
+    # the call's deadline long past, a refresh settles it from CMI's history
+    Operation.objects.filter(pk=operation.pk).update(
+        created_at=timezone.now() - timedelta(minutes=10)
+    )
+    services.refresh(Payment.objects.get(oid=oid), user="cron", source="reconcile")
+    assert saleor.pending(transaction["id"]) == {}
+    resolution = [r for r in saleor.reports if r["pspReference"] == answer["pspReference"]]
+    assert [r["type"] for r in resolution] == ["CHARGE_SUCCESS"]
+    assert [r["type"] for r in saleor.reports].count("CHARGE_SUCCESS") == 1
+    assert e2e.books(saleor, transaction)[1] == Decimal("100.00")
