@@ -7,6 +7,7 @@ CMI is the emulator (``cmi_core.sandbox``), its ledger the proof of what was sen
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -226,3 +227,28 @@ def test_a_refresh_does_not_settle_a_refund_sent_after_it_asked_cmi(
     with pytest.raises(services.OperationPendingError):  # its key stays blocked
         services.refund(captured, Decimal(20), key="lost")
     assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth", "Credit"]
+
+
+def test_a_caller_that_can_wait_briefly_is_told_pending_not_held_for_the_whole_deadline(
+    captured: Payment, sandbox_settings: Sandbox
+) -> None:
+    """The same key's first call is still running (a pending operation created now):
+    a caller with ``within`` (Saleor, which gives up after 18 s) gets
+    :class:`OperationPendingError` after about that long, not after the call's whole
+    deadline (35 s here), and nothing is sent."""
+    first = Operation.objects.create(
+        payment=captured,
+        kind="refund",
+        amount=Decimal("10.00"),
+        key="K-1",
+        user="saleor",
+        state=Operation.PENDING,
+        succeeded=False,
+    )
+    sent = ledger(sandbox_settings, captured.oid)
+    started = time.monotonic()
+    with pytest.raises(services.OperationPendingError):
+        services.refund(captured, Decimal("10.00"), key="K-1", within=0.5)
+    assert time.monotonic() - started < 10  # the call's deadline is 35 s
+    assert list(Operation.objects.filter(payment=captured)) == [first]
+    assert ledger(sandbox_settings, captured.oid) == sent
