@@ -12,6 +12,9 @@ Always:
 - ``cmi_saleor.E003``: ``CMI_SALEOR_APP_URL`` is not an absolute http(s) URL.
 - ``cmi_saleor.E004``: ``cmi_saleor.urls`` (CMI's callback, guide §4.2) is not mounted.
 - ``cmi_saleor.E005``: one of the two allow-lists is not a list of strings.
+- ``cmi_saleor.E006``: ``CMI_SALEOR_ACTION_WITHIN`` is not a number of seconds above 0
+  and below 18 (Saleor gives up on a charge, refund or cancel after 18 s and books a
+  failure, whatever CMI did: the app must answer before that).
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ from django.core.exceptions import ImproperlyConfigured
 from cmi_saleor import conf
 
 __all__ = ["check_saleor"]
+
+#: Seconds Saleor waits for a transaction action webhook (``WEBHOOK_SYNC_TIMEOUT``'s read
+#: timeout; 20 in older versions).
+_SALEOR_GIVES_UP = 18
 
 _LISTS = {
     "CMI_SALEOR_ALLOWED_API_URLS": (
@@ -75,4 +82,23 @@ def check_saleor(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
     except ImproperlyConfigured as exc:
         errors.append(checks.Error(str(exc), id="cmi_saleor.E003"))
     errors.extend(callback_unmounted("cmi_saleor:callback", "cmi_saleor.E004", "cmi_saleor.urls"))
+    errors.extend(_action_within())
     return errors
+
+
+def _action_within() -> list[checks.CheckMessage]:
+    try:
+        seconds = conf.action_within()
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if 0 < seconds < _SALEOR_GIVES_UP:  # NaN fails this too
+        return []
+    return [
+        checks.Error(
+            f"CMI_SALEOR_ACTION_WITHIN must be a number of seconds above 0 and below "
+            f"{_SALEOR_GIVES_UP}: Saleor gives up on a charge, refund or cancel after "
+            f"{_SALEOR_GIVES_UP} s and books a failure, whatever CMI did.",
+            hint="Leave it unset (14) or set a few seconds below 18.",
+            id="cmi_saleor.E006",
+        )
+    ]

@@ -157,6 +157,20 @@ def test_other_saleor_check_errors(settings: Any) -> None:
     assert "cmi_django.E006" in found
 
 
+@pytest.mark.parametrize("value", [0, -1, 18, 30, "soon", float("nan")])
+def test_an_action_wait_saleor_would_not_see_the_end_of_is_a_check_error(
+    settings: Any, value: Any
+) -> None:
+    """The app must answer a charge, refund or cancel before Saleor gives up (18 s)."""
+    assert "cmi_saleor.E006" not in ids()  # unset: 14 s
+    settings.CMI_SALEOR_ACTION_WITHIN = value
+    (found,) = [m for m in checks.run_checks() if m.id == "cmi_saleor.E006"]
+    assert found.level == checks.ERROR
+    assert "CMI_SALEOR_ACTION_WITHIN" in found.msg
+    settings.CMI_SALEOR_ACTION_WITHIN = 10
+    assert "cmi_saleor.E006" not in ids()
+
+
 urlpatterns: list[Any] = []  # a URLconf without the app's URLs, for the check above
 
 
