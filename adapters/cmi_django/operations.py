@@ -285,8 +285,10 @@ def _record(
 
     An operation a :func:`refresh` settled as succeeded meanwhile is left as it is; one it
     settled as failed (CMI's history did not show it yet) is recorded as done: CMI's
-    approval is the proof. Returns the platform hook's failure, if any (CMI's change is
-    recorded all the same).
+    approval is the proof. If its key was sent again meanwhile (the failed settlement
+    freed it), CMI did it twice: this one gives its key up (the other one holds it), both
+    are recorded and the payment is flagged. Returns the platform hook's failure, if any
+    (CMI's change is recorded all the same).
     """
     with transaction.atomic():
         locked = lock_payment(operation.payment_id)
@@ -294,12 +296,32 @@ def _record(
         if current.state == Operation.SUCCEEDED:
             return None
         before = locked.status
+        twice = ""
+        if current.state == Operation.FAILED and current.key is not None:
+            other = (
+                Operation.objects.filter(
+                    payment_id=current.payment_id, kind=current.kind, key=current.key
+                )
+                .exclude(pk=current.pk)
+                .exclude(state=Operation.FAILED)
+                .first()
+            )
+            if other is not None:  # its key was freed and sent again: CMI acted twice
+                twice = (
+                    f"CMI approved a {current.kind} a refresh had settled as failed, after "
+                    f"the same request (key {current.key}) was sent again: it was done twice"
+                )
+                current.key, current.error = None, f"{twice} (see operation {other.pk})"[:1000]
         current.state, current.succeeded = Operation.SUCCEEDED, True
         current.response = jsonable(result)
         try:
             after = apply(before, event)
         except TransitionError as exc:  # CMI acted: keep its word, and ask staff to look
-            current.error = f"CMI accepted; not applied here: {exc.reason}"[:1000]
+            current.error = (
+                f"{twice + '; ' if twice else ''}CMI accepted; not applied here: {exc.reason}"[
+                    :1000
+                ]
+            )
             current.save()
             flag(
                 locked,
@@ -313,7 +335,11 @@ def _record(
             current.amount = after.captured - before.captured
         current.save()
         operation.refresh_from_db()
-        return notify_after_operation(locked, before, current, source=source)
+        raised = notify_after_operation(locked, before, current, source=source)
+        if twice:  # both are recorded, as CMI made them; staff gives one back or not
+            flag(locked, twice, source=source)
+            operation.refresh_from_db()
+        return raised
 
 
 def _fail(operation: Operation, exc: Exception) -> None:
