@@ -10,13 +10,32 @@ from typing import Any
 
 import pytest
 from cmi_django import operations, services
+from cmi_django.actions import staff_action
 from cmi_django.models import Operation, Payment
+from django.core.exceptions import ImproperlyConfigured
 
-from cmi_core import CMIClient, PaymentState
+from cmi_core import (
+    APITransportError,
+    CMIClient,
+    PaymentState,
+    TransitionError,
+    ValidationError,
+)
 from cmi_core.sandbox import Sandbox
 from tests.adapters.django.test_money_once import AMOUNT, ledger, seed_order
+from tests.adapters.django.testapp.hooks import RecordingHook
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def authorised(sandbox_settings: Sandbox, make_payment: Any) -> Payment:
+    """A payment authorised in the shop's database and PRE at the emulator."""
+    payment = make_payment()
+    Payment.objects.filter(pk=payment.pk).update(state="authorised", authorised_amount=AMOUNT)
+    payment.refresh_from_db()
+    seed_order(sandbox_settings, payment.oid, captured=False)
+    return payment
 
 
 @pytest.fixture
@@ -64,3 +83,35 @@ def test_a_late_approval_of_a_failed_refund_whose_key_was_sent_again_is_recorded
     done = captured.operations.filter(kind="refund", succeeded=True)
     assert done.count() == 2
     assert captured.operations.filter(kind="refund", key="K", succeeded=True).count() == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ImproperlyConfigured("EMAIL_HOST is not set"),
+        ValidationError("amount", "a receiver's own check"),
+        TransitionError("authorised", "capture", "a receiver's own bookkeeping"),
+        APITransportError("a receiver asked CMI something", retryable=True),
+    ],
+    ids=["improperly-configured", "validation", "transition", "api"],
+)
+def test_a_staff_capture_cmi_made_is_reported_accepted_whatever_the_hook_raises_after(
+    authorised: Payment,
+    sandbox_settings: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+) -> None:
+    """CMI captured; then the platform hook (or a shop's receiver) raised an error of a
+    kind staff_action also expects before sending. Staff was told "Not possible now",
+    "CMI refused" or "CMI could not be reached" for a capture CMI made: the next click, a
+    new form and key, could send a refund or capture again. The message says CMI
+    accepted it."""
+
+    def broken(self: Any, change: Any, effect: Any) -> None:
+        raise error
+
+    monkeypatch.setattr(RecordingHook, "on_captured", broken)
+    result = staff_action(authorised, "capture", "", user="staff", key="k")
+    assert "CMI accepted the capture" in result.message
+    assert authorised.state == PaymentState.CAPTURED
+    assert ledger(sandbox_settings, authorised.oid)[-1] == "PostAuth"
