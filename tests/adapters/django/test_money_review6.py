@@ -5,6 +5,7 @@ CMI is the emulator (``cmi_core.sandbox``), its ledger the proof of what was sen
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,7 @@ from cmi_django import operations, services
 from cmi_django.actions import staff_action
 from cmi_django.models import Operation, Payment
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 
 from cmi_core import (
     APITransportError,
@@ -115,3 +117,34 @@ def test_a_staff_capture_cmi_made_is_reported_accepted_whatever_the_hook_raises_
     assert "CMI accepted the capture" in result.message
     assert authorised.state == PaymentState.CAPTURED
     assert ledger(sandbox_settings, authorised.oid)[-1] == "PostAuth"
+
+
+def test_a_late_approval_already_counted_by_a_later_refresh_is_not_counted_twice(
+    captured: Payment, sandbox_settings: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refund A outlives its deadline: a refresh settles it ``failed`` (CMI's history did
+    not show it yet); a second refresh then finds CMI's Credit and takes CMI's refunded
+    total (20); then CMI's approval of A arrives. Applying it on top counted the 20 twice
+    (40 refunded in the shop and told to the platform, 20 at CMI). A is recorded as done,
+    the amounts stay CMI's, and staff is asked to look."""
+
+    class Late(CMIClient):
+        def refund(self, oid: str, amount: Decimal, currency: Any = None) -> Any:
+            # the call outlives its deadline; a refresh finds no Credit and fails it
+            Operation.objects.filter(kind="refund", state=Operation.PENDING).update(
+                created_at=timezone.now() - timedelta(hours=1)
+            )
+            services.refresh(Payment.objects.get(pk=captured.pk))
+            assert Operation.objects.get(kind="refund").state == Operation.FAILED
+            result = super().refund(oid, amount, currency)  # CMI refunds; its answer is slow
+            services.refresh(Payment.objects.get(pk=captured.pk))  # sees the Credit: 20
+            assert Payment.objects.get(pk=captured.pk).refunded_amount == Decimal(20)
+            return result
+
+    monkeypatch.setattr(operations, "CMIClient", Late)
+    operation = services.refund(captured, Decimal(20), key="late")
+    assert (operation.state, operation.succeeded) == (Operation.SUCCEEDED, True)
+    assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth", "Credit"]
+    captured.refresh_from_db()
+    assert captured.refunded_amount == Decimal(20)  # CMI's, once
+    assert captured.state == PaymentState.NEEDS_ATTENTION
