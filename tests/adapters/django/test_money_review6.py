@@ -148,3 +148,9 @@ def test_a_late_approval_already_counted_by_a_later_refresh_is_not_counted_twice
     captured.refresh_from_db()
     assert captured.refunded_amount == Decimal(20)  # CMI's, once
     assert captured.state == PaymentState.NEEDS_ATTENTION
+    services.refresh(captured)  # staff refreshes: CMI's amounts, out of NEEDS_ATTENTION
+    captured.refresh_from_db()
+    assert (captured.state, captured.refunded_amount) == (
+        PaymentState.PARTIALLY_REFUNDED,
+        Decimal(20),
+    )
