@@ -278,6 +278,15 @@ def _begin(
     return operation, config, True
 
 
+def _synced_since(operation: Operation) -> bool:
+    """Whether a refresh took CMI's amounts after the one that settled ``operation``
+    (open until then, so the first successful refresh after it settled it)."""
+    later = Operation.objects.filter(
+        payment_id=operation.payment_id, kind="status", succeeded=True, pk__gt=operation.pk
+    )
+    return later[:2].count() > 1
+
+
 def _record(
     operation: Operation, event: Event, result: APIResult, *, source: Source = "staff"
 ) -> Exception | None:
@@ -287,8 +296,9 @@ def _record(
     settled as failed (CMI's history did not show it yet) is recorded as done: CMI's
     approval is the proof. If its key was sent again meanwhile (the failed settlement
     freed it), CMI did it twice: this one gives its key up (the other one holds it), both
-    are recorded and the payment is flagged. Returns the platform hook's failure, if any
-    (CMI's change is recorded all the same).
+    are recorded and the payment is flagged. If a later refresh took CMI's amounts (which
+    may count it already), it is not applied again: the payment is flagged for a refresh.
+    Returns the platform hook's failure, if any (CMI's change is recorded all the same).
     """
     with transaction.atomic():
         locked = lock_payment(operation.payment_id)
@@ -296,8 +306,9 @@ def _record(
         if current.state == Operation.SUCCEEDED:
             return None
         before = locked.status
+        settled_failed = current.state == Operation.FAILED  # by a refresh, meanwhile
         twice = ""
-        if current.state == Operation.FAILED and current.key is not None:
+        if settled_failed and current.key is not None:
             other = (
                 Operation.objects.filter(
                     payment_id=current.payment_id, kind=current.kind, key=current.key
@@ -314,6 +325,20 @@ def _record(
                 current.key, current.error = None, f"{twice} (see operation {other.pk})"[:1000]
         current.state, current.succeeded = Operation.SUCCEEDED, True
         current.response = jsonable(result)
+        if settled_failed and _synced_since(current):
+            # a refresh after the one that failed it took CMI's amounts: they may count it
+            reason = (
+                f"CMI approved a {current.kind} of this payment after a refresh had settled "
+                "it as failed, and a later refresh took CMI's amounts: not counted again; "
+                "refresh to check"
+            )
+            if twice:
+                reason = f"{twice}; {reason}"
+            current.error = reason[:1000]
+            current.save()
+            flag(locked, reason[:500], source=source)
+            operation.refresh_from_db()
+            return None
         try:
             after = apply(before, event)
         except TransitionError as exc:  # CMI acted: keep its word, and ask staff to look
