@@ -278,6 +278,12 @@ def _begin(
     return operation, config, True
 
 
+def _flag_source(source: Source) -> Source:
+    """The source of a flag raised while recording an operation: the platform's own
+    request is answered with the operation, not the flag, so the hook must report it."""
+    return "sync" if source == "platform" else source
+
+
 def _synced_since(operation: Operation) -> bool:
     """Whether a refresh took CMI's amounts after the one that settled ``operation``
     (open until then, so the first successful refresh after it settled it)."""
@@ -336,7 +342,7 @@ def _record(
                 reason = f"{twice}; {reason}"
             current.error = reason[:1000]
             current.save()
-            flag(locked, reason[:500], source=source)
+            flag(locked, reason[:500], source=_flag_source(source))
             operation.refresh_from_db()
             return None
         try:
@@ -351,7 +357,7 @@ def _record(
             flag(
                 locked,
                 f"CMI accepted a {current.kind} the shop could not apply: {exc.reason}",
-                source=source,
+                source=_flag_source(source),
             )
             return None
         locked.set_status(after)
@@ -361,8 +367,12 @@ def _record(
         current.save()
         operation.refresh_from_db()
         raised = notify_after_operation(locked, before, current, source=source)
-        if twice:  # both are recorded, as CMI made them; staff gives one back or not
-            flag(locked, twice, source=source)
+        if settled_failed:  # who heard it failed (the platform, staff) must hear it was done
+            reason = twice or (
+                f"CMI approved a {current.kind} of this payment after a refresh had settled it "
+                "as failed (CMI's history did not show it yet): it was done"
+            )
+            flag(locked, reason, source=_flag_source(source))
             operation.refresh_from_db()
         return raised
 
