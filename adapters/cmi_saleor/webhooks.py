@@ -574,7 +574,7 @@ def _operate(
     key = _idempotency_key(payload, request_type, amount)
     try:
         operation = call(payment, amount, key)  # source="platform": the answer tells Saleor
-    except Exception as exc:  # noqa: BLE001 - every error is answered, never a 500
+    except Exception as exc:  # every error is answered, never a 500
         # First what was recorded: whatever raised after CMI accepted (the platform hook,
         # a shop's signal receiver, whatever it raises: ImproperlyConfigured, a CMIError)
         # must not tell Saleor the money did not move.
@@ -589,6 +589,7 @@ def _operate(
                 prefix,
                 payment.oid,
                 type(exc).__name__,
+                exc_info=exc,
             )
             payment.refresh_from_db()
             return _operation_answer(prefix, payment, done)
