@@ -154,3 +154,42 @@ def test_a_late_approval_already_counted_by_a_later_refresh_is_not_counted_twice
         PaymentState.PARTIALLY_REFUNDED,
         Decimal(20),
     )
+
+
+@pytest.mark.parametrize(
+    ("retryable", "state"),
+    [(False, Operation.UNKNOWN), (True, Operation.FAILED)],
+    ids=["cut-short-after-sending", "connect-timeout"],
+)
+def test_a_call_cut_short_by_within_is_never_sent_twice(
+    captured: Payment,
+    sandbox_settings: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    retryable: bool,
+    state: str,
+) -> None:
+    """``within`` cuts the call's deadline and timeouts; the call then gives up. Cut
+    short after sending, its outcome is ``unknown``: the same request again is refused
+    (pending), nothing re-sent. A connect timeout sent nothing: ``failed``, and the same
+    request again is sent once."""
+    seen: list[tuple[float, float]] = []
+
+    class Slow(CMIClient):
+        def refund(self, oid: str, amount: Decimal, currency: Any = None) -> Any:
+            seen.append((self._config.api_deadline, self._config.http_timeout))
+            raise APITransportError("gave up", retryable=retryable)
+
+    monkeypatch.setattr(operations, "CMIClient", Slow)
+    with pytest.raises(APITransportError):
+        services.refund(captured, Decimal(20), key="K", within=3)
+    assert max(seen[0]) <= 3  # deadline and timeouts cut to what the caller can wait
+    assert captured.operations.get(kind="refund").state == state
+    monkeypatch.setattr(operations, "CMIClient", CMIClient)
+    if retryable:
+        again = services.refund(captured, Decimal(20), key="K", within=3)
+        assert again.succeeded
+        assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth", "Credit"]
+    else:
+        with pytest.raises(services.OperationPendingError):
+            services.refund(captured, Decimal(20), key="K", within=3)
+        assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth"]
