@@ -42,3 +42,26 @@ def test_an_approved_no_record_found_is_an_unknown_outcome_not_a_refusal(
     assert caught.value.retryable is False
     assert "outcome is unknown" in str(caught.value)
     assert len(mocked.calls) == 1
+
+
+@pytest.mark.parametrize(
+    "order_id", ["  ORDER-1\n", "", None], ids=["surrounding-space", "empty", "absent"]
+)
+@pytest.mark.parametrize("call", list(MONEY.values()), ids=list(MONEY))
+def test_a_real_approval_is_still_a_success(
+    client: CMIClient,  # noqa: F811
+    mocked: responses.RequestsMock,  # noqa: F811
+    call: Callable[[CMIClient], object],
+    order_id: str | None,
+) -> None:
+    """The proof refuses no answer CMI gives for the order asked: its OrderId padded with
+    white space, empty, or left out are approvals (only another order's is not)."""
+    tag = "" if order_id is None else f"<OrderId>{order_id}</OrderId>"
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><CC5Response>'
+        f"{tag}<Response>Approved</Response><ProcReturnCode>00</ProcReturnCode>"
+        "<TransId>23253WmXE12345</TransId></CC5Response>"
+    )
+    mocked.add(responses.POST, API_URL, body=body)
+    result = call(client)
+    assert result.approved  # type: ignore[attr-defined]
