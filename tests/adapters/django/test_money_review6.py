@@ -193,3 +193,23 @@ def test_a_call_cut_short_by_within_is_never_sent_twice(
         with pytest.raises(services.OperationPendingError):
             services.refund(captured, Decimal(20), key="K", within=3)
         assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth"]
+
+
+def test_an_automatic_capture_cmi_made_is_not_flagged_as_failed_when_the_hook_raises(
+    authorised: Payment, sandbox_settings: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The capture after an approval learned without a callback: CMI captured, then the
+    platform hook raised. The payment was flagged "automatic capture ... failed", which
+    invites staff to capture by other means; the flag says CMI captured it."""
+
+    def broken(self: Any, change: Any, effect: Any) -> None:
+        raise RuntimeError("the platform broke")
+
+    monkeypatch.setattr(RecordingHook, "on_captured", broken)
+    operations.capture_after_approval(authorised.pk, "okurl")
+    assert ledger(sandbox_settings, authorised.oid)[-1] == "PostAuth"
+    authorised.refresh_from_db()
+    assert authorised.captured_amount == AMOUNT
+    assert authorised.state == PaymentState.NEEDS_ATTENTION
+    assert "failed" not in authorised.attention_reason.split(":")[0]
+    assert "CMI captured" in authorised.attention_reason
