@@ -107,8 +107,16 @@ def capture_after_approval(pk: int, label: str) -> None:
         )
     except Exception as exc:
         logger.exception("capture of %s after its approval (%s) failed", payment.oid, label)
+        done = payment.operations.filter(
+            kind="capture", key=f"{label}-capture", succeeded=True
+        ).exists()
         try:
-            reason = f"automatic capture after the {label} approval failed: {exc}"[:500]
+            reason = (
+                f"CMI captured the payment after the {label} approval, but the shop could "
+                f"not record it all: {exc}"
+                if done  # the hook raised after CMI's capture: not to be captured again
+                else f"automatic capture after the {label} approval failed: {exc}"
+            )[:500]
             flag(payment, reason, source=source)
         except Exception:
             logger.exception("could not flag payment %s", payment.oid)
