@@ -717,7 +717,9 @@ class CMIClient:
         result = self._result(operation, oid, root)
         what = _WHAT[operation]
         not_found = result.proc_return_code == "99" and bool(_NOT_FOUND.search(result.err_msg))
-        if result.approved and not not_found:
+        if result.approved and (not not_found or operation in _MONEY_OPERATIONS):
+            # a capture, void or refund "Approved" that also says "no record found" is no
+            # refusal (which would free it to be sent again): _prove finds it unknown
             self._prove(operation, oid, result)
             _log.debug(
                 "CMI %s of order %s: approved (ProcReturnCode %s)",

@@ -158,6 +158,26 @@ def _done(payment: Payment, action: str, operation: Operation) -> str:
     return texts[action] % {"amount": amount, "oid": isolate(payment.oid), "state": state}
 
 
+def _failed(payment: Payment, action: str, exc: Exception) -> ActionResult:
+    """What staff is told when ``action`` raised ``exc`` and CMI accepted nothing."""
+    if isinstance(exc, TransitionError):
+        return ActionResult(False, _("Not possible now: %(reason)s") % {"reason": exc.reason})
+    if isinstance(exc, APITransportError):
+        return ActionResult(
+            False, _("CMI could not be reached: %(error)s") % {"error": _api_text(exc)}
+        )
+    if isinstance(exc, APIError):
+        return ActionResult(False, _("CMI refused: %(message)s") % {"message": _api_text(exc)})
+    if isinstance(exc, ImproperlyConfigured):  # our own messages: the setting's name, no value
+        return ActionResult(False, str(exc)[:300])
+    if isinstance(exc, ValidationError):
+        return ActionResult(False, amount_error(exc, payment.currency))
+    logger.error("staff %s of CMI payment %s failed", action, payment.oid, exc_info=exc)
+    payment.refresh_from_db()
+    text = _("The %(action)s failed: see the server log.")
+    return ActionResult(False, text % {"action": _action_name(action)})
+
+
 def staff_action(
     payment: Payment,
     action: str,
@@ -202,33 +222,29 @@ def staff_action(
             operation = services.refund(payment, amount, user=user, key=key)
         else:
             operation = services.refresh(payment, user=user)
-    except TransitionError as exc:
-        return ActionResult(False, _("Not possible now: %(reason)s") % {"reason": exc.reason})
-    except APITransportError as exc:
-        return ActionResult(
-            False, _("CMI could not be reached: %(error)s") % {"error": _api_text(exc)}
-        )
-    except APIError as exc:
-        return ActionResult(False, _("CMI refused: %(message)s") % {"message": _api_text(exc)})
-    except ImproperlyConfigured as exc:  # our own messages: the setting's name, no value
-        return ActionResult(False, str(exc)[:300])
-    except ValidationError as exc:
-        return ActionResult(False, amount_error(exc, payment.currency))
-    except Exception:
-        logger.exception("staff %s of CMI payment %s failed", action, payment.oid)
+    except Exception as exc:  # every failure is told to staff, never a 500
+        # First what was recorded: whatever raised after CMI accepted (the platform hook, a
+        # shop's receiver; even a TransitionError, an APIError or ImproperlyConfigured)
+        # must not read as a refusal: staff would send it again under a new form's key.
         accepted = payment.operations.filter(id__gt=last, kind=kind, succeeded=True).exists()
-        payment.refresh_from_db()
         if accepted:
+            logger.error(
+                "staff %s of CMI payment %s: CMI accepted, then %s was raised",
+                action,
+                payment.oid,
+                type(exc).__name__,
+                exc_info=exc,
+            )
+            payment.refresh_from_db()
             text = _(
                 "CMI accepted the %(action)s (the payment is now %(state)s), but the shop "
                 "could not record it: see the server log."
             )
-        else:
-            text = _("The %(action)s failed: see the server log.")
-        return ActionResult(
-            False,
-            text % {"action": _action_name(action), "state": state_label(payment.state)},
-        )
+            return ActionResult(
+                False,
+                text % {"action": _action_name(action), "state": state_label(payment.state)},
+            )
+        return _failed(payment, action, exc)
     return ActionResult(True, _done(payment, action, operation), operation)
 
 

@@ -107,8 +107,16 @@ def capture_after_approval(pk: int, label: str) -> None:
         )
     except Exception as exc:
         logger.exception("capture of %s after its approval (%s) failed", payment.oid, label)
+        done = payment.operations.filter(
+            kind="capture", key=f"{label}-capture", succeeded=True
+        ).exists()
         try:
-            reason = f"automatic capture after the {label} approval failed: {exc}"[:500]
+            reason = (
+                f"CMI captured the payment after the {label} approval, but the shop could "
+                f"not record it all: {exc}"
+                if done  # the hook raised after CMI's capture: not to be captured again
+                else f"automatic capture after the {label} approval failed: {exc}"
+            )[:500]
             flag(payment, reason, source=source)
         except Exception:
             logger.exception("could not flag payment %s", payment.oid)
@@ -278,6 +286,21 @@ def _begin(
     return operation, config, True
 
 
+def _flag_source(source: Source) -> Source:
+    """The source of a flag raised while recording an operation: the platform's own
+    request is answered with the operation, not the flag, so the hook must report it."""
+    return "sync" if source == "platform" else source
+
+
+def _synced_since(operation: Operation) -> bool:
+    """Whether a refresh took CMI's amounts after the one that settled ``operation``
+    (open until then, so the first successful refresh after it settled it)."""
+    later = Operation.objects.filter(
+        payment_id=operation.payment_id, kind="status", succeeded=True, pk__gt=operation.pk
+    )
+    return later[:2].count() > 1
+
+
 def _record(
     operation: Operation, event: Event, result: APIResult, *, source: Source = "staff"
 ) -> Exception | None:
@@ -285,8 +308,11 @@ def _record(
 
     An operation a :func:`refresh` settled as succeeded meanwhile is left as it is; one it
     settled as failed (CMI's history did not show it yet) is recorded as done: CMI's
-    approval is the proof. Returns the platform hook's failure, if any (CMI's change is
-    recorded all the same).
+    approval is the proof. If its key was sent again meanwhile (the failed settlement
+    freed it), CMI did it twice: this one gives its key up (the other one holds it), both
+    are recorded and the payment is flagged. If a later refresh took CMI's amounts (which
+    may count it already), it is not applied again: the payment is flagged for a refresh.
+    Returns the platform hook's failure, if any (CMI's change is recorded all the same).
     """
     with transaction.atomic():
         locked = lock_payment(operation.payment_id)
@@ -294,17 +320,52 @@ def _record(
         if current.state == Operation.SUCCEEDED:
             return None
         before = locked.status
+        settled_failed = current.state == Operation.FAILED  # by a refresh, meanwhile
+        twice = ""
+        if settled_failed and current.key is not None:
+            other = (
+                Operation.objects.filter(
+                    payment_id=current.payment_id, kind=current.kind, key=current.key
+                )
+                .exclude(pk=current.pk)
+                .exclude(state=Operation.FAILED)
+                .first()
+            )
+            if other is not None:  # its key was freed and sent again: CMI acted twice
+                twice = (
+                    f"CMI approved a {current.kind} a refresh had settled as failed, after "
+                    f"the same request (key {current.key}) was sent again: it was done twice"
+                )
+                current.key, current.error = None, f"{twice} (see operation {other.pk})"[:1000]
         current.state, current.succeeded = Operation.SUCCEEDED, True
         current.response = jsonable(result)
+        if settled_failed and _synced_since(current):
+            # a refresh after the one that failed it took CMI's amounts: they may count it
+            reason = (
+                f"CMI approved a {current.kind} of this payment after a refresh had settled "
+                "it as failed, and a later refresh took CMI's amounts: not counted again; "
+                "refresh to check"
+            )
+            if twice:
+                reason = f"{twice}; {reason}"
+            current.error = reason[:1000]
+            current.save()
+            flag(locked, reason[:500], source=_flag_source(source))
+            operation.refresh_from_db()
+            return None
         try:
             after = apply(before, event)
         except TransitionError as exc:  # CMI acted: keep its word, and ask staff to look
-            current.error = f"CMI accepted; not applied here: {exc.reason}"[:1000]
+            current.error = (
+                f"{twice + '; ' if twice else ''}CMI accepted; not applied here: {exc.reason}"[
+                    :1000
+                ]
+            )
             current.save()
             flag(
                 locked,
                 f"CMI accepted a {current.kind} the shop could not apply: {exc.reason}",
-                source=source,
+                source=_flag_source(source),
             )
             return None
         locked.set_status(after)
@@ -313,7 +374,15 @@ def _record(
             current.amount = after.captured - before.captured
         current.save()
         operation.refresh_from_db()
-        return notify_after_operation(locked, before, current, source=source)
+        raised = notify_after_operation(locked, before, current, source=source)
+        if settled_failed:  # who heard it failed (the platform, staff) must hear it was done
+            reason = twice or (
+                f"CMI approved a {current.kind} of this payment after a refresh had settled it "
+                "as failed (CMI's history did not show it yet): it was done"
+            )
+            flag(locked, reason, source=_flag_source(source))
+            operation.refresh_from_db()
+        return raised
 
 
 def _fail(operation: Operation, exc: Exception) -> None:

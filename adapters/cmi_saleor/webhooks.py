@@ -519,6 +519,37 @@ def _unusable_amount(action: Payload, amount: Decimal | None, payment: Payment) 
     return ""
 
 
+def _refused(
+    prefix: str,
+    mapping: TransactionMap,
+    key: str,
+    amount: Decimal | None,
+    *,
+    failure: Answer,
+    exc: Exception,
+) -> Answer:
+    """The answer when the request's call raised and no operation of it succeeded:
+    pending while its own operation is open (CMI may have acted), else its failure."""
+    payment = mapping.payment
+    if isinstance(exc, OperationPendingError):  # this request's own call may have moved money
+        pending = _pending_answer(prefix, mapping, key, amount)
+        return pending or {**failure, "message": f"not possible now: {exc.reason}"[:512]}
+    if isinstance(exc, TransitionError):
+        return {**failure, "message": f"not possible now: {exc.reason}"[:512]}
+    if isinstance(exc, APIError):  # CMI's answer lost after sending: its operation is "unknown"
+        pending = _pending_answer(prefix, mapping, key, amount)
+        reason = exc.error_code or exc.err_msg or exc
+        return pending or {**failure, "message": f"CMI refused: {reason}"[:512]}
+    if isinstance(exc, (CMIError, ImproperlyConfigured)):
+        logger.error("%s for %s failed: %s", prefix, payment.oid, exc)
+        return {**failure, "message": f"failed: {type(exc).__name__}"}
+    # anything else (a bug, the database): answered from what was recorded, never a 500
+    logger.error("%s for %s: unexpected error", prefix, payment.oid, exc_info=exc)
+    payment.refresh_from_db()
+    pending = _pending_answer(prefix, mapping, key, amount)
+    return pending or {**failure, "message": f"failed: {type(exc).__name__}"}
+
+
 def _operate(
     prefix: str,
     request_type: str,
@@ -543,32 +574,26 @@ def _operate(
     key = _idempotency_key(payload, request_type, amount)
     try:
         operation = call(payment, amount, key)  # source="platform": the answer tells Saleor
-    except OperationPendingError as exc:  # this request's own call may have moved money
-        pending = _pending_answer(prefix, mapping, key, amount)
-        return pending or {**failure, "message": f"not possible now: {exc.reason}"[:512]}
-    except TransitionError as exc:
-        return {**failure, "message": f"not possible now: {exc.reason}"[:512]}
-    except APIError as exc:  # CMI's answer lost after sending: its operation is "unknown"
-        pending = _pending_answer(prefix, mapping, key, amount)
-        reason = exc.error_code or exc.err_msg or exc
-        return pending or {**failure, "message": f"CMI refused: {reason}"[:512]}
-    except (CMIError, ImproperlyConfigured) as exc:
-        logger.error("%s for %s failed: %s", prefix, payment.oid, exc)
-        return {**failure, "message": f"failed: {type(exc).__name__}"}
-    except Exception as exc:  # answered from what was recorded, never a 500
-        # e.g. the platform hook raised after CMI accepted (the operation keeps the error):
-        # a 500 would tell Saleor the money did not move
-        logger.exception("%s for %s: unexpected error", prefix, payment.oid)
+    except Exception as exc:  # every error is answered, never a 500
+        # First what was recorded: whatever raised after CMI accepted (the platform hook,
+        # a shop's signal receiver, whatever it raises: ImproperlyConfigured, a CMIError)
+        # must not tell Saleor the money did not move.
         done = (
             payment.operations.filter(kind=_KINDS[prefix], key=key, succeeded=True)
             .order_by("-id")
             .first()
         )
-        payment.refresh_from_db()
         if done is not None:
+            logger.error(
+                "%s for %s: CMI accepted, then %s was raised",
+                prefix,
+                payment.oid,
+                type(exc).__name__,
+                exc_info=exc,
+            )
+            payment.refresh_from_db()
             return _operation_answer(prefix, payment, done)
-        pending = _pending_answer(prefix, mapping, key, amount)
-        return pending or {**failure, "message": f"failed: {type(exc).__name__}"}
+        return _refused(prefix, mapping, key, amount, failure=failure, exc=exc)
     payment.refresh_from_db()
     return _operation_answer(prefix, payment, operation)
 
