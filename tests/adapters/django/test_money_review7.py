@@ -1,0 +1,53 @@
+"""Review 7: review 6's fixes attacked (late approvals, flags, "accepted whatever raised").
+
+CMI is the emulator (``cmi_core.sandbox``), its ledger the proof of what was sent.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from cmi_django import services
+from cmi_django.actions import staff_action
+from cmi_django.models import Operation, Payment
+
+from cmi_core import TransitionError
+from cmi_core.sandbox import Sandbox
+from tests.adapters.django.test_money_once import AMOUNT, ledger, seed_order
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def captured(sandbox_settings: Sandbox, make_payment: Any) -> Payment:
+    """A payment captured in the shop's database and POST at the emulator."""
+    payment = make_payment()
+    Payment.objects.filter(pk=payment.pk).update(
+        state="captured", authorised_amount=AMOUNT, captured_amount=AMOUNT
+    )
+    payment.refresh_from_db()
+    seed_order(sandbox_settings, payment.oid, captured=True)
+    return payment
+
+
+def test_a_refused_staff_refund_is_not_reported_accepted_for_another_staffs_refund(
+    captured: Payment, sandbox_settings: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two staff members refund the same payment at once. Staff A's refund (its own form's
+    key) is made; staff B's is refused by the state machine (B's request sent nothing).
+    B was told "CMI accepted the refund" because A's operation came after B's ``last``:
+    B's refund, which the customer may be owed, is never sent again. B hears the refusal."""
+    real = services.refund
+
+    def concurrent(payment: Payment, amount: Decimal, **kwargs: Any) -> Operation:
+        real(payment, Decimal(20), user="staff-a", key="form-a")  # A's, meanwhile
+        raise TransitionError("captured", "refund", "another operation is in progress")
+
+    monkeypatch.setattr(services, "refund", concurrent)
+    result = staff_action(captured, "refund", "30", user="staff-b", key="form-b")
+    assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth", "Credit"]  # A's only
+    assert not result.ok
+    assert "accepted" not in result.message
+    assert "Not possible now" in result.message
