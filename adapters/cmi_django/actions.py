@@ -226,7 +226,14 @@ def staff_action(
         # First what was recorded: whatever raised after CMI accepted (the platform hook, a
         # shop's receiver; even a TransitionError, an APIError or ImproperlyConfigured)
         # must not read as a refusal: staff would send it again under a new form's key.
-        accepted = payment.operations.filter(id__gt=last, kind=kind, succeeded=True).exists()
+        # Only this request's own operation: its form's key (another staff member's
+        # operation made meanwhile is no proof this one was sent), else its user's.
+        mine = payment.operations.filter(id__gt=last, kind=kind, succeeded=True)
+        if key is not None and action != "refresh":
+            mine = mine.filter(key=key)
+        else:
+            mine = mine.filter(key__isnull=True, user=user[:150])
+        accepted = mine.exists()
         if accepted:
             logger.error(
                 "staff %s of CMI payment %s: CMI accepted, then %s was raised",
