@@ -9,11 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from cmi_django import services
+from cmi_django import operations, services
 from cmi_django.actions import staff_action
 from cmi_django.models import Operation, Payment
 
-from cmi_core import TransitionError
+from cmi_core import CMIClient, PaymentState, TransitionError
 from cmi_core.sandbox import Sandbox
 from tests.adapters.django.test_money_once import AMOUNT, ledger, seed_order
 
@@ -51,3 +51,48 @@ def test_a_refused_staff_refund_is_not_reported_accepted_for_another_staffs_refu
     assert not result.ok
     assert "accepted" not in result.message
     assert "Not possible now" in result.message
+
+
+def test_a_late_approval_giving_its_key_to_an_open_retry_that_then_fails_is_not_sent_again(
+    captured: Payment, sandbox_settings: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refund A (key K) outlives its deadline; a refresh settles it ``failed``, freeing K;
+    the same request comes again and refund B (key K) is being sent when CMI's approval of
+    A arrives. A gave K up to B, still open; then B failed having sent nothing (a connect
+    error). No operation held K as done: the next retry of request K refunded the
+    customer a second time (two Credits for one request). K stays with the refund CMI
+    made (after staff's refresh took the payment out of attention), and the retry is
+    answered with it."""
+    first = [True]
+    held: list[Operation] = []
+
+    class Late(CMIClient):
+        def refund(self, oid: str, amount: Decimal, currency: Any = None) -> Any:
+            if first[0]:
+                first[0] = False
+                Operation.objects.filter(kind="refund", state=Operation.PENDING).update(
+                    state=Operation.FAILED, error="settled from CMI's order history: no trace"
+                )
+                held.append(  # B: the same request again, its call under way
+                    Operation.objects.create(
+                        payment=captured, kind="refund", amount=amount, key="K"
+                    )
+                )
+            return super().refund(oid, amount, currency)
+
+    monkeypatch.setattr(operations, "CMIClient", Late)
+    late = services.refund(captured, Decimal(20), key="K")
+    assert late.succeeded
+    assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth", "Credit"]
+    Operation.objects.filter(pk=held[0].pk).update(  # B: nothing was sent (connect error)
+        state=Operation.FAILED, error="could not connect"
+    )
+
+    monkeypatch.setattr(operations, "CMIClient", CMIClient)
+    services.refresh(Payment.objects.get(pk=captured.pk), user="staff")  # staff looked
+    retry = services.refund(Payment.objects.get(pk=captured.pk), Decimal(20), key="K")
+    assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth", "Credit"]
+    assert retry.pk == late.pk
+    captured.refresh_from_db()
+    assert captured.refunded_amount == Decimal(20)
+    assert captured.state == PaymentState.PARTIALLY_REFUNDED
