@@ -310,7 +310,8 @@ def _record(
     settled as failed (CMI's history did not show it yet) is recorded as done: CMI's
     approval is the proof. If its key was sent again meanwhile (the failed settlement
     freed it), CMI did it twice: this one gives its key up (the other one holds it), both
-    are recorded and the payment is flagged. If a later refresh took CMI's amounts (which
+    are recorded and the payment is flagged; if that retry is still open, it gives its key
+    to this one (what CMI did holds the key, so a later retry is not sent again). If a later refresh took CMI's amounts (which
     may count it already), it is not applied again: the payment is flagged for a refresh.
     Returns the platform hook's failure, if any (CMI's change is recorded all the same).
     """
@@ -331,12 +332,25 @@ def _record(
                 .exclude(state=Operation.FAILED)
                 .first()
             )
-            if other is not None:  # its key was freed and sent again: CMI acted twice
+            if other is not None and other.state == Operation.SUCCEEDED:  # CMI acted twice
                 twice = (
                     f"CMI approved a {current.kind} a refresh had settled as failed, after "
                     f"the same request (key {current.key}) was sent again: it was done twice"
                 )
                 current.key, current.error = None, f"{twice} (see operation {other.pk})"[:1000]
+            elif other is not None:
+                # the retry's call is still open: the key stays with what CMI did (should
+                # the retry fail, a later retry of the request must find it done, not send
+                # it again); the retry keeps its own row, without the key
+                twice = (
+                    f"CMI approved a {current.kind} a refresh had settled as failed, after "
+                    f"the same request (key {current.key}) was sent again (operation "
+                    f"{other.pk}, still open): if CMI approves that one too, it was done twice"
+                )
+                other.key = None
+                gave = f"{twice}; this retry gave its key to operation {current.pk}"
+                other.error = (f"{other.error}; {gave}" if other.error else gave)[:1000]
+                other.save(update_fields=["key", "error"])
         current.state, current.succeeded = Operation.SUCCEEDED, True
         current.response = jsonable(result)
         if settled_failed and _synced_since(current):
