@@ -311,8 +311,9 @@ def _record(
     approval is the proof. If its key was sent again meanwhile (the failed settlement
     freed it), CMI did it twice: this one gives its key up (the other one holds it), both
     are recorded and the payment is flagged; if that retry is still open, it gives its key
-    to this one (what CMI did holds the key, so a later retry is not sent again). If a later refresh took CMI's amounts (which
-    may count it already), it is not applied again: the payment is flagged for a refresh.
+    to this one (what CMI did holds the key, so a later retry is not sent again). If a
+    later refresh took CMI's amounts (which may count it already), it is not applied
+    again: the payment is flagged for a refresh.
     Returns the platform hook's failure, if any (CMI's change is recorded all the same).
     """
     with transaction.atomic():
