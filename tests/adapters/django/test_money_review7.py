@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from cmi_django import operations, services
+from cmi_django import operations, services, signals
 from cmi_django.actions import staff_action
 from cmi_django.models import Operation, Payment
 
@@ -96,3 +96,40 @@ def test_a_late_approval_giving_its_key_to_an_open_retry_that_then_fails_is_not_
     captured.refresh_from_db()
     assert captured.refunded_amount == Decimal(20)
     assert captured.state == PaymentState.PARTIALLY_REFUNDED
+
+
+def test_a_late_approval_is_kept_when_the_flag_s_receiver_raises(
+    captured: Payment, sandbox_settings: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refund A outlives its deadline; a refresh settles it ``failed``; then CMI approves
+    it. Recording it flags the payment, and a shop's ``payment_needs_attention`` receiver
+    (a mail server down) raised inside the recording's transaction: the whole record was
+    rolled back, A stayed ``failed`` for a refund CMI made, and staff was told the refund
+    failed (the next click, a new form's key, refunds again). CMI's approval is kept and
+    staff is told CMI accepted it."""
+    first = [True]
+
+    class Late(CMIClient):
+        def refund(self, oid: str, amount: Decimal, currency: Any = None) -> Any:
+            if first[0]:
+                first[0] = False
+                Operation.objects.filter(kind="refund", state=Operation.PENDING).update(
+                    state=Operation.FAILED, error="settled from CMI's order history: no trace"
+                )
+            return super().refund(oid, amount, currency)
+
+    def mail_down(sender: Any, **kwargs: Any) -> None:
+        raise ConnectionRefusedError("the mail server is down")
+
+    monkeypatch.setattr(operations, "CMIClient", Late)
+    signals.payment_needs_attention.connect(mail_down)
+    try:
+        result = staff_action(captured, "refund", "20", user="staff", key="K")
+    finally:
+        signals.payment_needs_attention.disconnect(mail_down)
+    assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth", "Credit"]
+    refund = Operation.objects.get(kind="refund")
+    assert (refund.state, refund.succeeded) == (Operation.SUCCEEDED, True)
+    captured.refresh_from_db()
+    assert captured.refunded_amount == Decimal(20)
+    assert "CMI accepted the refund" in result.message
