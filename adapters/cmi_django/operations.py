@@ -292,6 +292,18 @@ def _flag_source(source: Source) -> Source:
     return "sync" if source == "platform" else source
 
 
+def _flag_recorded(payment: Payment, reason: str, *, source: Source) -> Exception | None:
+    """:func:`flag` while an operation CMI accepted is recorded: what the hook or a
+    receiver raises is returned, not raised (raised, it rolled the record back: CMI's
+    approval was lost and the operation read as failed, to be sent again)."""
+    try:
+        flag(payment, reason, source=_flag_source(source))
+    except Exception as exc:
+        logger.exception("could not flag payment %s", payment.oid)
+        return exc
+    return None
+
+
 def _synced_since(operation: Operation) -> bool:
     """Whether a refresh took CMI's amounts after the one that settled ``operation``
     (open until then, so the first successful refresh after it settled it)."""
@@ -365,9 +377,9 @@ def _record(
                 reason = f"{twice}; {reason}"
             current.error = reason[:1000]
             current.save()
-            flag(locked, reason[:500], source=_flag_source(source))
+            failed = _flag_recorded(locked, reason[:500], source=source)
             operation.refresh_from_db()
-            return None
+            return failed
         try:
             after = apply(before, event)
         except TransitionError as exc:  # CMI acted: keep its word, and ask staff to look
@@ -377,12 +389,11 @@ def _record(
                 ]
             )
             current.save()
-            flag(
+            return _flag_recorded(
                 locked,
                 f"CMI accepted a {current.kind} the shop could not apply: {exc.reason}",
-                source=_flag_source(source),
+                source=source,
             )
-            return None
         locked.set_status(after)
         locked.save()
         if current.kind == "capture":
@@ -395,8 +406,9 @@ def _record(
                 f"CMI approved a {current.kind} of this payment after a refresh had settled it "
                 "as failed (CMI's history did not show it yet): it was done"
             )
-            flag(locked, reason, source=_flag_source(source))
+            failed = _flag_recorded(locked, reason, source=source)
             operation.refresh_from_db()
+            raised = raised or failed
         return raised
 
 
