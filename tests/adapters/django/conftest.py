@@ -99,3 +99,31 @@ def sandbox_settings(settings: Any, sandbox: Sandbox) -> Sandbox:
         }
     }
     return sandbox
+
+
+def _seeded(make_payment: Callable[..., Payment], sandbox: Sandbox, *, captured: bool) -> Payment:
+    """A payment authorised (or captured) in the shop's database, PRE (or POST) at the
+    emulator, for the money-moving tests (``test_money_once``, ``test_money_review*``)."""
+    from tests.adapters.django.test_money_once import AMOUNT, seed_order
+
+    payment = make_payment()
+    Payment.objects.filter(pk=payment.pk).update(
+        state="captured" if captured else "authorised",
+        authorised_amount=AMOUNT,
+        captured_amount=AMOUNT if captured else Decimal(0),
+    )
+    payment.refresh_from_db()
+    seed_order(sandbox, payment.oid, captured=captured)
+    return payment
+
+
+@pytest.fixture
+def authorised(sandbox_settings: Sandbox, make_payment: Callable[..., Payment]) -> Payment:
+    """A payment authorised in the shop's database and PRE at the emulator."""
+    return _seeded(make_payment, sandbox_settings, captured=False)
+
+
+@pytest.fixture
+def captured(sandbox_settings: Sandbox, make_payment: Callable[..., Payment]) -> Payment:
+    """A payment captured in the shop's database and POST at the emulator."""
+    return _seeded(make_payment, sandbox_settings, captured=True)

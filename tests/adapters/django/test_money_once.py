@@ -354,17 +354,9 @@ def ledger(sandbox: Sandbox, oid: str) -> list[str]:
 
 
 @pytest.fixture
-def local_payment(sandbox_settings: Sandbox, make_payment: Any) -> Any:
+def local_payment(captured: Any) -> Any:
     """A payment captured in this process's test database and at the emulator."""
-    from cmi_django.models import Payment
-
-    payment = make_payment()
-    Payment.objects.filter(pk=payment.pk).update(
-        state="captured", authorised_amount=AMOUNT, captured_amount=AMOUNT
-    )
-    payment.refresh_from_db()
-    seed_order(sandbox_settings, payment.oid, captured=True)
-    return payment
+    return captured
 
 
 def open_operation(payment: Any, kind: str, state: str, amount: Decimal | None, **more: Any) -> Any:

@@ -25,31 +25,9 @@ from cmi_core import (
     ValidationError,
 )
 from cmi_core.sandbox import Sandbox
-from tests.adapters.django.test_money_once import AMOUNT, ledger, seed_order
+from tests.adapters.django.test_money_once import AMOUNT, ledger
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def authorised(sandbox_settings: Sandbox, make_payment: Any) -> Payment:
-    """A payment authorised in the shop's database and PRE at the emulator."""
-    payment = make_payment()
-    Payment.objects.filter(pk=payment.pk).update(state="authorised", authorised_amount=AMOUNT)
-    payment.refresh_from_db()
-    seed_order(sandbox_settings, payment.oid, captured=False)
-    return payment
-
-
-@pytest.fixture
-def captured(sandbox_settings: Sandbox, make_payment: Any) -> Payment:
-    """A payment captured in the shop's database and POST at the emulator."""
-    payment = make_payment()
-    Payment.objects.filter(pk=payment.pk).update(
-        state="captured", authorised_amount=AMOUNT, captured_amount=AMOUNT
-    )
-    payment.refresh_from_db()
-    seed_order(sandbox_settings, payment.oid, captured=True)
-    return payment
 
 
 def test_a_refresh_does_not_apply_an_answer_older_than_a_capture_made_meanwhile(

@@ -24,32 +24,10 @@ from cmi_core import (
     ValidationError,
 )
 from cmi_core.sandbox import Sandbox
-from tests.adapters.django.test_money_once import AMOUNT, ledger, seed_order
+from tests.adapters.django.test_money_once import AMOUNT, ledger
 from tests.adapters.django.testapp.hooks import RecordingHook
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def authorised(sandbox_settings: Sandbox, make_payment: Any) -> Payment:
-    """A payment authorised in the shop's database and PRE at the emulator."""
-    payment = make_payment()
-    Payment.objects.filter(pk=payment.pk).update(state="authorised", authorised_amount=AMOUNT)
-    payment.refresh_from_db()
-    seed_order(sandbox_settings, payment.oid, captured=False)
-    return payment
-
-
-@pytest.fixture
-def captured(sandbox_settings: Sandbox, make_payment: Any) -> Payment:
-    """A payment captured in the shop's database and POST at the emulator."""
-    payment = make_payment()
-    Payment.objects.filter(pk=payment.pk).update(
-        state="captured", authorised_amount=AMOUNT, captured_amount=AMOUNT
-    )
-    payment.refresh_from_db()
-    seed_order(sandbox_settings, payment.oid, captured=True)
-    return payment
 
 
 def test_a_late_approval_of_a_failed_refund_whose_key_was_sent_again_is_recorded_and_flagged(

@@ -15,21 +15,9 @@ from cmi_django.models import Operation, Payment
 
 from cmi_core import CMIClient, PaymentState, TransitionError
 from cmi_core.sandbox import Sandbox
-from tests.adapters.django.test_money_once import AMOUNT, ledger, seed_order
+from tests.adapters.django.test_money_once import ledger
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def captured(sandbox_settings: Sandbox, make_payment: Any) -> Payment:
-    """A payment captured in the shop's database and POST at the emulator."""
-    payment = make_payment()
-    Payment.objects.filter(pk=payment.pk).update(
-        state="captured", authorised_amount=AMOUNT, captured_amount=AMOUNT
-    )
-    payment.refresh_from_db()
-    seed_order(sandbox_settings, payment.oid, captured=True)
-    return payment
 
 
 def test_a_refused_staff_refund_is_not_reported_accepted_for_another_staffs_refund(
