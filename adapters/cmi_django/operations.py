@@ -212,6 +212,16 @@ def in_flight(config: CMIConfig) -> timedelta:
     return timedelta(seconds=max(2 * config.http_timeout, config.api_deadline) + 5)
 
 
+def cut_to(config: CMIConfig, seconds: float) -> CMIConfig:
+    """``config`` whose calls give up within ``seconds`` (its ``api_deadline`` and
+    ``http_timeout`` cut to them): for a caller that cannot wait the whole deadline."""
+    return dataclasses.replace(
+        config,
+        api_deadline=min(config.api_deadline, seconds),
+        http_timeout=min(config.http_timeout, seconds),
+    )
+
+
 def open_money_operations(payment: Payment) -> list[Operation]:
     return list(
         payment.operations.filter(state__in=Operation.OPEN, kind__in=_MONEY_KINDS).order_by("id")
@@ -496,12 +506,7 @@ def _operate(
         return operation
     sent = Payment.objects.get(pk=payment.pk)
     if within is not None:  # what is left of the caller's wait, at least a second
-        left = max(within - (time.monotonic() - started), 1.0)
-        config = dataclasses.replace(
-            config,
-            api_deadline=min(config.api_deadline, left),
-            http_timeout=min(config.http_timeout, left),
-        )
+        config = cut_to(config, max(within - (time.monotonic() - started), 1.0))
     try:
         with CMIClient(config) as client:
             result = call(client, sent)

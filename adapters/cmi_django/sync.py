@@ -42,6 +42,7 @@ from cmi_django.operations import (
     OperationPendingError,
     api_config,
     api_error_record,
+    cut_to,
     flag,
     in_flight,
     lock_payment,
@@ -162,7 +163,9 @@ def _settle(
     return open_ops
 
 
-def refresh(payment: Payment, *, user: str = "", source: str = "refresh") -> Operation:
+def refresh(
+    payment: Payment, *, user: str = "", source: str = "refresh", within: float | None = None
+) -> Operation:
     """Ask CMI for the order's status and apply it (STATUS_SYNC: PRE, POST, RFND, VOID).
 
     CMI is the authority: this is how a payment leaves NEEDS_ATTENTION, and how open
@@ -182,13 +185,20 @@ def refresh(payment: Payment, *, user: str = "", source: str = "refresh") -> Ope
     The change reaches the platform hook with the source
     :func:`cmi_django.changes.source_of` gives that label: ``sync``, ``reconcile``, or
     ``platform`` for a platform's own label.
+
+    ``within``: the seconds the caller can wait for CMI (Saleor gives up on a webhook
+    after about 18 s). The status call's deadline (``api_deadline``, ``http_timeout``) is
+    cut to it; CMI not answering by then is an :class:`cmi_core.APIError` like any other,
+    recorded as a failed status operation, with nothing changed. Open operations are still
+    settled by the channel's own deadlines (:func:`in_flight`), never by the cut one.
     """
     config = api_config(payment)
+    asking = config if within is None else cut_to(config, within)
     record: dict[str, Any] = {"payment": payment, "kind": "status", "user": user[:150]}
     asked = Payment.objects.get(pk=payment.pk).status  # what CMI's answer is compared to
     asked_at = timezone.now()
     try:
-        with CMIClient(config) as client:
+        with CMIClient(asking) as client:
             answer = _ask(client, payment, history=bool(open_money_operations(payment)))
     except APIError as exc:
         logger.warning("status of %s not applied: %s", payment.oid, exc)

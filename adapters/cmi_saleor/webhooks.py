@@ -400,14 +400,20 @@ def transaction_process(installation: SaleorInstallation, payload: Payload) -> A
 
 
 def _ask_cmi(payment: Payment) -> None:
-    """No callback yet: CMI's status API. An approval learned there goes through
+    """No callback yet: CMI's status API, asked within the budget Saleor's wait leaves
+    (``CMI_SALEOR_ACTION_WITHIN``). An approval learned there goes through
     :func:`cmi_django.services.approve_without_callback` (inside ``refresh``): manual
     capture from then on, and in auto mode captured through the API after the commit
     (``key="saleor-process-capture"``), before this answer is built."""
     try:
         # source "saleor-process": a platform's own call, so the hook reports nothing (our
         # answer carries the result to Saleor)
-        services.refresh(payment, user="saleor: transactionProcess", source="saleor-process")
+        services.refresh(
+            payment,
+            user="saleor: transactionProcess",
+            source="saleor-process",
+            within=conf.action_within(),
+        )
     except (CMIError, ImproperlyConfigured) as exc:
         logger.info("status of %s not available from CMI: %s", payment.oid, exc)
     payment.refresh_from_db()

@@ -119,12 +119,8 @@ def test_a_call_the_client_refuses_to_build_is_failed_not_unknown(
     assert (operation.state, operation.succeeded) == (Operation.FAILED, False)
 
 
-def test_a_refund_still_within_its_call_deadline_is_not_settled_by_a_refresh(
-    captured: Payment, sandbox_settings: Sandbox, settings: Any
-) -> None:
-    """A config whose API deadline (60 s) is longer than twice its HTTP timeout (1 s): a
-    refund sent 20 s ago may still be running; a refresh that settles it ``failed`` (CMI's
-    history does not show it yet) would offer the same money to refund again."""
+def _refund_sent_20_s_ago(captured: Payment, settings: Any) -> Operation:
+    """A pending refund of 20 sent 20 s ago, under a 60 s API deadline (HTTP timeout 1 s)."""
     settings.CMI_PAYMENTS["default"].update(HTTP_TIMEOUT=1, API_DEADLINE=60)
     operation = Operation.objects.create(
         payment=captured, kind="refund", amount=Decimal(20), key="slow", state=Operation.PENDING
@@ -132,6 +128,16 @@ def test_a_refund_still_within_its_call_deadline_is_not_settled_by_a_refresh(
     Operation.objects.filter(pk=operation.pk).update(
         created_at=timezone.now() - timedelta(seconds=20)
     )
+    return operation
+
+
+def test_a_refund_still_within_its_call_deadline_is_not_settled_by_a_refresh(
+    captured: Payment, sandbox_settings: Sandbox, settings: Any
+) -> None:
+    """A config whose API deadline (60 s) is longer than twice its HTTP timeout (1 s): a
+    refund sent 20 s ago may still be running; a refresh that settles it ``failed`` (CMI's
+    history does not show it yet) would offer the same money to refund again."""
+    operation = _refund_sent_20_s_ago(captured, settings)
     with pytest.raises(services.OperationPendingError, match="refresh again"):
         services.refresh(captured)
     operation.refresh_from_db()
@@ -139,6 +145,19 @@ def test_a_refund_still_within_its_call_deadline_is_not_settled_by_a_refresh(
     with pytest.raises(TransitionError, match="exceeds"):  # the 20 stay promised
         services.refund(captured, AMOUNT, key="all")
     assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth"]
+
+
+def test_a_refresh_asked_within_a_short_budget_still_settles_by_the_channel_deadline(
+    captured: Payment, sandbox_settings: Sandbox, settings: Any
+) -> None:
+    """``refresh(within=...)`` (Saleor's transactionProcess) cuts its own status call's
+    deadline, not the time another call may still be running: a refund sent 20 s ago
+    under a 60 s deadline stays pending, as with a refresh without a budget."""
+    operation = _refund_sent_20_s_ago(captured, settings)
+    with pytest.raises(services.OperationPendingError, match="refresh again"):
+        services.refresh(captured, within=2)
+    operation.refresh_from_db()
+    assert operation.state == Operation.PENDING
 
 
 def test_cmi_approving_a_refund_a_refresh_settled_as_failed_meanwhile_is_recorded(

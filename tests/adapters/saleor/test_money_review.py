@@ -187,3 +187,50 @@ def test_a_charge_cmi_answers_after_saleor_would_give_up_is_answered_pending_the
     assert [r["type"] for r in resolution] == ["CHARGE_SUCCESS"]
     assert [r["type"] for r in saleor.reports].count("CHARGE_SUCCESS") == 1
     assert e2e.books(saleor, transaction)[1] == Decimal("100.00")
+
+
+@pytest.mark.usefixtures("app")
+def test_transaction_process_asks_cmi_within_the_budget_saleor_leaves(
+    client: Client,
+    saleor: FakeSaleor,
+    sandbox: Sandbox,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No callback yet, and CMI's status API is slow. transactionProcess used to wait
+    for it with the channel's whole deadline (30 s), longer than Saleor waits for the
+    webhook (18 s): Saleor gave up and booked the process call as failed. The status call
+    is now cut to the app's budget (here 1 s): the answer comes in time, says what the
+    app knows (nothing changed, a failed status operation recorded), and the next call,
+    CMI answering quickly, brings the truth."""
+    settings.CMI_SALEOR_ACTION_WITHIN = 1
+    transaction, answer, browser = e2e.start(client, saleor, sandbox)
+    oid = answer["data"]["oid"]
+    sandbox.set_fault("drop", oid=oid)  # CMI's callback never comes
+    browser.pay(e2e.APPROVED_CARD)
+    assert Payment.objects.get(oid=oid).state == "redirected"
+    handle = sandbox.api.handle
+    slow = threading.Event()
+    slow.set()
+    answered_by_cmi = threading.Event()
+
+    def slow_status(body: bytes, content_type: str) -> bytes:
+        if slow.is_set() and b"ORDERSTATUS" in body:
+            time.sleep(4)
+            answered_by_cmi.set()
+        return handle(body, content_type)
+
+    monkeypatch.setattr(sandbox.api, "handle", slow_status)
+    first = e2e.process(client, saleor, transaction)
+    assert not answered_by_cmi.is_set()  # Saleor had its answer before CMI answered
+    assert first.get("result") != "CHARGE_SUCCESS", first
+    payment = Payment.objects.get(oid=oid)
+    assert payment.state == "redirected"
+    (status,) = Operation.objects.filter(payment=payment, kind="status")
+    assert status.state == Operation.FAILED
+    assert sandbox.order(oid).state == "PRE"  # nothing moved
+
+    slow.clear()
+    second = e2e.process(client, saleor, transaction)
+    assert second["result"] == "CHARGE_SUCCESS", second
+    assert Payment.objects.get(oid=oid).state == "captured"
