@@ -21,8 +21,12 @@ alone nothing is prepared).
 ``--in-process`` first callbacks of distinct payments go through Django's WSGI handler in
 this process, one at a time, as gunicorn would hand them over: parse, verify, lock,
 decide, save, log, commit, then the ``transactionEventReport`` to Saleor's stand-in and its
-bookkeeping. Each callback's time is measured, and so is its GraphQL round trip (the HTTP
-POST to the stand-in, ``cmi_saleor.graphql._post``); the own work is the difference.
+bookkeeping, up to the reply CMI reads. Each callback's time is measured, and so is its
+GraphQL round trip (the HTTP POST to the stand-in, ``cmi_saleor.graphql._post``); the own
+work is the difference. What waits until the reply is written (the response's
+``close()``, which a WSGI server calls then: the delivered report's row deleted,
+:mod:`cmi_django.afterreply`) is timed apart and printed beside it, with the sum of the
+two: the worker's time.
 Prints the median and p90 of both, the queries of one callback (counted on a separate
 pass, since counting slows it), and with ``--profile`` the functions that cost most
 (cProfile, over a separate pass). After each timed callback one round of the floor runs
@@ -511,10 +515,20 @@ class Caller:
         self.graphql._post = self.post
 
     def __call__(self, body: bytes) -> None:
+        """One callback: its reply, then the response's ``close()``."""
+        self.reply(body).close()
+
+    def reply(self, body: bytes) -> Any:
+        """One callback up to its reply (the response, not closed yet: a WSGI server
+        closes it once the reply is written, and what waits for that runs then,
+        :mod:`cmi_django.afterreply`)."""
         status: list[str] = []
-        answer = b"".join(self.handler(_environ(body), lambda s, h, e=None: status.append(s)))
+        response = self.handler(_environ(body), lambda s, h, e=None: status.append(s))
+        answer = b"".join(response)
         if not status[0].startswith("200") or answer != b"ACTION=POSTAUTH":
+            response.close()
             raise SystemExit(f"in process: {status} {answer!r}")
+        return response
 
 
 def _queries(call: Caller, bodies: list[bytes]) -> tuple[int, list[str]]:
@@ -542,12 +556,14 @@ def _queries(call: Caller, bodies: list[bytes]) -> tuple[int, list[str]]:
 def _timed(
     call: Caller, bodies: list[bytes], between: Callable[[], None] | None = None
 ) -> dict[str, list[float]]:
-    """Each callback's total, GraphQL round trip and time in database statements, and
-    this thread's CPU time outside the round trip (s); ``between()`` after each one
-    (untimed here: the floor's round)."""
+    """Each callback's total up to its reply, GraphQL round trip and time in database
+    statements, this thread's CPU time outside the round trip, and the time its
+    response's ``close()`` took once the reply was out (``after``: what waited for the
+    reply, :mod:`cmi_django.afterreply`) (s); ``between()`` after each one (untimed
+    here: the floor's round)."""
     from django.db import connection
 
-    totals, trips, waits, cpu = [], [], [], []
+    totals, trips, waits, cpu, after = [], [], [], [], []
     database = 0.0
 
     def timed_query(execute: Any, *args: Any) -> Any:
@@ -562,14 +578,17 @@ def _timed(
         for body in bodies:
             call.trip = call.trip_cpu = database = 0.0
             began, began_cpu = time.perf_counter(), time.thread_time()
-            call(body)
+            response = call.reply(body)
             totals.append(time.perf_counter() - began)
             cpu.append(time.thread_time() - began_cpu - call.trip_cpu)
             trips.append(call.trip)
             waits.append(database)
+            began = time.perf_counter()
+            response.close()
+            after.append(time.perf_counter() - began)
             if between is not None:
                 between()
-    return {"totals": totals, "trips": trips, "waits": waits, "cpu": cpu}
+    return {"totals": totals, "trips": trips, "waits": waits, "cpu": cpu, "after": after}
 
 
 def _profiled(call: Caller, bodies: list[bytes]) -> str:
@@ -690,6 +709,8 @@ def in_process(
         "trip": statistics.median(trips) * 1000,
         "own": statistics.median(own) * 1000,
         "own_p90": _percentile(own, 0.9) * 1000,
+        "after": statistics.median(times["after"]) * 1000,
+        "worker": statistics.median(o + a for o, a in zip(own, times["after"], strict=True)) * 1000,
         "database": statistics.median(times["waits"]) * 1000,
         "cpu": statistics.median(times["cpu"]) * 1000,
         "load": os.getloadavg()[0],
@@ -711,6 +732,11 @@ def print_in_process(db: str, figures: dict[str, Any]) -> None:
         f"trip {figures['trip']:.2f} ms, own work {figures['own']:.2f} ms "
         f"(p90 {figures['own_p90']:.2f}), of which in the database's statements "
         f"{figures['database']:.2f} ms (commit aside); medians"
+    )
+    print(
+        f"  after the reply (the response's close(): the delivered report's row deleted) "
+        f"{figures['after']:.2f} ms; own work and that together {figures['worker']:.2f} ms "
+        f"(what the worker spends; medians)"
     )
     print(
         f"  CPU time of this thread outside the round trip {figures['cpu']:.2f} ms (median; "

@@ -20,6 +20,7 @@ from django.views.generic import TemplateView
 
 from cmi_core import Reply
 from cmi_django import services
+from cmi_django.afterreply import ReplyThenWork, collecting
 
 __all__ = ["ReturnView", "UnconfirmedView", "callback_view", "see_other"]
 
@@ -35,14 +36,17 @@ def _body(request: HttpRequest) -> bytes:
 @csrf_exempt
 @require_POST
 def callback_view(request: HttpRequest) -> HttpResponse:
-    """CMI's server-to-server callback (guide §4.2.1): plain-text reply, never a 500."""
-    try:
-        remote = request.META.get("REMOTE_ADDR", "")
-        reply = services.handle_callback_body(_body(request), remote_addr=remote).reply
-    except Exception:  # handle_callback_body never raises; this is the last guard
-        logger.exception("CMI callback view failed")
-        reply = Reply.FAILURE.value
-    return HttpResponse(reply, content_type="text/plain; charset=utf-8")
+    """CMI's server-to-server callback (guide §4.2.1): plain-text reply, never a 500.
+    Bookkeeping nobody needs before CMI (:mod:`cmi_django.afterreply`) runs once the
+    reply is written."""
+    with collecting() as work:
+        try:
+            remote = request.META.get("REMOTE_ADDR", "")
+            reply = services.handle_callback_body(_body(request), remote_addr=remote).reply
+        except Exception:  # handle_callback_body never raises; this is the last guard
+            logger.exception("CMI callback view failed")
+            reply = Reply.FAILURE.value
+    return ReplyThenWork(reply, content_type="text/plain; charset=utf-8", work=work)
 
 
 def see_other(url: str) -> HttpResponse:

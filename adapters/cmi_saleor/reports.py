@@ -32,6 +32,7 @@ from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 from cmi_django import statements
+from cmi_django.afterreply import after_reply
 from cmi_django.hooks import RetryableHookError
 from cmi_django.statements import Probe
 from django.db import connections, router, transaction
@@ -201,7 +202,7 @@ def deliver(
                 )
                 _release([i.pk for i in owed[index + 1 :] if i.pk in claimed])
                 return sent
-            _forget(item.pk)  # recorded: no longer owed
+            _forget(item)  # recorded: no longer owed
             sent += 1
         else:
             return sent
@@ -211,10 +212,22 @@ def deliver(
     return sent
 
 
-def _forget(pk: int) -> None:
-    """Delete a report Saleor recorded: one DELETE, its SQL built once. (``QuerySet.delete()``
-    issues the same statement, nothing refers to these rows, but wraps it in a transaction
-    of its own: BEGIN and COMMIT, two more round trips after every first callback.)"""
+def _forget(item: EventReport) -> None:
+    """Delete a report Saleor recorded: at once, or in CMI's callback once CMI has its
+    reply (:mod:`cmi_django.afterreply`) when sending it again is harmless. Until then the
+    row stays claimed by this sender; should the process die first, it is sent again once
+    its lease ends, and Saleor answers ``alreadyProcessed`` for a report of the same type,
+    amount and pspReference. Not for ``INFO`` and ``*_ACTION_REQUIRED``, which Saleor
+    records once per send: those are deleted at once, as before."""
+    deduplicated = item.event_type != "INFO" and not item.event_type.endswith("_ACTION_REQUIRED")
+    if not (deduplicated and after_reply(partial(_delete, item.pk))):
+        _delete(item.pk)
+
+
+def _delete(pk: int) -> None:
+    """One DELETE, its SQL built once. (``QuerySet.delete()`` issues the same statement,
+    nothing refers to these rows, but wraps it in a transaction of its own: BEGIN and
+    COMMIT, two more round trips after every first callback.)"""
     alias = router.db_for_write(EventReport)
     with connections[alias].cursor() as cursor:
         cursor.execute(_forget_sql(alias), [pk])

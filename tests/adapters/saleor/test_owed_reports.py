@@ -11,14 +11,16 @@ import threading
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from cmi_django.models import Payment
 from cmi_saleor.models import EventReport
 from cmi_saleor.reports import deliver
 from django.core.management import call_command
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections
 from django.test import Client
+from django.test.client import FakePayload
 from django.utils import timezone
 
 from tests.adapters.saleor.conftest import send
@@ -210,3 +212,98 @@ def test_a_report_is_not_claimed_again_while_its_send_may_still_run(
     monkeypatch.setattr(reports.timezone, "now", lambda: later)
     assert deliver(owed.mapping_id) == 0  # still the first sender's
     assert saleor.reports == []
+
+
+def _callback_reply(fields: dict[str, str]) -> Any:
+    """CMI's callback through Django's handler up to its reply: the response, not closed
+    yet (a WSGI server closes it once the reply is written)."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import RequestFactory
+
+    body = urlencode(fields).encode()
+    environ = RequestFactory()._base_environ(  # a WSGI environ as a server builds it
+        PATH_INFO="/cmi/callback",
+        REQUEST_METHOD="POST",
+        CONTENT_TYPE="application/x-www-form-urlencoded",
+        CONTENT_LENGTH=str(len(body)),
+        **{"wsgi.input": FakePayload(body)},
+    )
+    started: list[str] = []
+    response = WSGIHandler()(environ, lambda status, headers, exc_info=None: started.append(status))
+    assert started == ["200 OK"]
+    return response
+
+
+def test_the_delivered_report_is_forgotten_once_cmi_has_its_reply(
+    client: Client, saleor: FakeSaleor, channel: Any
+) -> None:
+    """Issue 16: CMI is answered as soon as what it must know is committed. The report is
+    sent to Saleor before the reply (the shopper's storefront asks Saleor next); deleting
+    the delivered report's row is bookkeeping nobody needs before CMI: it runs when the
+    server closes the response, once the reply is written."""
+    _, answer = initialize(client, saleor)
+    response = _callback_reply(callback_for(answer, trans_id="TX-1"))
+    assert b"".join(response) == b"ACTION=POSTAUTH"
+    assert [r["type"] for r in saleor.reports] == ["CHARGE_SUCCESS"]  # before the reply
+    (owed,) = EventReport.objects.all()  # still claimed by the sender: nobody sends it again
+    assert owed.claimed_until is not None
+    assert owed.claimed_until > timezone.now()
+    assert deliver(owed.mapping_id) == 0
+    response.close()
+    assert not EventReport.objects.exists()
+    assert [r["type"] for r in saleor.reports] == ["CHARGE_SUCCESS"]
+
+
+def test_an_info_report_is_forgotten_before_the_reply(
+    client: Client, saleor: FakeSaleor, channel: Any
+) -> None:
+    """A declined attempt is reported as ``INFO``, which Saleor records once per send
+    (no ``alreadyProcessed``): its row is deleted before the reply, as before, so that a
+    process dying after the reply cannot make Saleor show the decline twice."""
+    _, answer = initialize(client, saleor)
+    declined = callback_for(answer, approved=False, trans_id="TX-D", err_code="ISO8583-05")
+    response = _callback_reply(declined)
+    assert b"".join(response) == b"APPROVED"
+    assert [r["type"] for r in saleor.reports] == ["INFO"]
+    assert not EventReport.objects.exists()
+    response.close()
+
+
+def test_a_process_dying_after_the_reply_leaves_a_report_saleor_already_has(
+    client: Client, saleor: FakeSaleor, channel: Any
+) -> None:
+    """The process dies between the reply and its close(): the delivered report's row
+    stays, claimed. Once its lease is over it is sent again, Saleor answers
+    ``alreadyProcessed``, and it is forgotten: Saleor's books count the charge once."""
+    transaction, answer = initialize(client, saleor)
+    response = _callback_reply(callback_for(answer, trans_id="TX-1"))
+    assert b"".join(response) == b"ACTION=POSTAUTH"  # and never closed
+    EventReport.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))
+    call_command("cmi_saleor_reports", stdout=_Output())
+    assert not EventReport.objects.exists()
+    assert [r["type"] for r in saleor.reports] == ["CHARGE_SUCCESS", "CHARGE_SUCCESS"]
+    assert saleor.amounts(transaction["id"])["charged"] == Decimal("120.50")
+
+
+def test_bookkeeping_failing_after_the_reply_is_logged_not_raised(
+    client: Client,
+    saleor: FakeSaleor,
+    channel: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reply is already written when the work after it runs: a database error there
+    is logged (the row stays, sent again later, as above), never raised into the server."""
+    from cmi_saleor import reports
+
+    def broken(pk: int) -> None:
+        raise DatabaseError("the database went away")
+
+    monkeypatch.setattr(reports, "_delete", broken)
+    _, answer = initialize(client, saleor)
+    response = _callback_reply(callback_for(answer, trans_id="TX-1"))
+    assert b"".join(response) == b"ACTION=POSTAUTH"
+    with caplog.at_level("ERROR", logger="cmi_django"):
+        response.close()
+    assert "after CMI's reply failed" in caplog.text
+    assert EventReport.objects.count() == 1
