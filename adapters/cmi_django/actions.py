@@ -45,6 +45,7 @@ from cmi_django import services
 from cmi_django.display import format_money
 from cmi_django.i18n import amount_error, isolate, state_label
 from cmi_django.models import Operation, Payment
+from cmi_django.operations import accepted_anyway
 
 __all__ = [
     "ACTIONS",
@@ -222,27 +223,21 @@ def staff_action(
             operation = services.refund(payment, amount, user=user, key=key)
         else:
             operation = services.refresh(payment, user=user)
-    except Exception as exc:  # every failure is told to staff, never a 500
-        # First what was recorded: whatever raised after CMI accepted (the platform hook, a
-        # shop's receiver; even a TransitionError, an APIError or ImproperlyConfigured)
-        # must not read as a refusal: staff would send it again under a new form's key.
-        # Only this request's own operation: its form's key (another staff member's
-        # operation made meanwhile is no proof this one was sent), else its user's.
-        mine = payment.operations.filter(id__gt=last, kind=kind, succeeded=True)
-        if key is not None and action != "refresh":
-            mine = mine.filter(key=key)
-        else:
-            mine = mine.filter(key__isnull=True, user=user[:150])
-        accepted = mine.exists()
-        if accepted:
-            logger.error(
-                "staff %s of CMI payment %s: CMI accepted, then %s was raised",
-                action,
-                payment.oid,
-                type(exc).__name__,
-                exc_info=exc,
-            )
-            payment.refresh_from_db()
+    except Exception as exc:  # noqa: BLE001 - told to staff, never a 500
+        # First what was recorded: whatever raised after CMI accepted (even a
+        # TransitionError, an APIError) must not read as a refusal. Only this request's
+        # own operation: its form's key (another staff member's operation made meanwhile
+        # is no proof this one was sent), else its user's.
+        accepted = accepted_anyway(
+            payment,
+            kind,
+            exc,
+            label=f"staff {action}",
+            key=key if action != "refresh" else None,
+            user=user,
+            since=last,
+        )
+        if accepted is not None:
             text = _(
                 "CMI accepted the %(action)s (the payment is now %(state)s), but the shop "
                 "could not record it: see the server log."

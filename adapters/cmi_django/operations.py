@@ -58,6 +58,7 @@ from cmi_django.models import Operation, Payment
 
 __all__ = [
     "OperationPendingError",
+    "accepted_anyway",
     "capture",
     "capture_after_approval",
     "flag",
@@ -220,6 +221,40 @@ def cut_to(config: CMIConfig, seconds: float) -> CMIConfig:
         api_deadline=min(config.api_deadline, seconds),
         http_timeout=min(config.http_timeout, seconds),
     )
+
+
+def accepted_anyway(
+    payment: Payment,
+    kind: str,
+    exc: BaseException,
+    *,
+    label: str,
+    key: str | None,
+    user: str = "",
+    since: int = 0,
+) -> Operation | None:
+    """The operation of one request that CMI accepted although ``exc`` was raised after
+    it (the platform hook, a shop's receiver: ``ImproperlyConfigured``, a ``CMIError``,
+    anything), so that the caller answers "accepted", never "refused" (staff or Saleor
+    would ask again, under a new key). Only that request's own operation: its ``key``,
+    else (no key) one of ``user``'s without a key; above id ``since`` (the last before
+    the request). Logged as an error with ``exc``; None when CMI accepted nothing of it."""
+    mine = payment.operations.filter(id__gt=since, kind=kind, succeeded=True)
+    if key is not None:
+        mine = mine.filter(key=key)
+    else:
+        mine = mine.filter(key__isnull=True, user=user[:150])
+    done = mine.order_by("-id").first()
+    if done is not None:
+        logger.error(
+            "%s of CMI payment %s: CMI accepted, then %s was raised",
+            label,
+            payment.oid,
+            type(exc).__name__,
+            exc_info=exc,
+        )
+        payment.refresh_from_db()
+    return done
 
 
 def open_money_operations(payment: Payment) -> list[Operation]:

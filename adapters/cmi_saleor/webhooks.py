@@ -16,7 +16,7 @@ from typing import Any
 
 from cmi_django import services
 from cmi_django.models import Operation, Payment
-from cmi_django.operations import OperationPendingError
+from cmi_django.operations import OperationPendingError, accepted_anyway
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils.translation import gettext_noop
@@ -580,24 +580,11 @@ def _operate(
     key = _idempotency_key(payload, request_type, amount)
     try:
         operation = call(payment, amount, key)  # source="platform": the answer tells Saleor
-    except Exception as exc:  # every error is answered, never a 500
-        # First what was recorded: whatever raised after CMI accepted (the platform hook,
-        # a shop's signal receiver, whatever it raises: ImproperlyConfigured, a CMIError)
-        # must not tell Saleor the money did not move.
-        done = (
-            payment.operations.filter(kind=_KINDS[prefix], key=key, succeeded=True)
-            .order_by("-id")
-            .first()
-        )
+    except Exception as exc:  # noqa: BLE001 - answered to Saleor, never a 500
+        # First what was recorded: whatever raised after CMI accepted must not tell
+        # Saleor the money did not move.
+        done = accepted_anyway(payment, _KINDS[prefix], exc, label=f"Saleor {prefix}", key=key)
         if done is not None:
-            logger.error(
-                "%s for %s: CMI accepted, then %s was raised",
-                prefix,
-                payment.oid,
-                type(exc).__name__,
-                exc_info=exc,
-            )
-            payment.refresh_from_db()
             return _operation_answer(prefix, payment, done)
         return _refused(prefix, mapping, key, amount, failure=failure, exc=exc)
     payment.refresh_from_db()
