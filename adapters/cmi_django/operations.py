@@ -390,20 +390,20 @@ def _record(
                 .exclude(state=Operation.FAILED)
                 .first()
             )
+            again = (
+                f"CMI approved a {current.kind} a refresh had settled as failed, after "
+                f"the same request (key {current.key}) was sent again"
+            )
             if other is not None and other.state == Operation.SUCCEEDED:  # CMI acted twice
-                twice = (
-                    f"CMI approved a {current.kind} a refresh had settled as failed, after "
-                    f"the same request (key {current.key}) was sent again: it was done twice"
-                )
+                twice = f"{again}: it was done twice"
                 current.key, current.error = None, f"{twice} (see operation {other.pk})"[:1000]
             elif other is not None:
                 # the retry's call is still open: the key stays with what CMI did (should
                 # the retry fail, a later retry of the request must find it done, not send
                 # it again); the retry keeps its own row, without the key
                 twice = (
-                    f"CMI approved a {current.kind} a refresh had settled as failed, after "
-                    f"the same request (key {current.key}) was sent again (operation "
-                    f"{other.pk}, still open): if CMI approves that one too, it was done twice"
+                    f"{again} (operation {other.pk}, still open): if CMI approves that one "
+                    "too, it was done twice"
                 )
                 other.key = None
                 gave = f"{twice}; this retry gave its key to operation {current.pk}"
