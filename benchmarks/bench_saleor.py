@@ -756,7 +756,7 @@ def print_in_process(db: str, figures: dict[str, Any]) -> None:
             f"{figures['over_floor']:.2f} (median of the pairs)"
         )
     sent = "round trips to PostgreSQL" if db == "PostgreSQL" else "statements"
-    print(f"  {figures['queries']} {sent} per callback:")
+    print(f"  {figures['queries']} {sent} per callback, with what runs after the reply:")
     for sql in figures["statements"]:
         print(f"    {sql[:110]}{' ... ' + sql[-20:] if len(sql) > 130 else sql[110:]}")
     if figures["profile"]:
