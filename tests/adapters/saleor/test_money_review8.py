@@ -3,15 +3,21 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from cmi_django.models import Operation, Payment
 from django.http import HttpRequest, HttpResponse
 from django.test import Client
 
+from cmi_core.sandbox import Sandbox
+from tests.adapters.saleor import test_end_to_end as e2e
 from tests.adapters.saleor.standin import FakeSaleor
+from tests.adapters.saleor.test_end_to_end import app, sandbox  # noqa: F401 - fixtures
 from tests.adapters.saleor.test_sessions import callback_for, initialize
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,3 +70,52 @@ def test_a_delivered_report_is_forgotten_when_a_middleware_drops_the_callbacks_r
     )
     assert [r["type"] for r in saleor.reports] == ["CHARGE_SUCCESS"]
     assert not EventReport.objects.exists()  # recorded by Saleor: no longer owed
+
+
+@pytest.mark.usefixtures("app")
+def test_transaction_process_captures_within_the_budget_saleor_leaves(
+    client: Client,
+    saleor: FakeSaleor,
+    sandbox: Sandbox,  # noqa: F811 - the fixture
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No callback yet, auto capture, the tasks framework's immediate backend (Django 6's
+    default): transactionProcess learns the approval from CMI's status API, and the
+    capture task runs inside the call. Only the status call was cut to
+    ``CMI_SALEOR_ACTION_WITHIN``; the PostAuth waited the channel's whole deadline, so a
+    slow CMI made Saleor give up and book the process call failed (the shopper told the
+    payment failed, and paying again) while CMI captured. The capture now gives up by the
+    same time: the answer comes in time and says "being checked" (a REQUEST), the capture
+    ``unknown`` (never re-sent), the payment flagged for a refresh."""
+    settings.CMI_SALEOR_ACTION_WITHIN = 1
+    transaction, answer, browser = e2e.start(client, saleor, sandbox)
+    oid = answer["data"]["oid"]
+    sandbox.set_fault("drop", oid=oid)  # CMI's callback never comes
+    browser.pay(e2e.APPROVED_CARD)
+    handle = sandbox.api.handle
+    captured_by_cmi = threading.Event()
+
+    def slow_capture(body: bytes, content_type: str) -> bytes:
+        if b"PostAuth" not in body:
+            return handle(body, content_type)
+        time.sleep(4)
+        try:
+            return handle(body, content_type)
+        finally:
+            captured_by_cmi.set()
+
+    monkeypatch.setattr(sandbox.api, "handle", slow_capture)
+    started = time.monotonic()
+    result = e2e.process(client, saleor, transaction)
+    took = time.monotonic() - started
+    assert not captured_by_cmi.is_set()  # Saleor had its answer before CMI answered
+    assert took < 3.5, took
+    assert result["result"].endswith("_REQUEST"), result  # pending, neither paid nor failed
+    payment = Payment.objects.get(oid=oid)
+    (capture,) = Operation.objects.filter(payment=payment, kind="capture")
+    assert capture.state == Operation.UNKNOWN  # given up, never sent again
+    assert payment.state == "needs_attention"
+    assert "did not answer the automatic capture" in payment.attention_reason
+    assert captured_by_cmi.wait(10)
+    assert sandbox.order(oid).state == "POST"  # CMI did capture: "failed" would have lied
