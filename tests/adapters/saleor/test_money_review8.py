@@ -119,3 +119,57 @@ def test_transaction_process_captures_within_the_budget_saleor_leaves(
     assert "did not answer the automatic capture" in payment.attention_reason
     assert captured_by_cmi.wait(10)
     assert sandbox.order(oid).state == "POST"  # CMI did capture: "failed" would have lied
+
+
+def test_under_asgi_the_delivered_report_is_forgotten_once_the_reply_is_sent(
+    client: Client, saleor: FakeSaleor, channel: Any
+) -> None:
+    """Django's ASGI handler closes the response after its last body message: the work
+    waits for the reply there too (checked against the handler itself, not the test
+    client), and runs once it is sent."""
+    import asyncio
+
+    from cmi_saleor.models import EventReport
+    from django.core.handlers.asgi import ASGIHandler
+
+    _, answer = initialize(client, saleor)
+    body = urlencode(callback_for(answer, trans_id="TX-1")).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "https",
+        "path": "/cmi/callback",
+        "raw_path": b"/cmi/callback",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("192.0.2.1", 4000),
+        "server": ("testserver", 443),
+    }
+    sent: list[dict[str, Any]] = []
+    owed_when_sent: list[bool] = []
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        await asyncio.sleep(3600)  # CMI keeps the connection until it has the reply
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            exists = EventReport.objects.exists
+            owed_when_sent.append(await asyncio.to_thread(exists))
+
+    asyncio.run(ASGIHandler()(scope, receive, send))
+    assert b"".join(m.get("body", b"") for m in sent) == b"ACTION=POSTAUTH"
+    assert [r["type"] for r in saleor.reports] == ["CHARGE_SUCCESS"]
+    assert owed_when_sent == [True]  # the row still there when the reply went out
+    assert not EventReport.objects.exists()  # and deleted once it was sent
