@@ -6,13 +6,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from cmi_django import services
 from cmi_django.models import Operation, Payment
 from django.http import HttpRequest, HttpResponse
 from django.test import Client
+from django.utils import timezone
 
 from cmi_core.sandbox import Sandbox
 from tests.adapters.saleor import test_end_to_end as e2e
@@ -119,6 +122,15 @@ def test_transaction_process_captures_within_the_budget_saleor_leaves(
     assert "did not answer the automatic capture" in payment.attention_reason
     assert captured_by_cmi.wait(10)
     assert sandbox.order(oid).state == "POST"  # CMI did capture: "failed" would have lied
+    # staff refresh once the capture's own deadline is over: CMI's history settles it,
+    # and Saleor hears the authorisation and the charge, once each
+    Operation.objects.filter(pk=capture.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    services.refresh(payment, user="staff")
+    capture.refresh_from_db()
+    assert capture.state == Operation.SUCCEEDED
+    assert Payment.objects.get(oid=oid).state == "captured"
+    assert [r["type"] for r in saleor.reports] == ["AUTHORIZATION_SUCCESS", "CHARGE_SUCCESS"]
+    assert e2e.books(saleor, transaction)[:2] == (0, payment.amount)  # authorized, charged
 
 
 def test_under_asgi_the_delivered_report_is_forgotten_once_the_reply_is_sent(
