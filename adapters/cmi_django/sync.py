@@ -189,8 +189,10 @@ def refresh(
 
     ``within``: the seconds the caller can wait for CMI (Saleor gives up on a webhook
     after about 18 s). The status call's deadline (``api_deadline``, ``http_timeout``) is
-    cut to it; CMI not answering by then is an :class:`cmi_core.APIError` like any other,
-    recorded as a failed status operation, with nothing changed. Open operations are still
+    cut to it (each call's: when CMI's history is asked too, open money operations or an
+    RFND order, that second call gets the same cut, not what the first one left); CMI not
+    answering by then is an :class:`cmi_core.APIError` like any other, recorded as a
+    failed status operation, with nothing changed. Open operations are still
     settled by the channel's own deadlines (:func:`in_flight`), never by the cut one. A
     capture the approval sets off in this call (auto mode, a task the immediate backend
     runs at once) gives up on CMI by the same time (:func:`cmi_django.operations.budget`).
