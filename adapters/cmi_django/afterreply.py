@@ -4,11 +4,15 @@ what it must know is committed; the rest comes after).
 CMI's callback view collects such work while it handles the callback and runs it from its
 response's ``close()``, which a WSGI server calls once the reply is written (gunicorn,
 uWSGI, mod_wsgi; Django's ASGI handler and test client too), before Django's
-``request_finished``. What waits there is only what nobody needs before CMI does: a
-Saleor report already recorded by Saleor, still to be deleted from the owed reports
-(:mod:`cmi_saleor.reports`). Should the process die before it runs, the work is lost and
-the row stays as it was before the reply: its lease runs out and the next sender
-re-sends it, which Saleor answers ``alreadyProcessed``.
+``request_finished``. A middleware may answer with a response of its own (a copy, or
+Django's 500 when it raises), and the view's is then never closed: the work is also tied
+to the request, whose ``close()`` Django's handler calls from the response it finally
+returns, so it runs once, whichever response is closed. What waits there is only what
+nobody needs before CMI does: a Saleor report already recorded by Saleor, still to be
+deleted from the owed reports (:mod:`cmi_saleor.reports`). Should the process die before
+it runs (or an ASGI client disconnect before the response is sent: Django then closes no
+response), the work is lost and the row stays as it was before the reply: its lease runs
+out and the next sender re-sends it, which Saleor answers ``alreadyProcessed``.
 
 Outside a callback (a webhook, a command, a task) nothing collects: :func:`after_reply`
 answers False and the caller does the work at once.
@@ -22,9 +26,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 
-__all__ = ["ReplyThenWork", "after_reply", "collecting"]
+__all__ = ["ReplyThenWork", "after_reply", "collecting", "run"]
 
 logger = logging.getLogger("cmi_django")
 
@@ -54,21 +58,40 @@ def collecting() -> Iterator[list[Work]]:
         _QUEUE.reset(token)
 
 
-class ReplyThenWork(HttpResponse):
-    """A response whose ``close()`` (the reply written) first runs the collected work,
-    in order; an error is logged, never raised (the reply is already sent)."""
+def run(work: list[Work]) -> None:
+    """Run the collected work, in order, emptying the list (whoever runs it first runs
+    it all, once); an error is logged, never raised (the reply is already sent)."""
+    while work:
+        item = work.pop(0)
+        try:
+            item()
+        except Exception:
+            logger.exception("bookkeeping after CMI's reply failed")
 
-    def __init__(self, *args: Any, work: list[Work], **kwargs: Any) -> None:
+
+class ReplyThenWork(HttpResponse):
+    """A response whose ``close()`` (the reply written) first runs the collected work
+    (:func:`run`). With ``request``, the request's ``close()`` runs it too: Django's handler
+    calls that from whichever response it returns, should a middleware replace this one."""
+
+    def __init__(
+        self, *args: Any, work: list[Work], request: HttpRequest | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._work = work
+        if work and request is not None:
+            closing = request.close
+
+            def close() -> None:
+                try:
+                    run(work)
+                finally:
+                    closing()
+
+            request.close = close  # type: ignore[method-assign]
 
     def close(self) -> None:
-        work, self._work = self._work, []
         try:
-            for item in work:
-                try:
-                    item()
-                except Exception:
-                    logger.exception("bookkeeping after CMI's reply failed")
+            run(self._work)
         finally:
             super().close()

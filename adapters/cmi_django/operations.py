@@ -24,7 +24,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -59,6 +61,7 @@ from cmi_django.models import Operation, Payment
 __all__ = [
     "OperationPendingError",
     "accepted_anyway",
+    "budget",
     "capture",
     "capture_after_approval",
     "flag",
@@ -108,16 +111,22 @@ def capture_after_approval(pk: int, label: str) -> None:
         )
     except Exception as exc:
         logger.exception("capture of %s after its approval (%s) failed", payment.oid, label)
-        done = payment.operations.filter(
-            kind="capture", key=f"{label}-capture", succeeded=True
-        ).exists()
+        mine = payment.operations.filter(kind="capture", key=f"{label}-capture")
+        done = mine.filter(succeeded=True).exists()
         try:
-            reason = (
-                f"CMI captured the payment after the {label} approval, but the shop could "
-                f"not record it all: {exc}"
-                if done  # the hook raised after CMI's capture: not to be captured again
-                else f"automatic capture after the {label} approval failed: {exc}"
-            )[:500]
+            if done:  # the hook raised after CMI's capture: not to be captured again
+                reason = (
+                    f"CMI captured the payment after the {label} approval, but the shop "
+                    f"could not record it all: {exc}"
+                )
+            elif mine.filter(state__in=Operation.OPEN).exists():  # no answer in time
+                reason = (
+                    f"CMI did not answer the automatic capture after the {label} approval "
+                    f"({exc}): refresh to learn from CMI whether it was made"
+                )
+            else:
+                reason = f"automatic capture after the {label} approval failed: {exc}"
+            reason = reason[:500]
             flag(payment, reason, source=source)
         except Exception:
             logger.exception("could not flag payment %s", payment.oid)
@@ -221,6 +230,40 @@ def cut_to(config: CMIConfig, seconds: float) -> CMIConfig:
         api_deadline=min(config.api_deadline, seconds),
         http_timeout=min(config.http_timeout, seconds),
     )
+
+
+#: The monotonic time by which the request being handled must have its answer (a Saleor
+#: webhook's budget), set by :func:`budget`; None: no such limit.
+_ANSWER_BY: ContextVar[float | None] = ContextVar("cmi_answer_by", default=None)
+
+
+@contextmanager
+def budget(seconds: float | None) -> Iterator[None]:
+    """Within the block, every money operation (:func:`_operate`) gives up on CMI by
+    ``seconds`` from now, as if called with ``within`` (an earlier limit already set
+    stands). For what a caller with a deadline runs without handing it on: an approval
+    learned by Saleor's transactionProcess is captured in auto mode by a task
+    (:func:`capture_after_approval`), which the tasks framework's immediate backend runs
+    inside the call, after the status call took its share. ``None``: nothing changes."""
+    if seconds is None:
+        yield
+        return
+    by = time.monotonic() + seconds
+    current = _ANSWER_BY.get()
+    token = _ANSWER_BY.set(by if current is None else min(current, by))
+    try:
+        yield
+    finally:
+        _ANSWER_BY.reset(token)
+
+
+def _within(within: float | None, started: float) -> float | None:
+    """``within`` (seconds from ``started``), cut to what :func:`budget` leaves."""
+    by = _ANSWER_BY.get()
+    if by is None:
+        return within
+    left = by - started
+    return left if within is None else min(within, left)
 
 
 def accepted_anyway(
@@ -523,6 +566,7 @@ def _operate(
         # refused now: once recorded, a call that fails to format it would be "unknown"
         check_amount(amount, get_currency(payment.currency))
     started = time.monotonic()
+    within = _within(within, started)
     while True:
         try:
             operation, config, new = _begin(

@@ -42,6 +42,7 @@ from cmi_django.operations import (
     OperationPendingError,
     api_config,
     api_error_record,
+    budget,
     cut_to,
     flag,
     in_flight,
@@ -188,10 +189,19 @@ def refresh(
 
     ``within``: the seconds the caller can wait for CMI (Saleor gives up on a webhook
     after about 18 s). The status call's deadline (``api_deadline``, ``http_timeout``) is
-    cut to it; CMI not answering by then is an :class:`cmi_core.APIError` like any other,
-    recorded as a failed status operation, with nothing changed. Open operations are still
-    settled by the channel's own deadlines (:func:`in_flight`), never by the cut one.
+    cut to it (each call's: when CMI's history is asked too, open money operations or an
+    RFND order, that second call gets the same cut, not what the first one left); CMI not
+    answering by then is an :class:`cmi_core.APIError` like any other, recorded as a
+    failed status operation, with nothing changed. Open operations are still
+    settled by the channel's own deadlines (:func:`in_flight`), never by the cut one. A
+    capture the approval sets off in this call (auto mode, a task the immediate backend
+    runs at once) gives up on CMI by the same time (:func:`cmi_django.operations.budget`).
     """
+    with budget(within):
+        return _refresh(payment, user=user, source=source, within=within)
+
+
+def _refresh(payment: Payment, *, user: str, source: str, within: float | None) -> Operation:
     config = api_config(payment)
     asking = config if within is None else cut_to(config, within)
     record: dict[str, Any] = {"payment": payment, "kind": "status", "user": user[:150]}

@@ -46,7 +46,9 @@ def callback_view(request: HttpRequest) -> HttpResponse:
         except Exception:  # handle_callback_body never raises; this is the last guard
             logger.exception("CMI callback view failed")
             reply = Reply.FAILURE.value
-    return ReplyThenWork(reply, content_type="text/plain; charset=utf-8", work=work)
+    return ReplyThenWork(
+        reply, content_type="text/plain; charset=utf-8", work=work, request=request
+    )
 
 
 def see_other(url: str) -> HttpResponse:
