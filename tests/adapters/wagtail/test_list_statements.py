@@ -185,3 +185,117 @@ def test_the_list_says_more_than_the_limit(boss: Any, settings: Any) -> None:
     assert "Plus de 100" not in html
     assert "Page 1 sur 5" in html
     assert "100 paiements" in html
+
+
+RANGE_VALUES: list[Any] = [
+    None,
+    "",
+    ["2026-01-02", "2026-12-31"],
+    ["2026-01-02", None],
+    slice("2026-01-01", "<x>"),
+    ["\"><script>alert('x')</script>", "a&b"],
+    [Decimal("150.50"), 0],
+    ["-1", "1e3"],
+]
+
+
+@pytest.mark.parametrize("language", ["fr", "en", "ar"])
+@pytest.mark.parametrize("value", RANGE_VALUES)
+def test_the_range_widgets_write_what_wagtails_templates_write(
+    value: Any, language: str, settings: Any
+) -> None:
+    from django.utils import translation
+    from wagtail.admin.filters import DateRangePickerWidget, NumberRangeWidget
+
+    pairs = [
+        (viewsets.PlainDateRangeWidget, DateRangePickerWidget, "created_at"),
+        (viewsets.PlainNumberRangeWidget, NumberRangeWidget, "amount"),
+    ]
+    with translation.override(language):
+        for ours, theirs, name in pairs:
+            for attrs in ({"id": "id_" + name}, None, {"id": 'i"d', "required": True}):
+                mine = ours().render(name, value, attrs)
+                wagtails = theirs().render(name, value, attrs)
+                assert mine == wagtails
+                assert type(mine) is type(wagtails)
+    settings.WAGTAIL_DATE_FORMAT = "%d.%m.%Y"
+    assert viewsets.PlainDateRangeWidget().render("d", None, {"id": "d"}) == (
+        DateRangePickerWidget().render("d", None, {"id": "d"})
+    )
+
+
+def test_a_site_template_for_an_input_is_used(monkeypatch: Any) -> None:
+    from django.forms.renderers import get_default_renderer
+
+    viewsets._range_templates_known.cache_clear()
+    monkeypatch.setitem(viewsets._RANGE_TEMPLATES, "django/forms/widgets/input.html", "a site's")
+    try:
+        calls: list[str] = []
+        renderer = get_default_renderer()
+        original = type(renderer).render
+
+        def render(self: Any, template_name: str, context: Any, request: Any = None) -> Any:
+            calls.append(template_name)
+            return original(self, template_name, context, request)
+
+        monkeypatch.setattr(type(renderer), "render", render)
+        viewsets.PlainNumberRangeWidget().render("amount", None, {"id": "a"})
+        assert calls == ["wagtailadmin/widgets/range_input.html"]
+    finally:
+        viewsets._range_templates_known.cache_clear()
+
+
+def test_the_list_with_filters_is_the_same_page(boss: Any, monkeypatch: Any) -> None:
+    from wagtail.admin.filters import DateRangePickerWidget, NumberRangeWidget
+
+    fill(12, platform="wagtail", reference="11", title="Adhésion")
+    client = Client()
+    client.force_login(boss)
+    url = INDEX + "?created_at_from=2000-01-01&created_at_to=&amount_min=10&amount_max=%22%3E"
+    ours = client.get(url)
+    for plain, theirs in (
+        (viewsets.PlainDateRangeWidget, DateRangePickerWidget),
+        (viewsets.PlainNumberRangeWidget, NumberRangeWidget),
+    ):
+        monkeypatch.setattr(plain, "render", theirs.render)
+    wagtails = client.get(url)
+    assert ours.status_code == wagtails.status_code == 200
+    assert masked(ours.content.decode()) == masked(wagtails.content.decode())
+    assert 'initDateChooser("id_created_at_0"' in ours.content.decode()
+
+
+def test_amounts_formatted_once_a_render_are_the_amounts(boss: Any, monkeypatch: Any) -> None:
+    from cmi_django.display import format_money
+    from cmi_django.i18n import isolate
+    from cmi_wagtail.viewsets import PaymentIndexView
+    from wagtail.users.models import UserProfile
+
+    UserProfile.get_for_user(boss)
+    fill(4, platform="wagtail", reference="11")
+    amounts = [Decimal("250"), Decimal("250.00"), Decimal("99.5"), Decimal("1234567.891")]
+    for payment, amount in zip(Payment.objects.order_by("id"), amounts, strict=True):
+        payment.amount = amount
+        payment.currency = "788" if amount == Decimal("99.5") else "504"  # TND: 3 decimals
+        payment.save()
+    calls: list[Any] = []
+
+    def counted(amount: Any, currency: Any, locale: Any = None) -> str:
+        calls.append(amount)
+        return format_money(amount, currency, locale)
+
+    monkeypatch.setattr("cmi_wagtail.viewsets.format_money", counted)
+    for language in ("fr", "ar"):
+        UserProfile.objects.filter(user=boss).update(preferred_language=language)
+        client = Client()
+        client.force_login(boss)
+        calls.clear()
+        ours = client.get(INDEX).content.decode()
+        assert len(calls) == 3  # 250 and 250.00 are one amount
+        monkeypatch.setattr(
+            PaymentIndexView, "_money", lambda self, a, c: isolate(format_money(a, c))
+        )
+        theirs = client.get(INDEX).content.decode()
+        monkeypatch.undo()
+        monkeypatch.setattr("cmi_wagtail.viewsets.format_money", counted)
+        assert masked(ours) == masked(theirs)
+        assert "99,500" in ours or "99.500" in ours or "٩٩" in ours
