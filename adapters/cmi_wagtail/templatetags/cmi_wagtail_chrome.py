@@ -227,14 +227,15 @@ def prime_explorable_root(user: Any) -> bool:
     roots, or none, have no common ancestor: None). This reads the depth-1 pages once, by
     a statement written from the model's metadata, and builds them as the ORM does
     (``Model.from_db``). Only for an active superuser, only while Wagtail's three
-    functions are the ones read here (:data:`EXPLORABLE_ROOT_SHA256`), and never over a
-    value Wagtail already found; else Wagtail finds it as it does. Returns whether it
+    functions are the ones read here (:data:`EXPLORABLE_ROOT_SHA256`) and the pages'
+    manager is Wagtail's own, and never over a value Wagtail already found; else Wagtail
+    finds it as it does. Returns whether it
     primed.
     """
     if not (getattr(user, "is_active", False) and getattr(user, "is_superuser", False)):
         return False
     try:
-        from wagtail.models import Page
+        from wagtail.models import Page, PageManager
         from wagtail.permissions import policy_registry
     except ImportError:  # Wagtail 7.0: no registry; its own code runs
         return False
@@ -243,6 +244,8 @@ def prime_explorable_root(user: Any) -> bool:
     if not isinstance(name, str) or hasattr(user, name):
         return False
     model = policy.model.base_page_model
+    if type(model.objects) is not PageManager:  # a site's own manager may filter pages
+        return False
     classes: tuple[Any, Any] = (type(policy), type(model.objects))
     if not _explorable_root_read(*classes):
         return False

@@ -299,3 +299,29 @@ def test_amounts_formatted_once_a_render_are_the_amounts(boss: Any, monkeypatch:
         monkeypatch.setattr("cmi_wagtail.viewsets.format_money", counted)
         assert masked(ours) == masked(theirs)
         assert "99,500" in ours or "99.500" in ours or "٩٩" in ours
+
+
+def test_a_site_page_manager_is_left_to_wagtail(boss: Any, monkeypatch: Any) -> None:
+    from wagtail.models import PageManager
+
+    class SiteManager(PageManager):  # type: ignore[misc,valid-type]
+        """A site's manager (it might hide pages): not the one read."""
+
+    manager = SiteManager()
+    manager.model = Page
+    monkeypatch.setattr(Page, "objects", manager)
+    user = fresh(boss)
+    assert not chrome.prime_explorable_root(user)
+    assert not hasattr(user, CACHE)
+
+
+def test_amounts_equal_by_value_are_one_and_others_apart() -> None:
+    from cmi_wagtail.viewsets import PaymentIndexView
+
+    view = PaymentIndexView()
+    nan = view._money(Decimal("NaN"), "504")  # never equal to itself: formatted each time
+    assert nan == viewsets.isolate(viewsets.format_money(Decimal("NaN"), "504"))
+    assert view._money(Decimal("NaN"), "504") == nan
+    assert view._money(Decimal("250.001"), "504") != view._money(Decimal("250.009"), "504")
+    assert view._money(Decimal("250.000"), "788") != view._money(Decimal("250.000"), "504")
+    assert view._money(Decimal("250.00"), "504") == view._money(Decimal("250"), "504")
