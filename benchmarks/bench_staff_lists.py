@@ -24,11 +24,12 @@ measured the same way over 10k, 100k and 1M logged callbacks or operations (Post
 only), with their filters (outcome; kind).
 
 Each round renders every view once, in turn (alternating rounds: this VM's speed
-drifts); the figure is the median of the rounds, with the fastest and slowest, and the
-median CPU time of the rendering process (``time.process_time``: what the render costs
-this process, steadier than the wall clock on a shared machine, the database's own time
-apart: "db ms"). One more
-render per view, captured, gives its statements (all, and those reading payments) and,
+drifts), each round starting at the next view (so that no view is always the first
+after a pause, with cold caches); the figure is the median of the rounds, with the
+fastest and slowest, and the median CPU time of the rendering process
+(``time.process_time``: what the render costs this process, steadier than the wall
+clock on a shared machine, the database's own time apart: "db ms"). One more render per
+view, captured, gives its statements (all, and those reading payments) and,
 through ``EXPLAIN (ANALYZE)``, their database time, the plan of the page query (the
 statement that reads the listed rows) and the most payment rows any one statement read
 (what must not grow with the table). The same on SQLite
@@ -314,10 +315,14 @@ def _measure(
     times: dict[str, list[float]] = {name: [] for name in views}
     cpu: dict[str, list[float]] = {name: [] for name in views}
     alternating = bool(os.environ.get("CMI_BENCH_AB"))
-    for _ in range(rounds):
+    order = list(views.items())
+    for number in range(rounds):
         if alternating:
             _take_turn()
-        for name, url in views.items():
+        # Each round starts at the next view: the first render after a pause (the other
+        # worker's round, with --against) meets cold caches, and would always be page 1's.
+        shift = number % len(order)
+        for name, url in order[shift:] + order[:shift]:
             began, began_cpu = time.perf_counter(), time.process_time()
             _get(client, url)
             times[name].append((time.perf_counter() - began) * 1000)

@@ -54,6 +54,7 @@ __all__ = [
     "cmi_inner_block",
     "cmi_keyboard_shortcuts_dialog",
     "cmi_sidebar_props",
+    "prime_explorable_root",
     "sidebar_key",
     "wagtail_furniture_as_copied",
 ]
@@ -184,6 +185,95 @@ def cmi_sidebar_props(context: Any) -> SafeString:
         {"modules": tags.JSContext().pack(modules)}, element_id="wagtail-sidebar-props"
     )
     return drawn if key is None else _keep(key, drawn)
+
+
+#: Wagtail's ``PagePermissionPolicy.explorable_root_instance``,
+#: ``instances_with_direct_explore_permission`` and ``first_common_ancestor_of`` as
+#: :func:`prime_explorable_root` reads them (SHA-256 of their three sources, joined).
+EXPLORABLE_ROOT_SHA256 = frozenset(
+    {"3fc05c069b9a1cb23b484f3f83ec88f7edf519de0cd57e4bebd50e4fdd4b03db"}  # Wagtail 8.0
+)
+
+
+def _explorable_root_source(policy_class: Any, manager_class: Any) -> str:
+    """The three functions' sources that decide a superuser's explorable root."""
+    return "".join(
+        inspect.getsource(function)
+        for function in (
+            policy_class.explorable_root_instance,
+            policy_class.instances_with_direct_explore_permission,
+            manager_class.first_common_ancestor_of,
+        )
+    )
+
+
+@cache
+def _explorable_root_read(policy_class: Any, manager_class: Any) -> bool:
+    """Whether Wagtail's functions are those :func:`prime_explorable_root` reads."""
+    try:
+        source = _explorable_root_source(policy_class, manager_class)
+    except (OSError, TypeError, AttributeError):
+        return False
+    return hashlib.sha256(source.encode()).hexdigest() in EXPLORABLE_ROOT_SHA256
+
+
+def prime_explorable_root(user: Any) -> bool:
+    """Find a superuser's explorable root page (the explorer's start page in the sidebar)
+    in one statement, and leave it where Wagtail keeps it for the request.
+
+    Wagtail's ``explorable_root_instance`` (kept on the user for the request) finds it in
+    two statements through the ORM for a superuser: the pages of depth 1, then the page
+    whose path is their common prefix. With one root that is the root itself (two or more
+    roots, or none, have no common ancestor: None). This reads the depth-1 pages once, by
+    a statement written from the model's metadata, and builds them as the ORM does
+    (``Model.from_db``). Only for an active superuser, only while Wagtail's three
+    functions are the ones read here (:data:`EXPLORABLE_ROOT_SHA256`) and the pages'
+    manager is Wagtail's own, and never over a value Wagtail already found; else Wagtail
+    finds it as it does. Returns whether it
+    primed.
+    """
+    if not (getattr(user, "is_active", False) and getattr(user, "is_superuser", False)):
+        return False
+    try:
+        from wagtail.models import Page, PageManager
+        from wagtail.permissions import policy_registry
+    except ImportError:  # Wagtail 7.0: no registry; its own code runs
+        return False
+    policy = policy_registry.get_by_type(Page)
+    name = getattr(policy, "_explorable_root_instance_cache_name", None)
+    if not isinstance(name, str) or hasattr(user, name):
+        return False
+    model = policy.model.base_page_model
+    if type(model.objects) is not PageManager:  # a site's own manager may filter pages
+        return False
+    classes: tuple[Any, Any] = (type(policy), type(model.objects))
+    if not _explorable_root_read(*classes):
+        return False
+    from django.db import connections, router
+
+    alias = router.db_for_read(model)
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    fields = model._meta.concrete_fields
+    columns = ", ".join(quote(field.column) for field in fields)
+    depth = quote(model._meta.get_field("depth").column)
+    sql = f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE {depth} = %s LIMIT 2"  # noqa: S608 - names quoted from the model's metadata
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [1])
+        rows = cursor.fetchall()
+    root = None
+    if len(rows) == 1:  # the values converted as the ORM converts each column's
+        values = list(rows[0])
+        for index, field in enumerate(fields):
+            column = field.get_col(model._meta.db_table)
+            for converter in (
+                *connection.ops.get_db_converters(column),
+                *column.get_db_converters(connection),
+            ):
+                values[index] = converter(values[index], column, connection)
+        root = model.from_db(alias, [field.attname for field in fields], values)
+    setattr(user, name, root)
+    return True
 
 
 def _frozen(value: Any) -> Any:
