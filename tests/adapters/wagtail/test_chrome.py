@@ -34,8 +34,10 @@ LINUX = "Mozilla/5.0 (X11; Linux x86_64)"
 @pytest.fixture(autouse=True)
 def nothing_kept() -> Iterator[None]:
     chrome._KEPT.clear()
+    chrome._CONFIG_KEPT.clear()
     yield
     chrome._KEPT.clear()
+    chrome._CONFIG_KEPT.clear()
 
 
 @pytest.fixture
@@ -54,6 +56,9 @@ def copied() -> None:
     ours = engine.get_template(chrome.CHROME_TEMPLATE).source
     if chrome.wagtail_furniture_as_copied(wagtails) not in ours:
         pytest.skip("this Wagtail's base.html furniture differs from the app's copy")
+    admin_base = engine.get_template(chrome.WAGTAIL_ADMIN_BASE).source
+    if (chrome.wagtail_js_as_copied(admin_base) or "-") not in ours:
+        pytest.skip("this Wagtail's admin_base.html js block differs from the app's copy")
 
 
 def clerk(django_user_model: Any, name: str = "clerk") -> Any:
@@ -247,3 +252,116 @@ def test_kept_drawings_are_bounded(boss: Any, monkeypatch: Any) -> None:
         html = page(boss, chrome_on=True)[0]
         assert f"Boss {number}" in html
         assert len(chrome._KEPT) <= 3
+
+
+def test_the_config_script_is_written_once_for_its_fixed_parts(
+    boss: Any, monkeypatch: Any, copied: None
+) -> None:
+    """Wagtail's strings for the scripts are read once a language; the page is Wagtail's."""
+    from wagtail.admin.templatetags import wagtailadmin_tags
+
+    read: list[str] = []
+    strings = wagtailadmin_tags.get_js_translation_strings
+
+    def counting() -> Any:
+        read.append(translation.get_language())
+        return strings()
+
+    monkeypatch.setattr(wagtailadmin_tags, "get_js_translation_strings", counting)
+    first = page(boss, chrome_on=True)[0]
+    assert page(boss, chrome_on=True)[0] == first
+    assert len(read) == 1
+    assert first == page(boss, chrome_on=False)[0]
+    assert len(read) == 2  # Wagtail's own tag reads them every time
+    assert first.count('<script id="wagtail-config" type="application/json">') == 1
+
+
+@pytest.mark.parametrize("language", ["fr", "en", "ar"])
+def test_the_config_script_is_wagtails_script(
+    boss: Any, rf: Any, settings: Any, language: str, copied: None
+) -> None:
+    """The tag against Wagtail's two lines, byte for byte (CSRF tokens aside), with a
+    content locale, several locales (their names with characters the script escapes),
+    keyboard shortcuts off, and i18n on then off."""
+    from django.template import engines
+    from wagtail.models import Locale
+
+    settings.WAGTAIL_CONTENT_LANGUAGES = [("fr", "Français <&>"), ("ar", "العربية"), ("en", "En")]
+    for code in ("fr", "ar"):
+        Locale.objects.get_or_create(language_code=code)
+    profile = UserProfile.get_for_user(boss)
+    profile.keyboard_shortcuts = False
+    profile.save()
+    drawn = engines["django"].from_string(
+        "{% load wagtailadmin_tags cmi_wagtail_chrome %}"
+        '{% wagtail_config as config %}{{ config|json_script:"wagtail-config" }}|'
+        "{% cmi_wagtail_config %}"
+    )
+    request = rf.get(INDEX)
+    request.user = type(boss).objects.get(pk=boss.pk)
+    with translation.override(language):
+        for i18n in (True, False):
+            settings.WAGTAIL_I18N_ENABLED = i18n
+            for context in ({}, {"locale": Locale.objects.get(language_code="ar")}):
+                for _ in range(2):  # drawn, then from what was kept
+                    html = drawn.render({**context}, request)
+                    html = re.sub(r'("CSRF_TOKEN": ")[^"]+', r"\1-", html)
+                    wagtails, ours = html.split("|")
+                    assert ours == wagtails
+                    config = json.loads(re.sub(r"^<script[^>]*>|</script>$", "", ours))
+                    assert config["I18N_ENABLED"] is i18n
+                    assert config["KEYBOARD_SHORTCUTS_ENABLED"] is False
+                    assert ("ACTIVE_CONTENT_LOCALE" in config) == bool(context)
+                    assert "\\u003C&" not in ours
+                    assert "\\u003C\\u0026\\u003E" in ours
+
+
+def site_admin_base(settings: Any, tmp_path: Any, name: str, blocks: str) -> None:
+    """A site's own template ``name``, extending Wagtail's with ``blocks``."""
+    folder = tmp_path / "wagtailadmin"
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text('{% extends "wagtailadmin/' + name + '" %}' + blocks)
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}]
+
+
+def test_a_site_that_overrides_the_js_block_keeps_wagtails_page(
+    boss: Any, settings: Any, tmp_path: Any
+) -> None:
+    site_admin_base(
+        settings,
+        tmp_path,
+        "admin_base.html",
+        "{% block js %}<script id='site-js'></script>{{ block.super }}{% endblock %}",
+    )
+    html, response = page(boss, chrome_on=True)
+    assert "<script id='site-js'></script>" in html
+    assert chrome.CHROME_TEMPLATE not in [t.name for t in response.templates]
+    assert html.count('id="wagtail-config"') == 1
+
+
+def test_a_site_extra_js_that_reads_the_config_keeps_wagtails_page(
+    boss: Any, settings: Any, tmp_path: Any
+) -> None:
+    """Wagtail's block leaves ``config`` for the ``extra_js`` drawn inside it."""
+    site_admin_base(
+        settings,
+        tmp_path,
+        "base.html",
+        "{% block extra_js %}{{ block.super }}<b id='site-cfg'>"
+        "{{ config.ADMIN_URLS.PAGES }}</b>{% endblock %}",
+    )
+    html, response = page(boss, chrome_on=True)
+    assert "<b id='site-cfg'>/admin/pages/</b>" in html
+    assert chrome.CHROME_TEMPLATE not in [t.name for t in response.templates]
+
+
+def test_a_site_extra_js_is_drawn_through_the_chrome(
+    boss: Any, settings: Any, tmp_path: Any, copied: None
+) -> None:
+    site_admin_base(
+        settings, tmp_path, "base.html", "{% block extra_js %}<b id='site-js'></b>{% endblock %}"
+    )
+    html, response = page(boss, chrome_on=True)
+    assert chrome.CHROME_TEMPLATE in [t.name for t in response.templates]
+    assert "<b id='site-js'></b>" in html
+    assert html == page(boss, chrome_on=False)[0]
