@@ -57,6 +57,7 @@ __all__ = [
     "cmi_keyboard_shortcuts_dialog",
     "cmi_sidebar_props",
     "cmi_wagtail_config",
+    "kept_dropdown",
     "prime_explorable_root",
     "sidebar_key",
     "wagtail_furniture_as_copied",
@@ -464,6 +465,91 @@ def cmi_wagtail_config(context: Any) -> SafeString:
     parts.append(f'"KEYBOARD_SHORTCUTS_ENABLED": {_json(enabled)}')
     written = ("{" + ", ".join(parts) + "}").translate(_json_script_escapes)
     return SafeString(f'<script id="wagtail-config" type="application/json">{written}</script>')
+
+
+#: The templates a header dropdown of buttons is drawn with, and the code that gives them
+#: their values (Wagtail's button module, its ``icon`` tag), as :func:`kept_dropdown`
+#: keeps the drawing (SHA-256 of their sources, joined): another draws on every page.
+DROPDOWN_TEMPLATES = (
+    "wagtailadmin/shared/button_with_dropdown.html",
+    "wagtailadmin/shared/dropdown/dropdown.html",
+    "wagtailadmin/shared/button.html",
+    "wagtailadmin/shared/icon.html",
+)
+DROPDOWN_SHA256 = frozenset(
+    {"fa2bf8fdeb5949e7f8756db4fa67c220deca3acdcbcbe183664fb29f994d727f"}  # Wagtail 8.0
+)
+
+
+def _dropdown_source() -> str:
+    """What a header dropdown's drawing is a function of, besides its buttons' values."""
+    from django.template.loader import get_template
+    from wagtail.admin.widgets import button
+
+    sources = [get_template(name).template.source for name in DROPDOWN_TEMPLATES]  # type: ignore[attr-defined]
+    return "".join([*sources, inspect.getsource(button), inspect.getsource(wagtailadmin_tags.icon)])
+
+
+@cache
+def _dropdown_read(engine: Any) -> bool:
+    """Whether the dropdown's templates and code are the ones read (per template engine:
+    a site's own templates are found through it)."""
+    try:
+        source = _dropdown_source()
+    except (OSError, TypeError, AttributeError, template.TemplateDoesNotExist):
+        return False
+    return hashlib.sha256(source.encode()).hexdigest() in DROPDOWN_SHA256
+
+
+def _button_key(button: Any) -> tuple[Any, ...]:
+    """A plain button's values (every attribute it holds) as a key; Unkeyable for
+    another kind of button, whose drawing may read more."""
+    from wagtail.admin.widgets.button import Button
+
+    if type(button) is not Button:
+        raise Unkeyable(type(button))
+    return ("button", _frozen(dict(sorted(vars(button).items()))))
+
+
+def kept_dropdown(dropdown: Any) -> Any:
+    """Wagtail's header dropdown of buttons (a ``ButtonWithDropdown``: the list's "more"
+    menu, the CSV and XLSX downloads) drawn once for its values: the same object, its
+    ``render_html`` keeping each drawing by every value the templates read (the
+    dropdown's and each button's attributes, the language, the URL configuration).
+    Its templates draw from those values alone (no request, no per-user value: their
+    sources and Wagtail's button code are checked, :data:`DROPDOWN_SHA256`)."""
+    from wagtail.admin.widgets.button import ButtonWithDropdown
+
+    if type(dropdown) is not ButtonWithDropdown:
+        return dropdown
+    draw = dropdown.render_html
+
+    def render_html(parent_context: Any = None) -> SafeString:
+        from django.template import engines
+
+        if not _dropdown_read(engines["django"].engine):  # type: ignore[attr-defined]
+            return SafeString(draw(parent_context))
+        try:
+            values = {k: v for k, v in vars(dropdown).items() if k != "render_html"}
+            buttons = tuple(_button_key(b) for b in values.pop("dropdown_buttons"))
+            key = (
+                "dropdown",
+                get_language(),
+                get_script_prefix(),
+                get_urlconf(),
+                type(dropdown).__name__,
+                _frozen(dict(sorted(values.items()))),
+                buttons,
+            )
+        except Unkeyable:
+            return SafeString(draw(parent_context))
+        kept = _KEPT.get(key)
+        if kept is None:
+            kept = _keep(key, SafeString(draw(parent_context)))
+        return kept
+
+    dropdown.render_html = render_html
+    return dropdown
 
 
 #: The list's template: Wagtail's index page, the "furniture" block its copy (see below).

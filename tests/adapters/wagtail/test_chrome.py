@@ -74,15 +74,16 @@ def clerk(django_user_model: Any, name: str = "clerk") -> Any:
 def page(user: Any, *, chrome_on: bool, agent: str = LINUX, url: str = INDEX) -> tuple[str, Any]:
     """The list as ``user`` sees it (CSRF tokens masked), drawn through the chrome or by
     Wagtail's own template; and the response."""
-    saved = viewsets.chrome_in_use
+    saved, saved_dropdown = viewsets.chrome_in_use, viewsets.kept_dropdown
     if not chrome_on:
         viewsets.chrome_in_use = lambda engine: False  # type: ignore[assignment]
+        viewsets.kept_dropdown = lambda dropdown: dropdown
     try:
         client = Client(HTTP_USER_AGENT=agent)
         client.force_login(user)
         response = client.get(url)
     finally:
-        viewsets.chrome_in_use = saved
+        viewsets.chrome_in_use, viewsets.kept_dropdown = saved, saved_dropdown
     assert response.status_code == 200
     html = response.content.decode()
     html = re.sub(r'(csrfmiddlewaretoken" value="|"CSRF_TOKEN": ")[^"]+', r"\1-", html)
@@ -365,3 +366,47 @@ def test_a_site_extra_js_is_drawn_through_the_chrome(
     assert chrome.CHROME_TEMPLATE in [t.name for t in response.templates]
     assert "<b id='site-js'></b>" in html
     assert html == page(boss, chrome_on=False)[0]
+
+
+@pytest.mark.parametrize("language", ["fr", "en", "ar"])
+def test_the_header_dropdown_is_drawn_once_for_its_values(
+    boss: Any, monkeypatch: Any, language: str
+) -> None:
+    """The "more" dropdown (the downloads) is Wagtail's, with filters set or not, drawn
+    once for each set of values: a filter changes its links, so it is drawn again."""
+    from wagtail.admin.widgets.button import ButtonWithDropdown
+
+    fill(3, platform="wagtail", reference="12", title="Adhésion")
+    UserProfile.get_for_user(boss).__class__.objects.filter(user=boss).update(
+        preferred_language=language
+    )
+    drawn: list[Any] = []
+    draw = ButtonWithDropdown.render_html
+
+    def counting(self: Any, parent_context: Any = None) -> Any:
+        drawn.append(self)
+        return draw(self, parent_context)
+
+    monkeypatch.setattr(ButtonWithDropdown, "render_html", counting)
+    filtered = INDEX + "?state=captured"
+    for _ in range(2):
+        for url in (INDEX, filtered):
+            ours = page(boss, chrome_on=True, url=url)[0]
+            assert ours == page(boss, chrome_on=False, url=url)[0]
+            assert ("state=captured&amp;export=csv" in ours) == (url == filtered)
+    # Wagtail's draws on each of its four pages; ours once for each URL's values
+    assert len(drawn) == 4 + 2
+
+
+def test_a_site_button_template_draws_the_dropdown_on_every_page(
+    boss: Any, settings: Any, tmp_path: Any
+) -> None:
+    """A site's own ``button.html`` is not the template read: nothing is kept."""
+    folder = tmp_path / "wagtailadmin" / "shared"
+    folder.mkdir(parents=True)
+    (folder / "button.html").write_text("<a id='site-button' href='{{ button.url }}'></a>")
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}]
+    first = page(boss, chrome_on=True)[0]
+    assert "<a id='site-button' href='/admin/cmi_payments/?export=csv'></a>" in first
+    assert not [key for key in chrome._KEPT if key[0] == "dropdown"]
+    assert page(boss, chrome_on=True)[0] == first == page(boss, chrome_on=False)[0]
