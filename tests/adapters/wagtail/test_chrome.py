@@ -410,3 +410,22 @@ def test_a_site_button_template_draws_the_dropdown_on_every_page(
     assert "<a id='site-button' href='/admin/cmi_payments/?export=csv'></a>" in first
     assert not [key for key in chrome._KEPT if key[0] == "dropdown"]
     assert page(boss, chrome_on=True)[0] == first == page(boss, chrome_on=False)[0]
+
+
+def test_the_config_script_carries_each_requests_own_csrf_token(
+    boss: Any, django_user_model: Any, copied: None
+) -> None:
+    """The token is never among the kept parts: each browser's script holds its own."""
+    from django.middleware.csrf import _unmask_cipher_token
+
+    secrets = []
+    for user in (boss, clerk(django_user_model)):
+        client = Client()
+        client.force_login(user)
+        html = client.get(INDEX).content.decode()
+        token = re.search(r'"CSRF_TOKEN": "([^"]+)"', html)
+        assert token
+        secret = _unmask_cipher_token(token.group(1))
+        assert secret == client.cookies["csrftoken"].value
+        secrets.append(secret)
+    assert secrets[0] != secrets[1]
