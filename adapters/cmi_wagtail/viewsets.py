@@ -71,6 +71,7 @@ from cmi_wagtail.templatetags.cmi_wagtail_chrome import (
     CHROME_TEMPLATE,
     WAGTAIL_INDEX,
     chrome_in_use,
+    kept_dropdown,
     prime_explorable_root,
 )
 
@@ -748,6 +749,11 @@ class PaymentIndexView(IndexedListMixin, IndexView):
             else:
                 return None
         return sorted(fields)
+
+    def get_header_buttons(self) -> list[Any]:
+        """Wagtail's header buttons, its "more" dropdown (the downloads) drawn once for
+        its values (:func:`~cmi_wagtail.templatetags.cmi_wagtail_chrome.kept_dropdown`)."""
+        return [kept_dropdown(button) for button in super().get_header_buttons()]
 
     def get_template_names(self) -> list[str]:
         """Wagtail's page, or the same page drawn through this app's chrome tags

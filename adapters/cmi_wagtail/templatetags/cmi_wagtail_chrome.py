@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import re
 from functools import cache
 from typing import Any
@@ -37,6 +38,7 @@ from typing import Any
 from django import template
 from django.urls import get_script_prefix, get_urlconf
 from django.utils.functional import Promise
+from django.utils.html import _json_script_escapes  # type: ignore[attr-defined]
 from django.utils.safestring import SafeString
 from django.utils.translation import get_language
 from telepath import (  # type: ignore[import-untyped]  # telepath ships no types
@@ -54,9 +56,12 @@ __all__ = [
     "cmi_inner_block",
     "cmi_keyboard_shortcuts_dialog",
     "cmi_sidebar_props",
+    "cmi_wagtail_config",
+    "kept_dropdown",
     "prime_explorable_root",
     "sidebar_key",
     "wagtail_furniture_as_copied",
+    "wagtail_js_as_copied",
 ]
 
 #: Drawings kept per process, at most (then all are dropped and drawn again).
@@ -363,6 +368,190 @@ def cmi_keyboard_shortcuts_dialog(context: Any) -> SafeString:
     return _keep(key, drawn)
 
 
+#: ``wagtailadmin_tags.wagtail_config`` and ``get_js_translation_strings`` as
+#: :func:`cmi_wagtail_config` rebuilds them (SHA-256 of their two sources, joined):
+#: another is called as it is, on every page.
+WAGTAIL_CONFIG_SHA256 = frozenset(
+    {"9c0f8613c4cd39e0e7d78150ea0d4a33b0f017bd2d274a26b57fa741025e9ca6"}  # Wagtail 8.0
+)
+_CONFIG_KEPT: dict[Any, tuple[str, str, str]] = {}
+
+
+@cache
+def _config_rebuilt() -> bool:
+    """Whether Wagtail's ``wagtail_config`` (and the strings it sends) are the ones
+    :func:`cmi_wagtail_config` rebuilds."""
+    try:
+        source = inspect.getsource(wagtailadmin_tags.wagtail_config) + inspect.getsource(
+            wagtailadmin_tags.get_js_translation_strings
+        )
+    except (OSError, TypeError, AttributeError):
+        return False
+    return hashlib.sha256(source.encode()).hexdigest() in WAGTAIL_CONFIG_SHA256
+
+
+def _json(value: Any) -> str:
+    """``value`` as Django's ``json_script`` writes it, before its escapes."""
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    return json.dumps(value, cls=DjangoJSONEncoder)
+
+
+@register.simple_tag(takes_context=True)
+def cmi_wagtail_config(context: Any) -> SafeString:
+    """``{% wagtail_config as config %}{{ config|json_script:"wagtail-config" }}``: the
+    admin's configuration script, its parts that are a function of the language and the
+    URL configuration alone (the admin API's and admin's URLs, the translated strings
+    the scripts show: most of its cost) written as JSON once for each; the rest (the
+    request's CSRF token, the header's name, whether i18n is on, the locales, read from
+    the database on every page as Wagtail reads them, the content locale, the user's
+    keyboard setting) read for each page. The JSON is the one ``json.dumps`` writes for
+    Wagtail's dict, key by key in its order, with ``json_script``'s escapes. Only while
+    Wagtail's functions are the ones rebuilt (:data:`WAGTAIL_CONFIG_SHA256`)."""
+    tags = wagtailadmin_tags
+    if not _config_rebuilt():
+        return SafeString(tags.json_script(tags.wagtail_config(context), "wagtail-config"))
+    # wagtailadmin_tags.wagtail_config's body (WAGTAIL_CONFIG_SHA256), with its module's names
+    request = context["request"]
+    key = ("config", get_language(), get_script_prefix(), get_urlconf())
+    kept = _CONFIG_KEPT.get(key)
+    if kept is None:
+        api = {
+            "PAGES": tags.reverse("wagtailadmin_api:pages:listing"),
+            "DOCUMENTS": tags.reverse("wagtailadmin_api:documents:listing"),
+            "IMAGES": tags.reverse("wagtailadmin_api:images:listing"),
+            "EXTRA_CHILDREN_PARAMETERS": "",
+        }
+        urls = {
+            "DISMISSIBLES": tags.reverse("wagtailadmin_dismissibles"),
+            "PAGES": tags.reverse("wagtailadmin_explore_root"),
+            "BLOCK_PREVIEW": tags.reverse("wagtailadmin_block_preview"),
+        }
+        if len(_CONFIG_KEPT) >= MAX_KEPT:
+            _CONFIG_KEPT.clear()
+        kept = _CONFIG_KEPT[key] = (
+            _json(api),
+            _json(urls),
+            _json(tags.get_js_translation_strings()),
+        )
+    api_json, urls_json, strings_json = kept
+    parts = [
+        f'"CSRF_TOKEN": {_json(tags.get_token(request))}',
+        '"CSRF_HEADER_NAME": '
+        + _json(tags.HttpHeaders.parse_header_name(tags.settings.CSRF_HEADER_NAME)),
+        f'"ADMIN_API": {api_json}',
+        f'"ADMIN_URLS": {urls_json}',
+        f'"I18N_ENABLED": {_json(tags.i18n_enabled())}',
+        '"LOCALES": '
+        + _json(
+            [
+                {
+                    "code": locale.language_code,
+                    "display_name": tags.force_str(locale.get_display_name()),
+                }
+                for locale in tags.Locale.objects.all()
+            ]
+        ),
+        f'"STRINGS": {strings_json}',
+    ]
+    if locale := context.get("locale"):
+        parts.append(f'"ACTIVE_CONTENT_LOCALE": {_json(locale.language_code)}')
+    user: Any = getattr(context.get("request"), "user", None)
+    enabled = (
+        user.wagtail_userprofile.keyboard_shortcuts
+        if hasattr(user, "wagtail_userprofile")
+        else True
+    )
+    parts.append(f'"KEYBOARD_SHORTCUTS_ENABLED": {_json(enabled)}')
+    written = ("{" + ", ".join(parts) + "}").translate(_json_script_escapes)
+    return SafeString(f'<script id="wagtail-config" type="application/json">{written}</script>')
+
+
+#: The templates a header dropdown of buttons is drawn with, and the code that gives them
+#: their values (Wagtail's button module, its ``icon`` tag), as :func:`kept_dropdown`
+#: keeps the drawing (SHA-256 of their sources, joined): another draws on every page.
+DROPDOWN_TEMPLATES = (
+    "wagtailadmin/shared/button_with_dropdown.html",
+    "wagtailadmin/shared/dropdown/dropdown.html",
+    "wagtailadmin/shared/button.html",
+    "wagtailadmin/shared/icon.html",
+)
+DROPDOWN_SHA256 = frozenset(
+    {"fa2bf8fdeb5949e7f8756db4fa67c220deca3acdcbcbe183664fb29f994d727f"}  # Wagtail 8.0
+)
+
+
+def _dropdown_source() -> str:
+    """What a header dropdown's drawing is a function of, besides its buttons' values."""
+    from django.template.loader import get_template
+    from wagtail.admin.widgets import button
+
+    sources = [get_template(name).template.source for name in DROPDOWN_TEMPLATES]  # type: ignore[attr-defined]
+    return "".join([*sources, inspect.getsource(button), inspect.getsource(wagtailadmin_tags.icon)])
+
+
+@cache
+def _dropdown_read(engine: Any) -> bool:
+    """Whether the dropdown's templates and code are the ones read (per template engine:
+    a site's own templates are found through it)."""
+    try:
+        source = _dropdown_source()
+    except (OSError, TypeError, AttributeError, template.TemplateDoesNotExist):
+        return False
+    return hashlib.sha256(source.encode()).hexdigest() in DROPDOWN_SHA256
+
+
+def _button_key(button: Any) -> tuple[Any, ...]:
+    """A plain button's values (every attribute it holds) as a key; Unkeyable for
+    another kind of button, whose drawing may read more."""
+    from wagtail.admin.widgets.button import Button
+
+    if type(button) is not Button:
+        raise Unkeyable(type(button))
+    return ("button", _frozen(dict(sorted(vars(button).items()))))
+
+
+def kept_dropdown(dropdown: Any) -> Any:
+    """Wagtail's header dropdown of buttons (a ``ButtonWithDropdown``: the list's "more"
+    menu, the CSV and XLSX downloads) drawn once for its values: the same object, its
+    ``render_html`` keeping each drawing by every value the templates read (the
+    dropdown's and each button's attributes, the language, the URL configuration).
+    Its templates draw from those values alone (no request, no per-user value: their
+    sources and Wagtail's button code are checked, :data:`DROPDOWN_SHA256`)."""
+    from wagtail.admin.widgets.button import ButtonWithDropdown
+
+    if type(dropdown) is not ButtonWithDropdown:
+        return dropdown
+    draw = dropdown.render_html
+
+    def render_html(parent_context: Any = None) -> SafeString:
+        from django.template import engines
+
+        if not _dropdown_read(engines["django"].engine):  # type: ignore[attr-defined]
+            return SafeString(draw(parent_context))
+        try:
+            values = {k: v for k, v in vars(dropdown).items() if k != "render_html"}
+            buttons = tuple(_button_key(b) for b in values.pop("dropdown_buttons"))
+            key = (
+                "dropdown",
+                get_language(),
+                get_script_prefix(),
+                get_urlconf(),
+                type(dropdown).__name__,
+                _frozen(dict(sorted(values.items()))),
+                buttons,
+            )
+        except Unkeyable:
+            return SafeString(draw(parent_context))
+        kept = _KEPT.get(key)
+        if kept is None:
+            kept = _keep(key, SafeString(draw(parent_context)))
+        return kept
+
+    dropdown.render_html = render_html
+    return dropdown
+
+
 #: The list's template: Wagtail's index page, the "furniture" block its copy (see below).
 CHROME_TEMPLATE = "cmi_wagtail/admin/payment_index.html"
 #: The page :data:`CHROME_TEMPLATE` extends, and where Wagtail defines the block it copies.
@@ -404,41 +593,126 @@ def wagtail_furniture_as_copied(source: str) -> str | None:
     )
 
 
+def _chain(engine: Any) -> list[tuple[Any, Any]] | None:
+    """The templates (and their origins) the page of :data:`WAGTAIL_INDEX` is drawn from,
+    up the chain of its ``extends``, a site's own templates included, most derived
+    first; None if a parent is chosen at render time (not one to vouch for)."""
+    from django.template.base import Origin
+    from django.template.loader_tags import ExtendsNode
+
+    name: str | None = WAGTAIL_INDEX
+    history: list[Origin] = []
+    chain = []
+    while name is not None:
+        found, origin = engine.find_template(name, skip=history)
+        history.append(origin)
+        chain.append((found, origin))
+        extends = found.nodelist.get_nodes_by_type(ExtendsNode)
+        name = extends[0].parent_name.var if extends else None
+        if name is not None and not isinstance(name, str):
+            return None
+    return chain
+
+
+def _defining(chain: list[tuple[Any, Any]], block: str) -> tuple[Any, Any] | None:
+    """The template of ``chain`` (and its origin) whose ``block`` the page draws: the
+    most derived one that defines it."""
+    from django.template.loader_tags import BlockNode
+
+    for found, origin in chain:
+        if any(b.name == block for b in found.nodelist.get_nodes_by_type(BlockNode)):
+            return found, origin
+    return None
+
+
+def _wagtails(origin: Any, template_name: str) -> bool:
+    """Whether ``origin`` is ``template_name`` as Wagtail's admin app ships it."""
+    path = str(origin.name).replace("\\", "/")
+    return origin.template_name == template_name and "/wagtail/admin/" in path
+
+
 @cache
 def chrome_in_use(engine: Any) -> bool:
     """Whether the list may draw its page with :data:`CHROME_TEMPLATE`: the ``furniture``
     block the page would have (the most derived one up the chain of
     :data:`WAGTAIL_INDEX`'s ``extends``, a site's own templates included) is
-    Wagtail's own, in ``wagtailadmin/base.html``, the one copied, and Wagtail's
-    ``sidebar_props`` is the one :func:`cmi_sidebar_props` rebuilds. Any other (another
-    Wagtail release, a site that overrides the block) keeps Wagtail's page as it is.
+    Wagtail's own, in ``wagtailadmin/base.html``, the one copied; the ``js`` block is
+    Wagtail's own, in ``wagtailadmin/admin_base.html``, the one copied
+    (:func:`wagtail_js_as_copied`); and Wagtail's ``sidebar_props`` is the one
+    :func:`cmi_sidebar_props` rebuilds. Any other (another Wagtail release, a site that
+    overrides either block) keeps Wagtail's page as it is.
 
     Read once per process and template engine (templates are cached as they are loaded).
     """
-    from django.template.base import Origin
-    from django.template.loader_tags import BlockNode, ExtendsNode
-
     if not _sidebar_rebuilt() or not hasattr(wagtailadmin_tags, "keyboard_shortcuts_dialog"):
         return False
     try:
-        ours = _furniture(engine.get_template(CHROME_TEMPLATE).source)
-        name: str | None = WAGTAIL_INDEX
-        history: list[Origin] = []
-        while name is not None:
-            found, origin = engine.find_template(name, skip=history)
-            history.append(origin)
-            if any(b.name == "furniture" for b in found.nodelist.get_nodes_by_type(BlockNode)):
-                wagtail_base = origin.template_name == WAGTAIL_BASE and "/wagtail/admin/" in str(
-                    origin.name
-                ).replace("\\", "/")
-                return wagtail_base and ours == wagtail_furniture_as_copied(found.source)
-            extends = found.nodelist.get_nodes_by_type(ExtendsNode)
-            name = extends[0].parent_name.var if extends else None
-            if name is not None and not isinstance(name, str):
-                return False  # a parent chosen at render time: not one to vouch for
+        source = engine.get_template(CHROME_TEMPLATE).source
+        chain = _chain(engine)
+        if chain is None:
+            return False
+        furniture = _defining(chain, "furniture")
+        if furniture is None or not _wagtails(furniture[1], WAGTAIL_BASE):
+            return False
+        if _block(source, "furniture") != wagtail_furniture_as_copied(furniture[0].source):
+            return False
+        js = _defining(chain, "js")
+        if js is None or not _wagtails(js[1], WAGTAIL_ADMIN_BASE):
+            return False
+        copied = wagtail_js_as_copied(js[0].source)
+        if copied is None or _block(source, "js") != copied:
+            return False
+        # Wagtail's block leaves its config in the context of the ``extra_js`` blocks
+        # drawn inside it; the copy does not: none of them may read it.
+        return not any(
+            re.search(r"\bconfig\b", _block(found.source, "extra_js") or "")
+            for found, _origin in [*chain, (engine.get_template(CHROME_TEMPLATE), None)]
+        )
     except template.TemplateDoesNotExist:
         return False
-    return False
+
+
+#: Where Wagtail defines the ``js`` block :data:`CHROME_TEMPLATE` copies.
+WAGTAIL_ADMIN_BASE = "wagtailadmin/admin_base.html"
+_CONFIG_SCRIPT = re.compile(
+    r'\{% wagtail_config as config %\}(\s*)\{\{ config\|json_script:"wagtail-config" \}\}'
+)
+_BLOCK_TAG = re.compile(r"\{% (?:block \w+|endblock(?: \w+)?) %\}")
+
+
+def _block(source: str, name: str) -> str | None:
+    """The block ``name`` of a template's source as written, its inner blocks included;
+    None if the source has none or more than one."""
+    opening = "{% block " + name + " %}"
+    if source.count(opening) != 1:
+        return None
+    start = source.index(opening)
+    depth = 0
+    for tag in _BLOCK_TAG.finditer(source, start):
+        depth += 1 if tag.group().startswith("{% block ") else -1
+        if depth == 0:
+            return source[start : tag.end()]
+    return None
+
+
+def wagtail_js_as_copied(source: str) -> str | None:
+    """Wagtail's ``js`` block (``wagtailadmin/admin_base.html``) as :data:`CHROME_TEMPLATE`
+    copies it: ``{% wagtail_config as config %}`` and its ``json_script`` as
+    ``{# wagtail_config #}`` and ``{% cmi_wagtail_config %}`` (the whitespace between them
+    kept between these), each empty
+    inner block (``extra_js``) as ``{% cmi_inner_block name %}``. None if the block is
+    not there, or its script is not written as copied."""
+    block = _block(source, "js")
+    if block is None or len(_CONFIG_SCRIPT.findall(block)) != 1:
+        return None
+    block = _CONFIG_SCRIPT.sub(r"{# wagtail_config #}\1{% cmi_wagtail_config %}", block)
+    if re.search(r"\bconfig\b", block.replace("cmi_wagtail_config", "")):
+        return None  # the block reads the config's value elsewhere: not ours to leave out
+    return re.sub(
+        r"\{% block (\w+) %\}\{% endblock %\}",
+        r"{% cmi_inner_block \1 %}",
+        block,
+    )
 
 
 class _InnerBlockNode(template.Node):

@@ -34,8 +34,10 @@ LINUX = "Mozilla/5.0 (X11; Linux x86_64)"
 @pytest.fixture(autouse=True)
 def nothing_kept() -> Iterator[None]:
     chrome._KEPT.clear()
+    chrome._CONFIG_KEPT.clear()
     yield
     chrome._KEPT.clear()
+    chrome._CONFIG_KEPT.clear()
 
 
 @pytest.fixture
@@ -54,6 +56,9 @@ def copied() -> None:
     ours = engine.get_template(chrome.CHROME_TEMPLATE).source
     if chrome.wagtail_furniture_as_copied(wagtails) not in ours:
         pytest.skip("this Wagtail's base.html furniture differs from the app's copy")
+    admin_base = engine.get_template(chrome.WAGTAIL_ADMIN_BASE).source
+    if (chrome.wagtail_js_as_copied(admin_base) or "-") not in ours:
+        pytest.skip("this Wagtail's admin_base.html js block differs from the app's copy")
 
 
 def clerk(django_user_model: Any, name: str = "clerk") -> Any:
@@ -69,15 +74,16 @@ def clerk(django_user_model: Any, name: str = "clerk") -> Any:
 def page(user: Any, *, chrome_on: bool, agent: str = LINUX, url: str = INDEX) -> tuple[str, Any]:
     """The list as ``user`` sees it (CSRF tokens masked), drawn through the chrome or by
     Wagtail's own template; and the response."""
-    saved = viewsets.chrome_in_use
+    saved, saved_dropdown = viewsets.chrome_in_use, viewsets.kept_dropdown
     if not chrome_on:
         viewsets.chrome_in_use = lambda engine: False  # type: ignore[assignment]
+        viewsets.kept_dropdown = lambda dropdown: dropdown
     try:
         client = Client(HTTP_USER_AGENT=agent)
         client.force_login(user)
         response = client.get(url)
     finally:
-        viewsets.chrome_in_use = saved
+        viewsets.chrome_in_use, viewsets.kept_dropdown = saved, saved_dropdown
     assert response.status_code == 200
     html = response.content.decode()
     html = re.sub(r'(csrfmiddlewaretoken" value="|"CSRF_TOKEN": ")[^"]+', r"\1-", html)
@@ -247,3 +253,179 @@ def test_kept_drawings_are_bounded(boss: Any, monkeypatch: Any) -> None:
         html = page(boss, chrome_on=True)[0]
         assert f"Boss {number}" in html
         assert len(chrome._KEPT) <= 3
+
+
+def test_the_config_script_is_written_once_for_its_fixed_parts(
+    boss: Any, monkeypatch: Any, copied: None
+) -> None:
+    """Wagtail's strings for the scripts are read once a language; the page is Wagtail's."""
+    from wagtail.admin.templatetags import wagtailadmin_tags
+
+    read: list[str] = []
+    strings = wagtailadmin_tags.get_js_translation_strings
+
+    def counting() -> Any:
+        read.append(translation.get_language())
+        return strings()
+
+    monkeypatch.setattr(wagtailadmin_tags, "get_js_translation_strings", counting)
+    first = page(boss, chrome_on=True)[0]
+    assert page(boss, chrome_on=True)[0] == first
+    assert len(read) == 1
+    assert first == page(boss, chrome_on=False)[0]
+    assert len(read) == 2  # Wagtail's own tag reads them every time
+    assert first.count('<script id="wagtail-config" type="application/json">') == 1
+
+
+@pytest.mark.parametrize("language", ["fr", "en", "ar"])
+def test_the_config_script_is_wagtails_script(
+    boss: Any, rf: Any, settings: Any, language: str, copied: None
+) -> None:
+    """The tag against Wagtail's two lines, byte for byte (CSRF tokens aside), with a
+    content locale, several locales (their names with characters the script escapes),
+    keyboard shortcuts off, and i18n on then off."""
+    from django.template import engines
+    from wagtail.models import Locale
+
+    settings.WAGTAIL_CONTENT_LANGUAGES = [("fr", "Français <&>"), ("ar", "العربية"), ("en", "En")]
+    for code in ("fr", "ar"):
+        Locale.objects.get_or_create(language_code=code)
+    profile = UserProfile.get_for_user(boss)
+    profile.keyboard_shortcuts = False
+    profile.save()
+    drawn = engines["django"].from_string(
+        "{% load wagtailadmin_tags cmi_wagtail_chrome %}"
+        '{% wagtail_config as config %}{{ config|json_script:"wagtail-config" }}|'
+        "{% cmi_wagtail_config %}"
+    )
+    request = rf.get(INDEX)
+    request.user = type(boss).objects.get(pk=boss.pk)
+    with translation.override(language):
+        for i18n in (True, False):
+            settings.WAGTAIL_I18N_ENABLED = i18n
+            for context in ({}, {"locale": Locale.objects.get(language_code="ar")}):
+                for _ in range(2):  # drawn, then from what was kept
+                    html = drawn.render({**context}, request)
+                    html = re.sub(r'("CSRF_TOKEN": ")[^"]+', r"\1-", html)
+                    wagtails, ours = html.split("|")
+                    assert ours == wagtails
+                    config = json.loads(re.sub(r"^<script[^>]*>|</script>$", "", ours))
+                    assert config["I18N_ENABLED"] is i18n
+                    assert config["KEYBOARD_SHORTCUTS_ENABLED"] is False
+                    assert ("ACTIVE_CONTENT_LOCALE" in config) == bool(context)
+                    assert "\\u003C&" not in ours
+                    assert "\\u003C\\u0026\\u003E" in ours
+
+
+def site_admin_base(settings: Any, tmp_path: Any, name: str, blocks: str) -> None:
+    """A site's own template ``name``, extending Wagtail's with ``blocks``."""
+    folder = tmp_path / "wagtailadmin"
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text('{% extends "wagtailadmin/' + name + '" %}' + blocks)
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}]
+
+
+def test_a_site_that_overrides_the_js_block_keeps_wagtails_page(
+    boss: Any, settings: Any, tmp_path: Any
+) -> None:
+    site_admin_base(
+        settings,
+        tmp_path,
+        "admin_base.html",
+        "{% block js %}<script id='site-js'></script>{{ block.super }}{% endblock %}",
+    )
+    html, response = page(boss, chrome_on=True)
+    assert "<script id='site-js'></script>" in html
+    assert chrome.CHROME_TEMPLATE not in [t.name for t in response.templates]
+    assert html.count('id="wagtail-config"') == 1
+
+
+def test_a_site_extra_js_that_reads_the_config_keeps_wagtails_page(
+    boss: Any, settings: Any, tmp_path: Any
+) -> None:
+    """Wagtail's block leaves ``config`` for the ``extra_js`` drawn inside it."""
+    site_admin_base(
+        settings,
+        tmp_path,
+        "base.html",
+        "{% block extra_js %}{{ block.super }}<b id='site-cfg'>"
+        "{{ config.ADMIN_URLS.PAGES }}</b>{% endblock %}",
+    )
+    html, response = page(boss, chrome_on=True)
+    assert "<b id='site-cfg'>/admin/pages/</b>" in html
+    assert chrome.CHROME_TEMPLATE not in [t.name for t in response.templates]
+
+
+def test_a_site_extra_js_is_drawn_through_the_chrome(
+    boss: Any, settings: Any, tmp_path: Any, copied: None
+) -> None:
+    site_admin_base(
+        settings, tmp_path, "base.html", "{% block extra_js %}<b id='site-js'></b>{% endblock %}"
+    )
+    html, response = page(boss, chrome_on=True)
+    assert chrome.CHROME_TEMPLATE in [t.name for t in response.templates]
+    assert "<b id='site-js'></b>" in html
+    assert html == page(boss, chrome_on=False)[0]
+
+
+@pytest.mark.parametrize("language", ["fr", "en", "ar"])
+def test_the_header_dropdown_is_drawn_once_for_its_values(
+    boss: Any, monkeypatch: Any, language: str
+) -> None:
+    """The "more" dropdown (the downloads) is Wagtail's, with filters set or not, drawn
+    once for each set of values: a filter changes its links, so it is drawn again."""
+    from wagtail.admin.widgets.button import ButtonWithDropdown
+
+    fill(3, platform="wagtail", reference="12", title="Adhésion")
+    UserProfile.get_for_user(boss).__class__.objects.filter(user=boss).update(
+        preferred_language=language
+    )
+    drawn: list[Any] = []
+    draw = ButtonWithDropdown.render_html
+
+    def counting(self: Any, parent_context: Any = None) -> Any:
+        drawn.append(self)
+        return draw(self, parent_context)
+
+    monkeypatch.setattr(ButtonWithDropdown, "render_html", counting)
+    filtered = INDEX + "?state=captured"
+    for _ in range(2):
+        for url in (INDEX, filtered):
+            ours = page(boss, chrome_on=True, url=url)[0]
+            assert ours == page(boss, chrome_on=False, url=url)[0]
+            assert ("state=captured&amp;export=csv" in ours) == (url == filtered)
+    # Wagtail's draws on each of its four pages; ours once for each URL's values
+    assert len(drawn) == 4 + 2
+
+
+def test_a_site_button_template_draws_the_dropdown_on_every_page(
+    boss: Any, settings: Any, tmp_path: Any
+) -> None:
+    """A site's own ``button.html`` is not the template read: nothing is kept."""
+    folder = tmp_path / "wagtailadmin" / "shared"
+    folder.mkdir(parents=True)
+    (folder / "button.html").write_text("<a id='site-button' href='{{ button.url }}'></a>")
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}]
+    first = page(boss, chrome_on=True)[0]
+    assert "<a id='site-button' href='/admin/cmi_payments/?export=csv'></a>" in first
+    assert not [key for key in chrome._KEPT if key[0] == "dropdown"]
+    assert page(boss, chrome_on=True)[0] == first == page(boss, chrome_on=False)[0]
+
+
+def test_the_config_script_carries_each_requests_own_csrf_token(
+    boss: Any, django_user_model: Any, copied: None
+) -> None:
+    """The token is never among the kept parts: each browser's script holds its own."""
+    from django.middleware.csrf import _unmask_cipher_token
+
+    secrets = []
+    for user in (boss, clerk(django_user_model)):
+        client = Client()
+        client.force_login(user)
+        html = client.get(INDEX).content.decode()
+        token = re.search(r'"CSRF_TOKEN": "([^"]+)"', html)
+        assert token
+        secret = _unmask_cipher_token(token.group(1))
+        assert secret == client.cookies["csrftoken"].value
+        secrets.append(secret)
+    assert secrets[0] != secrets[1]
