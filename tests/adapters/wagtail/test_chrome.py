@@ -20,11 +20,17 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import translation
 from django.utils.translation import gettext_lazy
+from wagtail import VERSION as WAGTAIL_VERSION
 from wagtail.users.models import UserProfile
 
 from tests.adapters.staff_lists import fill
 
 pytestmark = pytest.mark.django_db
+#: The header's dropdown is kept only while its templates are Wagtail 8's (on 7.0
+#: Wagtail's own drawing runs every time).
+needs_wagtail_8 = pytest.mark.skipif(
+    WAGTAIL_VERSION[:2] < (8, 0), reason="Wagtail 7: its own dropdown is drawn"
+)
 
 INDEX = "/admin/cmi_payments/"
 MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0)"
@@ -368,6 +374,7 @@ def test_a_site_extra_js_is_drawn_through_the_chrome(
     assert html == page(boss, chrome_on=False)[0]
 
 
+@needs_wagtail_8
 @pytest.mark.parametrize("language", ["fr", "en", "ar"])
 def test_the_header_dropdown_is_drawn_once_for_its_values(
     boss: Any, monkeypatch: Any, language: str
@@ -398,6 +405,7 @@ def test_the_header_dropdown_is_drawn_once_for_its_values(
     assert len(drawn) == 4 + 2
 
 
+@needs_wagtail_8
 def test_a_site_button_template_draws_the_dropdown_on_every_page(
     boss: Any, settings: Any, tmp_path: Any
 ) -> None:
