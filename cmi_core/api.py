@@ -417,14 +417,19 @@ class CMIClient:
         fields = {"Total": format_amount(amount, cur, "amount"), "Currency": cur.numeric}
         return self._operate("Credit", oid, fields)
 
-    def status(self, oid: str, currency: Currency | str | None = None) -> OrderStatus:
+    def status(
+        self, oid: str, currency: Currency | str | None = None, *, within: float | None = None
+    ) -> OrderStatus:
         """Query an order's status (``<Extra><ORDERSTATUS>QUERY</ORDERSTATUS></Extra>``).
 
         ``currency`` (default the config's) converts the minor-unit amounts. Raises
         :class:`OrderNotFoundError` when CMI has no such order. Retried on transport errors.
+        ``within``: seconds this call may take in all, when less than ``api_deadline`` (a
+        caller with its own deadline, sharing it between calls); zero or less: the call
+        fails at once, nothing sent.
         """
         cur = self._currency(currency)
-        result = self._query("ORDERSTATUS", oid)
+        result = self._query("ORDERSTATUS", oid, within)
         extra = result.extra
         captured = self._minor(extra, "CAPTURE_AMT", cur)
         trans_stat = extra.get("TRANS_STAT", "")
@@ -449,17 +454,19 @@ class CMIClient:
             result=result,
         )
 
-    def history(self, oid: str, currency: Currency | str | None = None) -> OrderHistory:
+    def history(
+        self, oid: str, currency: Currency | str | None = None, *, within: float | None = None
+    ) -> OrderHistory:
         """List an order's transactions (``<Extra><ORDERHISTORY>QUERY</ORDERHISTORY></Extra>``).
 
         ``Extra/TRXCOUNT`` gives the count and ``TRX1`` ... ``TRXn`` the transactions, each
         a tab-separated line: type, status, amount, capture amount, auth time, capture
         time, void time, host ref, auth code, proc code, trans id (amounts in minor units
         of ``currency``, default the config's). Raises :class:`OrderNotFoundError` when CMI has
-        no such order. Retried on transport errors.
+        no such order. Retried on transport errors. ``within`` as for :meth:`status`.
         """
         cur = self._currency(currency)
-        result = self._query("ORDERHISTORY", oid)
+        result = self._query("ORDERHISTORY", oid, within)
         lines: list[str] = []
         while (line := result.extra.get(f"TRX{len(lines) + 1}")) is not None:
             lines.append(line)
@@ -493,14 +500,18 @@ class CMIClient:
         root = self._exchange(operation, oid, body, safe=False, end=end)
         return self._check(operation, oid, root)
 
-    def _query(self, operation: str, oid: str) -> APIResult:
-        """A read-only query: retried on transport errors that may pass, within one deadline."""
-        end = time.monotonic() + self._config.api_deadline
+    def _query(self, operation: str, oid: str, within: float | None = None) -> APIResult:
+        """A read-only query: retried on transport errors that may pass, within one deadline
+        (``api_deadline``, or ``within`` when shorter)."""
+        deadline = self._config.api_deadline
+        if within is not None:
+            deadline = min(deadline, max(within, 0.0))
+        end = time.monotonic() + deadline
         body = self._request_body(oid, {}, extra={operation: "QUERY"})
         attempts = 1 + self._retries
         for attempt in range(1, attempts + 1):
             try:
-                root = self._exchange(operation, oid, body, safe=True, end=end)
+                root = self._exchange(operation, oid, body, safe=True, end=end, deadline=deadline)
             except APITransportError as exc:
                 delay = self._backoff * 2 ** (attempt - 1)
                 # Retries and their waits stay inside the call's deadline.
@@ -551,12 +562,20 @@ class CMIClient:
         return "".join(parts).encode("utf-8")
 
     def _exchange(
-        self, operation: str, oid: str, body: bytes, *, safe: bool, end: float
+        self,
+        operation: str,
+        oid: str,
+        body: bytes,
+        *,
+        safe: bool,
+        end: float,
+        deadline: float | None = None,
     ) -> Element:
         """POST once, return the ``<CC5Response>`` root or raise APITransportError.
 
         ``end`` is the call's deadline (``time.monotonic()``): connecting, sending and
-        every read share it, see :meth:`_post_within`.
+        every read share it, see :meth:`_post_within`. ``deadline``: its length in seconds,
+        as messages give it (default ``api_deadline``).
         """
         what = _WHAT[operation]
         unknown = (
@@ -573,7 +592,8 @@ class CMIClient:
                 retryable=retry,
             )
 
-        deadline = self._config.api_deadline
+        if deadline is None:
+            deadline = self._config.api_deadline
         remaining = end - time.monotonic()
         if remaining <= 0:
             raise fail(f"the call's deadline of {deadline:g}s has passed")

@@ -61,6 +61,7 @@ from cmi_django.models import Operation, Payment
 __all__ = [
     "OperationPendingError",
     "accepted_anyway",
+    "answer_by",
     "budget",
     "capture",
     "capture_after_approval",
@@ -255,6 +256,14 @@ def budget(seconds: float | None) -> Iterator[None]:
         yield
     finally:
         _ANSWER_BY.reset(token)
+
+
+def answer_by(within: float | None) -> float | None:
+    """The ``time.monotonic()`` by which a caller allowing ``within`` seconds from now must
+    be done, or earlier if :func:`budget` says so; None: no limit."""
+    now = time.monotonic()
+    left = _within(within, now)
+    return None if left is None else now + left
 
 
 def _within(within: float | None, started: float) -> float | None:

@@ -10,6 +10,7 @@ applied under a short lock. The open operations are settled from CMI's history
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -40,10 +41,10 @@ from cmi_django.inbound import approve_without_callback
 from cmi_django.models import Operation, Payment
 from cmi_django.operations import (
     OperationPendingError,
+    answer_by,
     api_config,
     api_error_record,
     budget,
-    cut_to,
     flag,
     in_flight,
     lock_payment,
@@ -81,15 +82,23 @@ class _Answer:
     history: OrderHistory | None
 
 
-def _ask(client: CMIClient, payment: Payment, *, history: bool) -> _Answer:
-    """ORDERSTATUS, and ORDERHISTORY when asked or when the order has refunds (§5)."""
+def _ask(client: CMIClient, payment: Payment, *, history: bool, by: float | None = None) -> _Answer:
+    """ORDERSTATUS, and ORDERHISTORY when asked or when the order has refunds (§5).
+
+    ``by`` (``time.monotonic()``): both calls together give up by then, the history
+    call getting what the status call left; None: each has the config's deadline.
+    """
+
+    def left() -> float | None:
+        return None if by is None else by - time.monotonic()
+
     try:
-        order: OrderStatus | None = client.status(payment.oid, payment.currency)
+        order: OrderStatus | None = client.status(payment.oid, payment.currency, within=left())
     except OrderNotFoundError:
         return _Answer(None, None)
     found = None
     if order is not None and (history or order.state is OrderState.RFND):
-        found = client.history(payment.oid, payment.currency)
+        found = client.history(payment.oid, payment.currency, within=left())
     return _Answer(order, found)
 
 
@@ -188,10 +197,9 @@ def refresh(
     ``platform`` for a platform's own label.
 
     ``within``: the seconds the caller can wait for CMI (Saleor gives up on a webhook
-    after about 18 s). The status call's deadline (``api_deadline``, ``http_timeout``) is
-    cut to it (each call's: when CMI's history is asked too, open money operations or an
-    RFND order, that second call gets the same cut, not what the first one left); CMI not
-    answering by then is an :class:`cmi_core.APIError` like any other, recorded as a
+    after about 18 s). CMI's calls share it: the status call, then the history call when
+    one is needed (open money operations, an RFND order) with what the first one left;
+    CMI not answering by then is an :class:`cmi_core.APIError` like any other, recorded as a
     failed status operation, with nothing changed. Open operations are still
     settled by the channel's own deadlines (:func:`in_flight`), never by the cut one. A
     capture the approval sets off in this call (auto mode, a task the immediate backend
@@ -203,13 +211,13 @@ def refresh(
 
 def _refresh(payment: Payment, *, user: str, source: str, within: float | None) -> Operation:
     config = api_config(payment)
-    asking = config if within is None else cut_to(config, within)
+    by = answer_by(within)
     record: dict[str, Any] = {"payment": payment, "kind": "status", "user": user[:150]}
     asked = Payment.objects.get(pk=payment.pk).status  # what CMI's answer is compared to
     asked_at = timezone.now()
     try:
-        with CMIClient(asking) as client:
-            answer = _ask(client, payment, history=bool(open_money_operations(payment)))
+        with CMIClient(config) as client:
+            answer = _ask(client, payment, history=bool(open_money_operations(payment)), by=by)
     except APIError as exc:
         logger.warning("status of %s not applied: %s", payment.oid, exc)
         Operation.objects.create(

@@ -9,9 +9,11 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 from typing import Any
 
 import requests
+from cmi_django.operations import answer_by
 
 from cmi_saleor import conf
 from cmi_saleor.jsonbody import BadJSONError, read_object
@@ -148,10 +150,25 @@ def _environment(api_url: str) -> tuple[dict[str, str], str | bool]:
     return proxies, bundle or True
 
 
+def _timeout() -> float:
+    """``CMI_SALEOR_HTTP_TIMEOUT``, cut to what the request being answered has left
+    (:func:`cmi_django.operations.budget`: a webhook Saleor waits for); none left:
+    :class:`SaleorAPIError`, nothing sent."""
+    timeout = conf.http_timeout()
+    by = answer_by(None)
+    if by is None:
+        return timeout
+    left = by - time.monotonic()
+    if left <= 0:
+        raise SaleorAPIError("no time left to reach Saleor within this request's wait")
+    return min(timeout, left)
+
+
 def _post(api_url: str, token: str, body: dict[str, Any]) -> requests.Response:
     """One POST; once more on a broken connection (a kept-alive one Saleor closed
     meanwhile). Safe: what the app sends is idempotent (``{ app { id } }``, and
-    ``transactionEventReport``, which Saleor deduplicates on the PSP reference)."""
+    ``transactionEventReport``, which Saleor deduplicates on the PSP reference). Each
+    attempt's timeouts are cut to the request's budget (:func:`_timeout`)."""
     proxies, verify = _environment(api_url)
     for attempt in (1, 2):
         try:
@@ -159,7 +176,7 @@ def _post(api_url: str, token: str, body: dict[str, Any]) -> requests.Response:
                 api_url,
                 json=body,
                 headers={"Authorization": f"Bearer {token}"},
-                timeout=conf.http_timeout(),
+                timeout=_timeout(),
                 allow_redirects=False,
                 proxies=proxies,
                 verify=verify,

@@ -25,6 +25,7 @@ senders from sending it at once).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Collection
 from datetime import timedelta
 from decimal import Decimal
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from cmi_django import statements
 from cmi_django.afterreply import after_reply
 from cmi_django.hooks import RetryableHookError
+from cmi_django.operations import answer_by
 from cmi_django.statements import Probe
 from django.db import connections, router, transaction
 from django.db.models import F, Q
@@ -175,8 +177,12 @@ def deliver(
     (it runs after a commit, while CMI or Saleor waits for an answer): what is not sent
     stays owed and the reason is logged and kept on the row. ``ready``: the reports owed,
     with their mapping and installation loaded, when the caller knows them all (no query).
+    Inside a request Saleor waits for (:func:`cmi_django.operations.budget`), no send
+    starts with less than :data:`_LEAST` seconds left, and each is cut to what is left:
+    the rest stays owed.
     """
     sent = 0
+    by = answer_by(None)
     try:
         owed = ready
         if owed is None:
@@ -187,6 +193,13 @@ def deliver(
                 .order_by("id")
             )
         for index, item in enumerate(owed):
+            if by is not None and by - time.monotonic() < _LEAST:
+                logger.info(
+                    "no time left to send Saleor %s for %s (owed)",
+                    item.event_type,
+                    item.mapping.oid,
+                )
+                break  # Saleor stops waiting soon: what is left is sent later
             if item.pk not in claimed and not _claim(item.pk):
                 break  # another sender is on it (and on what follows)
             error = _send(item)
@@ -210,6 +223,10 @@ def deliver(
     except Exception:
         logger.exception("could not send what Saleor is owed for transaction map %s", mapping_pk)
     return sent
+
+
+#: Seconds a send to Saleor needs at least to start inside a request Saleor waits for.
+_LEAST = 1.0
 
 
 def _forget(item: EventReport) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from cmi_django import services
 from cmi_django.models import Operation, Payment
-from cmi_django.operations import OperationPendingError, accepted_anyway
+from cmi_django.operations import OperationPendingError, accepted_anyway, budget
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils.translation import gettext_noop
@@ -393,9 +393,12 @@ def transaction_process(installation: SaleorInstallation, payload: Payload) -> A
     if mapping is None:
         return _failure("auto", "unknown transaction", action.get("amount"))
     payment = mapping.payment
-    if payment.state == PaymentState.REDIRECTED.value:
-        _ask_cmi(payment)  # no callback yet: CMI's status API, when there is an API user
-    deliver_owed(mapping)  # a report Saleor did not record when it was made (hooks.py)
+    # CMI's status call and the owed reports share the time Saleor waits for this answer:
+    # a report not sent by then stays owed (the next call, the sweeper).
+    with budget(conf.action_within()):
+        if payment.state == PaymentState.REDIRECTED.value:
+            _ask_cmi(payment)  # no callback yet: CMI's status API, when there is an API user
+        deliver_owed(mapping)  # a report Saleor did not record when it was made (hooks.py)
     return _session_answer(payment, mapping)
 
 

@@ -418,3 +418,28 @@ def test_an_over_long_history_line_is_refused() -> None:
         with pytest.raises(APITransportError) as caught:
             api.history("ORDER-1")
         assert "Extra/TRX1 is longer than 512 characters" in str(caught.value)
+
+
+# -- a shorter deadline for one query (``within``) ---------------------------------------
+
+
+@pytest.mark.parametrize("query", ["status", "history"])
+def test_a_query_asked_within_less_than_the_deadline_gives_up_by_then(
+    hostile: Hostile, query: str
+) -> None:
+    """A caller sharing its own deadline between calls (Saleor's transactionProcess:
+    status, then history) hands each what is left; the call ends by then, not by the
+    config's ``api_deadline``."""
+    with client_for(hostile, "/drip-body") as api:
+        error, elapsed = timed(lambda: getattr(api, query)("ORDER-1", within=0.4))
+    assert 0.3 < elapsed < 0.4 + MARGIN, f"the {query} query ran {elapsed:.2f}s"
+    assert "deadline of 0.4s" in str(error)
+    assert PASSWORD not in str(error)
+
+
+def test_a_query_with_no_time_left_sends_nothing(hostile: Hostile) -> None:
+    with client_for(hostile, "/drip-body") as api:
+        error, elapsed = timed(lambda: api.history("ORDER-1", within=-0.2))
+    assert elapsed < 0.1
+    assert "deadline of 0s has passed" in str(error)
+    assert hostile.paths == []  # nothing reached the server

@@ -18,6 +18,7 @@ from cmi_django.models import Operation, Payment
 from django.utils import timezone
 
 from cmi_core import (
+    APIError,
     APITransportError,
     CMIClient,
     PaymentState,
@@ -38,8 +39,8 @@ def test_a_refresh_does_not_apply_an_answer_older_than_a_capture_made_meanwhile(
     would offer a second capture and tell the platform the capture was undone)."""
     ask = sync._ask
 
-    def slow_ask(client: Any, payment: Payment, *, history: bool) -> Any:
-        answer = ask(client, payment, history=history)  # CMI says PRE
+    def slow_ask(client: Any, payment: Payment, **kw: Any) -> Any:
+        answer = ask(client, payment, **kw)  # CMI says PRE
         services.capture(Payment.objects.get(pk=payment.pk), key="staff-capture")
         return answer
 
@@ -63,8 +64,8 @@ def test_a_refresh_does_not_apply_an_answer_older_than_a_refund_made_meanwhile(
     services.refund(captured, Decimal(20), key="first")
     ask = sync._ask
 
-    def slow_ask(client: Any, payment: Payment, *, history: bool) -> Any:
-        answer = ask(client, payment, history=history)  # RFND, 20 refunded
+    def slow_ask(client: Any, payment: Payment, **kw: Any) -> Any:
+        answer = ask(client, payment, **kw)  # RFND, 20 refunded
         services.refund(Payment.objects.get(pk=payment.pk), Decimal(30), key="second")
         return answer
 
@@ -203,8 +204,8 @@ def test_a_refresh_does_not_settle_a_refund_sent_after_it_asked_cmi(
 
     ask = sync._ask
 
-    def slow_ask(client: Any, payment: Payment, *, history: bool) -> Any:
-        answer = ask(client, payment, history=history)  # POST, no refund yet
+    def slow_ask(client: Any, payment: Payment, **kw: Any) -> Any:
+        answer = ask(client, payment, **kw)  # POST, no refund yet
         with monkeypatch.context() as patch:
             patch.setattr(operations, "CMIClient", AnswerLost)
             with pytest.raises(APITransportError):
@@ -250,3 +251,35 @@ def test_a_caller_that_can_wait_briefly_is_told_pending_not_held_for_the_whole_d
     assert time.monotonic() - started < 10  # the call's deadline is 35 s
     assert list(Operation.objects.filter(payment=captured)) == [first]
     assert ledger(sandbox_settings, captured.oid) == sent
+
+
+def test_a_refresh_asked_within_a_budget_shares_it_between_status_and_history(
+    captured: Payment, sandbox_settings: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``refresh(within=...)`` with an open refund asks CMI twice (status, then history).
+    Each call used to get the whole budget, so a slow CMI held the caller (Saleor's
+    transactionProcess) for twice what Saleor waits. The history call now gets what the
+    status call left: the refresh ends by the budget, records a failed status
+    operation, and settles nothing."""
+    old = Operation.objects.create(
+        payment=captured, kind="refund", amount=Decimal(10), key="old", state=Operation.UNKNOWN
+    )
+    Operation.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    handle = sandbox_settings.api.handle
+
+    def slow(body: bytes, content_type: str) -> bytes:
+        time.sleep(0.7 if b"ORDERSTATUS" in body else 3)
+        return handle(body, content_type)
+
+    monkeypatch.setattr(sandbox_settings.api, "handle", slow)
+    started = time.monotonic()
+    with pytest.raises(APIError, match="history query"):
+        services.refresh(captured, within=1.2)
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.2 + 0.5, f"the refresh took {elapsed:.2f}s of a 1.2 s budget"
+    old.refresh_from_db()
+    assert old.state == Operation.UNKNOWN  # nothing settled from a missing history
+    (status,) = Operation.objects.filter(payment=captured, kind="status")
+    assert status.state == Operation.FAILED
+    captured.refresh_from_db()
+    assert captured.state == PaymentState.CAPTURED

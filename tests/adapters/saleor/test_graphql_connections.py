@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from cmi_django.operations import budget
 from cmi_saleor import graphql
 from cmi_saleor.graphql import SaleorAPIError, execute
 
@@ -23,6 +25,7 @@ class _Saleor(ThreadingHTTPServer):
         self.connections = 0
         self.authorizations: list[str] = []
         self.hang_up = False  # close each connection after answering, without saying so
+        self.delay = 0.0  # seconds before answering
 
     def get_request(self) -> Any:
         self.connections += 1
@@ -39,6 +42,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
         self.server.authorizations.append(self.headers["Authorization"])
+        time.sleep(self.server.delay)
         body = json.dumps({"data": {"app": {"id": "QXBwOjE="}}}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -169,3 +173,22 @@ def test_a_netrc_login_never_replaces_the_apps_token(
     url = f"http://127.0.0.1:{saleor.server_address[1]}/graphql/"
     execute(url, "app-token", "{ app { id } }")
     assert saleor.authorizations == ["Bearer app-token"]
+
+
+def test_inside_a_budget_saleor_is_waited_for_no_longer_than_it_leaves(
+    saleor: _Saleor, settings: Any
+) -> None:
+    """A report sent while Saleor waits for the app's answer (transactionProcess) waits
+    for Saleor's API at most what the budget leaves, not ``CMI_SALEOR_HTTP_TIMEOUT``; with
+    nothing left, nothing is sent."""
+    url = f"http://127.0.0.1:{saleor.server_address[1]}/graphql/"
+    settings.CMI_SALEOR_HTTP_TIMEOUT = 5
+    saleor.delay = 2.0
+    started = time.monotonic()
+    with budget(0.5), pytest.raises(SaleorAPIError, match="Timeout"):
+        execute(url, "token", "{ app { id } }")
+    assert time.monotonic() - started < 1.2
+    asked = len(saleor.authorizations)
+    with budget(0), pytest.raises(SaleorAPIError, match="no time left"):
+        execute(url, "token", "{ app { id } }")
+    assert len(saleor.authorizations) == asked  # nothing sent

@@ -8,6 +8,7 @@ an open write transaction, and what Saleor did not record goes out later, in ord
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -307,3 +308,36 @@ def test_bookkeeping_failing_after_the_reply_is_logged_not_raised(
         response.close()
     assert "after CMI's reply failed" in caplog.text
     assert EventReport.objects.count() == 1
+
+
+def test_transaction_process_sends_what_is_owed_only_while_saleor_waits(
+    client: Client, saleor: FakeSaleor, channel: Any, settings: Any
+) -> None:
+    """transactionProcess sends Saleor what it is owed before answering. Each send used
+    to take as long as Saleor's API did, however many were owed, past the time Saleor
+    waits for the webhook. The sends now share the call's budget
+    (``CMI_SALEOR_ACTION_WITHIN``): none starts with less than a second left, and what is
+    not sent stays owed, unclaimed, for the sweeper, which sends it once."""
+    transaction, answer = initialize(client, saleor)
+    saleor.report_failure = "http"
+    declined = callback_for(answer, approved=False, trans_id="TX-D", err_code="ISO8583-05")
+    assert post_callback(client, declined) == "APPROVED"
+    assert post_callback(client, callback_for(answer, trans_id="TX-A")) == "ACTION=POSTAUTH"
+    assert EventReport.objects.count() == 2  # INFO, then CHARGE_SUCCESS, owed
+    saleor.report_failure = None
+    saleor.on_report = lambda variables: time.sleep(0.8)  # a slow Saleor API
+    settings.CMI_SALEOR_ACTION_WITHIN = 1.5
+    before = len(saleor.reports)
+    started = time.monotonic()
+    process = send(client, saleor, PROCESS, session_payload(PROCESS, transaction)).json()
+    took = time.monotonic() - started
+    assert process["result"] == "CHARGE_SUCCESS"
+    assert took < 1.4, f"transactionProcess took {took:.2f}s of a 1.5 s budget"
+    assert [r["type"] for r in saleor.reports[before:]] == ["INFO"]
+    (owed,) = EventReport.objects.all()
+    assert (owed.event_type, owed.claimed_until) == ("CHARGE_SUCCESS", None)
+    saleor.on_report = None
+    call_command("cmi_saleor_reports", stdout=(out := _Output()))
+    assert "1 report(s) sent to Saleor, 0 still owed" in out.text
+    assert [r["type"] for r in saleor.reports[before:]] == ["INFO", "CHARGE_SUCCESS"]
+    assert saleor.amounts(transaction["id"])["charged"] == Decimal("120.50")
