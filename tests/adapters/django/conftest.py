@@ -9,9 +9,10 @@ from urllib.parse import urlencode
 
 import pytest
 from cmi_django import services
-from cmi_django.models import Payment
+from cmi_django.models import Operation, Payment
 from django.test import Client
 
+from cmi_core import CMIClient
 from cmi_core.sandbox import DEFAULT_MERCHANT, Sandbox
 from cmi_core.testing import make_callback
 from tests.adapters.dbsettings import prepared_statements, using_postgres
@@ -88,17 +89,22 @@ def sandbox() -> Iterator[Sandbox]:
 @pytest.fixture
 def sandbox_settings(settings: Any, sandbox: Sandbox) -> Sandbox:
     """``CMI_PAYMENTS["default"]`` pointing at the emulator with its API user."""
-    settings.CMI_PAYMENTS = {
+    settings.CMI_PAYMENTS = sandbox_payments(sandbox.base_url, capture_mode="manual")
+    return sandbox
+
+
+def sandbox_payments(base_url: str, capture_mode: str = "auto") -> dict[str, Any]:
+    """``CMI_PAYMENTS`` for the emulator at ``base_url``: its merchant and API user."""
+    return {
         "default": {
             "CLIENT_ID": DEFAULT_MERCHANT.client_id,
             "STORE_KEY": DEFAULT_MERCHANT.store_key,
             "API_USERNAME": DEFAULT_MERCHANT.api_username,
             "API_PASSWORD": DEFAULT_MERCHANT.api_password,
-            "BASE_URL": sandbox.base_url,
-            "CAPTURE_MODE": "manual",
+            "BASE_URL": base_url,
+            "CAPTURE_MODE": capture_mode,
         }
     }
-    return sandbox
 
 
 def _seeded(make_payment: Callable[..., Payment], sandbox: Sandbox, *, captured: bool) -> Payment:
@@ -127,3 +133,61 @@ def authorised(sandbox_settings: Sandbox, make_payment: Callable[..., Payment]) 
 def captured(sandbox_settings: Sandbox, make_payment: Callable[..., Payment]) -> Payment:
     """A payment captured in the shop's database and POST at the emulator."""
     return _seeded(make_payment, sandbox_settings, captured=True)
+
+
+def late_refund_client(meanwhile: Callable[[Decimal], object] | None = None) -> type[CMIClient]:
+    """A :class:`CMIClient` whose first refund outlives its deadline: before it reaches
+    CMI, a refresh has settled the pending refund ``failed`` (CMI's history had no trace
+    of it yet), and ``meanwhile(amount)`` runs (the same request sent again, say). CMI
+    then makes the refund and answers. Later refunds are plain calls."""
+    first = [True]
+
+    class Late(CMIClient):
+        def refund(self, oid: str, amount: Decimal, currency: Any = None) -> Any:
+            if first[0]:
+                first[0] = False
+                Operation.objects.filter(kind="refund", state=Operation.PENDING).update(
+                    state=Operation.FAILED, error="settled from CMI's order history: no trace"
+                )
+                if meanwhile is not None:
+                    meanwhile(amount)
+            return super().refund(oid, amount, currency)
+
+    return Late
+
+
+def authorised_at_cmi(
+    sandbox: Sandbox, *, platform: str, reference: str, data: dict[str, Any] | None = None
+) -> Payment:
+    """A ``platform`` payment authorised in the shop (AMOUNT) and PRE at the emulator."""
+    from tests.adapters.django.test_money_once import AMOUNT, seed_order
+
+    payment, _ = services.create_payment(
+        platform=platform,
+        reference=reference,
+        order={
+            "amount": AMOUNT,
+            "email": "a@example.ma",
+            "billing_name": "A",
+            "ok_url": "https://x.example.ma/ok",
+            "fail_url": "https://x.example.ma/fail",
+            "callback_url": "https://x.example.ma/cb",
+        },
+        data=data,
+    )
+    Payment.objects.filter(pk=payment.pk).update(state="authorised", authorised_amount=AMOUNT)
+    seed_order(sandbox, payment.oid, captured=False)
+    payment.refresh_from_db()
+    return payment
+
+
+def untouched(payment: Payment, sandbox: Sandbox) -> bool:
+    """Still authorised, no operation recorded, nothing sent to CMI after the PreAuth."""
+    from tests.adapters.django.test_money_once import ledger
+
+    payment.refresh_from_db()
+    return (
+        payment.state == "authorised"
+        and not Operation.objects.filter(payment=payment).exists()
+        and ledger(sandbox, payment.oid) == ["PreAuth"]
+    )

@@ -26,6 +26,7 @@ from cmi_core import (
     ValidationError,
 )
 from cmi_core.sandbox import Sandbox
+from tests.adapters.django.conftest import late_refund_client
 from tests.adapters.django.test_money_once import AMOUNT, ledger
 
 pytestmark = pytest.mark.django_db
@@ -169,14 +170,7 @@ def test_cmi_approving_a_refund_a_refresh_settled_as_failed_meanwhile_is_recorde
     is the proof: the refund is recorded as done (before, it stayed ``failed``, the
     payment showed nothing refunded, and the caller, Saleor included, was told success)."""
 
-    class Late(CMIClient):
-        def refund(self, oid: str, amount: Decimal, currency: Any = None) -> Any:
-            Operation.objects.filter(kind="refund", state=Operation.PENDING).update(
-                state=Operation.FAILED, error="settled from CMI's order history: no trace"
-            )
-            return super().refund(oid, amount, currency)
-
-    monkeypatch.setattr(operations, "CMIClient", Late)
+    monkeypatch.setattr(operations, "CMIClient", late_refund_client())
     operation = services.refund(captured, Decimal(20), key="late")
     assert (operation.state, operation.succeeded) == (Operation.SUCCEEDED, True)
     captured.refresh_from_db()

@@ -24,6 +24,7 @@ from cmi_core import (
     ValidationError,
 )
 from cmi_core.sandbox import Sandbox
+from tests.adapters.django.conftest import late_refund_client
 from tests.adapters.django.test_money_once import AMOUNT, ledger
 from tests.adapters.django.testapp.hooks import RecordingHook
 
@@ -39,20 +40,12 @@ def test_a_late_approval_of_a_failed_refund_whose_key_was_sent_again_is_recorded
     Before, recording A as succeeded broke the one-key constraint (an IntegrityError: A's
     approval was lost, the payment showed one refund of the two CMI made, and the caller
     got a 500)."""
-    first = [True]
 
-    class Late(CMIClient):
-        def refund(self, oid: str, amount: Decimal, currency: Any = None) -> Any:
-            if first[0]:
-                first[0] = False
-                Operation.objects.filter(kind="refund", state=Operation.PENDING).update(
-                    state=Operation.FAILED, error="settled from CMI's order history: no trace"
-                )
-                again = services.refund(Payment.objects.get(pk=captured.pk), amount, key="K")
-                assert again.state == Operation.SUCCEEDED
-            return super().refund(oid, amount, currency)
+    def same_request_again(amount: Decimal) -> None:
+        again = services.refund(Payment.objects.get(pk=captured.pk), amount, key="K")
+        assert again.state == Operation.SUCCEEDED
 
-    monkeypatch.setattr(operations, "CMIClient", Late)
+    monkeypatch.setattr(operations, "CMIClient", late_refund_client(same_request_again))
     operation = services.refund(captured, Decimal(20), key="K")
     assert (operation.state, operation.succeeded) == (Operation.SUCCEEDED, True)
     assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth", "Credit", "Credit"]

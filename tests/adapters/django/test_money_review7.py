@@ -15,6 +15,7 @@ from cmi_django.models import Operation, Payment
 
 from cmi_core import CMIClient, PaymentState, TransitionError
 from cmi_core.sandbox import Sandbox
+from tests.adapters.django.conftest import late_refund_client
 from tests.adapters.django.test_money_once import ledger
 
 pytestmark = pytest.mark.django_db
@@ -51,24 +52,14 @@ def test_a_late_approval_giving_its_key_to_an_open_retry_that_then_fails_is_not_
     customer a second time (two Credits for one request). K stays with the refund CMI
     made (after staff's refresh took the payment out of attention), and the retry is
     answered with it."""
-    first = [True]
     held: list[Operation] = []
 
-    class Late(CMIClient):
-        def refund(self, oid: str, amount: Decimal, currency: Any = None) -> Any:
-            if first[0]:
-                first[0] = False
-                Operation.objects.filter(kind="refund", state=Operation.PENDING).update(
-                    state=Operation.FAILED, error="settled from CMI's order history: no trace"
-                )
-                held.append(  # B: the same request again, its call under way
-                    Operation.objects.create(
-                        payment=captured, kind="refund", amount=amount, key="K"
-                    )
-                )
-            return super().refund(oid, amount, currency)
+    def same_request_under_way(amount: Decimal) -> None:  # B: its call under way
+        held.append(
+            Operation.objects.create(payment=captured, kind="refund", amount=amount, key="K")
+        )
 
-    monkeypatch.setattr(operations, "CMIClient", Late)
+    monkeypatch.setattr(operations, "CMIClient", late_refund_client(same_request_under_way))
     late = services.refund(captured, Decimal(20), key="K")
     assert late.succeeded
     assert ledger(sandbox_settings, captured.oid) == ["PreAuth", "PostAuth", "Credit"]
@@ -95,21 +86,11 @@ def test_a_late_approval_is_kept_when_the_flag_s_receiver_raises(
     rolled back, A stayed ``failed`` for a refund CMI made, and staff was told the refund
     failed (the next click, a new form's key, refunds again). CMI's approval is kept and
     staff is told CMI accepted it."""
-    first = [True]
-
-    class Late(CMIClient):
-        def refund(self, oid: str, amount: Decimal, currency: Any = None) -> Any:
-            if first[0]:
-                first[0] = False
-                Operation.objects.filter(kind="refund", state=Operation.PENDING).update(
-                    state=Operation.FAILED, error="settled from CMI's order history: no trace"
-                )
-            return super().refund(oid, amount, currency)
 
     def mail_down(sender: Any, **kwargs: Any) -> None:
         raise ConnectionRefusedError("the mail server is down")
 
-    monkeypatch.setattr(operations, "CMIClient", Late)
+    monkeypatch.setattr(operations, "CMIClient", late_refund_client())
     signals.payment_needs_attention.connect(mail_down)
     try:
         result = staff_action(captured, "refund", "20", user="staff", key="K")

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from cmi_core.sandbox import DEFAULT_MERCHANT, Sandbox
+from cmi_core.sandbox import Sandbox
 from tests.adapters.dbsettings import using_postgres
+from tests.adapters.django.conftest import sandbox_payments
 from tests.adapters.oscar.support import create_country, create_product
 
 postgres_only = pytest.mark.skipif(
@@ -41,19 +42,6 @@ def sandbox() -> Iterator[Sandbox]:
     """One emulator per test: Oscar's order numbers (hence oids) repeat between tests."""
     with Sandbox(port=0, callback_timeout=5.0) as running:
         yield running
-
-
-def sandbox_payments(base_url: str, capture_mode: str = "auto") -> dict[str, Any]:
-    return {
-        "default": {
-            "CLIENT_ID": DEFAULT_MERCHANT.client_id,
-            "STORE_KEY": DEFAULT_MERCHANT.store_key,
-            "API_USERNAME": DEFAULT_MERCHANT.api_username,
-            "API_PASSWORD": DEFAULT_MERCHANT.api_password,
-            "BASE_URL": base_url,
-            "CAPTURE_MODE": capture_mode,
-        }
-    }
 
 
 @pytest.fixture

@@ -12,13 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from cmi_django import services
 from cmi_django.models import Operation, Payment
 from django.test import Client
 from django.urls import reverse
 
 from cmi_core.sandbox import Sandbox
-from tests.adapters.django.test_money_once import ledger, seed_order
+from tests.adapters.django.conftest import authorised_at_cmi, untouched
+from tests.adapters.django.test_money_once import ledger
 from tests.adapters.oscar.conftest import sandbox_payments
 
 AMOUNT = Decimal("120.50")
@@ -27,31 +27,7 @@ pytestmark = pytest.mark.django_db
 
 
 def authorised(sandbox: Sandbox, platform: str = "oscar") -> Payment:
-    payment, _ = services.create_payment(
-        platform=platform,
-        reference="100099",
-        order={
-            "amount": AMOUNT,
-            "email": "a@example.ma",
-            "billing_name": "A",
-            "ok_url": "https://x.example.ma/ok",
-            "fail_url": "https://x.example.ma/fail",
-            "callback_url": "https://x.example.ma/cb",
-        },
-    )
-    Payment.objects.filter(pk=payment.pk).update(state="authorised", authorised_amount=AMOUNT)
-    seed_order(sandbox, payment.oid, captured=False)
-    payment.refresh_from_db()
-    return payment
-
-
-def untouched(payment: Payment, sandbox: Sandbox) -> bool:
-    payment.refresh_from_db()
-    return (
-        payment.state == "authorised"
-        and not Operation.objects.filter(payment=payment).exists()
-        and ledger(sandbox, payment.oid) == ["PreAuth"]
-    )
+    return authorised_at_cmi(sandbox, platform=platform, reference="100099")
 
 
 def test_a_void_needs_post_csrf_staff_confirmation_and_an_oscar_payment(

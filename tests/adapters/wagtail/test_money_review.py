@@ -12,12 +12,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from cmi_django import services
 from cmi_django.models import Operation, Payment
 from django.test import Client
 
-from cmi_core.sandbox import DEFAULT_MERCHANT, Sandbox
-from tests.adapters.django.test_money_once import ledger, seed_order
+from cmi_core.sandbox import Sandbox
+from tests.adapters.django.conftest import authorised_at_cmi, sandbox_payments, untouched
+from tests.adapters.django.test_money_once import ledger
 
 AMOUNT = Decimal("120.50")
 INDEX = "/admin/cmi_payments/"
@@ -27,37 +27,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def cmi(settings: Any, sandbox: Sandbox) -> Sandbox:
-    settings.CMI_PAYMENTS = {
-        "default": {
-            "CLIENT_ID": DEFAULT_MERCHANT.client_id,
-            "STORE_KEY": DEFAULT_MERCHANT.store_key,
-            "API_USERNAME": DEFAULT_MERCHANT.api_username,
-            "API_PASSWORD": DEFAULT_MERCHANT.api_password,
-            "BASE_URL": sandbox.base_url,
-            "CAPTURE_MODE": "manual",
-        }
-    }
+    settings.CMI_PAYMENTS = sandbox_payments(sandbox.base_url, capture_mode="manual")
     return sandbox
 
 
 def authorised(sandbox: Sandbox, platform: str = "wagtail") -> Payment:
-    payment, _ = services.create_payment(
-        platform=platform,
-        reference="11",
-        order={
-            "amount": AMOUNT,
-            "email": "a@example.ma",
-            "billing_name": "A",
-            "ok_url": "https://x.example.ma/ok",
-            "fail_url": "https://x.example.ma/fail",
-            "callback_url": "https://x.example.ma/cb",
-        },
-        data={"page_id": 11, "page_title": "Don", "shopper": {"name": "A"}},
-    )
-    Payment.objects.filter(pk=payment.pk).update(state="authorised", authorised_amount=AMOUNT)
-    seed_order(sandbox, payment.oid, captured=False)
-    payment.refresh_from_db()
-    return payment
+    data = {"page_id": 11, "page_title": "Don", "shopper": {"name": "A"}}
+    return authorised_at_cmi(sandbox, platform=platform, reference="11", data=data)
 
 
 def superuser(django_user_model: Any, **client: Any) -> Client:
@@ -65,15 +41,6 @@ def superuser(django_user_model: Any, **client: Any) -> Client:
     logged = Client(**client)
     logged.force_login(user)
     return logged
-
-
-def untouched(payment: Payment, sandbox: Sandbox) -> bool:
-    payment.refresh_from_db()
-    return (
-        payment.state == "authorised"
-        and not Operation.objects.filter(payment=payment).exists()
-        and ledger(sandbox, payment.oid) == ["PreAuth"]
-    )
 
 
 def test_a_void_needs_post_csrf_permission_confirmation_and_a_wagtail_payment(
