@@ -34,6 +34,7 @@ from django.views import View
 from django.views.generic import DetailView, ListView
 from oscar.core.loading import get_model
 
+from cmi_oscar.dashboard.chrome import navigation
 from cmi_oscar.dashboard.forms import PaymentSearchForm
 from cmi_oscar.placement import find_order
 
@@ -68,6 +69,7 @@ class PaymentListView(ListView):
         if FAST and _template_is_ours(self.template_name):
             context["cmi_filters"] = _filters(self.form, self.request)
             context["cmi_rows"] = _rows(context["payments"])
+            context["cmi_navigation"] = navigation(self.request.user)
         return context
 
 
