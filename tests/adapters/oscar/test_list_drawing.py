@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from cmi_django.models import Payment
-from cmi_oscar.dashboard import views
+from cmi_oscar.dashboard import chrome, views
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -175,3 +175,132 @@ def test_a_sites_own_template_keeps_the_template_drawing(
     html = page(superuser, {}, "en", True)
     assert html.startswith("[A&lt;1&gt;&amp;&quot;&#x27;][A2]")
     assert html.endswith("]|")  # neither drawing reached the site's template
+
+
+# -- the navigation bar ---------------------------------------------------------------------
+
+
+def nav_of(html: str) -> str:
+    start = html.index('id="bottom_nav_bar"')
+    return html[start : html.index("</nav>", start)]
+
+
+def test_navigation_is_drawn_once_for_the_same_entries(superuser: Client, monkeypatch: Any) -> None:
+    from oscar.apps.dashboard import menu
+
+    built: list[int] = []
+    create = menu.create_menu
+
+    def counted(items: Any, parent: Any = None) -> Any:
+        if parent is None:  # the menu, not an entry's children
+            built.append(1)
+        return create(items, parent=parent)
+
+    chrome._drawn.clear()
+    monkeypatch.setattr(menu, "create_menu", counted)
+    first = page(superuser, {}, "fr", True)
+    assert built == [1]  # drawn by Oscar's block
+    assert page(superuser, {"state": "captured"}, "fr", True)
+    assert built == [1]  # kept
+    assert nav_of(first) == nav_of(page(superuser, {}, "fr", False))
+    assert len(built) == 2
+    page(superuser, {}, "ar", True)
+    assert len(built) == 3  # another language, another drawing
+
+
+def test_a_permission_granted_shows_for_that_user_only(
+    settings: Any, monkeypatch: Any, django_user_model: Any
+) -> None:
+    from django.apps import apps
+    from django.contrib.auth.models import Permission
+
+    settings.OSCAR_DASHBOARD_NAVIGATION = [
+        *settings.OSCAR_DASHBOARD_NAVIGATION,
+        {"label": "Secret entry", "url_name": "cmi_oscar_dashboard:cmi-payment-list"},
+    ]
+    config = apps.get_app_config("cmi_oscar_dashboard")
+    monkeypatch.setattr(
+        config, "permissions_map", {"cmi-payment-list": ["is_staff", "cmi_django.view_payment"]}
+    )
+    clients = {}
+    for name in ("amina", "omar"):
+        user = django_user_model.objects.create_user(
+            name, f"{name}@example.ma", "pw", is_staff=True
+        )
+        clients[name] = Client()
+        clients[name].force_login(user)
+    for client in clients.values():
+        assert "Secret entry" not in both(client, {}, "en")
+    amina = django_user_model.objects.get(username="amina")
+    amina.user_permissions.add(Permission.objects.get(codename="view_payment"))
+    assert "Secret entry" in nav_of(both(clients["amina"], {}, "en"))
+    assert "Secret entry" not in both(clients["omar"], {}, "en")
+    assert "Secret entry" in nav_of(page(clients["amina"], {}, "en", True))
+
+
+def test_an_entry_with_its_own_access_function_keeps_oscars_bar(
+    superuser: Client, settings: Any
+) -> None:
+    settings.OSCAR_DASHBOARD_NAVIGATION = [
+        *settings.OSCAR_DASHBOARD_NAVIGATION,
+        {
+            "label": "Own access",
+            "url_name": "cmi_oscar_dashboard:cmi-payment-list",
+            "access_fn": lambda user, *args: user.is_superuser,
+        },
+    ]
+    user = django_user_model_superuser()
+    assert chrome.navigation(user) is None
+    assert "Own access" in nav_of(both(superuser, {}, "en"))
+
+
+def django_user_model_superuser() -> Any:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(username="boss")
+
+
+def test_another_default_access_function_keeps_oscars_bar(superuser: Client, settings: Any) -> None:
+    settings.OSCAR_DASHBOARD_DEFAULT_ACCESS_FUNCTION = (
+        "oscar.apps.dashboard.nav.default_access_fn "[:-1]
+    )
+    assert chrome.navigation(django_user_model_superuser()) is not None
+    settings.OSCAR_DASHBOARD_NAVIGATION = list(settings.OSCAR_DASHBOARD_NAVIGATION)
+    settings.OSCAR_DASHBOARD_DEFAULT_ACCESS_FUNCTION = (
+        "tests.adapters.oscar.test_list_drawing.nobody"
+    )
+    assert chrome.navigation(django_user_model_superuser()) is None
+    assert 'id="bottom_nav_bar"' in both(superuser, {}, "en")
+
+
+def nobody(user: Any, *args: Any) -> bool:
+    return False
+
+
+def test_unknown_oscar_code_keeps_oscars_bar(superuser: Client, monkeypatch: Any) -> None:
+    monkeypatch.setattr(chrome, "CODE_SHA256", frozenset())
+    chrome._code_is_known.cache_clear()
+    try:
+        assert chrome.navigation(django_user_model_superuser()) is None
+        both(superuser, {}, "fr")
+    finally:
+        monkeypatch.undo()
+        chrome._code_is_known.cache_clear()
+    assert chrome.navigation(django_user_model_superuser()) is not None
+
+
+def test_a_sites_own_navigation_block_is_drawn(
+    superuser: Client, settings: Any, tmp_path: Any
+) -> None:
+    folder = tmp_path / "oscar" / "dashboard"
+    folder.mkdir(parents=True)
+    (folder / "layout.html").write_text(
+        '{% extends "oscar/dashboard/layout.html" %}'
+        "{% block dashboard_nav %}SITE NAV {{ user.username }}{{ block.super }}{% endblock %}"
+    )
+    engine = settings.TEMPLATES[0]
+    settings.TEMPLATES = [{**engine, "DIRS": [str(tmp_path), *engine.get("DIRS", [])]}]
+    assert chrome.navigation(django_user_model_superuser()) is None
+    html = both(superuser, {}, "en")
+    assert "SITE NAV boss" in html
+    assert 'id="bottom_nav_bar"' in html
