@@ -304,3 +304,18 @@ def test_a_sites_own_navigation_block_is_drawn(
     html = both(superuser, {}, "en")
     assert "SITE NAV boss" in html
     assert 'id="bottom_nav_bar"' in html
+
+
+def test_the_same_statements(superuser: Client, staff: Client) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    payments()
+    with_an_order()
+    for client in (superuser, staff):
+        counts = []
+        for fast in (False, True, False, True):
+            with CaptureQueriesContext(connection) as queries:
+                page(client, {"state": "captured"}, "fr", fast)
+            counts.append(len(queries))
+        assert counts[0] == counts[1] == counts[2] == counts[3]
