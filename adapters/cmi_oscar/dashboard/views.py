@@ -9,6 +9,7 @@ included. The Oscar order follows through the hook (:mod:`cmi_oscar.hooks`).
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,13 @@ def _filters(form: PaymentSearchForm, request: HttpRequest) -> SafeString:
 
 
 def _text(value: Any) -> str:
-    """``{{ value }}`` as the template engine writes it (local time, localized, escaped)."""
+    """``{{ value }}`` as the template engine writes it (local time, localized, escaped).
+
+    Text goes straight to the standard library's ``html.escape``: what Django's
+    ``conditional_escape`` returns for a plain ``str`` (localizing text changes nothing).
+    """
+    if type(value) is str:
+        return html.escape(value)
     value = localize(template_localtime(value))
     return conditional_escape(value if isinstance(value, str) else str(value))
 
