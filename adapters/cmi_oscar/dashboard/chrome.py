@@ -102,6 +102,8 @@ def _menu(items: Any, urlconf: Any) -> tuple[Any, list[Any], Any] | None:
     if found is None or found[2] is not items:
         found = _build(template, items)
         _drawn.clear()
+        if len(_menus) >= _KEPT:
+            _menus.clear()
         _menus[key] = found
     return found if found[0] is not None else None
 
@@ -109,8 +111,8 @@ def _menu(items: Any, urlconf: Any) -> tuple[Any, list[Any], Any] | None:
 def _build(template: Any, items: Any) -> tuple[Any, list[Any], Any]:
     from oscar.apps.dashboard.nav import _dashboard_url_names_to_config
 
-    refused = (None, [], items)
-    if settings.OSCAR_DASHBOARD_DEFAULT_ACCESS_FUNCTION != DEFAULT_ACCESS:
+    refused: tuple[Any, list[Any], Any] = (None, [], items)
+    if getattr(settings, "OSCAR_DASHBOARD_DEFAULT_ACCESS_FUNCTION", None) != DEFAULT_ACCESS:
         return refused
     leaves = _leaves(items)
     origin = getattr(template, "origin", None)

@@ -29,7 +29,7 @@ from django.utils.decorators import method_decorator
 from django.utils.formats import localize
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timezone import template_localtime
+from django.utils.timezone import template_localtime  # type: ignore[attr-defined]
 from django.utils.translation import get_language
 from django.views import View
 from django.views.generic import DetailView, ListView
