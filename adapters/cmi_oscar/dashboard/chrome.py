@@ -100,7 +100,10 @@ def _menu(items: Any, urlconf: Any) -> tuple[Any, list[Any], Any] | None:
     key = (getattr(getattr(template, "origin", None), "name", None), id(items), urlconf)
     found = _menus.get(key)
     if found is None or found[2] is not items:
-        found = _build(template, items)
+        try:
+            found = _build(template, items)
+        except Exception:  # noqa: BLE001 (Oscar's own path runs, and says what is wrong)
+            found = (None, [], items)
         _drawn.clear()
         if len(_menus) >= _KEPT:
             _menus.clear()
@@ -140,10 +143,7 @@ def navigation(user: Any) -> SafeString | None:
         return None
     items = settings.OSCAR_DASHBOARD_NAVIGATION
     urlconf = get_urlconf()
-    try:
-        menu = _menu(items, urlconf)
-    except Exception:  # noqa: BLE001 (Oscar's own path then runs, and says what is wrong)
-        return None
+    menu = _menu(items, urlconf)
     if menu is None:
         return None
     block, permissions, _ = menu

@@ -319,3 +319,15 @@ def test_the_same_statements(superuser: Client, staff: Client) -> None:
                 page(client, {"state": "captured"}, "fr", fast)
             counts.append(len(queries))
         assert counts[0] == counts[1] == counts[2] == counts[3]
+
+
+def test_a_menu_that_cannot_be_read_keeps_oscars_bar(
+    superuser: Client, settings: Any, monkeypatch: Any
+) -> None:
+    def fails(*args: Any) -> Any:
+        raise OSError("no such layout file")
+
+    monkeypatch.setattr(chrome, "_build", fails)
+    settings.OSCAR_DASHBOARD_NAVIGATION = list(settings.OSCAR_DASHBOARD_NAVIGATION)
+    assert chrome.navigation(django_user_model_superuser()) is None
+    assert 'id="bottom_nav_bar"' in both(superuser, {}, "en")
