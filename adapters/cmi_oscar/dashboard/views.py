@@ -9,23 +9,33 @@ included. The Oscar order follows through the hook (:mod:`cmi_oscar.hooks`).
 
 from __future__ import annotations
 
+import html
+from pathlib import Path
 from typing import Any
 
 from cmi_django.actions import posted_staff_action
 from cmi_django.dashboard import action_context
 from cmi_django.listing import BoundedPaginator
 from cmi_django.models import CallbackLog, Payment
+from cmi_django.templatetags.cmi_money import money, state_label
 from django.contrib import messages
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
+from django.template.loader import get_template
+from django.urls import get_script_prefix, reverse
 from django.utils.decorators import method_decorator
+from django.utils.formats import localize
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.timezone import template_localtime  # type: ignore[attr-defined]
+from django.utils.translation import get_language
 from django.views import View
 from django.views.generic import DetailView, ListView
 from oscar.core.loading import get_model
 
+from cmi_oscar.dashboard.chrome import navigation
 from cmi_oscar.dashboard.forms import PaymentSearchForm
 from cmi_oscar.placement import find_order
 
@@ -57,7 +67,113 @@ class PaymentListView(ListView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["form"] = self.form
+        if FAST and _template_is_ours(self.template_name):
+            context["cmi_filters"] = _filters(self.form, self.request)
+            context["cmi_rows"] = _rows(context["payments"])
+            context["cmi_navigation"] = navigation(self.request.user)
         return context
+
+
+#: The list's filters and rows drawn in Python (below); False draws them with the
+#: template's loops (the tests compare the two).
+FAST = True
+_TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / PaymentListView.template_name
+#: Filters drawn, keyed by every value their drawing reads (at most _KEPT, then dropped).
+_drawn_filters: dict[tuple[Any, ...], str] = {}
+_KEPT = 512
+
+
+def _template_is_ours(name: str) -> bool:
+    """True while the engine finds this app's own list template (not a site's)."""
+    origin = getattr(get_template(name), "origin", None)
+    return origin is not None and Path(str(origin.name)).resolve() == _TEMPLATE
+
+
+def _filters(form: PaymentSearchForm, request: HttpRequest) -> SafeString:
+    """What the template's ``{% for field in form %}`` loop draws.
+
+    The filter form's markup depends only on the language (labels, choices, the date
+    inputs' format), whether the form is bound and the four fields' submitted values: the
+    drawing is kept under those.
+    """
+    data = request.GET
+    key = (
+        get_language(),
+        bool(data),
+        *(tuple(data.getlist(name)) for name in form.fields),
+        get_script_prefix(),
+    )
+    drawn = _drawn_filters.get(key)
+    if drawn is None:
+        drawn = "".join(
+            '\n                <div class="form-group mr-2">'
+            f"{_text(field.label_tag())} {_text(field)}</div>\n            "
+            for field in form
+        )
+        if len(_drawn_filters) >= _KEPT:
+            _drawn_filters.clear()
+        _drawn_filters[key] = drawn
+    return mark_safe(drawn)  # noqa: S308 (drawn by Django's form renderer, escaped by _text)
+
+
+def _text(value: Any) -> str:
+    """``{{ value }}`` as the template engine writes it (local time, localized, escaped).
+
+    Text goes straight to the standard library's ``html.escape``: what Django's
+    ``conditional_escape`` returns for a plain ``str`` (localizing text changes nothing).
+    """
+    if type(value) is str:
+        return html.escape(value)
+    value = localize(template_localtime(value))
+    return conditional_escape(value if isinstance(value, str) else str(value))
+
+
+_BADGES = {"needs_attention": "danger", "captured": "success", "authorised": "success"}
+_PK = 918273645546372819
+
+
+def _rows(payments: Any) -> SafeString:
+    """What the template's ``{% for payment in payments %}`` loop draws, row for row."""
+    detail = reverse("cmi_oscar_dashboard:cmi-payment-detail", args=[_PK])
+    before, after = (conditional_escape(part) for part in detail.split(str(_PK)))
+    amounts: dict[tuple[Any, Any], str] = {}
+
+    def amount(value: Any, currency: Any) -> str:
+        key = (value, currency)
+        if key not in amounts:
+            amounts[key] = _text(money(value, currency))
+        return amounts[key]
+
+    rows = []
+    for payment in payments:
+        reference = _text(payment.reference)
+        if payment.has_order:
+            url = conditional_escape(
+                reverse("dashboard:order-detail", kwargs={"number": payment.reference})
+            )
+            order = f'<bdi dir="ltr"><a href="{url}">{reference}</a></bdi>'
+        else:
+            order = f'<bdi dir="ltr">{reference}</bdi>'
+        currency = payment.currency
+        rows.append(
+            "\n            <tr>\n"
+            f'                <td><bdi dir="ltr"><a href="{before}{payment.pk}{after}">'
+            f"{_text(payment.oid)}</a></bdi></td>\n"
+            f"                <td>{order}</td>\n"
+            f'                <td><bdi dir="ltr">{amount(payment.amount, currency)}</bdi></td>\n'
+            '                <td><span class="badge badge-'
+            f'{_BADGES.get(payment.state, "secondary")}">'
+            f"{_text(state_label(payment.state))}</span></td>\n"
+            f'                <td><bdi dir="ltr">{amount(payment.captured_amount, currency)}'
+            "</bdi></td>\n"
+            f'                <td><bdi dir="ltr">{amount(payment.refunded_amount, currency)}'
+            "</bdi></td>\n"
+            f"                <td>{_text(payment.card_brand)} "
+            f'<bdi dir="ltr">{_text(payment.masked_pan)}</bdi></td>\n'
+            f"                <td>{_text(payment.created_at)}</td>\n"
+            "            </tr>\n        "
+        )
+    return mark_safe("".join(rows))  # noqa: S308 (every value escaped by _text)
 
 
 class PaymentDetailView(DetailView):
