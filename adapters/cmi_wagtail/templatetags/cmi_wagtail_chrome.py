@@ -54,7 +54,6 @@ __all__ = [
     "CHROME_TEMPLATE",
     "chrome_in_use",
     "cmi_filters_drawer",
-    "cmi_formattedfield",
     "cmi_inner_block",
     "cmi_keyboard_shortcuts_dialog",
     "cmi_sidebar_props",
@@ -778,22 +777,15 @@ def wagtail_slim_header_as_copied(source: str) -> str | None:
     return block.replace(_SLIM_HEADER_INCLUDE, "{% include cmi_slim_header with ")
 
 
-_SEARCH_FIELD = '{% formattedfield field=field sr_only_label=True icon="search" %}'
-
-
 def wagtail_search_form_as_copied(source: str) -> str | None:
     """Wagtail's header's ``search_form`` block (``slim_header.html``) as
     :data:`SLIM_HEADER_TEMPLATE` copies it: the filters' drawer as
-    ``{% cmi_filters_drawer filters %}``, the search field's ``formattedfield`` as
-    ``cmi_formattedfield`` (same arguments). None if the block is not there, or does not
-    include the drawer and the field as copied."""
+    ``{% cmi_filters_drawer filters %}``. None if the block is not there, or does not
+    include the drawer as copied."""
     block = _block(source, "search_form")
-    if block is None or block.count(_FILTERS_INCLUDE) != 1 or block.count(_SEARCH_FIELD) != 1:
+    if block is None or block.count(_FILTERS_INCLUDE) != 1:
         return None
-    block = block.replace(_FILTERS_INCLUDE, "{% cmi_filters_drawer filters %}")
-    return block.replace(
-        _SEARCH_FIELD, _SEARCH_FIELD.replace("{% formattedfield", "{% cmi_formattedfield")
-    )
+    return block.replace(_FILTERS_INCLUDE, "{% cmi_filters_drawer filters %}")
 
 
 @cache
@@ -828,11 +820,10 @@ def slim_header_name(engine: Any) -> str:
 #: ``formattedfield``, ``icon``, ``dropdown`` and ``fragment`` tags), as
 #: :func:`cmi_filters_drawer` keeps the drawing (SHA-256 of their sources, joined):
 #: another draws the drawer on every page.
-FORMATTED_FIELD_TEMPLATE = "wagtailadmin/shared/formatted_field.html"
 FILTERS_TEMPLATES = (
     FILTERS_TEMPLATE,
     "wagtailadmin/shared/dropdown/dropdown.html",
-    FORMATTED_FIELD_TEMPLATE,
+    "wagtailadmin/shared/formatted_field.html",
     "wagtailadmin/shared/attrs.html",
     "wagtailadmin/shared/icon.html",
 )
@@ -906,37 +897,6 @@ def cmi_filters_drawer(context: Any, filters: Any) -> SafeString:
         return draw()
     try:
         key = ("filters", id(engine), get_language(), context.autoescape, _filters_key(filters))
-    except Unkeyable:
-        return draw()
-    kept = _KEPT.get(key)
-    if kept is None:
-        kept = _keep(key, draw())
-    return kept
-
-
-@register.simple_tag(takes_context=True)
-def cmi_formattedfield(context: Any, field: Any, **options: Any) -> SafeString:
-    """``{% cmi_formattedfield field ... %}``: what Wagtail's ``{% formattedfield field ...
-    %}`` draws (``formatted_field.html`` around the field, the header's search field),
-    kept by the values Wagtail's function gives the template (the field drawn with its
-    bound value, its label, errors, classes, the options), the language and the escaping,
-    while the templates and Wagtail's tags are the ones read (:data:`FILTERS_SHA256`, the
-    drawer's: the same templates); drawn as Wagtail's tag draws it otherwise."""
-    engine = context.template.engine
-    values = wagtailadmin_tags.formattedfield(field=field, **options)
-
-    def draw() -> SafeString:
-        # InclusionNode.render's steps: the function's values in a new context, the token
-        new = context.new(values)
-        csrf_token = context.get("csrf_token")
-        if csrf_token is not None:
-            new["csrf_token"] = csrf_token
-        return SafeString(engine.get_template(FORMATTED_FIELD_TEMPLATE).render(new))
-
-    if not _filters_read(engine):
-        return draw()
-    try:
-        key = ("field", id(engine), get_language(), context.autoescape, _frozen(values))
     except Unkeyable:
         return draw()
     kept = _KEPT.get(key)

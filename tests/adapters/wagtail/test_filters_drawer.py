@@ -1,7 +1,6 @@
 """The payments list's filters' drawer (issue 16, goal 4): Wagtail's ``_filters.html`` in the
-header, kept by every value it reads (``cmi_wagtail_chrome.cmi_filters_drawer``), and the
-search field's ``formatted_field.html`` (``cmi_formattedfield``), in this app's copy of the
-header's ``search_form`` block (``cmi_wagtail/admin/slim_header.html``).
+header, kept by every value it reads (``cmi_wagtail_chrome.cmi_filters_drawer``) in this
+app's copy of the header's ``search_form`` block (``cmi_wagtail/admin/slim_header.html``).
 
 Each page is compared byte for byte with the page Wagtail's own templates draw for the same
 request (CSRF tokens aside), with filters set, with invalid input (the form's errors
@@ -41,7 +40,6 @@ FILTERED = (
     "?page=11",
     "?page=12",
     "?q=CMI",
-    "?q=%22%3E%3Cb%3Eh%C3%A9",
     "?state=captured&page=12&amount_min=50&created_at_from=2025-06-01&q=x",
 )
 INVALID = (
@@ -51,7 +49,6 @@ INVALID = (
     "?page=999999",
 )
 DRAWER = "wagtailadmin/shared/headers/_filters.html"
-FIELD = "wagtailadmin/shared/formatted_field.html"
 
 
 @pytest.fixture(autouse=True)
@@ -112,11 +109,7 @@ def test_the_drawer_is_wagtails_with_filters_set(boss: Any, language: str) -> No
             if WAGTAIL_VERSION[:2] >= (8, 0):
                 assert chrome.SLIM_HEADER_TEMPLATE in drawn
                 # a search alone leaves the filters' values as they were: nothing new to draw
-                assert (DRAWER in drawn) == (round_ == 0 and not url.startswith("?q=")), url
-                # the search field's and the filters' fields' wrapper, each kept
-                assert (FIELD in drawn) == (round_ == 0), url
-    assert 'value="x"' in ours
-    assert '"><b>' not in page(boss, "?q=%22%3E%3Cb%3E", ours=True)[0]
+                assert (DRAWER in drawn) == (round_ == 0 and url != "?q=CMI"), url
     values = drawer(ours)
     assert 'value="2025-06-01"' in values
     assert 'value="50"' in values
