@@ -40,7 +40,7 @@ from django.db import connections, models, router, transaction
 from django.forms.renderers import get_default_renderer
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, resolve_url
-from django.template import Context
+from django.template import Context, engines
 from django.template.base import render_value_in_context
 from django.template.loader import render_to_string, select_template
 from django.template.response import TemplateResponse
@@ -73,6 +73,7 @@ from cmi_wagtail.templatetags.cmi_wagtail_chrome import (
     chrome_in_use,
     kept_dropdown,
     prime_explorable_root,
+    slim_header_name,
 )
 
 __all__ = ["PaymentFilterSet", "PaymentViewSet"]
@@ -776,6 +777,9 @@ class PaymentIndexView(IndexedListMixin, IndexView):
             # The sidebar's explorer and reports items ask for it: one statement, not two.
             prime_explorable_root(self.request.user)
         context["cmi_filter_partials"] = self.filter_partials
+        # The header :data:`CHROME_TEMPLATE`'s slim_header block includes (its filters'
+        # drawer kept for its values: cmi_filters_drawer), or Wagtail's own.
+        context["cmi_slim_header"] = slim_header_name(engines["django"].engine)  # type: ignore[attr-defined]
         if context.get("is_paginated"):  # Wagtail's pagination, in Python (_pagination_html)
             context["cmi_pagination"] = _pagination_html(
                 self.request,

@@ -53,6 +53,7 @@ register = template.Library()
 __all__ = [
     "CHROME_TEMPLATE",
     "chrome_in_use",
+    "cmi_filters_drawer",
     "cmi_inner_block",
     "cmi_keyboard_shortcuts_dialog",
     "cmi_sidebar_props",
@@ -60,8 +61,12 @@ __all__ = [
     "kept_dropdown",
     "prime_explorable_root",
     "sidebar_key",
+    "slim_header_in_use",
+    "slim_header_name",
     "wagtail_furniture_as_copied",
     "wagtail_js_as_copied",
+    "wagtail_search_form_as_copied",
+    "wagtail_slim_header_as_copied",
 ]
 
 #: Drawings kept per process, at most (then all are dropped and drawn again).
@@ -638,7 +643,9 @@ def chrome_in_use(engine: Any) -> bool:
     :data:`WAGTAIL_INDEX`'s ``extends``, a site's own templates included) is
     Wagtail's own, in ``wagtailadmin/base.html``, the one copied; the ``js`` block is
     Wagtail's own, in ``wagtailadmin/admin_base.html``, the one copied
-    (:func:`wagtail_js_as_copied`); and Wagtail's ``sidebar_props`` is the one
+    (:func:`wagtail_js_as_copied`); the ``slim_header`` block is Wagtail's own, in
+    ``wagtailadmin/generic/base.html``, the one copied (:func:`wagtail_slim_header_as_copied`);
+    and Wagtail's ``sidebar_props`` is the one
     :func:`cmi_sidebar_props` rebuilds. Any other (another Wagtail release, a site that
     overrides either block) keeps Wagtail's page as it is.
 
@@ -661,6 +668,12 @@ def chrome_in_use(engine: Any) -> bool:
             return False
         copied = wagtail_js_as_copied(js[0].source)
         if copied is None or _block(source, "js") != copied:
+            return False
+        header = _defining(chain, "slim_header")
+        if header is None or not _wagtails(header[1], WAGTAIL_GENERIC_BASE):
+            return False
+        copied = wagtail_slim_header_as_copied(header[0].source)
+        if copied is None or _block(source, "slim_header") != copied:
             return False
         # Wagtail's block leaves its config in the context of the ``extra_js`` blocks
         # drawn inside it; the copy does not: none of them may read it.
@@ -741,3 +754,152 @@ def cmi_inner_block(parser: Any, token: Any) -> _InnerBlockNode:
     if len(bits) != 2:
         raise template.TemplateSyntaxError("cmi_inner_block takes one block name")
     return _InnerBlockNode(bits[1])
+
+
+#: Where Wagtail defines the header's template and its filters' drawer, and this app's
+#: header (Wagtail's, its ``search_form`` block copied with :func:`cmi_filters_drawer`).
+WAGTAIL_SLIM_HEADER = "wagtailadmin/shared/headers/slim_header.html"
+WAGTAIL_GENERIC_BASE = "wagtailadmin/generic/base.html"
+FILTERS_TEMPLATE = "wagtailadmin/shared/headers/_filters.html"
+SLIM_HEADER_TEMPLATE = "cmi_wagtail/admin/slim_header.html"
+_FILTERS_INCLUDE = '{% include "' + FILTERS_TEMPLATE + '" with filters=filters only %}'
+_SLIM_HEADER_INCLUDE = '{% include "' + WAGTAIL_SLIM_HEADER + '" with '
+
+
+def wagtail_slim_header_as_copied(source: str) -> str | None:
+    """Wagtail's ``slim_header`` block (``wagtailadmin/generic/base.html``) as
+    :data:`CHROME_TEMPLATE` copies it: the header's template named by the context's
+    ``cmi_slim_header`` (:func:`slim_header_name`). None if the block is not there, or
+    does not include the header as copied."""
+    block = _block(source, "slim_header")
+    if block is None or block.count(_SLIM_HEADER_INCLUDE) != 1:
+        return None
+    return block.replace(_SLIM_HEADER_INCLUDE, "{% include cmi_slim_header with ")
+
+
+def wagtail_search_form_as_copied(source: str) -> str | None:
+    """Wagtail's header's ``search_form`` block (``slim_header.html``) as
+    :data:`SLIM_HEADER_TEMPLATE` copies it: the filters' drawer as
+    ``{% cmi_filters_drawer filters %}``. None if the block is not there, or does not
+    include the drawer as copied."""
+    block = _block(source, "search_form")
+    if block is None or block.count(_FILTERS_INCLUDE) != 1:
+        return None
+    return block.replace(_FILTERS_INCLUDE, "{% cmi_filters_drawer filters %}")
+
+
+@cache
+def slim_header_in_use(engine: Any) -> bool:
+    """Whether the list's header may be :data:`SLIM_HEADER_TEMPLATE`: the header's template
+    as the engine finds it is Wagtail's own (a site's own is drawn as it is), its
+    ``search_form`` block the one copied, and the template the copy extends is that one."""
+    from django.template.loader_tags import ExtendsNode
+
+    try:
+        theirs = engine.get_template(WAGTAIL_SLIM_HEADER)
+        ours = engine.get_template(SLIM_HEADER_TEMPLATE)
+    except template.TemplateDoesNotExist:
+        return False
+    if not _wagtails(theirs.origin, WAGTAIL_SLIM_HEADER):
+        return False
+    extends = ours.nodelist.get_nodes_by_type(ExtendsNode)
+    if len(extends) != 1 or extends[0].parent_name.var != WAGTAIL_SLIM_HEADER:
+        return False
+    copied = wagtail_search_form_as_copied(theirs.source)
+    return copied is not None and _block(ours.source, "search_form") == copied
+
+
+def slim_header_name(engine: Any) -> str:
+    """The header's template :data:`CHROME_TEMPLATE`'s ``slim_header`` block includes
+    (its ``cmi_slim_header``): this app's while :func:`slim_header_in_use`, else Wagtail's."""
+    return SLIM_HEADER_TEMPLATE if slim_header_in_use(engine) else WAGTAIL_SLIM_HEADER
+
+
+#: The templates the filters' drawer is drawn with (as the engine finds them: a site's own
+#: is another source) and the code that gives them their values (Wagtail's
+#: ``formattedfield``, ``icon``, ``dropdown`` and ``fragment`` tags), as
+#: :func:`cmi_filters_drawer` keeps the drawing (SHA-256 of their sources, joined):
+#: another draws the drawer on every page.
+FILTERS_TEMPLATES = (
+    FILTERS_TEMPLATE,
+    "wagtailadmin/shared/dropdown/dropdown.html",
+    "wagtailadmin/shared/formatted_field.html",
+    "wagtailadmin/shared/attrs.html",
+    "wagtailadmin/shared/icon.html",
+)
+FILTERS_SHA256 = frozenset(
+    {"43bce9fa8fe8083810189185f28af7e8510ac683cd512152017245776b4cba77"}  # Wagtail 8.0
+)
+_FILTERS_TAGS = ("formattedfield", "icon", "dropdown", "fragment", "classnames")
+
+
+def _filters_source(engine: Any) -> str:
+    """What the drawer's drawing is a function of, besides the values its key holds."""
+    tags = wagtailadmin_tags
+    sources = [engine.get_template(name).source for name in FILTERS_TEMPLATES]
+    code = [
+        inspect.getsource(tags.formattedfield),
+        inspect.getsource(tags.icon),
+        inspect.getsource(tags.BlockInclusionNode),
+        inspect.getsource(tags.DropdownNode),
+        inspect.getsource(tags.FragmentNode),
+        inspect.getsource(tags.fragment),
+        inspect.getsource(tags.classnames),
+    ]
+    return "".join([*sources, *code])
+
+
+@cache
+def _filters_read(engine: Any) -> bool:
+    """Whether the drawer's templates and code are the ones read (per template engine),
+    with Wagtail's tag library the one the engine loads as ``wagtailadmin_tags``."""
+    library = engine.template_libraries.get("wagtailadmin_tags")
+    if library is not wagtailadmin_tags.register:
+        return False
+    if any(library.tags.get(name) is None for name in _FILTERS_TAGS if name != "icon"):
+        return False
+    try:
+        source = _filters_source(engine)
+    except (OSError, TypeError, AttributeError, template.TemplateDoesNotExist):
+        return False
+    return hashlib.sha256(source.encode()).hexdigest() in FILTERS_SHA256
+
+
+def _filters_key(filters: Any) -> tuple[Any, ...]:
+    """Every value the drawer's templates read: for each of the form's fields its id and
+    label (``_filters.html``) and what Wagtail's ``formattedfield`` gives
+    ``formatted_field.html`` (the widget as drawn with its bound values and choices, the
+    errors, the label, the help text, the classes). Unkeyable for a value of another type."""
+    return tuple(
+        (
+            _frozen(field.auto_id),
+            _frozen(field.label),
+            _frozen(wagtailadmin_tags.formattedfield(field=field)),
+        )
+        for field in filters.form
+    )
+
+
+@register.simple_tag(takes_context=True)
+def cmi_filters_drawer(context: Any, filters: Any) -> SafeString:
+    """``{% cmi_filters_drawer filters %}``: what ``{% include
+    "wagtailadmin/shared/headers/_filters.html" with filters=filters only %}`` draws (the
+    list's filters in the header's drawer), kept by every value the templates read
+    (:func:`_filters_key`, the language, the escaping) while the templates and Wagtail's
+    tags are the ones read (:data:`FILTERS_SHA256`); drawn every time otherwise."""
+    engine = context.template.engine
+    drawer = engine.get_template(FILTERS_TEMPLATE)
+
+    def draw() -> SafeString:
+        return SafeString(drawer.render(context.new({"filters": filters})))
+
+    if not _filters_read(engine):
+        return draw()
+    try:
+        key = ("filters", id(engine), get_language(), context.autoescape, _filters_key(filters))
+    except Unkeyable:
+        return draw()
+    kept = _KEPT.get(key)
+    if kept is None:
+        kept = _keep(key, draw())
+    return kept
