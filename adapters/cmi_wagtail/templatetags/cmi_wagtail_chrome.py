@@ -71,6 +71,10 @@ __all__ = [
 
 #: Drawings kept per process, at most (then all are dropped and drawn again).
 MAX_KEPT = 512
+#: The filters drawer is kept only up to this many characters (its key holds its widgets'
+#: HTML too): a "Page" filter with thousands of choices is drawn each time instead, so the
+#: kept drawers stay within about 512 x 2 x 32 KB whatever staff submit.
+MAX_KEPT_DRAWER = 32 * 1024
 _KEPT: dict[Any, SafeString] = {}
 
 #: ``wagtailadmin_tags.sidebar_props`` as this module rebuilds it (SHA-256s of its source):
@@ -901,5 +905,7 @@ def cmi_filters_drawer(context: Any, filters: Any) -> SafeString:
         return draw()
     kept = _KEPT.get(key)
     if kept is None:
-        kept = _keep(key, draw())
+        kept = draw()
+        if len(kept) <= MAX_KEPT_DRAWER:
+            _keep(key, kept)
     return kept

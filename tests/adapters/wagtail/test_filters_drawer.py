@@ -142,6 +142,20 @@ def test_the_drawer_is_kept_by_its_values(boss: Any) -> None:
 
 
 @needs_wagtail_8
+def test_a_drawer_larger_than_the_bound_is_drawn_each_time(
+    boss: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key holds the widgets' HTML and the drawing all of it: a drawer over
+    ``MAX_KEPT_DRAWER`` (a "Page" filter with thousands of choices) is never kept."""
+    monkeypatch.setattr(chrome, "MAX_KEPT_DRAWER", 100)
+    for _ in range(2):
+        ours, drawn = page(boss, "?state=captured", ours=True)
+        assert ours == page(boss, "?state=captured", ours=False)[0]
+        assert DRAWER in drawn
+    assert not [key for key in chrome._KEPT if key[0] == "filters"]
+
+
+@needs_wagtail_8
 def test_a_new_page_that_took_payments_shows_in_the_drawer(boss: Any) -> None:
     """The "Page" filter's choices are among the values the drawing is kept by."""
     page(boss, "", ours=True)
