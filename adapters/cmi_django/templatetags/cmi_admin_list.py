@@ -30,8 +30,10 @@ these holds (:func:`rows_in_use`, :func:`block_in_use`):
 from __future__ import annotations
 
 import hashlib
+import html
 import inspect
 import weakref
+from collections.abc import Container
 from functools import cache
 from typing import Any
 
@@ -40,10 +42,15 @@ from django.contrib.admin.templatetags import admin_list
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import display_for_field, display_for_value
 from django.contrib.admin.views.main import ChangeList
+from django.core.validators import EMPTY_VALUES
+from django.db import models
 from django.template.loader_tags import BLOCK_CONTEXT_KEY, BlockNode
 from django.urls import reverse
-from django.utils.html import conditional_escape
-from django.utils.safestring import SafeString
+from django.utils import formats, timezone
+from django.utils.html import conditional_escape, escape
+from django.utils.safestring import SafeData, SafeString
+from django.utils.text import capfirst
+from django.utils.translation import gettext
 
 register = template.Library()
 
@@ -62,16 +69,26 @@ ITEMS_FOR_RESULT_SHA256 = frozenset(
         "b5a88ebd41e3ac4ec016545df88b4a53e975e2a17448036bd4dcf6df9118e0e0",  # Django 6.1
     }
 )
+DISPLAY_FOR_FIELD_SHA256 = frozenset(
+    {
+        "e1477baacf578aa97febb6f35aba582c89d30133d22236cd9c39aff8845d6f19",  # Django 5.2
+        "d2472138b0b0f8e691c3d8ea783a5b0c4ca2d318fc0104df7725664cce9aeffc",  # Django 6.1
+    }
+)
+ESCAPE_SHA256 = frozenset(
+    {"5d4441d1bf544f0b018dcd82ebb5640cb7881dc55e3245002af67cf9a9c7f2b8"}  # 5.2 to 6.1
+)
 RESULT_LIST_SHA256 = frozenset(
     {"42f01b684881f973b214894fc658c4e173400738e491c9aceabdcdb50a6e5e2d"}  # 5.2 to 6.1
 )
-#: ``admin/change_list_results.html`` as Django ships it (the table's template).
-RESULTS_TEMPLATE_SHA256 = frozenset(
-    {
-        "c8ea5bd68f8be58b3d1a2440fe7097a05848cd11035572c1b98cd9935c6bc75c",  # Django 5.2
-        "165b86b603f97e32c1cf755ded528e4b7e2a8e6ddfb25ce136286105e9c52fd1",  # Django 6.1
-    }
-)
+#: ``admin/change_list_results.html`` as Django ships it (the table's template), and how
+#: each version opens a sortable column's link (the versions' only difference).
+RESULTS_TEMPLATE_SHA256 = {
+    "c8ea5bd68f8be58b3d1a2440fe7097a05848cd11035572c1b98cd9935c6bc75c": "<a href=",  # 5.2
+    "165b86b603f97e32c1cf755ded528e4b7e2a8e6ddfb25ce136286105e9c52fd1": (  # Django 6.1
+        '<a role="button" href='
+    ),
+}
 #: ``admin/change_list.html`` as Django ships it (whose ``result_list`` block is rendered).
 CHANGE_LIST_TEMPLATE_SHA256 = frozenset(
     {
@@ -89,28 +106,31 @@ def _sha256(text: str) -> str:
 
 @cache
 def _django_code_known() -> bool:
-    """Django's ``items_for_result`` and ``result_list`` are the versions drawn here."""
+    """Django's ``items_for_result``, ``result_list``, ``display_for_field`` and ``escape``
+    are the versions drawn here."""
     return (
         _sha256(inspect.getsource(admin_list.items_for_result)) in ITEMS_FOR_RESULT_SHA256
         and _sha256(inspect.getsource(admin_list.result_list)) in RESULT_LIST_SHA256
+        and _sha256(inspect.getsource(display_for_field)) in DISPLAY_FOR_FIELD_SHA256
+        and _sha256(inspect.getsource(escape)) in ESCAPE_SHA256
     )
 
 
-# A template's verdict, kept while the (cached) template lives: its source is read once.
-_KNOWN_TEMPLATES: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+# A template's SHA-256 if known, kept while the (cached) template lives: read once.
+_KNOWN_TEMPLATES: weakref.WeakKeyDictionary[Any, str | None] = weakref.WeakKeyDictionary()
 
 
-def _origin_known(key: Any, origin: Any, known: frozenset[str]) -> bool:
+def _origin_known(key: Any, origin: Any, known: Container[str]) -> str | None:
+    """The SHA-256 of ``origin``'s source if it is in ``known``, else None."""
     try:
         return _KNOWN_TEMPLATES[key]
     except KeyError:
         pass
     try:
-        source = origin.loader.get_contents(origin)
+        digest: str | None = _sha256(origin.loader.get_contents(origin))
     except Exception:  # noqa: BLE001 - an origin that cannot be read is not known
-        verdict = False
-    else:
-        verdict = _sha256(source) in known
+        digest = None
+    verdict = digest if digest in known else None
     _KNOWN_TEMPLATES[key] = verdict
     return verdict
 
@@ -177,62 +197,146 @@ def _django_link(cl: Any, result: Any) -> str:
     return str(conditional_escape(url))
 
 
+def _escape(value: Any) -> str:
+    """Django's ``conditional_escape`` for the values a cell holds (text, safe text)."""
+    if hasattr(value, "__html__"):
+        return str(value.__html__())
+    return html.escape(str(value))
+
+
+def _fields_known(meta: Any) -> bool:
+    """The columns' fields are the types :func:`draw_rows` formats as Django does."""
+    types = {
+        "oid": models.CharField,
+        "platform": models.CharField,
+        "reference": models.CharField,
+        "currency": models.CharField,
+        "amount": models.DecimalField,
+        "created_at": models.DateTimeField,
+    }
+    for name, kind in types.items():
+        field = meta.get_field(name)
+        if type(field) is not kind or field.flatchoices or field.remote_field or field.choices:
+            return False
+        if list(field.empty_values) != list(EMPTY_VALUES) or field.name == "password":
+            return False
+    return True
+
+
 def draw_rows(cl: Any) -> list[SafeString] | None:
     """Each row's cells as Django's ``items_for_result`` writes them, or None (then Django's
-    own code draws the list): only while :func:`rows_in_use`."""
+    own code draws the list): only while :func:`rows_in_use`.
+
+    A cell's value is formatted as Django's ``display_for_field`` formats it for its field's
+    type (text without choices: ``display_for_value``; a decimal: ``number_format`` with
+    the field's places; a date and time: ``localize`` in the current time zone), without
+    walking ``display_for_field``'s tests for every other type on every cell.
+    """
     results = list(cl.result_list)
     if any(type(result.pk) is not int for result in results):
         return None
     meta = cl.model._meta
-    fields = [meta.get_field(name) for name in ("oid", "platform", "reference", "amount")]
-    currency, created_at = meta.get_field("currency"), meta.get_field("created_at")
-    oid_field, platform, reference, amount = fields
+    if not _fields_known(meta):
+        return None
+    places = meta.get_field("amount").decimal_places
     state = _payment_columns()[5]
     empty = cl.model_admin.get_empty_value_display()
+    escaped_empty = _escape(empty)
     link = _link_parts(cl) if results else None
     if results and (link is None or _django_link(cl, results[0]) != str(results[0].pk).join(link)):
         return None
-    escape = conditional_escape
+    before, after = link or ("", "")
+
+    def text(value: Any) -> str:
+        if value in EMPTY_VALUES:
+            return escaped_empty
+        return _escape(display_for_value(value, empty))
+
     rows = []
     for result in results:
         label = state(result)
         if isinstance(label, str) and label.strip() == "":
             label = ""
+        amount = result.amount
+        created = result.created_at
         rows.append(
             SafeString(
-                f'<th class="field-oid"><a href="{link[0]}{result.pk}{link[1]}">'  # type: ignore[index]
-                f"{escape(display_for_field(result.oid, oid_field, empty, avoid_link=True))}"
-                f'</a></th><td class="field-platform">'
-                f"{escape(display_for_field(result.platform, platform, empty))}"
-                f'</td><td class="field-reference">'
-                f"{escape(display_for_field(result.reference, reference, empty))}"
-                f'</td><td class="field-amount">'
-                f"{escape(display_for_field(result.amount, amount, empty))}"
-                f'</td><td class="field-currency">'
-                f"{escape(display_for_field(result.currency, currency, empty))}"
+                f'<th class="field-oid"><a href="{before}{result.pk}{after}">'
+                f"{text(result.oid)}"
+                f'</a></th><td class="field-platform">{text(result.platform)}'
+                f'</td><td class="field-reference">{text(result.reference)}'
+                '</td><td class="field-amount">'
+                + (
+                    escaped_empty
+                    if amount in EMPTY_VALUES
+                    else _escape(formats.number_format(amount, places))
+                )
+                + f'</td><td class="field-currency">{text(result.currency)}'
                 f'</td><td class="field-payment_state">'
-                f"{escape(display_for_value(label, empty, False))}"
-                f'</td><td class="field-created_at nowrap">'
-                f"{escape(display_for_field(result.created_at, created_at, empty))}</td>"
+                f"{_escape(display_for_value(label, empty, False))}"
+                '</td><td class="field-created_at nowrap">'
+                + (
+                    escaped_empty
+                    if created in EMPTY_VALUES
+                    else _escape(formats.localize(timezone.template_localtime(created)))
+                )
+                + "</td>"
             )
         )
     return rows
 
 
-def _results_context(cl: Any, rows: list[SafeString]) -> dict[str, Any]:
-    """Django's ``result_list(cl)``, each row one drawn item."""
-    headers = list(admin_list.result_headers(cl))
-    num_sorted_fields = 0
-    for header in headers:
-        if header["sortable"] and header["sorted"]:
-            num_sorted_fields += 1
-    return {
-        "cl": cl,
-        "result_hidden_fields": list(admin_list.result_hidden_fields(cl)),
-        "result_headers": headers,
-        "num_sorted_fields": num_sorted_fields,
-        "results": [admin_list.ResultList(None, [row]) for row in rows],
-    }
+def _header(header: dict[str, Any], num_sorted_fields: int, sortable_link: str) -> str:
+    """One ``<th>`` as ``change_list_results.html`` writes it from Django's header."""
+    text = header["text"]
+    label = capfirst(text)
+    if not isinstance(text, SafeData):
+        label = _escape(label)
+    # Django's template: the ``{{ }}`` values escaped, the tags' text not.
+    out = [f'\n<th scope="col"{_escape(header["class_attrib"])}>\n   ']
+    if header["sortable"] and header["sort_priority"] > 0:
+        priority = header["sort_priority"]
+        out.append(
+            '\n       <div class="sortoptions">\n'
+            f'         <a class="sortremove" href="{_escape(header["url_remove"])}" '
+            f'title="{_escape(gettext("Remove from sorting"))}"></a>\n         '
+        )
+        if num_sorted_fields > 1:
+            title = gettext("Sorting priority: %(priority_number)s") % {
+                "priority_number": _escape(formats.localize(priority))
+            }
+            out.append(
+                f'<span class="sortpriority" title="{title}">'
+                f"{_escape(formats.localize(priority))}</span>"
+            )
+        order = "ascending" if header["ascending"] else "descending"
+        out.append(
+            f'\n         <a href="{_escape(header["url_toggle"])}" class="toggle {order}" '
+            f'title="{_escape(gettext("Toggle sorting"))}"></a>\n       </div>\n   '
+        )
+    out.append('\n   <div class="text">')
+    if header["sortable"]:
+        out.append(f'{sortable_link}"{_escape(header["url_primary"])}">{label}</a>')
+    else:
+        out.append(f"<span>{label}</span>")
+    out.append('</div>\n   <div class="clear"></div>\n</th>')
+    return "".join(out)
+
+
+def draw_table(cl: Any, rows: list[SafeString], sortable_link: str) -> SafeString:
+    """``change_list_results.html`` as Django renders it from ``result_list(cl)``, with
+    Django's headers and the rows of :func:`draw_rows` (no hidden fields: no formset)."""
+    out = ["\n\n"]
+    if rows:
+        headers = list(admin_list.result_headers(cl))
+        num_sorted_fields = sum(1 for h in headers if h["sortable"] and h["sorted"])
+        out.append('\n<div class="results">\n<table id="result_list">\n<thead>\n<tr>\n')
+        out.extend(_header(header, num_sorted_fields, sortable_link) for header in headers)
+        out.append("\n</tr>\n</thead>\n<tbody>\n")
+        out.extend(f"\n\n<tr>{row}</tr>\n" for row in rows)
+        out.append("\n</tbody>\n</table>\n</div>\n")
+    out.append("\n")
+    return SafeString("".join(out))
 
 
 def _django_result_list_node(block: BlockNode) -> Any:
@@ -250,7 +354,7 @@ def block_in_use(block: BlockNode | None) -> bool:
     """Whether ``block`` (the ``result_list`` block our template extends) is Django's."""
     if block is None or _django_result_list_node(block) is None:
         return False
-    return _origin_known(block, block.origin, CHANGE_LIST_TEMPLATE_SHA256)
+    return _origin_known(block, block.origin, CHANGE_LIST_TEMPLATE_SHA256) is not None
 
 
 def _draw_table(node: Any, context: Any, cl: Any) -> str | None:
@@ -266,16 +370,13 @@ def _draw_table(node: Any, context: Any, cl: Any) -> str | None:
             f"admin/{node.template_name}",
         ]
     )
-    if not _origin_known(table, table.origin, RESULTS_TEMPLATE_SHA256):
+    digest = _origin_known(table, table.origin, RESULTS_TEMPLATE_SHA256)
+    if digest is None:
         return None
     rows = draw_rows(cl)
     if rows is None:
         return None
-    new_context = context.new(_results_context(cl, rows))
-    csrf_token = context.get("csrf_token")
-    if csrf_token is not None:
-        new_context["csrf_token"] = csrf_token
-    return str(table.render(new_context))
+    return draw_table(cl, rows, RESULTS_TEMPLATE_SHA256[digest])
 
 
 @register.simple_tag(takes_context=True)

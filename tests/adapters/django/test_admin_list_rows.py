@@ -94,6 +94,17 @@ def page_of(client: Client, url: str) -> str:
     return CSRF.sub('name="csrfmiddlewaretoken" value=""', response.content.decode())
 
 
+def assert_same(ours: str, theirs: str) -> None:
+    """``ours == theirs``, else the first difference shown with its surroundings."""
+    if ours != theirs:
+        at = next(
+            (i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b),
+            min(len(ours), len(theirs)),
+        )
+        pytest.fail(f"differs at {at}: ours {ours[at - 80 : at + 80]!r}\n"
+                    f"Django's {theirs[at - 80 : at + 80]!r}")
+
+
 def drawn_here(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the pages whose rows the tag drew (appends to the list returned)."""
     drawn: list[int] = []
@@ -141,7 +152,7 @@ def test_the_page_is_djangos_byte_for_byte(
     assert drawn, "the tag drew nothing: the comparison would compare Django with itself"
     theirs = django_code(staff, LIST + query)
     assert len(drawn) == 1, "Django's drawing went through the tag's rows"
-    assert ours == theirs
+    assert_same(ours, theirs)
     if query != "?q=nothing-matches":
         assert drawn[0] > 0
         assert 'id="result_list"' in ours
@@ -151,7 +162,7 @@ def test_an_empty_list_is_djangos(staff: Client, django_code: Any, monkeypatch: 
     drawn = drawn_here(monkeypatch)
     ours = page_of(staff, LIST)
     assert drawn == [0]
-    assert ours == django_code(staff, LIST)
+    assert_same(ours, django_code(staff, LIST))
 
 
 @pytest.mark.parametrize(
@@ -337,4 +348,4 @@ def test_today_is_shown_in_the_sites_time_zone(
     drawn = drawn_here(monkeypatch)
     ours = page_of(staff, LIST)
     assert drawn
-    assert ours == django_code(staff, LIST)
+    assert_same(ours, django_code(staff, LIST))
