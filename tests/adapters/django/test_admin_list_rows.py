@@ -349,3 +349,37 @@ def test_today_is_shown_in_the_sites_time_zone(
     ours = page_of(staff, LIST)
     assert drawn
     assert_same(ours, django_code(staff, LIST))
+
+
+def test_the_list_reads_only_its_columns(
+    staff: Client, payments: list[Payment], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The payments are read without their JSON fields; the detail page reads them all."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        page = page_of(staff, LIST)
+    rows = [q["sql"] for q in queries.captured_queries if '"request_fields"' in q["sql"]]
+    assert rows == []
+    assert payments[-1].oid in page
+    with CaptureQueriesContext(connection) as queries:
+        page_of(staff, f"/admin/cmi_django/payment/{payments[-1].pk}/change/")
+    assert any('"request_fields"' in q["sql"] for q in queries.captured_queries)
+
+
+def test_a_subclass_with_other_columns_reads_every_column(
+    staff: Client, payments: list[Payment], settings: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    class OtherColumns(cmi_admin.PaymentAdmin):
+        list_display = ("oid", "email", "amount")
+
+    settings.ROOT_URLCONF = site_urls(OtherColumns)
+    with CaptureQueriesContext(connection) as queries:
+        page_of(staff, LIST)
+    reads = [q["sql"] for q in queries.captured_queries if 'FROM "cmi_django_payment"' in q["sql"]]
+    assert any('"request_fields"' in sql for sql in reads)
+    assert len(queries.captured_queries) < 20  # no read of a deferred column per row
