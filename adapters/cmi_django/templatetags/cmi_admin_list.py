@@ -46,10 +46,11 @@ from django.core.validators import EMPTY_VALUES
 from django.db import models
 from django.template.loader_tags import BLOCK_CONTEXT_KEY, BlockNode
 from django.urls import reverse
-from django.utils import formats, timezone
+from django.utils import formats
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeData, SafeString
 from django.utils.text import capfirst
+from django.utils.timezone import template_localtime  # type: ignore[attr-defined]
 from django.utils.translation import gettext
 
 register = template.Library()
@@ -206,7 +207,7 @@ def _escape(value: Any) -> str:
 
 def _fields_known(meta: Any) -> bool:
     """The columns' fields are the types :func:`draw_rows` formats as Django does."""
-    types = {
+    types: dict[str, type[Any]] = {
         "oid": models.CharField,
         "platform": models.CharField,
         "reference": models.CharField,
@@ -215,7 +216,7 @@ def _fields_known(meta: Any) -> bool:
         "created_at": models.DateTimeField,
     }
     for name, kind in types.items():
-        field = meta.get_field(name)
+        field: Any = meta.get_field(name)
         if type(field) is not kind or field.flatchoices or field.remote_field or field.choices:
             return False
         if list(field.empty_values) != list(EMPTY_VALUES) or field.name == "password":
@@ -278,7 +279,7 @@ def draw_rows(cl: Any) -> list[SafeString] | None:
                 + (
                     escaped_empty
                     if created in EMPTY_VALUES
-                    else _escape(formats.localize(timezone.template_localtime(created)))
+                    else _escape(formats.localize(template_localtime(created)))
                 )
                 + "</td>"
             )
@@ -386,7 +387,7 @@ def cmi_result_list(context: Any, cl: Any) -> str:
     block_context = context.render_context.get(BLOCK_CONTEXT_KEY)
     parent = block_context.get_block("result_list") if block_context is not None else None
     if not block_in_use(parent):
-        return context["block"].super()  # type: ignore[no-any-return]
+        return context["block"].super()
     node = _django_result_list_node(parent)  # type: ignore[arg-type]
     # BlockNode.render's steps for the parent block, its nodes rendered one by one.
     with context.push():

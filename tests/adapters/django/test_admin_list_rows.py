@@ -11,7 +11,7 @@ import datetime
 import re
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from cmi_django import admin as cmi_admin
@@ -101,8 +101,10 @@ def assert_same(ours: str, theirs: str) -> None:
             (i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b),
             min(len(ours), len(theirs)),
         )
-        pytest.fail(f"differs at {at}: ours {ours[at - 80 : at + 80]!r}\n"
-                    f"Django's {theirs[at - 80 : at + 80]!r}")
+        pytest.fail(
+            f"differs at {at}: ours {ours[at - 80 : at + 80]!r}\n"
+            f"Django's {theirs[at - 80 : at + 80]!r}"
+        )
 
 
 def drawn_here(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -137,7 +139,7 @@ QUERIES = [
 
 @pytest.mark.parametrize("lang", ["fr", "en", "ar"])
 @pytest.mark.parametrize("query", QUERIES)
-def test_the_page_is_djangos_byte_for_byte(
+def test_the_page_is_djangos_byte_for_byte(  # noqa: PLR0917 - fixtures
     staff: Client,
     payments: list[Payment],
     settings: Any,
@@ -173,7 +175,7 @@ def test_an_empty_list_is_djangos(staff: Client, django_code: Any, monkeypatch: 
         ("ar", "محصَّلة", "1234567,890", "يناير 10, 2026"),
     ],
 )
-def test_cells_are_in_the_staff_members_language(
+def test_cells_are_in_the_staff_members_language(  # noqa: PLR0917 - fixtures
     staff: Client,
     payments: list[Payment],
     settings: Any,
@@ -227,7 +229,7 @@ def site_urls(model_admin: type[admin.ModelAdmin[Any]]) -> type:
     site.register(Payment, model_admin)
 
     class Urls:
-        urlpatterns = [path("admin/", site.urls)]
+        urlpatterns: ClassVar[list[Any]] = [path("admin/", site.urls)]
 
     return Urls
 
@@ -277,12 +279,9 @@ def test_a_site_template_for_the_table_gets_djangos_drawing(
 def test_a_site_change_list_template_gets_djangos_block(
     staff: Client, payments: list[Payment], settings: Any, tmp_path: Any, monkeypatch: Any
 ) -> None:
-    from django.contrib import admin as django_admin
     from pathlib import Path
 
-    source = (
-        Path(django_admin.__file__).parent / "templates" / "admin" / "change_list.html"
-    ).read_text()
+    source = (Path(admin.__file__).parent / "templates" / "admin" / "change_list.html").read_text()
     marked = source.replace("{% result_list cl %}", "SITE BLOCK {% result_list cl %}")
     assert marked != source
     (tmp_path / "admin").mkdir()
