@@ -29,6 +29,7 @@ these holds (:func:`rows_in_use`, :func:`block_in_use`):
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import html
 import inspect
@@ -46,7 +47,7 @@ from django.core.validators import EMPTY_VALUES
 from django.db import models
 from django.template.loader_tags import BLOCK_CONTEXT_KEY, BlockNode
 from django.urls import reverse
-from django.utils import formats
+from django.utils import dateformat, formats
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeData, SafeString
 from django.utils.text import capfirst
@@ -76,6 +77,18 @@ DISPLAY_FOR_FIELD_SHA256 = frozenset(
         "d2472138b0b0f8e691c3d8ea783a5b0c4ca2d318fc0104df7725664cce9aeffc",  # Django 6.1
     }
 )
+#: What ``formats.localize`` runs for a date and time (its format written piece by piece):
+#: ``localize``, ``date_format``, ``dateformat.format`` and ``Formatter.format``.
+DATE_FORMAT_SHA256 = (
+    "9a131eb23a1f61bd74f3e2ccf695b942d9933776eb15cbbc89588b6ecf3e91ac",
+    "0ce5bd55cff8d100b0d89a48e2b7363f50aa965a32fce2849fe3a42e03714930",
+    "0d5c48e966fe61b5d2312984ebb0448f44ab18eea821359378a5fcb55f7a44be",
+    "59b3ba26f0481b5a56db946e031c79f17b6ecaf7a1101a3148e7ca3cac549f81",
+)  # Django 5.2 to 6.1
+#: ``dateformat``'s specifiers that read only the date (``N``: "Jan."; ``S``: "th").
+DATE_SPECIFIERS = frozenset("bdDEFjlLmMnNoStwWyYz")
+#: Those that read only the time of day (``P``: "11:30 p.m.", "midnight").
+TIME_SPECIFIERS = frozenset("aAfgGhHiPsu")
 ESCAPE_SHA256 = frozenset(
     {"5d4441d1bf544f0b018dcd82ebb5640cb7881dc55e3245002af67cf9a9c7f2b8"}  # 5.2 to 6.1
 )
@@ -115,6 +128,61 @@ def _django_code_known() -> bool:
         and _sha256(inspect.getsource(display_for_field)) in DISPLAY_FOR_FIELD_SHA256
         and _sha256(inspect.getsource(escape)) in ESCAPE_SHA256
     )
+
+
+@cache
+def _date_code_known() -> bool:
+    """Django's date formatting is the version :class:`_Dates` writes."""
+    functions = (formats.localize, formats.date_format, dateformat.format)
+    sources = [inspect.getsource(function) for function in functions]
+    sources.append(inspect.getsource(dateformat.Formatter.format))
+    return tuple(_sha256(source) for source in sources) == DATE_FORMAT_SHA256
+
+
+class _Dates:
+    """``formats.localize(template_localtime(value))`` for a page's dates and times, as
+    Django writes it: the format's pieces split once a page, those that read only the date
+    written once a day (month and day names are translated text: most of the cost)."""
+
+    def __init__(self) -> None:
+        pieces = dateformat.re_formatchars.split(str(formats.get_format("DATETIME_FORMAT")))
+        self.pieces: list[tuple[str, str]] = []  # (kind, text): literal, date or time
+        for index, piece in enumerate(pieces):
+            if index % 2 == 0:
+                if piece:
+                    self.pieces.append(("", dateformat.re_escaped.sub(r"\1", piece)))
+            elif piece in DATE_SPECIFIERS:
+                self.pieces.append(("date", piece))
+            elif piece in TIME_SPECIFIERS:
+                self.pieces.append(("time", piece))
+            else:  # a time zone's (e, I, O, T, Z) or the whole value's (c, r, U)
+                self.pieces.append(("other", piece))
+        self.exact = _date_code_known() and all(kind != "other" for kind, _ in self.pieces)
+        self.days: dict[Any, list[str]] = {}
+
+    def __call__(self, value: Any) -> str:
+        local = template_localtime(value)
+        if not self.exact or not isinstance(local, datetime.datetime):
+            return str(formats.localize(local))
+        written = dateformat.DateFormat(local)
+        day = local.date()
+        try:
+            dated = self.days[day]
+        except KeyError:
+            dated = self.days[day] = [
+                str(getattr(written, text)()) for kind, text in self.pieces if kind == "date"
+            ]
+        out = []
+        at = 0
+        for kind, text in self.pieces:
+            if kind == "date":
+                out.append(dated[at])
+                at += 1
+            elif kind == "time":
+                out.append(str(getattr(written, text)()))
+            else:
+                out.append(text)
+        return "".join(out)
 
 
 # A template's SHA-256 if known, kept while the (cached) template lives: read once.
@@ -247,6 +315,7 @@ def draw_rows(cl: Any) -> list[SafeString] | None:
     if results and (link is None or _django_link(cl, results[0]) != str(results[0].pk).join(link)):
         return None
     before, after = link or ("", "")
+    dates = _Dates()
 
     def text(value: Any) -> str:
         if value in EMPTY_VALUES:
@@ -276,11 +345,7 @@ def draw_rows(cl: Any) -> list[SafeString] | None:
                 f'</td><td class="field-payment_state">'
                 f"{_escape(display_for_value(label, empty, False))}"
                 '</td><td class="field-created_at nowrap">'
-                + (
-                    escaped_empty
-                    if created in EMPTY_VALUES
-                    else _escape(formats.localize(template_localtime(created)))
-                )
+                + (escaped_empty if created in EMPTY_VALUES else _escape(dates(created)))
                 + "</td>"
             )
         )

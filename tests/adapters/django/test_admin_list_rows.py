@@ -21,7 +21,7 @@ from django.contrib import admin
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import path
-from django.utils import timezone
+from django.utils import formats, timezone, translation
 
 pytestmark = pytest.mark.django_db
 
@@ -67,6 +67,12 @@ def payments() -> list[Payment]:
     for index, payment in enumerate(created):
         Payment.objects.filter(pk=payment.pk).update(
             created_at=start + datetime.timedelta(hours=7 * index)
+        )
+    # Noon on the 11th and midnight on the 12th in Casablanca (UTC+1): English writes
+    # them as words.
+    for payment, hour in ((created[1], 23), (created[2], 11)):
+        Payment.objects.filter(pk=payment.pk).update(
+            created_at=datetime.datetime(2026, 1, 11, hour, 0, tzinfo=datetime.UTC)
         )
     return created
 
@@ -382,3 +388,54 @@ def test_a_subclass_with_other_columns_reads_every_column(
     reads = [q["sql"] for q in queries.captured_queries if 'FROM "cmi_django_payment"' in q["sql"]]
     assert any('"request_fields"' in sql for sql in reads)
     assert len(queries.captured_queries) < 20  # no read of a deferred column per row
+
+
+def test_midnight_and_noon_as_django_writes_them(
+    staff: Client,
+    payments: list[Payment],
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    django_code: Any,
+) -> None:
+    settings.LANGUAGE_CODE = "en"
+    drawn = drawn_here(monkeypatch)
+    ours = page_of(staff, LIST + "?o=6")
+    assert drawn
+    assert '<td class="field-created_at nowrap">Jan. 12, 2026, midnight</td>' in ours
+    assert '<td class="field-created_at nowrap">Jan. 11, 2026, noon</td>' in ours
+    assert_same(ours, django_code(staff, LIST + "?o=6"))
+
+
+def test_a_date_format_with_a_time_zone_is_djangos(
+    staff: Client,
+    payments: list[Payment],
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    django_code: Any,
+) -> None:
+    """A format that writes the time zone (``T``) is written by Django's ``localize``; one
+    with escaped letters and ordinals piece by piece as Django writes it."""
+    original = cmi_admin_list.formats.get_format
+
+    for written in (r"D j M Y H:i T", r"l jS \o\f F Y, \a\t g:i:s A"):
+
+        def get_format(name: str, *args: Any, fmt: str = written, **kwargs: Any) -> Any:
+            return fmt if name == "DATETIME_FORMAT" else original(name, *args, **kwargs)
+
+        monkeypatch.setattr(cmi_admin_list.formats, "get_format", get_format)
+        drawn = drawn_here(monkeypatch)
+        ours = page_of(staff, LIST)
+        assert drawn
+        assert_same(ours, django_code(staff, LIST))
+    assert " of January 2026, at " in ours
+
+
+@pytest.mark.parametrize("lang", ["fr", "en", "ar"])
+def test_the_languages_date_formats_are_written_piece_by_piece(lang: str) -> None:
+    """The byte-for-byte tests above compare the piecewise dates, not Django's fallback."""
+    with translation.override(lang):
+        dates = cmi_admin_list._Dates()
+        assert dates.exact
+        when = datetime.datetime(2026, 1, 10, 22, 30, tzinfo=datetime.UTC)
+        assert dates(when) == formats.localize(timezone.template_localtime(when))
+        assert dates.days  # the date's pieces were kept
