@@ -110,6 +110,8 @@ CHANGE_LIST_TEMPLATE_SHA256 = frozenset(
         "613098bd9f37a1fecf1dd677e1182fc9494d049be4e4be52a256fdcda91ecb30",  # Django 6.1
     }
 )
+#: The columns a row's drawing reads (:func:`cmi_django.admin.payment_state` reads ``state``).
+ROW_COLUMNS = ("id", "oid", "platform", "reference", "amount", "currency", "state", "created_at")
 #: Stands for a payment's key in the page's change link (no character admin's quote escapes).
 KEY_PLACEHOLDER = "CMIKEYPLACEHOLDER"
 
@@ -301,18 +303,24 @@ def draw_rows(cl: Any) -> list[SafeString] | None:
     the field's places; a date and time: ``localize`` in the current time zone), without
     walking ``display_for_field``'s tests for every other type on every cell.
     """
-    results = list(cl.result_list)
-    if any(type(result.pk) is not int for result in results):
-        return None
     meta = cl.model._meta
-    if not _fields_known(meta):
+    if not _fields_known(meta) or meta.pk.attname != "id":
+        return None
+    page = cl.result_list
+    if isinstance(page, models.QuerySet) and page._result_cache is None:
+        # The page's rows as named tuples of the columns read (the cells, the state's
+        # label, the link's key): no model instance built for each row.
+        results: list[Any] = list(page.values_list(*ROW_COLUMNS, named=True))
+    else:
+        results = list(page)
+    if any(type(result.id) is not int for result in results):
         return None
     places = meta.get_field("amount").decimal_places
     state = _payment_columns()[5]
     empty = cl.model_admin.get_empty_value_display()
     escaped_empty = _escape(empty)
     link = _link_parts(cl) if results else None
-    if results and (link is None or _django_link(cl, results[0]) != str(results[0].pk).join(link)):
+    if results and (link is None or _django_link(cl, results[0]) != str(results[0].id).join(link)):
         return None
     before, after = link or ("", "")
     dates = _Dates()
@@ -331,7 +339,7 @@ def draw_rows(cl: Any) -> list[SafeString] | None:
         created = result.created_at
         rows.append(
             SafeString(
-                f'<th class="field-oid"><a href="{before}{result.pk}{after}">'
+                f'<th class="field-oid"><a href="{before}{result.id}{after}">'
                 f"{text(result.oid)}"
                 f'</a></th><td class="field-platform">{text(result.platform)}'
                 f'</td><td class="field-reference">{text(result.reference)}'
