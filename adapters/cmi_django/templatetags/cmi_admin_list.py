@@ -3,23 +3,28 @@
 ``{% load cmi_admin_list %}`` in ``admin/cmi_django/payment/change_list.html``, whose
 ``result_list`` block is ``{% cmi_result_list cl %}``. The tag renders the block it stands
 for (Django's, from ``admin/change_list.html``) node by node, as ``{{ block.super }}``
-would, except Django's ``{% result_list cl %}``: there the table's template
-(``change_list_results.html``, chosen as Django chooses it) is rendered with Django's
-headers and with each row already drawn, one string a row, the cells written here as
+would, except Django's ``{% result_list cl %}``: there the table is written here as its
+template (``change_list_results.html``, chosen as Django chooses it) writes it, from
+Django's headers (``result_headers``) and the rows, one string a row, the cells written as
 Django's ``items_for_result`` writes them (a cell's value still formatted by Django's
 ``display_for_field`` and ``display_for_value``, in the staff member's language). The
 change link is reversed once a page, not once a row: the page's link with a placeholder
 key is cut in two around it, and checked against Django's link for the page's first row.
+The rows are read as named tuples of the columns drawn (:data:`ROW_COLUMNS`), the dates
+written piece by piece as Django's ``localize`` writes them (:class:`_Dates`).
 
 By profile, Django's ``items_for_result`` (7 cells a row, each a field lookup, a label, a
 ``format_html``, a ``reverse`` and the preserved filters' URL parsing for the link) was
 half of the list's render. Django's own code runs instead, unchanged, unless every one of
 these holds (:func:`rows_in_use`, :func:`block_in_use`):
 
-- Django's code read here is a version known (SHA-256 of ``items_for_result`` and
-  ``result_list``'s source), and so are the templates: ``admin/change_list.html`` (the
-  block rendered here) and the chosen ``change_list_results.html``; a site that overrides
-  either, or a Django release that changed them, gets Django's drawing;
+- Django's code read here is a version known (SHA-256 of the source of
+  ``items_for_result``, ``result_list``, ``display_for_field``, ``escape``; of the date
+  formatting, ``localize``, ``date_format`` and ``dateformat.format``, else the dates
+  alone are written by ``localize``), and so are the
+  templates: ``admin/change_list.html`` (the block rendered here) and the chosen
+  ``change_list_results.html``; a site that overrides either, or a Django release that
+  changed them, gets Django's drawing;
 - the changelist is Django's :class:`ChangeList` showing :class:`PaymentAdmin`'s columns
   (:data:`PAYMENT_COLUMNS`: model fields, which Django looks up before any method of
   the model admin, and :func:`cmi_django.admin.payment_state`), the order id the only
