@@ -135,6 +135,26 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     paginator = BoundedPaginator
     show_full_result_count = False
     list_per_page = 50  # 100 rows took ~20 ms to render, the database ~2 ms
+    #: The columns the list reads while it shows :attr:`list_display` (its cells and the
+    #: state's label): a payment's JSON fields and twenty other columns stay unread
+    #: (0.7 ms of a page's CPU at 50 rows).
+    list_reads = ("id", "oid", "platform", "reference", "amount", "currency", "state", "created_at")
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        """Django's list (the rows drawn by ``admin/cmi_django/payment/change_list.html``'s
+        tag, :mod:`cmi_django.templatetags.cmi_admin_list`), reading :attr:`list_reads`."""
+        request.cmi_payment_list = True  # type: ignore[attr-defined]
+        return super().changelist_view(request, extra_context)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        # Only for the list, and only while it shows these columns (a subclass showing
+        # others reads every column, as Django does); the detail page reads them all.
+        if getattr(request, "cmi_payment_list", False) and tuple(
+            self.get_list_display(request)
+        ) == tuple(PaymentAdmin.list_display):
+            return queryset.only(*self.list_reads)
+        return queryset
 
 
 @admin.register(CallbackLog)
