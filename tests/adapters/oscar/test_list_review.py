@@ -1,0 +1,101 @@
+"""Review of the Oscar list's kept navigation bar (review9): a bar kept for one staff
+member is never shown to another whom Oscar would show other entries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cmi_oscar.dashboard import chrome
+from django.test import Client
+
+from tests.adapters.oscar.test_list_drawing import nav_of, page
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_forked_dashboards_own_node_keeps_oscars_bar(
+    settings: Any, monkeypatch: Any, django_user_model: Any
+) -> None:
+    """A site that forks Oscar's dashboard app with a ``nav.py`` of its own (its ``Node``,
+    which ``menu.py`` loads through ``get_class``) may show an entry by anything (here a
+    user attribute), not only by its permissions. The kept bar was keyed by the
+    permissions' outcomes only: a second superuser got the first one's entries."""
+    from oscar.apps.dashboard import menu
+
+    class Node(menu.Node):  # type: ignore[name-defined,misc]
+        def is_visible(self, user: Any) -> bool:
+            if self.label == "Guests only":
+                return bool(user.first_name == "guest")
+            return bool(super().is_visible(user))
+
+    settings.OSCAR_DASHBOARD_NAVIGATION = [
+        *settings.OSCAR_DASHBOARD_NAVIGATION,
+        {"label": "Guests only", "url_name": "cmi_oscar_dashboard:cmi-payment-list"},
+    ]
+    monkeypatch.setattr(menu, "Node", Node)
+    chrome._code_is_known.cache_clear()
+    monkeypatch.setattr(chrome, "_drawn", {})
+    try:
+        clients = {}
+        for name, first in (("guest", "guest"), ("owner", "")):
+            user = django_user_model.objects.create_superuser(name, f"{name}@example.ma", "pw")
+            user.first_name = first
+            user.save()
+            clients[name] = Client()
+            clients[name].force_login(user)
+        assert "Guests only" in nav_of(page(clients["guest"], {}, "en", True))
+        assert "Guests only" not in nav_of(page(clients["owner"], {}, "en", True))
+    finally:
+        monkeypatch.undo()
+        chrome._code_is_known.cache_clear()
+
+
+def test_a_sites_own_dashboard_tags_keep_oscars_bar(
+    settings: Any, monkeypatch: Any, django_user_model: Any
+) -> None:
+    """A site's app with a ``templatetags/dashboard_tags.py`` of its own replaces Oscar's
+    library for ``{% load dashboard_tags %}``, and its ``dashboard_navigation`` may show
+    an entry by anything of the user. The kept bar checked Oscar's module, not the
+    library the engine loads: a second superuser got the first one's entries."""
+    from django import template
+    from django.template import engines
+    from oscar.apps.dashboard.menu import get_nodes
+
+    library = template.Library()
+
+    @library.simple_tag
+    def dashboard_navigation(user: Any) -> Any:
+        nodes = get_nodes(user)
+        if user.first_name == "guest":
+            return nodes
+        return [node for node in nodes if node.label != "Guests only"]
+
+    engine = engines["django"].engine  # type: ignore[attr-defined]
+    monkeypatch.setitem(engine.template_libraries, "dashboard_tags", library)
+    monkeypatch.setattr(chrome, "_menus", {})
+    _forget_compiled(engine)  # templates compiled before load Oscar's library
+    settings.OSCAR_DASHBOARD_NAVIGATION = [
+        *settings.OSCAR_DASHBOARD_NAVIGATION,
+        {"label": "Guests only", "url_name": "cmi_oscar_dashboard:cmi-payment-list"},
+    ]
+    monkeypatch.setattr(chrome, "_drawn", {})
+    clients = {}
+    for name, first in (("guest", "guest"), ("owner", "")):
+        user = django_user_model.objects.create_superuser(name, f"{name}@example.ma", "pw")
+        user.first_name = first
+        user.save()
+        clients[name] = Client()
+        clients[name].force_login(user)
+    try:
+        assert "Guests only" in nav_of(page(clients["guest"], {}, "en", True))
+        assert "Guests only" not in nav_of(page(clients["owner"], {}, "en", True))
+    finally:
+        monkeypatch.undo()
+        _forget_compiled(engine)
+
+
+def _forget_compiled(engine: Any) -> None:
+    for loader in engine.template_loaders:
+        if hasattr(loader, "reset"):
+            loader.reset()
