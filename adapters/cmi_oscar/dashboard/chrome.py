@@ -54,8 +54,8 @@ _BLOCK = re.compile(r"{% block dashboard_nav %}(.*?){% endblock %}", re.DOTALL)
 #: Drawings kept, keyed by the outcomes, language and URLs (at most _KEPT, then dropped).
 _drawn: dict[tuple[Any, ...], str] = {}
 _KEPT = 512
-#: (layout origin, navigation setting, URL conf) -> (compiled block, each entry's
-#: permissions) or None where the guard failed.
+#: (layout origin, navigation setting, URL conf, default access function) -> (compiled
+#: block, each entry's permissions) or None where the guard failed.
 _menus: dict[tuple[Any, ...], tuple[Any, list[Any], Any]] = {}
 
 
@@ -102,7 +102,8 @@ def _leaves(items: Any) -> list[dict[str, Any]] | None:
 def _menu(items: Any, urlconf: Any) -> tuple[Any, list[Any], Any] | None:
     """The block compiled, and each entry's permissions (None: Oscar's path runs)."""
     template = get_template(LAYOUT)
-    key = (getattr(getattr(template, "origin", None), "name", None), id(items), urlconf)
+    access = getattr(settings, "OSCAR_DASHBOARD_DEFAULT_ACCESS_FUNCTION", None)
+    key = (getattr(getattr(template, "origin", None), "name", None), id(items), urlconf, access)
     found = _menus.get(key)
     if found is None or found[2] is not items:
         try:

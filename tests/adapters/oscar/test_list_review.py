@@ -9,9 +9,10 @@ import pytest
 from cmi_oscar.dashboard import chrome
 from django.test import Client
 
-from tests.adapters.oscar.test_list_drawing import nav_of, page
+from tests.adapters.oscar.test_list_drawing import nav_of, page, superuser
 
 pytestmark = pytest.mark.django_db
+__all__ = ["superuser"]  # the fixture, used by name
 
 
 def test_a_forked_dashboards_own_node_keeps_oscars_bar(
@@ -99,3 +100,22 @@ def _forget_compiled(engine: Any) -> None:
     for loader in engine.template_loaders:
         if hasattr(loader, "reset"):
             loader.reset()
+
+
+def test_a_default_access_function_set_later_keeps_oscars_bar(
+    superuser: Any, settings: Any
+) -> None:
+    """The menu's guard (the settings' default access function is Oscar's) was kept by the
+    layout, the menu list and the URL configuration only: a default access function set
+    afterwards (``override_settings`` in a site's tests, the same menu list) was ignored,
+    and the kept bar showed every entry Oscar's function would."""
+    from django.contrib.auth import get_user_model
+
+    boss = get_user_model().objects.get(username="boss")
+    assert chrome.navigation(boss) is not None
+    settings.OSCAR_DASHBOARD_DEFAULT_ACCESS_FUNCTION = (
+        "tests.adapters.oscar.test_list_drawing.nobody"
+    )
+    assert chrome.navigation(boss) is None
+    html = page(superuser, {}, "en", True)
+    assert "/dashboard/catalogue/" not in nav_of(html)  # Oscar's menu: nobody sees an entry
