@@ -119,3 +119,33 @@ def test_a_default_access_function_set_later_keeps_oscars_bar(
     assert chrome.navigation(boss) is None
     html = page(superuser, {}, "en", True)
     assert "/dashboard/catalogue/" not in nav_of(html)  # Oscar's menu: nobody sees an entry
+
+
+def test_a_navigation_block_edited_while_the_server_runs_is_drawn(
+    superuser: Any, settings: Any, tmp_path: Any
+) -> None:
+    """``runserver`` does not restart for a template (Django's autoreloader resets the
+    template loaders). A site's ``layout.html`` whose ``dashboard_nav`` block was Oscar's
+    text kept its compiled block and drawings for the process's life: the block edited
+    while the server ran was never drawn."""
+    from pathlib import Path
+
+    import django.template.autoreload  # noqa: F401 (connects Django's receiver, as runserver does)
+    import oscar
+    from django.utils.autoreload import file_changed
+
+    engine = settings.TEMPLATES[0]
+    settings.TEMPLATES = [{**engine, "DIRS": [str(tmp_path), *engine.get("DIRS", [])]}]
+    oscars = Path(oscar.__file__).parent / "templates" / chrome.LAYOUT
+    path = tmp_path / chrome.LAYOUT
+    path.parent.mkdir(parents=True)
+    source = oscars.read_text(encoding="utf-8")
+    path.write_text(source, encoding="utf-8")
+    assert "SITE NAV" not in page(superuser, {}, "en", True)
+    assert [key for key in chrome._menus if key[0] == str(path)]  # the site's copy: kept
+    path.write_text(
+        source.replace("{% block dashboard_nav %}", "{% block dashboard_nav %}SITE NAV", 1),
+        encoding="utf-8",
+    )
+    file_changed.send(sender=None, file_path=path)
+    assert "SITE NAV" in page(superuser, {}, "en", True)
