@@ -6,6 +6,7 @@ payloads are what Saleor sends as the webhook body: the ``event`` object of the 
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import os
 import threading
@@ -165,6 +166,45 @@ def _timeout() -> float:
 
 
 def _post(api_url: str, token: str, body: dict[str, Any]) -> requests.Response:
+    """:func:`_post_now`; inside a request Saleor waits for
+    (:func:`cmi_django.operations.budget`), given up once the budget is spent, the answer
+    read or not.
+
+    requests' timeouts bound each wait for the network, not their sum: connecting, then
+    each read of the answer may take the whole timeout, and a Saleor (or a proxy) sending
+    a byte just inside it keeps the call going. So inside a budget the POST and the read
+    of its answer run in a worker thread (this one's context: the budget, logging) and
+    this thread waits for it at most what the budget leaves, then
+    :class:`SaleorAPIError`. The worker, a daemon thread holding no lock, ends when
+    Saleor answers or goes silent for the cut timeout; what it sent may be recorded
+    (the report stays owed, see :mod:`cmi_saleor.reports`)."""
+    by = answer_by(None)
+    if by is None:
+        return _post_now(api_url, token, body)
+    _timeout()  # no time left: SaleorAPIError, nothing sent (and no thread started)
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            response = _post_now(api_url, token, body)
+            _ = response.content  # the whole answer read here, not by the waiting thread
+            box["response"] = response
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            box["error"] = exc
+
+    context = contextvars.copy_context()
+    worker = threading.Thread(target=context.run, args=(work,), name="cmi-saleor", daemon=True)
+    worker.start()
+    worker.join(max(0.0, by - time.monotonic()))
+    if worker.is_alive():
+        raise SaleorAPIError("Saleor API unreachable: Timeout (no whole answer in the time left)")
+    if "error" in box:
+        raise box["error"]
+    response: requests.Response = box["response"]
+    return response
+
+
+def _post_now(api_url: str, token: str, body: dict[str, Any]) -> requests.Response:
     """One POST; once more on a broken connection (a kept-alive one Saleor closed
     meanwhile). Safe: what the app sends is idempotent (``{ app { id } }``, and
     ``transactionEventReport``, which Saleor deduplicates on the PSP reference). Each

@@ -178,7 +178,8 @@ def deliver(
     stays owed and the reason is logged and kept on the row. ``ready``: the reports owed,
     with their mapping and installation loaded, when the caller knows them all (no query).
     Inside a request Saleor waits for (:func:`cmi_django.operations.budget`), no send
-    starts with less than :data:`_LEAST` seconds left, and each is cut to what is left:
+    starts with less than :data:`_LEAST` seconds left (Saleor's whole timeout for a report
+    Saleor records once per send, :func:`_least`), and each is cut to what is left:
     the rest stays owed.
     """
     sent = 0
@@ -193,7 +194,7 @@ def deliver(
                 .order_by("id")
             )
         for index, item in enumerate(owed):
-            if by is not None and by - time.monotonic() < _LEAST:
+            if by is not None and by - time.monotonic() < _least(item):
                 logger.info(
                     "no time left to send Saleor %s for %s (owed)",
                     item.event_type,
@@ -229,6 +230,20 @@ def deliver(
 _LEAST = 1.0
 
 
+def _least(item: EventReport) -> float:
+    """Seconds ``item``'s send needs left to start inside a request Saleor waits for:
+    :data:`_LEAST`, or Saleor's whole timeout for a report Saleor records once per send
+    (``INFO``, ``*_ACTION_REQUIRED``). Such a send cut by the budget (its timeout cut to
+    what is left, see :func:`cmi_saleor.graphql._timeout`) while Saleor was recording it
+    would stay owed and be sent again: Saleor would show it twice."""
+    return _LEAST if _deduplicated(item.event_type) else max(_LEAST, conf.http_timeout())
+
+
+def _deduplicated(event_type: str) -> bool:
+    """True when Saleor records a report of ``event_type`` sent twice once."""
+    return event_type != "INFO" and not event_type.endswith("_ACTION_REQUIRED")
+
+
 def _forget(item: EventReport) -> None:
     """Delete a report Saleor recorded: at once, or in CMI's callback once CMI has its
     reply (:mod:`cmi_django.afterreply`) when sending it again is harmless. Until then the
@@ -236,8 +251,7 @@ def _forget(item: EventReport) -> None:
     its lease ends, and Saleor answers ``alreadyProcessed`` for a report of the same type,
     amount and pspReference. Not for ``INFO`` and ``*_ACTION_REQUIRED``, which Saleor
     records once per send: those are deleted at once, as before."""
-    deduplicated = item.event_type != "INFO" and not item.event_type.endswith("_ACTION_REQUIRED")
-    if not (deduplicated and after_reply(partial(_delete, item.pk))):
+    if not (_deduplicated(item.event_type) and after_reply(partial(_delete, item.pk))):
         _delete(item.pk)
 
 

@@ -17,8 +17,11 @@ those outcomes, the language and the URLs: two staff members share a drawing onl
 Oscar would show them the same entries. It answers None, and Oscar's block draws as
 usual, unless Oscar's code and block are the known ones (SHA-256 of ``menu.py``,
 ``nav.py``, the ``dashboard_navigation`` tag and the block's text as the template engine
-finds it: a site's own ``layout.html`` block is another text), every entry uses Oscar's
-default access function and the settings' default access function is Oscar's.
+finds it: a site's own ``layout.html`` block is another text), the menu is built with
+Oscar's ``Node`` and the block loads Oscar's ``dashboard_tags`` (not a forked dashboard's
+``nav.py`` nor a site's library of that name, which may show an entry by anything of the
+user), every entry uses Oscar's default access function and the settings' default access
+function is Oscar's.
 """
 
 from __future__ import annotations
@@ -51,8 +54,8 @@ _BLOCK = re.compile(r"{% block dashboard_nav %}(.*?){% endblock %}", re.DOTALL)
 #: Drawings kept, keyed by the outcomes, language and URLs (at most _KEPT, then dropped).
 _drawn: dict[tuple[Any, ...], str] = {}
 _KEPT = 512
-#: (layout origin, navigation setting, URL conf) -> (compiled block, each entry's
-#: permissions) or None where the guard failed.
+#: (layout origin, navigation setting, URL conf, default access function) -> (compiled
+#: block, each entry's permissions) or None where the guard failed.
 _menus: dict[tuple[Any, ...], tuple[Any, list[Any], Any]] = {}
 
 
@@ -66,6 +69,8 @@ def _code_is_known() -> bool:
     from oscar.templatetags import dashboard_tags
 
     if dashboard_tags.get_nodes is not menu.get_nodes:  # a forked dashboard's menu
+        return False
+    if menu.Node is not nav.Node:  # a forked dashboard's nav.py: its own is_visible
         return False
     source = "".join(
         (
@@ -97,7 +102,8 @@ def _leaves(items: Any) -> list[dict[str, Any]] | None:
 def _menu(items: Any, urlconf: Any) -> tuple[Any, list[Any], Any] | None:
     """The block compiled, and each entry's permissions (None: Oscar's path runs)."""
     template = get_template(LAYOUT)
-    key = (getattr(getattr(template, "origin", None), "name", None), id(items), urlconf)
+    access = getattr(settings, "OSCAR_DASHBOARD_DEFAULT_ACCESS_FUNCTION", None)
+    key = (getattr(getattr(template, "origin", None), "name", None), id(items), urlconf, access)
     found = _menus.get(key)
     if found is None or found[2] is not items:
         try:
@@ -125,6 +131,8 @@ def _build(template: Any, items: Any) -> tuple[Any, list[Any], Any]:
     if match is None or _sha256(match.group(1)) not in BLOCK_SHA256:
         return refused
     engine = template.template.engine
+    if not _tags_are_oscars(engine):
+        return refused
     block = engine.from_string("{% load dashboard_tags %}" + match.group(1))
     permissions = []
     for leaf in leaves:
@@ -133,6 +141,15 @@ def _build(template: Any, items: Any) -> tuple[Any, list[Any], Any]:
         name = resolve(url).url_name
         permissions.append(_dashboard_url_names_to_config()[name].get_permissions(name))
     return (block, permissions, items)
+
+
+def _tags_are_oscars(engine: Any) -> bool:
+    """True when ``{% load dashboard_tags %}`` loads Oscar's library in ``engine`` (a
+    site's app may have a ``templatetags/dashboard_tags.py`` of its own, whose
+    ``dashboard_navigation`` may read anything of the user)."""
+    from oscar.templatetags import dashboard_tags
+
+    return engine.template_libraries.get("dashboard_tags") is dashboard_tags.register
 
 
 def navigation(user: Any) -> SafeString | None:

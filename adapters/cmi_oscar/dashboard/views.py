@@ -21,10 +21,12 @@ from cmi_django.templatetags.cmi_money import money, state_label
 from django.contrib import messages
 from django.db import transaction
 from django.db.models import Exists, OuterRef
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import get_template
 from django.urls import get_script_prefix, reverse
+from django.utils.autoreload import file_changed
 from django.utils.decorators import method_decorator
 from django.utils.formats import localize
 from django.utils.html import conditional_escape
@@ -35,6 +37,7 @@ from django.views import View
 from django.views.generic import DetailView, ListView
 from oscar.core.loading import get_model
 
+from cmi_oscar.dashboard import chrome
 from cmi_oscar.dashboard.chrome import navigation
 from cmi_oscar.dashboard.forms import PaymentSearchForm
 from cmi_oscar.placement import find_order
@@ -81,6 +84,19 @@ _TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / PaymentListVi
 #: Filters drawn, keyed by every value their drawing reads (at most _KEPT, then dropped).
 _drawn_filters: dict[tuple[Any, ...], str] = {}
 _KEPT = 512
+
+
+@receiver(file_changed, dispatch_uid="cmi_oscar_dashboard_templates")
+def forget_templates(sender: Any, file_path: Any, **kwargs: Any) -> None:
+    """A template changed while the development server runs (Django's autoreloader then
+    resets the template loaders instead of restarting): the navigation bar's block read
+    from ``layout.html`` and the kept drawings are forgotten, so that a site's template
+    edited meanwhile is checked, and drawn, on the next page."""
+    if getattr(file_path, "suffix", "") == ".py":
+        return  # the server restarts
+    chrome._menus.clear()
+    chrome._drawn.clear()
+    _drawn_filters.clear()
 
 
 def _template_is_ours(name: str) -> bool:

@@ -36,7 +36,9 @@ from functools import cache
 from typing import Any
 
 from django import template
+from django.dispatch import receiver
 from django.urls import get_script_prefix, get_urlconf
+from django.utils.autoreload import file_changed
 from django.utils.functional import Promise
 from django.utils.html import _json_script_escapes  # type: ignore[attr-defined]
 from django.utils.safestring import SafeString
@@ -909,3 +911,16 @@ def cmi_filters_drawer(context: Any, filters: Any) -> SafeString:
         if len(kept) <= MAX_KEPT_DRAWER:
             _keep(key, kept)
     return kept
+
+
+@receiver(file_changed, dispatch_uid="cmi_wagtail_chrome_templates")
+def forget_templates(sender: Any, file_path: Any, **kwargs: Any) -> None:
+    """A template changed while the development server runs (Django's autoreloader then
+    resets the template loaders instead of restarting): the guards read from the
+    templates (per engine) and the kept drawings are forgotten, so that a site's template
+    written meanwhile is checked, and drawn, on the next page."""
+    if getattr(file_path, "suffix", "") == ".py":
+        return  # the server restarts
+    for guard in (_dropdown_read, chrome_in_use, slim_header_in_use, _filters_read):
+        guard.cache_clear()
+    _KEPT.clear()

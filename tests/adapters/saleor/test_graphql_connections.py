@@ -26,6 +26,7 @@ class _Saleor(ThreadingHTTPServer):
         self.authorizations: list[str] = []
         self.hang_up = False  # close each connection after answering, without saying so
         self.delay = 0.0  # seconds before answering
+        self.drip = 0.0  # seconds between the answer's bytes (headers sent at once)
 
     def get_request(self) -> Any:
         self.connections += 1
@@ -48,7 +49,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.server.drip:
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(self.server.drip)
+        else:
+            self.wfile.write(body)
         self.close_connection = self.server.hang_up
 
 
@@ -192,3 +199,19 @@ def test_inside_a_budget_saleor_is_waited_for_no_longer_than_it_leaves(
     with budget(0), pytest.raises(SaleorAPIError, match="no time left"):
         execute(url, "token", "{ app { id } }")
     assert len(saleor.authorizations) == asked  # nothing sent
+
+
+def test_inside_a_budget_a_dripping_answer_is_given_up_by_then(
+    saleor: _Saleor, settings: Any
+) -> None:
+    """requests' timeouts bound each wait for the network, not their sum: a Saleor that
+    sends its answer's headers at once, then a byte at a time (a busy proxy, a broken
+    network), kept a transactionProcess waiting well past its budget (30 bytes, 0.1 s
+    apart: 3 s for a 1 s budget). Inside a budget the POST now ends by then."""
+    url = f"http://127.0.0.1:{saleor.server_address[1]}/graphql/"
+    settings.CMI_SALEOR_HTTP_TIMEOUT = 5
+    saleor.drip = 0.1
+    started = time.monotonic()
+    with budget(1.0), pytest.raises(SaleorAPIError, match="Timeout"):
+        execute(url, "token", "{ app { id } }")
+    assert time.monotonic() - started < 1.5

@@ -327,6 +327,7 @@ def test_transaction_process_sends_what_is_owed_only_while_saleor_waits(
     saleor.report_failure = None
     saleor.on_report = lambda variables: time.sleep(0.8)  # a slow Saleor API
     settings.CMI_SALEOR_ACTION_WITHIN = 1.5
+    settings.CMI_SALEOR_HTTP_TIMEOUT = 1  # the INFO fits whole (test_budget_review.py)
     before = len(saleor.reports)
     started = time.monotonic()
     process = send(client, saleor, PROCESS, session_payload(PROCESS, transaction)).json()
