@@ -425,8 +425,8 @@ class CMIClient:
         ``currency`` (default the config's) converts the minor-unit amounts. Raises
         :class:`OrderNotFoundError` when CMI has no such order. Retried on transport errors.
         ``within``: seconds this call may take in all, when less than ``api_deadline`` (a
-        caller with its own deadline, sharing it between calls); zero or less: the call
-        fails at once, nothing sent.
+        caller with its own deadline, sharing it between calls); zero or less (or not a
+        number): the call fails at once, nothing sent.
         """
         cur = self._currency(currency)
         result = self._query("ORDERSTATUS", oid, within)
@@ -505,7 +505,8 @@ class CMIClient:
         (``api_deadline``, or ``within`` when shorter)."""
         deadline = self._config.api_deadline
         if within is not None:
-            deadline = min(deadline, max(within, 0.0))
+            # not a number (NaN) is no time at all: min() would give the whole deadline
+            deadline = min(deadline, within) if within > 0 else 0.0
         end = time.monotonic() + deadline
         body = self._request_body(oid, {}, extra={operation: "QUERY"})
         attempts = 1 + self._retries

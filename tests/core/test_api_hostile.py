@@ -443,3 +443,13 @@ def test_a_query_with_no_time_left_sends_nothing(hostile: Hostile) -> None:
     assert elapsed < 0.1
     assert "deadline of 0s has passed" in str(error)
     assert hostile.paths == []  # nothing reached the server
+
+
+def test_a_query_within_nan_seconds_sends_nothing(hostile: Hostile) -> None:
+    """``within`` not a number (a caller's arithmetic gone wrong) is no time at all, never
+    the config's whole deadline (``min(deadline, nan)`` is ``deadline``)."""
+    with client_for(hostile, "/drip-body") as api:
+        error, elapsed = timed(lambda: api.status("ORDER-1", within=float("nan")))
+    assert elapsed < 0.1
+    assert "deadline of 0s has passed" in str(error)
+    assert hostile.paths == []
