@@ -89,9 +89,7 @@ def test_a_status_signal_receiver_runs_before_the_record_is_written_as_in_oscar(
 
     order_status_changed.connect(receiver, dispatch_uid="test-margin-status")
     try:
-        payment, statements = _approve(
-            shopper, product, client, django_capture_on_commit_callbacks
-        )
+        payment, statements = _approve(shopper, product, client, django_capture_on_commit_callbacks)
     finally:
         order_status_changed.disconnect(dispatch_uid="test-margin-status")
     assert seen == [("Pending", "Paid", 0)]
