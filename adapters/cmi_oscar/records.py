@@ -190,7 +190,7 @@ def insert_placed(
         or order._state.db != alias
         or write_alias(line_model, order) != alias
         or not _eligible(models, alias, order)
-        or not _plain_values([source, *transactions, *events, *changes])
+        or not _plain_values([source, *transactions, *events])
         or (events and not has_oscars_quantity_columns(quantity_model))
     ):
         return False
