@@ -256,12 +256,13 @@ def _set_status(order: Any, state: str) -> None:
     )
 
 
-def _move_status(order: Any, status: str, *, written: bool = False) -> None:
+def _move_status(order: Any, status: str, *, written: bool = False, recorded: bool = False) -> None:
     """Oscar's ``Order.set_status`` (lines cascade, ``order_status_changed``, the status
     change record), writing the status column only: Oscar's own saves the whole row,
     with whatever else this copy of the order holds. A fork that overrides
     ``set_status`` keeps its own. ``written``: the column is already written (with the
-    payment records, :func:`_written_status`)."""
+    payment records, :func:`_written_status`); ``recorded``: so is the status change
+    record (:func:`_status_change`)."""
     if type(order).set_status is not AbstractOrder.set_status:
         order.set_status(status)
         return
@@ -276,7 +277,24 @@ def _move_status(order: Any, status: str, *, written: bool = False) -> None:
     if not written:
         order.save(update_fields=["status"])
     order_status_changed.send(sender=order, order=order, old_status=old, new_status=status)
-    order._create_order_status_change(old, status)
+    if not recorded:
+        order._create_order_status_change(old, status)
+
+
+def _status_change(order: Any, status: str) -> Any:
+    """The unsaved status change record of ``order``'s move to ``status`` (its current
+    status the old one), to be written with the payment records and the status column
+    (:func:`cmi_oscar.records.insert_placed`), or None where it must follow Oscar's
+    signal as in ``Order.set_status``: a receiver of ``order_status_changed`` (Oscar
+    writes the record after sending it, so a receiver could tell, or fail first), or a
+    fork's own ``_create_order_status_change``."""
+    model = type(order)
+    if (
+        model._create_order_status_change is not AbstractOrder._create_order_status_change
+        or order_status_changed.has_listeners(order)
+    ):
+        return None
+    return order.status_changes.model(order=order, old_status=order.status, new_status=status)
 
 
 def _written_status(order: Any, state: str) -> str | None:
@@ -314,7 +332,8 @@ def _record(
 
     Written together: the type ids in one query; for an order placed here on PostgreSQL,
     the source, transactions, events, their line quantities and (when the move is
-    Oscar's plain one) the order's new status in one statement (:mod:`cmi_oscar.records`);
+    Oscar's plain one) the order's new status, with its status change record when
+    nothing listens for Oscar's signal, in one statement (:mod:`cmi_oscar.records`);
     otherwise the source once with both amounts, the transactions in one INSERT, the
     events in one, their quantities in one. ``created``: the order was placed in this
     transaction, so it has no source yet, and ``order`` is the placed copy (its status
@@ -354,7 +373,10 @@ def _record(
         events.append((type_ids["Paid"], debit, reference or payment.oid))
     event_rows = _event_rows(order, events)
     status = _written_status(order, "captured") if created and debit else None
-    if created and insert_placed(source, transactions, event_rows, order_status=status):
+    change = _status_change(order, status) if status else None
+    if created and insert_placed(
+        source, transactions, event_rows, order_status=status, status_change=change
+    ):
         written = status is not None  # all of it in one statement (PostgreSQL)
     else:
         written = False
@@ -371,7 +393,12 @@ def _record(
     if debit:
         record_capture(order, source, payment, debit)
         if written and status:
-            _move_status(order, status, written=True)
+            _move_status(
+                order,
+                status,
+                written=True,
+                recorded=change is not None and not change._state.adding,
+            )
         else:
             _set_status(order, "captured")
 

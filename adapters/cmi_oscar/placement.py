@@ -27,6 +27,7 @@ from cmi_django.i18n import isolate, shopper_language
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.utils.translation import gettext
 from oscar.core.loading import get_class, get_model
 from oscar.core.prices import Price
@@ -273,18 +274,28 @@ def thaw_basket(payment: Payment, request_basket: Any = None) -> Any | None:
     return basket
 
 
+#: The order's relations Oscar's order-placed e-mail templates read, each in both the
+#: text and the HTML body: prefetched once (``prefetch_related_objects``) before the
+#: e-mail is rendered, so each is one query instead of one per template.
+CONFIRMATION_PREFETCH = ("lines", "surcharges")
+
+
 def send_confirmation(order_id: int, lang: str, *, order: Any = None) -> None:
     """Oscar's order-placed e-mail, in the shopper's language (``lang``: ``Payment.lang``).
 
     Run after the commit; a failure is logged, not raised (an e-mail problem must not look
     like a payment problem). ``order``: the order as just placed, when the caller has it
     (its shipping address and other relations are then not read again, as Oscar's own
-    checkout sends it); otherwise it is read by ``order_id``.
+    checkout sends it); otherwise it is read by ``order_id``. Its lines and surcharges
+    are read once for the whole e-mail (:data:`CONFIRMATION_PREFETCH`).
     """
     try:
         with shopper_language(lang):
             if order is None or order.pk != order_id:
                 order = get_model("order", "Order")._default_manager.get(pk=order_id)
+            # Oscar's e-mail templates (text and HTML) each read the lines and the
+            # surcharges (the totals): read once here, not twice each.
+            prefetch_related_objects([order], *CONFIRMATION_PREFETCH)
             dispatcher = get_class("order.utils", "OrderDispatcher")(logger=logger)
             context = {"user": order.user, "order": order, "lines": order.lines.all()}
             dispatcher.send_order_placed_email_for_user(order, context)

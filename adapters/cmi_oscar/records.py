@@ -20,12 +20,15 @@ shop's code hears each row: :func:`saves_plainly`), plain values (no expression,
 a fork's ``db_default``), and Oscar's three quantity columns. Otherwise
 :func:`insert_placed` returns False and the caller writes through the ORM. The order's
 move to its "captured" status can ride along (its ``UPDATE``; Oscar's signal and the
-history row follow in Python), when the order's model has no save receivers either.
+history row follow in Python), when the order's model has no save receivers either; and
+so can that history row (its ``OrderStatusChange``, an ``INSERT``), when the model of
+those rows qualifies as the others do and nothing listens for Oscar's signal (the
+caller's choice: :func:`cmi_oscar.hooks._record`), since Oscar writes the row after it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import connections, router
@@ -99,22 +102,73 @@ def _plain_values(instances: Sequence[Any]) -> bool:
     )
 
 
+def _writable(instance: Any, alias: str, order: Any) -> bool:
+    """Can the unsaved ``instance`` of ``order`` go into the statement (its model as
+    :func:`_eligible` wants it, plain values)?"""
+    return _eligible([type(instance)], alias, order) and _plain_values([instance])
+
+
+def _saved(instances: Sequence[Any], ids: Sequence[Any], alias: str) -> None:
+    """Mark ``instances`` saved on ``alias`` with the ``ids`` the statement returned."""
+    for instance, pk in zip(instances, ids, strict=True):
+        instance.pk = pk
+        instance._state.adding = False
+        instance._state.db = alias
+
+
+def _status_writes(
+    connection: Any,
+    order: Any,
+    status: str,
+    changes: Sequence[Any],
+    row: Callable[[Any], tuple[str, str, list[Any]]],
+) -> tuple[list[str], list[Any], list[tuple[str, Any]]]:
+    """:func:`insert_placed`'s queries for the order's move to ``status``: the
+    ``UPDATE`` of its status column and the ``INSERT`` of each of ``changes`` (its
+    unsaved status change records, their columns as ``row`` gives them); with their
+    parameters, and the names of the queries returning a record's id."""
+    quote = connection.ops.quote_name
+    model = type(order)
+    field = model._meta.get_field("status")
+    update = (
+        f"cmi_order AS (UPDATE {quote(model._meta.db_table)} SET {quote(field.column)} = %s "  # noqa: S608 - identifiers from the models, quoted; values are parameters
+        f"WHERE {quote(model._meta.pk.column)} = %s)"
+    )
+    parts = [update]
+    params = [field.get_db_prep_save(status, connection), order.pk]
+    returning = []
+    for change in changes:
+        meta = type(change)._meta
+        columns, marks, values = row(change)
+        parts.append(
+            f"cmi_status_change AS (INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608 - identifiers from the models, quoted; values are parameters
+            f"VALUES ({marks}) RETURNING {quote(meta.pk.column)})"
+        )
+        params += values
+        returning.append(("cmi_status_change", change))
+    return parts, params, returning
+
+
 def insert_placed(
     source: Any,
     transactions: Sequence[Any],
     events: Sequence[Any],
     *,
     order_status: str | None = None,
+    status_change: Any = None,
 ) -> bool:
     """Insert ``source`` (an unsaved ``Source`` of an order placed in this transaction),
     ``transactions`` (unsaved, of that source) and ``events`` (unsaved ``PaymentEvent``
     rows of the order, each then given a quantity per order line, the line's quantity)
     in one statement; with ``order_status``, the same statement writes the order's status
     column (``UPDATE ... SET status``: the caller then sends Oscar's signal and writes
-    the history row, as ``Order.set_status`` does after its save). Returns True with
-    ``source`` saved (its id set), or False, having written nothing, where this cannot
-    be done (module docstring; with ``order_status``, also a save receiver on the
-    order's model)."""
+    the history row, as ``Order.set_status`` does after its save). ``status_change``
+    (only with ``order_status``): that history row, an unsaved ``OrderStatusChange`` of
+    the order, inserted by the same statement too where its model allows it as the
+    others' (then saved: ``_state.adding`` False; otherwise left unsaved, for the caller
+    to write). Returns True with ``source`` saved (its id set), or False, having written
+    nothing, where this cannot be done (module docstring; with ``order_status``, also a
+    save receiver on the order's model)."""
     source_model = type(source)
     order = source.order
     quantity_model = get_model("order", "PaymentEventQuantity")
@@ -125,6 +179,11 @@ def insert_placed(
     if order_status is not None:
         models.append(type(order))
     alias = write_alias(source_model, order)
+    changes = [
+        change
+        for change in (status_change,)
+        if change is not None and order_status is not None and _writable(change, alias, order)
+    ]
     connection = connections[alias]
     if (
         connection.vendor != "postgresql"
@@ -196,18 +255,16 @@ def insert_placed(
             f"WHERE cmi_line.{column(line_model, 'order')} = %s)"
         )
         params.append(order.pk)
+    written: list[tuple[str, Any]] = [("cmi_source", source)]
     if order_status is not None:
-        order_model = type(order)
-        status = order_model._meta.get_field("status")
-        parts.append(
-            f"cmi_order AS (UPDATE {table(order_model)} SET {quote(status.column)} = %s "  # noqa: S608 - identifiers from the models, quoted; values are parameters
-            f"WHERE {column(order_model)} = %s)"
+        status_parts, status_params, written[1:] = _status_writes(
+            connection, order, order_status, changes, row
         )
-        params += [status.get_db_prep_save(order_status, connection), order.pk]
-    sql = f"WITH {', '.join(parts)} SELECT {column(source_model)} FROM cmi_source"  # noqa: S608 - identifiers from the models, quoted; values are parameters
+        parts += status_parts
+        params += status_params
+    ids = ", ".join(f"{name}.{column(type(instance))}" for name, instance in written)
+    sql = f"WITH {', '.join(parts)} SELECT {ids} FROM {', '.join(name for name, _ in written)}"  # noqa: S608 - identifiers from the models, quoted; values are parameters
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        (source.pk,) = cursor.fetchone()
-    source._state.adding = False
-    source._state.db = alias
+        _saved([instance for _, instance in written], cursor.fetchone(), alias)
     return True
