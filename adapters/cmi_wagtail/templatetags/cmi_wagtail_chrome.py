@@ -664,23 +664,18 @@ def chrome_in_use(engine: Any) -> bool:
         chain = _chain(engine)
         if chain is None:
             return False
-        furniture = _defining(chain, "furniture")
-        if furniture is None or not _wagtails(furniture[1], WAGTAIL_BASE):
-            return False
-        if _block(source, "furniture") != wagtail_furniture_as_copied(furniture[0].source):
-            return False
-        js = _defining(chain, "js")
-        if js is None or not _wagtails(js[1], WAGTAIL_ADMIN_BASE):
-            return False
-        copied = wagtail_js_as_copied(js[0].source)
-        if copied is None or _block(source, "js") != copied:
-            return False
-        header = _defining(chain, "slim_header")
-        if header is None or not _wagtails(header[1], WAGTAIL_GENERIC_BASE):
-            return False
-        copied = wagtail_slim_header_as_copied(header[0].source)
-        if copied is None or _block(source, "slim_header") != copied:
-            return False
+        # each copied block: defined by Wagtail's own template, and copied as it is there
+        for name, wagtails, as_copied in (
+            ("furniture", WAGTAIL_BASE, wagtail_furniture_as_copied),
+            ("js", WAGTAIL_ADMIN_BASE, wagtail_js_as_copied),
+            ("slim_header", WAGTAIL_GENERIC_BASE, wagtail_slim_header_as_copied),
+        ):
+            found = _defining(chain, name)
+            if found is None or not _wagtails(found[1], wagtails):
+                return False
+            copied = as_copied(found[0].source)
+            if copied is None or _block(source, name) != copied:
+                return False
         # Wagtail's block leaves its config in the context of the ``extra_js`` blocks
         # drawn inside it; the copy does not: none of them may read it.
         return not any(

@@ -15,6 +15,18 @@ pytestmark = pytest.mark.django_db
 __all__ = ["superuser"]  # the fixture, used by name
 
 
+def guest_and_owner(django_user_model: Any) -> dict[str, Client]:
+    """Two superusers, logged in: "guest" (first name "guest") and "owner" (none)."""
+    clients = {}
+    for name, first in (("guest", "guest"), ("owner", "")):
+        user = django_user_model.objects.create_superuser(name, f"{name}@example.ma", "pw")
+        user.first_name = first
+        user.save()
+        clients[name] = Client()
+        clients[name].force_login(user)
+    return clients
+
+
 def test_a_forked_dashboards_own_node_keeps_oscars_bar(
     settings: Any, monkeypatch: Any, django_user_model: Any
 ) -> None:
@@ -38,13 +50,7 @@ def test_a_forked_dashboards_own_node_keeps_oscars_bar(
     chrome._code_is_known.cache_clear()
     monkeypatch.setattr(chrome, "_drawn", {})
     try:
-        clients = {}
-        for name, first in (("guest", "guest"), ("owner", "")):
-            user = django_user_model.objects.create_superuser(name, f"{name}@example.ma", "pw")
-            user.first_name = first
-            user.save()
-            clients[name] = Client()
-            clients[name].force_login(user)
+        clients = guest_and_owner(django_user_model)
         assert "Guests only" in nav_of(page(clients["guest"], {}, "en", True))
         assert "Guests only" not in nav_of(page(clients["owner"], {}, "en", True))
     finally:
@@ -81,13 +87,7 @@ def test_a_sites_own_dashboard_tags_keep_oscars_bar(
         {"label": "Guests only", "url_name": "cmi_oscar_dashboard:cmi-payment-list"},
     ]
     monkeypatch.setattr(chrome, "_drawn", {})
-    clients = {}
-    for name, first in (("guest", "guest"), ("owner", "")):
-        user = django_user_model.objects.create_superuser(name, f"{name}@example.ma", "pw")
-        user.first_name = first
-        user.save()
-        clients[name] = Client()
-        clients[name].force_login(user)
+    clients = guest_and_owner(django_user_model)
     try:
         assert "Guests only" in nav_of(page(clients["guest"], {}, "en", True))
         assert "Guests only" not in nav_of(page(clients["owner"], {}, "en", True))
