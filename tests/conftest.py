@@ -69,3 +69,16 @@ def sync_orm_beside_playwright() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         yield
+
+
+@pytest.fixture(autouse=True)
+def _nothing_prepared() -> None:
+    """Each test starts with no statement prepared by this process's connections (the
+    callback's statements are prepared on a connection's second transaction,
+    :mod:`cmi_django.statements`): what a test sends does not hang on the tests before."""
+    import sys
+
+    statements = sys.modules.get("cmi_django.statements")
+    if statements is not None:
+        statements._CONNECTIONS.clear()
+        statements._REFUSED.clear()

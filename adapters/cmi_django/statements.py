@@ -38,12 +38,15 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
+import secrets
 import weakref
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
+from django.conf import settings
 from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Model, QuerySet
 from django.db.models.fields import NOT_PROVIDED
@@ -136,9 +139,9 @@ class _Read:
             if begin is None:
                 cursor.execute(self.sql, params)
             else:  # the transaction's first statement: its BEGIN goes with it
+                assert held is not None  # noqa: S101 - _begins gave a BEGIN for it
                 with _opening(connection.connection):
-                    cursor.execute(f"{begin}; {self.sql}", params)
-                cursor.nextset()
+                    _opening_read(cursor, held, begin, self.sql, params)
             found = cursor.fetchone()
         if found is None:
             return None
@@ -200,6 +203,155 @@ def first_locked(
     return cast("M | None", kept.first(connection, alias, value))
 
 
+# -- prepared statements -------------------------------------------------------------------
+
+#: A read is prepared on a connection the second time it opens a transaction there; a
+#: write, with the first read prepared after it was first sent.
+_PREPARE_AFTER = 2
+#: At most this many statements are prepared on one connection.
+_MOST_PREPARED = 32
+#: Statements PostgreSQL refused to prepare (their text): never tried again.
+_REFUSED: set[str] = set()
+#: The classes of errors after which the opening read is sent again, unprepared: a
+#: statement missing on the server or already there (a pooler handing the client another
+#: server connection), one that cannot be prepared, a plan that no longer fits.
+_SENT_AGAIN = ("26", "42", "0A")
+
+
+class _Prepared:
+    """The statements one psycopg connection has prepared on its server connection
+    (SQL ``PREPARE`` and ``EXECUTE``, sent in the same queries as the ``BEGIN`` and the
+    ``COMMIT``), under names of its own: a random part, so that behind a pooler in
+    transaction mode another client's statement is never taken for this one's.
+
+    Every statement is prepared in the query that opens a transaction with the read's
+    ``EXECUTE`` (when it fails, the read is sent again unprepared: nothing else has run
+    in the transaction). A write is run prepared only in a transaction whose read ran
+    prepared, so on the server connection where all of this client's statements were
+    prepared (a statement is prepared once, and only with the read's ``EXECUTE``, which
+    fails anywhere else). Once anything fails, nothing more is prepared or run prepared
+    on this connection (``off``)."""
+
+    __slots__ = ("__weakref__", "names", "off", "runs", "token", "waiting")
+
+    def __init__(self) -> None:
+        self.token = secrets.token_hex(4)
+        #: statement text -> its name (prepared on the server connection)
+        self.names: dict[str, str] = {}
+        #: read text -> the times it opened a transaction unprepared
+        self.runs: dict[str, int] = {}
+        #: writes to prepare with the next prepared read: text -> name
+        self.waiting: dict[str, str] = {}
+        self.off = False
+
+    def _name(self, sql: str) -> str | None:
+        """A new name for ``sql``, or None when it may not be prepared."""
+        count = len(self.names) + len(self.waiting)
+        if sql in _REFUSED or count >= _MOST_PREPARED or _numbered(sql) is None:
+            return None
+        return f"cmi_{self.token}_{count}"
+
+    def read(self, sql: str) -> tuple[str | None, list[tuple[str, str]]]:
+        """The opening read ``sql``'s name (None: sent unprepared) and what to prepare with
+        it (text, name)."""
+        name = self.names.get(sql)
+        preparing: list[tuple[str, str]] = []
+        if name is None:
+            runs = self.runs[sql] = self.runs.get(sql, 0) + 1
+            if runs < _PREPARE_AFTER or (name := self._name(sql)) is None:
+                return None, []
+            preparing.append((sql, name))
+        return name, preparing + list(self.waiting.items())
+
+    def write(self, sql: str) -> str | None:
+        """The name of write ``sql`` prepared here, or None (then it is to be prepared
+        with the next prepared read)."""
+        name = self.names.get(sql)
+        if name is None and sql not in self.waiting:
+            new = self._name(sql)
+            if new is not None:
+                self.waiting[sql] = new
+        return name
+
+    def prepared(self, done: list[tuple[str, str]]) -> None:
+        for sql, name in done:
+            self.names[sql] = name
+            self.waiting.pop(sql, None)
+
+
+#: Per psycopg connection: what it has prepared.
+_CONNECTIONS: weakref.WeakKeyDictionary[Any, _Prepared] = weakref.WeakKeyDictionary()
+
+
+def _prepared_on(raw: Any) -> _Prepared | None:
+    """What psycopg connection ``raw`` has prepared; None when it prepares nothing (the
+    ``CMI_PREPARED_STATEMENTS`` setting is False, or something failed on it)."""
+    if not getattr(settings, "CMI_PREPARED_STATEMENTS", True):
+        return None
+    kept = _CONNECTIONS.get(raw)
+    if kept is None:
+        kept = _CONNECTIONS[raw] = _Prepared()
+    return None if kept.off else kept
+
+
+_MARK = re.compile(r"%[%s]")
+
+
+@functools.lru_cache(maxsize=256)
+def _numbered(sql: str) -> str | None:
+    """``sql`` with its ``%s`` as ``$1``, ``$2``... for ``PREPARE`` (``%%`` kept: the query
+    goes through psycopg's formatting with the ``EXECUTE``'s values); None when it holds
+    another ``%`` form."""
+    if "%" in _MARK.sub("", sql):
+        return None
+    count = itertools.count(1)
+    return _MARK.sub(lambda m: m.group() if m.group() == "%%" else f"${next(count)}", sql)
+
+
+def _executed(name: str, params: Sequence[Any]) -> str:
+    """``EXECUTE`` of statement ``name`` with ``params`` (psycopg's placeholders)."""
+    return f"EXECUTE {name}({', '.join(['%s'] * len(params))})" if params else f"EXECUTE {name}"
+
+
+def _sqlstate(exc: BaseException) -> str:
+    """The SQLSTATE of a database error Django raised (psycopg 3 names it ``sqlstate``,
+    psycopg2 ``pgcode``), or ``""``."""
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or ""
+
+
+def _opening_read(cursor: Any, held: Batch, begin: str, sql: str, params: Sequence[Any]) -> None:
+    """Send the read ``sql`` that opens ``held``'s transaction, with its ``BEGIN`` (and,
+    on a connection that prepares, as ``EXECUTE`` of its prepared statement, preparing
+    first what is due: :class:`_Prepared`); leave ``cursor`` on the read's rows."""
+    raw = held.connection.connection
+    kept = held.kept = _prepared_on(raw)
+    name, preparing = kept.read(sql) if kept is not None else (None, [])
+    if kept is None or name is None:
+        cursor.execute(f"{begin}; {sql}", params)
+        cursor.nextset()
+        return
+    texts = [begin, *(f"PREPARE {n} AS {_numbered(s)}" for s, n in preparing)]
+    try:
+        cursor.execute("; ".join([*texts, _executed(name, params)]), list(params))
+    except DatabaseError as exc:
+        kept.off = True  # whatever this query left prepared is never relied on
+        held.kept = None
+        code = _sqlstate(exc)
+        if preparing and code.startswith("42") and code != "42P05":
+            _REFUSED.update(text for text, _ in preparing)
+        if not code.startswith(_SENT_AGAIN):
+            raise
+        raw.execute("ROLLBACK")  # nothing else ran in this transaction
+        cursor.execute(f"{begin}; {sql}", params)
+        cursor.nextset()
+        return
+    for _ in texts:
+        cursor.nextset()
+    kept.prepared(preparing)
+    held.on_server = True
+
+
 # -- held writes ----------------------------------------------------------------------------
 
 
@@ -245,6 +397,11 @@ class Batch:
         self.writes: list[_Write] = []
         self.probes: list[Probe] = []
         self.sending = False
+        #: The statements prepared on the connection, when the transaction's opening read
+        #: went through :func:`_opening_read` on a connection that prepares.
+        self.kept: _Prepared | None = None
+        #: Whether that read ran prepared: the writes may then run prepared too.
+        self.on_server = False
         #: The error of a send that failed: raised again when the batch ends, should the
         #: statement it surfaced in (a hook's query) have caught it (:func:`failure`).
         self.failed: BaseException | None = None
@@ -265,7 +422,7 @@ class Batch:
         if not writes and not probes:
             return
         if len(writes) == 1 and not probes and not commit:  # one write: its own statement
-            self._run(writes[0].sql, writes[0].params, writes)
+            self._run(self._as_sent(writes[0].sql, writes[0].params), writes[0].params, writes)
             return
         params: list[Any] = []
         for write in writes:
@@ -273,8 +430,17 @@ class Batch:
         for held in probes:
             params += held.params
         shape = (tuple((w.sql, w.returns_id) for w in writes), tuple(p.expression for p in probes))
-        sql = _combined(*shape)
+        sql = self._as_sent(_combined(*shape), params)
         self._run(f"{sql}; COMMIT" if commit else sql, params, writes, probes)
+
+    def _as_sent(self, sql: str, params: Sequence[Any]) -> str:
+        """``sql``, or ``EXECUTE`` of its prepared statement when the transaction's read
+        ran prepared and ``sql`` was prepared with it (:class:`_Prepared`)."""
+        kept = self.kept
+        if kept is None:
+            return sql
+        name = kept.write(sql)
+        return _executed(name, params) if name is not None and self.on_server else sql
 
     def _run(
         self, sql: str, params: list[Any], writes: list[_Write], probes: Sequence[Probe] = ()
@@ -286,9 +452,7 @@ class Batch:
                     cursor.execute(sql, params)
                 except DatabaseError as exc:
                     # an UPDATE that found no row (``1 / count(*)``: see _combined)
-                    cause = exc.__cause__  # psycopg 3 names its code sqlstate, psycopg2 pgcode
-                    code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
-                    if code == _NO_ROW:
+                    if _sqlstate(exc) == _NO_ROW:
                         raise _not_updated(writes) from exc
                     raise
                 row = cursor.fetchone() or (None,)

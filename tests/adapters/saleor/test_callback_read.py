@@ -141,3 +141,42 @@ def test_the_key_read_with_the_payment_is_the_resolvers(
     assert "_cmi_config_saleor" in vars(payment)  # read with the payment
     assert config_of(payment) == get_config(payment.config_key)
     assert config_of(payment).api_password == "api-password-123"
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql" or prepared_statements(),
+    reason="PostgreSQL with Django's default client-side binding",
+)
+def test_prepared_the_callback_still_reads_the_key_of_now(
+    client: Client, saleor: FakeSaleor, channel: Any
+) -> None:
+    """From a connection's third first callback on, the read and the writes run as
+    statements prepared on it (``cmi_django.statements``): two round trips before the
+    reply, and the channel's key still read afresh each time (a rotated key refuses the
+    old one at once)."""
+    answers = [initialize(client, saleor)[1] for _ in range(5)]
+    sent: list[list[str]] = []
+    replies: list[str] = []
+    for answer in answers[:3]:
+        sent.append(
+            round_trips(lambda a=answer: replies.append(post_callback(client, callback_for(a))))
+        )
+    assert replies == ["ACTION=POSTAUTH"] * 3
+    third = sent[2]
+    assert len(third) == 3, [s[:60] for s in third]
+    assert third[0].startswith("BEGIN; EXECUTE cmi_"), third[0][:80]
+    assert third[1].startswith("EXECUTE cmi_"), third[1][:80]
+    assert third[1].endswith("; COMMIT"), third[1][-80:]
+    assert third[2].startswith('DELETE FROM "cmi_saleor_eventreport"')
+    assert [r["type"] for r in saleor.reports] == ["CHARGE_SUCCESS"] * 3
+    assert Payment.objects.filter(state=PaymentState.CAPTURED).count() == 3
+
+    ChannelConfiguration.objects.filter(pk=channel.pk).update(store_key=NEW_KEY)
+    old = signed(answers[3], DEFAULT_MERCHANT.store_key)
+    refused = round_trips(lambda: post_callback(client, old))
+    assert refused[0].startswith("BEGIN; EXECUTE cmi_")  # prepared, and the key of now
+    assert post_callback(client, old) == "FAILURE"
+    assert post_callback(client, signed(answers[3], NEW_KEY)) == "ACTION=POSTAUTH"
+    assert post_callback(client, signed(answers[4], NEW_KEY)) == "ACTION=POSTAUTH"
+    assert Payment.objects.filter(state=PaymentState.CAPTURED).count() == 5
+    assert [r["type"] for r in saleor.reports] == ["CHARGE_SUCCESS"] * 5
