@@ -4,7 +4,7 @@
         [--requests 4000] [--rounds 4] [--clients 32] [--workers 4] [--threads 2]
         [--worker-class gthread|sync] [--worker-connections N] [--single 200]
         [--in-process 400] [--profile] [--saleor-latency MS]
-        [--paths trivial,webhook,callback,duplicate] [--server-side-binding]
+        [--paths trivial,webhook,callback,duplicate] [--prepared] [--alternate-unprepared]
 
 Each database in turn (both by default), each in a process of its own: SQLite in a
 temporary file; PostgreSQL from ``CMI_BENCH_POSTGRES_DSN=postgresql://...`` (the benchmark
@@ -15,7 +15,11 @@ creates and drops its own database there), else a throw-away server (``tests/pgs
 the server and prepares a statement run five times on a connection, so PostgreSQL parses
 and plans the callback's statements once per connection; Django turns psycopg's
 preparing off unless ``prepare_threshold`` is given, and with ``server_side_binding``
-alone nothing is prepared).
+alone nothing is prepared). Without it, this project prepares the callback's own
+statements on each connection (:mod:`cmi_django.statements`, ``CMI_PREPARED_STATEMENTS``);
+``--alternate-unprepared`` turns that off for every other first callback in process and
+prints the own work of both kinds side by side (one callback apart: the machine's
+drifting speed touches both alike).
 
 **In process** (issue 16, goal 3: the first callback's own work <= 2.5 ms on PostgreSQL):
 ``--in-process`` first callbacks of distinct payments go through Django's WSGI handler in
@@ -554,16 +558,22 @@ def _queries(call: Caller, bodies: list[bytes]) -> tuple[int, list[str]]:
 
 
 def _timed(
-    call: Caller, bodies: list[bytes], between: Callable[[], None] | None = None
+    call: Caller,
+    bodies: list[bytes],
+    between: Callable[[], None] | None = None,
+    alternate: bool = False,
 ) -> dict[str, list[float]]:
     """Each callback's total up to its reply, GraphQL round trip and time in database
     statements, this thread's CPU time outside the round trip, and the time its
     response's ``close()`` took once the reply was out (``after``: what waited for the
     reply, :mod:`cmi_django.afterreply`) (s); ``between()`` after each one (untimed
-    here: the floor's round)."""
+    here: the floor's round). ``alternate``: every other callback with this project's
+    prepared statements turned off (``CMI_PREPARED_STATEMENTS``; ``prepared``: 1.0 for
+    those that had them)."""
+    from django.conf import settings
     from django.db import connection
 
-    totals, trips, waits, cpu, after = [], [], [], [], []
+    totals, trips, waits, cpu, after, prepared = [], [], [], [], [], []
     database = 0.0
 
     def timed_query(execute: Any, *args: Any) -> Any:
@@ -575,7 +585,10 @@ def _timed(
             database += time.perf_counter() - began
 
     with connection.execute_wrapper(timed_query):
-        for body in bodies:
+        for index, body in enumerate(bodies):
+            if alternate:
+                settings.CMI_PREPARED_STATEMENTS = index % 2 == 0
+            prepared.append(float(getattr(settings, "CMI_PREPARED_STATEMENTS", True)))
             call.trip = call.trip_cpu = database = 0.0
             began, began_cpu = time.perf_counter(), time.thread_time()
             response = call.reply(body)
@@ -588,7 +601,16 @@ def _timed(
             after.append(time.perf_counter() - began)
             if between is not None:
                 between()
-    return {"totals": totals, "trips": trips, "waits": waits, "cpu": cpu, "after": after}
+    if alternate:
+        del settings.CMI_PREPARED_STATEMENTS
+    return {
+        "totals": totals,
+        "trips": trips,
+        "waits": waits,
+        "cpu": cpu,
+        "after": after,
+        "prepared": prepared,
+    }
 
 
 def _profiled(call: Caller, bodies: list[bytes]) -> str:
@@ -677,10 +699,15 @@ class _Floors:
 
 
 def in_process(
-    bodies: list[bytes], *, profile: bool, floor: tuple[int, dict[str, str]] | None = None
+    bodies: list[bytes],
+    *,
+    profile: bool,
+    floor: tuple[int, dict[str, str]] | None = None,
+    alternate: bool = False,
 ) -> dict[str, Any]:
     """First callbacks through Django's WSGI handler here: 30 to warm up, 10 to count
-    queries, a third of the rest profiled (``profile``), the rest timed."""
+    queries, a third of the rest profiled (``profile``), the rest timed (``alternate``:
+    every other one without this project's prepared statements)."""
     warm, counted, rest = bodies[:30], bodies[30:40], bodies[40:]
     profiled = rest[: len(rest) // 3] if profile else []
     timed = rest[len(profiled) :]
@@ -690,7 +717,7 @@ def in_process(
         queries, statements = _queries(call, counted)
         text = _profiled(call, profiled)
         beside = _Floors(call, *floor, rounds=len(timed)) if floor else None
-        times = _timed(call, timed, between=beside.round if beside else None)
+        times = _timed(call, timed, between=beside.round if beside else None, alternate=alternate)
         floors = beside.medians() if beside else {}
     totals, trips = times["totals"], times["trips"]
     own = [t - r for t, r in zip(totals, trips, strict=True)]
@@ -701,7 +728,19 @@ def in_process(
         if beside
         else 0.0
     )
+    split = {}
+    if alternate:  # the own work, and over the bare transaction, with and without
+        bare = beside.wall["bare_orm"] if beside else [1.0] * len(own)
+        for flag, name in ((1.0, "prepared"), (0.0, "unprepared")):
+            mine = [
+                (o, b) for o, b, p in zip(own, bare, times["prepared"], strict=True) if p == flag
+            ]
+            split[name] = (
+                statistics.median(o for o, _ in mine) * 1000,
+                statistics.median(o / b for o, b in mine),
+            )
     return {
+        "split": split,
         "count": len(bodies),
         "timed": len(totals),
         "total": statistics.median(totals) * 1000,
@@ -754,6 +793,16 @@ def print_in_process(db: str, figures: dict[str, Any]) -> None:
         print(
             f"  own work / the bare ORM transaction timed beside each callback: "
             f"{figures['over_floor']:.2f} (median of the pairs)"
+        )
+    if figures.get("split"):
+        (on, on_floor), (off, off_floor) = (
+            figures["split"]["prepared"],
+            figures["split"]["unprepared"],
+        )
+        print(
+            f"  alternating, one callback each: own work {on:.2f} ms with this project's "
+            f"prepared statements, {off:.2f} ms without ({on / off:.2f}); over the bare "
+            f"transaction {on_floor:.2f} and {off_floor:.2f} (medians)"
         )
     sent = "round trips to PostgreSQL" if db == "PostgreSQL" else "statements"
     print(f"  {figures['queries']} {sent} per callback, with what runs after the reply:")
@@ -832,6 +881,12 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="PostgreSQL with prepared statements (server_side_binding, prepare_threshold 5)",
     )
+    parser.add_argument(
+        "--alternate-unprepared",
+        action="store_true",
+        help="in process: every other first callback without this project's prepared "
+        "statements (CMI_PREPARED_STATEMENTS=False), both printed",
+    )
     parser.add_argument("--json-out", help=argparse.SUPPRESS)
     parser.add_argument(
         "--paths",
@@ -908,7 +963,12 @@ def run_one(args: argparse.Namespace, db: str) -> None:
         print(f"{label}: preparing {served + args.in_process} payments...", flush=True)
         data = setup_data(api_url, served + args.in_process)
         setup_reports = reports.value
-        mine = in_process(data["fresh"][served:], profile=args.profile, floor=data["floor"])
+        mine = in_process(
+            data["fresh"][served:],
+            profile=args.profile,
+            floor=data["floor"],
+            alternate=args.alternate_unprepared,
+        )
         print_in_process(label, mine)
         from django.db import connections
 
