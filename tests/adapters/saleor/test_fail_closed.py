@@ -231,6 +231,30 @@ def test_example_refuses_to_start_without_a_secret_key() -> None:
     assert demo.returncode == 0, demo.stderr
 
 
+@pytest.mark.parametrize(("kept", "expected"), [(None, 60), ("0", 0), ("300", 300)])
+def test_example_keeps_its_postgresql_connections(kept: str | None, expected: int) -> None:
+    """On PostgreSQL the example keeps each thread's connection between requests (the
+    callback's statements are prepared on it), 60 s unless DATABASE_CONN_MAX_AGE says."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CMI_SALEOR", "DJANGO_"))}
+    env.update(
+        PYTHONPATH=str(ROOT / "examples" / "saleor_app"),
+        DATABASE_URL="postgresql://cmi:secret@db.example:5432/cmi",
+        CMI_SALEOR_DEMO="1",
+    )
+    env.pop("DATABASE_CONN_MAX_AGE", None)
+    if kept is not None:
+        env["DATABASE_CONN_MAX_AGE"] = kept
+    code = (
+        "import saleor_app.settings as s; d = s.DATABASES['default']; "
+        "print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == [str(expected), "True"]
+
+
 # -- framing -------------------------------------------------------------------------------
 
 
