@@ -1,0 +1,106 @@
+"""Review of the callback's prepared statements (:mod:`cmi_django.statements`).
+
+Each test stands for a way the server a connection's statements reach may no longer hold
+what the connection prepared there, or no longer plan it the same way: another server
+connection behind a pooler in transaction mode (here ``DEALLOCATE ALL``, which leaves the
+client exactly where a fresh server connection would), a migration between two
+callbacks. A callback must still be answered and written as without preparing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from cmi_django import inbound, services, statements
+from cmi_django.models import CallbackLog, Payment
+from django.db import connection
+from django.db.models import F
+
+from tests.adapters.recorded import round_trips
+
+from .conftest import callback_for, client_side_binding, postgres_only
+from .test_prepared_statements import in_step, paid
+
+pytestmark = [pytest.mark.django_db(transaction=True), postgres_only, client_side_binding]
+
+
+@pytest.fixture
+def payments(make_payment: Callable[..., Payment]) -> list[Payment]:
+    return [make_payment() for _ in range(6)]
+
+
+@pytest.fixture
+def another_read() -> Iterator[Callable[[], None]]:
+    """Registers a platform's callback read (the locked read's SQL changes), undone at
+    the end."""
+
+    def register() -> None:
+        inbound.register_callback_read(
+            "review", lambda query: query.annotate(review_amount=F("amount"))
+        )
+
+    yield register
+    inbound._CALLBACK_READS.pop("review", None)
+    statements.bump()
+
+
+def test_a_second_read_prepared_on_another_server_connection_runs_no_write_missing_there(
+    payments: list[Payment], another_read: Callable[[], None]
+) -> None:
+    """The read and the writes are prepared on one server connection; the pooler then
+    hands the client another one (``DEALLOCATE ALL``: none of the client's statements
+    there) and the read's SQL changes (a platform registers its read). The new read is
+    prepared and runs there; the writes prepared on the first server connection must
+    not be run as ``EXECUTE`` there (before the fix: "prepared statement does not
+    exist", FAILURE, on every callback of that connection)."""
+    paid(payments[0], "T1")
+    paid(payments[1], "T2")  # the read and the writes prepared
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    another_read()
+    for payment, trans_id in zip(payments[2:], ("T3", "T4", "T5", "T6"), strict=True):
+        sent = paid(payment, trans_id)
+        assert not any(s.startswith("EXECUTE") for s in sent[1:]), sent
+    assert CallbackLog.objects.filter(outcome="capture").count() == 6
+
+
+@pytest.fixture
+def log_id_type() -> Iterator[Callable[[str], None]]:
+    """ALTER the callback log's id column (a migration), put back at the end."""
+
+    def alter(kind: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE cmi_django_callbacklog ALTER COLUMN id TYPE {kind}")
+
+    yield alter
+    alter("bigint")
+
+
+def test_a_migration_changing_a_written_tables_id_fails_no_callback_twice(
+    payments: list[Payment], log_id_type: Callable[[str], None]
+) -> None:
+    """A migration changes the type of the callback log's id (``AutoField`` to
+    ``BigAutoField`` or back) while a connection holds the prepared writes: their result
+    type changed, PostgreSQL refuses to run them ("cached plan must not change result
+    type"). The read (of the payment's table) still runs prepared. Before the fix every
+    later callback of the connection failed; now at most the first one does (CMI calls
+    again) and the connection prepares nothing more."""
+    paid(payments[0], "T1")
+    paid(payments[1], "T2")
+    log_id_type("integer")
+    replies: list[str] = []
+    fields = callback_for(payments[2], trans_id="T3")
+    round_trips(lambda: replies.append(services.handle_callback(fields).reply))
+    in_step()
+    if replies != ["ACTION=POSTAUTH"]:  # the one failure, rolled back: CMI's next call
+        assert replies == ["FAILURE"]
+        assert Payment.objects.get(pk=payments[2].pk).state == "redirected"
+        again = services.handle_callback(fields)
+        assert again.reply == "ACTION=POSTAUTH"
+        in_step()
+    assert Payment.objects.get(pk=payments[2].pk).state == "captured"
+    assert CallbackLog.objects.filter(payment=payments[2], outcome="capture").count() == 1
+    for payment, trans_id in ((payments[3], "T4"), (payments[4], "T5")):
+        sent = paid(payment, trans_id)
+        assert not any("PREPARE" in s or "EXECUTE" in s for s in sent), sent
