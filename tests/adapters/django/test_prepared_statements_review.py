@@ -17,6 +17,7 @@ from cmi_django.models import CallbackLog, Payment
 from django.db import connection
 from django.db.models import F
 
+from tests.adapters.pooler import Pooler
 from tests.adapters.recorded import round_trips
 
 from .conftest import callback_for, client_side_binding, postgres_only
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), postgres_only, client_sid
 
 @pytest.fixture
 def payments(make_payment: Callable[..., Payment]) -> list[Payment]:
-    return [make_payment() for _ in range(6)]
+    return [make_payment() for _ in range(8)]
 
 
 @pytest.fixture
@@ -35,9 +36,10 @@ def another_read() -> Iterator[Callable[[], None]]:
     """Registers a platform's callback read (the locked read's SQL changes), undone at
     the end."""
 
-    def register() -> None:
+    def register(variant: int = 0) -> None:
+        column = f"review_amount_{variant}"
         inbound.register_callback_read(
-            "review", lambda query: query.annotate(review_amount=F("amount"))
+            "review", lambda query: query.annotate(**{column: F("amount")})
         )
 
     yield register
@@ -59,7 +61,7 @@ def test_a_second_read_prepared_on_another_server_connection_runs_no_write_missi
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")
     another_read()
-    for payment, trans_id in zip(payments[2:], ("T3", "T4", "T5", "T6"), strict=True):
+    for payment, trans_id in zip(payments[2:6], ("T3", "T4", "T5", "T6"), strict=True):
         sent = paid(payment, trans_id)
         assert not any(s.startswith("EXECUTE") for s in sent[1:]), sent
     assert CallbackLog.objects.filter(outcome="capture").count() == 6
@@ -104,3 +106,71 @@ def test_a_migration_changing_a_written_tables_id_fails_no_callback_twice(
     for payment, trans_id in ((payments[3], "T4"), (payments[4], "T5")):
         sent = paid(payment, trans_id)
         assert not any("PREPARE" in s or "EXECUTE" in s for s in sent), sent
+
+
+@pytest.fixture
+def pooler() -> Iterator[Pooler]:
+    """The default connection behind a pooler in transaction mode (two server
+    connections: :mod:`tests.adapters.pooler`)."""
+    settings = connection.settings_dict
+    target = f"postgresql://{settings['HOST']}:{settings['PORT']}/"
+    pooled = Pooler(target)
+    connection.close()
+    before = settings["HOST"], settings["PORT"]
+    settings["HOST"], settings["PORT"] = "127.0.0.1", str(pooled.port)
+    try:
+        yield pooled
+    finally:
+        connection.close()
+        settings["HOST"], settings["PORT"] = before
+        pooled.close()
+
+
+def test_behind_a_pooler_the_writes_never_run_on_a_server_connection_lacking_them(
+    payments: list[Payment], pooler: Pooler, another_read: Callable[[], None]
+) -> None:
+    """The read and the writes prepared on one server connection of the pooler; the
+    read's SQL changes (a platform registers its read) and the pooler hands the client
+    the other server connection, where the new read is prepared and runs. The writes
+    are sent as SQL there (before the fix: ``EXECUTE`` of statements prepared on the
+    first server connection only: "prepared statement does not exist", FAILURE)."""
+    pooler.server = 0
+    paid(payments[0], "T1")
+    assert paid(payments[1], "T2")[0].startswith("BEGIN; PREPARE cmi_")
+    another_read()
+    pooler.server = 1
+    for payment, trans_id in zip(payments[2:6], ("T3", "T4", "T5", "T6"), strict=True):
+        sent = paid(payment, trans_id)
+        assert not any(s.startswith("EXECUTE") for s in sent[1:]), sent
+    pooler.server = 0
+    back = paid(payments[6], "T7")  # the new read is not prepared: sent as SQL anywhere
+    assert back[0].startswith("BEGIN; SELECT"), back[0][:80]
+    assert CallbackLog.objects.filter(outcome="capture").count() == 7
+
+
+def test_behind_a_pooler_every_callback_is_answered_and_written_once(
+    make_payment: Callable[..., Payment], pooler: Pooler, another_read: Callable[[], None]
+) -> None:
+    """Sixty callbacks behind a pooler that mostly hands the client the server connection
+    it had last (PgBouncer's LIFO) and now and then the other one, over six client
+    connections (``CONN_MAX_AGE``); the read's SQL changes three times (a platform
+    registers its read), one server connection's statements are dropped once
+    (``DEALLOCATE ALL``). Every callback is answered ``ACTION=POSTAUTH``, captures its
+    payment and writes one log row."""
+    pooler.switching = 0.02
+    payments = [make_payment() for _ in range(60)]
+    prepared = 0
+    for number, payment in enumerate(payments):
+        if number % 10 == 0:  # a new client connection: prepared afresh
+            connection.close()
+        if number % 20 == 15:
+            another_read(number)
+        if number == 27:
+            with connection.cursor() as cursor:
+                cursor.execute("DEALLOCATE ALL")
+        sent = paid(payment, f"T{number}")
+        prepared += sent[0].startswith("BEGIN; EXECUTE cmi_") and sent[1] != "ROLLBACK"
+    assert min(pooler.served) > 20  # both server connections served
+    assert prepared >= 10  # many callbacks ran prepared
+    assert Payment.objects.filter(state="captured").count() == 60
+    assert CallbackLog.objects.filter(outcome="capture").count() == 60
