@@ -21,6 +21,8 @@ import random
 import socket
 import struct
 import threading
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 _SSL_REQUEST = 80877103
@@ -147,3 +149,20 @@ class Pooler:
         finally:
             with contextlib.suppress(OSError):
                 client.close()
+
+
+@contextlib.contextmanager
+def pooled(connection: Any, servers: int = 2) -> Iterator[Pooler]:
+    """Django's ``connection`` (PostgreSQL) reconnected through a :class:`Pooler` in front
+    of its server, and back to the server itself at the end."""
+    settings = connection.settings_dict
+    pooler = Pooler(f"postgresql://{settings['HOST']}:{settings['PORT']}/", servers)
+    connection.close()
+    before = settings["HOST"], settings["PORT"]
+    settings["HOST"], settings["PORT"] = "127.0.0.1", str(pooler.port)
+    try:
+        yield pooler
+    finally:
+        connection.close()
+        settings["HOST"], settings["PORT"] = before
+        pooler.close()

@@ -17,7 +17,7 @@ from cmi_django.models import CallbackLog, Payment
 from django.db import connection
 from django.db.models import F
 
-from tests.adapters.pooler import Pooler
+from tests.adapters.pooler import Pooler, pooled
 from tests.adapters.recorded import round_trips
 
 from .conftest import callback_for, client_side_binding, postgres_only
@@ -112,18 +112,8 @@ def test_a_migration_changing_a_written_tables_id_fails_no_callback_twice(
 def pooler() -> Iterator[Pooler]:
     """The default connection behind a pooler in transaction mode (two server
     connections: :mod:`tests.adapters.pooler`)."""
-    settings = connection.settings_dict
-    target = f"postgresql://{settings['HOST']}:{settings['PORT']}/"
-    pooled = Pooler(target)
-    connection.close()
-    before = settings["HOST"], settings["PORT"]
-    settings["HOST"], settings["PORT"] = "127.0.0.1", str(pooled.port)
-    try:
-        yield pooled
-    finally:
-        connection.close()
-        settings["HOST"], settings["PORT"] = before
-        pooled.close()
+    with pooled(connection) as pooling:
+        yield pooling
 
 
 def test_behind_a_pooler_the_writes_never_run_on_a_server_connection_lacking_them(
