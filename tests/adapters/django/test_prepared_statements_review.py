@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from cmi_django import inbound, services, statements
 from cmi_django.models import CallbackLog, Payment
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models import F
 
 from tests.adapters.pooler import Pooler, pooled
@@ -164,3 +164,60 @@ def test_behind_a_pooler_every_callback_is_answered_and_written_once(
     assert prepared >= 10  # many callbacks ran prepared
     assert Payment.objects.filter(state="captured").count() == 60
     assert CallbackLog.objects.filter(outcome="capture").count() == 60
+
+
+def _decided(payment: Payment, *, gone: bool = False) -> tuple[list[str], Exception | None]:
+    """The callback's writes to ``payment`` in a transaction of :func:`statements.atomic`
+    (its locked read, its UPDATE, its log row); with ``gone``, its row deleted first in
+    the same transaction, so that the UPDATE finds no row. What reached the server, and
+    the error raised."""
+    raised: list[Exception] = []
+
+    def run() -> None:
+        try:
+            write()
+        except Exception as exc:  # noqa: BLE001 - the caller looks at it
+            raised.append(exc)
+
+    def write() -> None:
+        with statements.atomic("default"):
+            locked = inbound._locked(payment.oid)
+            assert locked is not None
+            if gone:
+                with connection.cursor() as cursor:
+                    cursor.execute("DELETE FROM cmi_django_payment WHERE id = %s", [locked.pk])
+            locked.trans_id = f"T-{locked.pk}"
+            statements.update(locked, inbound._DECIDED_FIELDS)
+            inbound._write_log(locked, oid=locked.oid, kind="callback", fields={}, reply="x")
+
+    sent = round_trips(run)
+    return sent, raised[0] if raised else None
+
+
+def test_prepared_an_update_that_finds_no_row_still_fails_and_commits_nothing(
+    payments: list[Payment],
+) -> None:
+    """The held UPDATE runs as ``EXECUTE`` of its prepared statement with the ``COMMIT``:
+    when it finds no row (``1 / count(*)``) the statement fails, the ``COMMIT`` never
+    runs, the error is the ORM's, and the transaction is rolled back (the row deleted in
+    it is back, no log row)."""
+    _decided(payments[0])
+    second, _ = _decided(payments[1])
+    assert second[0].startswith("BEGIN; PREPARE cmi_"), second[0][:80]
+    assert second[-1].startswith("EXECUTE cmi_")
+    assert second[-1].endswith("; COMMIT")
+    logs = CallbackLog.objects.count()
+    sent, error = _decided(payments[2], gone=True)
+    assert isinstance(error, getattr(Payment, "NotUpdated", DatabaseError)), error
+    assert "did not affect any rows" in str(error)
+    assert sent[-2].startswith("EXECUTE cmi_"), sent
+    assert sent[-2].endswith("; COMMIT"), sent
+    assert sent[-1] == "ROLLBACK"
+    assert Payment.objects.filter(pk=payments[2].pk).exists()  # the DELETE rolled back
+    assert not Payment.objects.get(pk=payments[2].pk).trans_id
+    assert CallbackLog.objects.count() == logs
+    in_step()
+    third, _ = _decided(payments[3])  # the connection still runs them prepared
+    assert third[0].startswith("BEGIN; EXECUTE cmi_"), third[0][:80]
+    assert third[-1].startswith("EXECUTE cmi_"), third[-1][:80]
+    assert Payment.objects.get(pk=payments[3].pk).trans_id == f"T-{payments[3].pk}"
