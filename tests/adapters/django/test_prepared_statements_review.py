@@ -10,6 +10,7 @@ callbacks. A callback must still be answered and written as without preparing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from cmi_django import inbound, services, statements
@@ -221,3 +222,54 @@ def test_prepared_an_update_that_finds_no_row_still_fails_and_commits_nothing(
     assert third[0].startswith("BEGIN; EXECUTE cmi_"), third[0][:80]
     assert third[-1].startswith("EXECUTE cmi_"), third[-1][:80]
     assert Payment.objects.get(pk=payments[3].pk).trans_id == f"T-{payments[3].pk}"
+
+
+#: Values whose text could be read otherwise inside ``EXECUTE name(...)`` than in the
+#: statement itself: quotes, backslashes, psycopg's and PostgreSQL's placeholders, a NUL,
+#: line separators, JSON, long text. (None is shaped as CMI sends it: the approval is not
+#: bound, CMI is asked, in a second transaction, and does not confirm it.)
+HOSTILE = {
+    "AuthCode": "'); DEALLOCATE ALL; --",
+    "HostRefNum": "\\x00\\'%s$1",
+    "MaskedPan": "4000\x00***7190",
+    "TransId": "T'\\%s",
+    "ErrMsg": "E'\\' || $2 || '%%' \u2028 \U0001f4b3 \"q\" \x00",
+    "acqStan": '{"a": "\\"", "b": [1, null]}' * 60,
+    "EXTRA.TRXDATE": "",
+}
+
+
+def _stored(payment: Payment) -> tuple[Any, ...]:
+    fresh = Payment.objects.get(pk=payment.pk)
+    log = CallbackLog.objects.get(payment=payment)
+    fields = {k: v for k, v in log.fields.items() if k in HOSTILE}
+    columns = [getattr(fresh, name) for name in inbound._DECIDED_FIELDS if name != "updated_at"]
+    return fresh.state, *columns, fields, log.outcome, log.reply, log.verified, log.error
+
+
+def test_prepared_hostile_values_are_written_as_without_preparing(
+    payments: list[Payment], settings: Any
+) -> None:
+    """The same hostile callback, once as ``EXECUTE`` of the prepared statements (in both
+    of its transactions) and once as SQL: the same reply, payment and log row (A/B)."""
+    paid(payments[0], "T1")
+    paid(payments[1], "T2")
+    rows = []
+    for payment, prepared in ((payments[2], True), (payments[3], False)):
+        settings.CMI_PREPARED_STATEMENTS = prepared
+        fields = callback_for(payment, **HOSTILE)
+        replies: list[str] = []
+        sent = round_trips(lambda f=fields, r=replies: r.append(services.handle_callback(f).reply))
+        assert replies == ["FAILURE"], sent
+        opened = [s for s in sent if s.startswith("BEGIN")]
+        assert len(opened) == 2, sent  # the read, CMI asked, the read again and the log
+        for first in opened:
+            assert first.startswith("BEGIN; EXECUTE cmi_" if prepared else "BEGIN; SELECT")
+        assert sent[-1].startswith("EXECUTE cmi_" if prepared else "WITH "), sent[-1][:80]
+        assert CallbackLog.objects.get(payment=payment).fields == inbound._loggable(fields)
+        in_step()
+        rows.append(_stored(payment))
+    assert rows[0] == rows[1]
+    assert rows[0][0] == "redirected"
+    assert "\x00" not in str(rows[0])  # the NUL replaced, as ever
+    assert rows[0][-5]["acqStan"] == HOSTILE["acqStan"]
