@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from cmi_django import inbound, services, statements
 from cmi_django.models import CallbackLog, Payment
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, connections
 from django.db.models import F
 
 from tests.adapters.pooler import Pooler, pooled
@@ -23,6 +23,7 @@ from tests.adapters.recorded import round_trips
 
 from .conftest import callback_for, client_side_binding, postgres_only
 from .test_prepared_statements import in_step, paid
+from .test_statements_fold_review import payments_elsewhere  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.django_db(transaction=True), postgres_only, client_side_binding]
 
@@ -273,3 +274,40 @@ def test_prepared_hostile_values_are_written_as_without_preparing(
     assert rows[0][0] == "redirected"
     assert "\x00" not in str(rows[0])  # the NUL replaced, as ever
     assert rows[0][-5]["acqStan"] == HOSTILE["acqStan"]
+
+
+@pytest.mark.usefixtures("payments_elsewhere")
+def test_prepared_on_a_routed_payments_database_every_callback_captures(
+    make_payment: Callable[..., Payment],
+) -> None:
+    """Payments on their own database ("payments", the routers'), the hook's rows on the
+    default one: the callback's statements are prepared on the payments connection (its
+    third callback on), which falls back to SQL after a ``DEALLOCATE ALL`` there, rolling
+    back only its own transaction: every callback captures, with its hook's row."""
+    from psycopg import pq
+
+    from .testapp.models import HookCall
+
+    payments_connection = connections["payments"]
+    for number in range(6):
+        payment = make_payment()
+        if number == 4:
+            with payments_connection.cursor() as cursor:
+                cursor.execute("DEALLOCATE ALL")
+        assert services.handle_callback(callback_for(payment)).reply == "ACTION=POSTAUTH"
+        assert Payment.objects.get(pk=payment.pk).state == "captured"
+        assert HookCall.objects.filter(oid=payment.oid, method="captured").exists()
+        kept = statements._CONNECTIONS[payments_connection.connection]
+        assert bool(kept.names) is (number >= 1), number  # prepared with the second
+        assert kept.off is (number >= 4), number
+        for alias in ("default", "payments"):
+            raw = connections[alias].connection
+            assert raw.autocommit is connections[alias].get_autocommit() is True
+            assert raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
+    assert default_prepared() == set()
+
+
+def default_prepared() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements")
+        return {name for (name,) in cursor.fetchall()}
