@@ -9,6 +9,7 @@ callbacks. A callback must still be answered and written as without preparing.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -311,3 +312,62 @@ def default_prepared() -> set[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT name FROM pg_prepared_statements")
         return {name for (name,) in cursor.fetchall()}
+
+
+def test_prepared_on_four_threads_racing_every_payment_is_captured_once(
+    make_payment: Callable[..., Payment],
+) -> None:
+    """Four threads, each on its own connection, send the approvals of the same eight
+    payments in different orders (each payment's approval four times at about the same
+    moment): each connection prepares its own statements (names of its own) from its
+    second callback on, and each payment is captured once, its duplicates answered as
+    such."""
+    from django.test import Client
+
+    from .conftest import post_callback
+
+    payments = [make_payment() for _ in range(8)]
+    approvals = [callback_for(payment, trans_id=f"T{n}") for n, payment in enumerate(payments)]
+    replies: list[bytes] = []
+    tokens: list[str] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(4)
+
+    def worker(shift: int) -> None:
+        try:
+            client = Client()
+            barrier.wait(timeout=30)
+            for number in range(8):
+                response = post_callback(client, approvals[(number + shift) % 8])
+                with lock:
+                    replies.append(response.content)
+            kept = statements._CONNECTIONS[connection.connection]
+            assert kept.anchor is not None
+            assert not kept.off
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT name FROM pg_prepared_statements")
+                names = {name for (name,) in cursor.fetchall()}
+            assert names == set(kept.names.values())
+            with lock:
+                tokens.append(kept.token)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test, which fails on it
+            with lock:
+                errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(shift * 2,)) for shift in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert replies == [b"ACTION=POSTAUTH"] * 32
+    assert len(set(tokens)) == 4
+    for payment in payments:
+        assert Payment.objects.get(pk=payment.pk).state == "captured"
+        outcomes = sorted(
+            CallbackLog.objects.filter(payment=payment).values_list("outcome", flat=True)
+        )
+        assert outcomes == ["capture", "duplicate", "duplicate", "duplicate"]
