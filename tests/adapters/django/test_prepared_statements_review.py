@@ -371,3 +371,27 @@ def test_prepared_on_four_threads_racing_every_payment_is_captured_once(
             CallbackLog.objects.filter(payment=payment).values_list("outcome", flat=True)
         )
         assert outcomes == ["capture", "duplicate", "duplicate", "duplicate"]
+
+
+def test_prepared_a_hook_that_raises_rolls_back_and_the_next_callback_runs_prepared(
+    payments: list[Payment], make_payment: Callable[..., Payment]
+) -> None:
+    """The hook raises after the prepared read and the held UPDATE (sent as ``EXECUTE``
+    before the hook's first query, or dropped): the callback is rolled back and answered
+    FAILURE, the payment flagged after; the connection is in step and its next callbacks
+    still run prepared."""
+    paid(payments[0], "T1")
+    paid(payments[1], "T2")
+    failing = make_payment(data={"hook_raises": True})
+    replies: list[str] = []
+    fields = callback_for(failing)
+    sent = round_trips(lambda: replies.append(services.handle_callback(fields).reply))
+    assert replies == ["FAILURE"]
+    assert sent[0].startswith("BEGIN; EXECUTE cmi_"), sent[0][:80]
+    fresh = Payment.objects.get(pk=failing.pk)
+    assert fresh.state == "needs_attention"  # flagged after the rollback
+    assert fresh.captured_amount == failing.captured_amount
+    in_step()
+    again = paid(payments[2], "T3")
+    assert again[0].startswith("BEGIN; EXECUTE cmi_"), again[0][:80]
+    assert again[-1].startswith("EXECUTE cmi_"), again[-1][:80]
