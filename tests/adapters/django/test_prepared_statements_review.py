@@ -395,3 +395,44 @@ def test_prepared_a_hook_that_raises_rolls_back_and_the_next_callback_runs_prepa
     again = paid(payments[2], "T3")
     assert again[0].startswith("BEGIN; EXECUTE cmi_"), again[0][:80]
     assert again[-1].startswith("EXECUTE cmi_"), again[-1][:80]
+
+
+@pytest.fixture
+def trans_id_length() -> Iterator[Callable[[int], None]]:
+    """ALTER the payment's ``trans_id`` column's length (a migration), put back."""
+
+    def alter(length: int) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"ALTER TABLE cmi_django_payment ALTER COLUMN trans_id TYPE varchar({length})"
+            )
+
+    yield alter
+    alter(64)
+
+
+def test_a_migration_of_the_payment_table_between_callbacks_fails_no_callback(
+    payments: list[Payment], trans_id_length: Callable[[int], None]
+) -> None:
+    """A migration adds a column to the payment's table (the prepared read selects its
+    columns by name: it still fits), then changes the length of one it reads (its
+    result type changed: "cached plan must not change result type"): the read is sent
+    again as SQL, the callback answered and written; the connection prepares no more."""
+    paid(payments[0], "T1")
+    paid(payments[1], "T2")
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE cmi_django_payment ADD COLUMN review_note text")
+    try:
+        third = paid(payments[2], "T3")
+        assert third[0].startswith("BEGIN; EXECUTE cmi_"), third[0][:80]
+        assert third[-1].startswith("EXECUTE cmi_"), third[-1][:80]
+        trans_id_length(128)
+        fourth = paid(payments[3], "T4")
+        assert fourth[0].startswith("BEGIN; EXECUTE cmi_"), fourth[0][:80]
+        assert fourth[1] == "ROLLBACK"
+        assert fourth[2].startswith("BEGIN; SELECT")
+        fifth = paid(payments[4], "T5")
+        assert not any("PREPARE" in s or "EXECUTE" in s for s in fifth), fifth
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE cmi_django_payment DROP COLUMN IF EXISTS review_note")
