@@ -229,13 +229,19 @@ class _Prepared:
     in the transaction). A write is run prepared only in a transaction whose read ran
     prepared, so on the server connection where all of this client's statements were
     prepared (a statement is prepared once, and only with the read's ``EXECUTE``, which
-    fails anywhere else). Once anything fails, nothing more is prepared or run prepared
-    on this connection (``off``)."""
+    fails anywhere else). That holds for one read only: a second read's ``PREPARE`` and
+    ``EXECUTE``, sent together, succeed on any server connection, so only the first read
+    prepared here (``anchor``) is ever prepared or run prepared; another read (its SQL
+    changed: :func:`bump`) is sent as SQL, and so are its transaction's writes. Once
+    anything fails, the read or a write run prepared, nothing more is prepared or run
+    prepared on this connection (``off``)."""
 
-    __slots__ = ("__weakref__", "names", "off", "runs", "token", "waiting")
+    __slots__ = ("__weakref__", "anchor", "names", "off", "runs", "token", "waiting")
 
     def __init__(self) -> None:
-        self.token = secrets.token_hex(4)
+        self.token = secrets.token_hex(8)
+        #: The read prepared here: every statement was prepared with its ``EXECUTE``.
+        self.anchor: str | None = None
         #: statement text -> its name (prepared on the server connection)
         self.names: dict[str, str] = {}
         #: read text -> the times it opened a transaction unprepared
@@ -254,6 +260,8 @@ class _Prepared:
     def read(self, sql: str) -> tuple[str | None, list[tuple[str, str]]]:
         """The opening read ``sql``'s name (None: sent unprepared) and what to prepare with
         it (text, name)."""
+        if self.anchor is not None and sql != self.anchor:
+            return None, []  # its EXECUTE would not tell which server connection this is
         name = self.names.get(sql)
         preparing: list[tuple[str, str]] = []
         if name is None:
@@ -349,6 +357,7 @@ def _opening_read(cursor: Any, held: Batch, begin: str, sql: str, params: Sequen
     for _ in texts:
         cursor.nextset()
     kept.prepared(preparing)
+    kept.anchor = sql
     held.on_server = True
 
 
@@ -451,9 +460,16 @@ class Batch:
                 try:
                     cursor.execute(sql, params)
                 except DatabaseError as exc:
+                    code = _sqlstate(exc)
                     # an UPDATE that found no row (``1 / count(*)``: see _combined)
-                    if _sqlstate(exc) == _NO_ROW:
+                    if code == _NO_ROW:
                         raise _not_updated(writes) from exc
+                    if self.kept is not None and self.on_server and code.startswith(_SENT_AGAIN):
+                        # a statement prepared here and no longer runnable (a migration
+                        # changed the type of a column it returns: "cached plan must not
+                        # change result type"); this callback fails (CMI calls again),
+                        # the connection's next ones are sent as SQL
+                        self.kept.off = True
                     raise
                 row = cursor.fetchone() or (None,)
             for write, got in zip(writes, row, strict=False):
