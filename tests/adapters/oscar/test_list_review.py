@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cmi_django.listing import KeptDrawings
 from cmi_oscar.dashboard import chrome
 from django.test import Client
 
@@ -48,7 +49,7 @@ def test_a_forked_dashboards_own_node_keeps_oscars_bar(
     ]
     monkeypatch.setattr(menu, "Node", Node)
     chrome._code_is_known.cache_clear()
-    monkeypatch.setattr(chrome, "_drawn", {})
+    monkeypatch.setattr(chrome, "_drawn", KeptDrawings(chrome._KEPT))
     try:
         clients = guest_and_owner(django_user_model)
         assert "Guests only" in nav_of(page(clients["guest"], {}, "en", True))
@@ -80,13 +81,13 @@ def test_a_sites_own_dashboard_tags_keep_oscars_bar(
 
     engine = engines["django"].engine  # type: ignore[attr-defined]
     monkeypatch.setitem(engine.template_libraries, "dashboard_tags", library)
-    monkeypatch.setattr(chrome, "_menus", {})
+    monkeypatch.setattr(chrome, "_menus", KeptDrawings(chrome._KEPT))
     _forget_compiled(engine)  # templates compiled before load Oscar's library
     settings.OSCAR_DASHBOARD_NAVIGATION = [
         *settings.OSCAR_DASHBOARD_NAVIGATION,
         {"label": "Guests only", "url_name": "cmi_oscar_dashboard:cmi-payment-list"},
     ]
-    monkeypatch.setattr(chrome, "_drawn", {})
+    monkeypatch.setattr(chrome, "_drawn", KeptDrawings(chrome._KEPT))
     clients = guest_and_owner(django_user_model)
     try:
         assert "Guests only" in nav_of(page(clients["guest"], {}, "en", True))

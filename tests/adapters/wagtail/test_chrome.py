@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cmi_django.listing import clear_all
 from cmi_wagtail import viewsets
 from cmi_wagtail.templatetags import cmi_wagtail_chrome as chrome
 from django.contrib.auth.models import Permission
@@ -39,11 +40,9 @@ LINUX = "Mozilla/5.0 (X11; Linux x86_64)"
 
 @pytest.fixture(autouse=True)
 def nothing_kept() -> Iterator[None]:
-    chrome._KEPT.clear()
-    chrome._CONFIG_KEPT.clear()
+    clear_all()
     yield
-    chrome._KEPT.clear()
-    chrome._CONFIG_KEPT.clear()
+    clear_all()
 
 
 @pytest.fixture
@@ -252,7 +251,7 @@ def test_a_site_branding_logo_is_drawn(
 
 def test_kept_drawings_are_bounded(boss: Any, monkeypatch: Any) -> None:
     """Any number of distinct menus (users, languages) keeps at most MAX_KEPT drawings."""
-    monkeypatch.setattr(chrome, "MAX_KEPT", 3)
+    monkeypatch.setattr(chrome._KEPT, "bound", 3)
     for number in range(10):
         boss.first_name = f"Boss {number}"  # the sidebar shows the name: a new key each time
         boss.save()

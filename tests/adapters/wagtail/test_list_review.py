@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cmi_wagtail.templatetags import cmi_wagtail_chrome as chrome
+from cmi_django.listing import clear_all
 from django.utils.autoreload import file_changed
 
 from tests.adapters.wagtail.test_filters_drawer import DRAWER, boss, drawer, needs_wagtail_8, page
@@ -28,7 +28,7 @@ def test_a_site_drawer_added_while_the_server_runs_is_drawn(
     import django.template.autoreload  # noqa: F401 (connects Django's own receiver, as runserver does)
 
     settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}]
-    chrome._KEPT.clear()
+    clear_all()
     assert "site-drawer" not in drawer(page(boss, "?state=captured", ours=True)[0])
     path = tmp_path / DRAWER
     path.parent.mkdir(parents=True)
