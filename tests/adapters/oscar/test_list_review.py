@@ -150,3 +150,22 @@ def test_a_navigation_block_edited_while_the_server_runs_is_drawn(
     )
     file_changed.send(sender=None, file_path=path)
     assert "SITE NAV" in page(superuser, {}, "en", True)
+
+
+def test_a_changed_template_drops_every_kept_drawing(superuser: Client) -> None:
+    """The bar's compiled block and drawing and the filters' drawing are all dropped when
+    a template changes under the development server, and none when Python code does (the
+    server restarts): the three stores are the shared kind :func:`clear_all` reaches."""
+    from pathlib import Path
+
+    from cmi_oscar.dashboard import views
+    from django.utils.autoreload import file_changed
+
+    stores = (chrome._menus, chrome._drawn, views._drawn_filters)
+    assert all(isinstance(store, KeptDrawings) for store in stores)
+    page(superuser, {"state": "captured"}, "en", True)
+    assert all(len(store) for store in stores)
+    file_changed.send(sender=None, file_path=Path("views.py"))
+    assert all(len(store) for store in stores)
+    file_changed.send(sender=None, file_path=Path("layout.html"))
+    assert [len(store) for store in stores] == [0, 0, 0]
