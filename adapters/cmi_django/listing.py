@@ -35,8 +35,8 @@ from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.core.paginator import Paginator
 from django.db import connections, models
-from django.utils import dateformat
-from django.utils.formats import get_format, localize, number_format
+from django.utils import dateformat, formats
+from django.utils.formats import localize, number_format
 from django.utils.functional import Promise, cached_property
 from django.utils.timezone import template_localtime  # type: ignore[attr-defined]
 from django.utils.translation import gettext
@@ -234,7 +234,7 @@ def local_text(value: Any, *, use_tz: bool | None = None, use_l10n: bool | None 
     ``{% localize %}``); None follows the settings, as in a template outside those."""
     value = template_localtime(value, use_tz=use_tz)
     if isinstance(value, datetime.datetime):  # what localize does to one, without its tests
-        return dateformat.format(value, get_format("DATETIME_FORMAT", use_l10n=use_l10n))
+        return dateformat.format(value, formats.get_format("DATETIME_FORMAT", use_l10n=use_l10n))
     value = localize(value, use_l10n=use_l10n)
     return value if isinstance(value, str) else str(value)
 
