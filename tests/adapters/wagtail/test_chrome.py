@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cmi_django.listing import clear_all
 from cmi_wagtail import viewsets
 from cmi_wagtail.templatetags import cmi_wagtail_chrome as chrome
 from django.contrib.auth.models import Permission
@@ -36,13 +34,6 @@ needs_wagtail_8 = pytest.mark.skipif(
 INDEX = "/admin/cmi_payments/"
 MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0)"
 LINUX = "Mozilla/5.0 (X11; Linux x86_64)"
-
-
-@pytest.fixture(autouse=True)
-def nothing_kept() -> Iterator[None]:
-    clear_all()
-    yield
-    clear_all()
 
 
 @pytest.fixture

@@ -10,11 +10,9 @@ shown), in French, English and Arabic; and a site's own templates are drawn as t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cmi_django.listing import clear_all
 from cmi_wagtail import viewsets
 from cmi_wagtail.templatetags import cmi_wagtail_chrome as chrome
 from django.test import Client
@@ -51,13 +49,6 @@ INVALID = (
     "?page=999999",
 )
 DRAWER = "wagtailadmin/shared/headers/_filters.html"
-
-
-@pytest.fixture(autouse=True)
-def nothing_kept() -> Iterator[None]:
-    clear_all()
-    yield
-    clear_all()
 
 
 @pytest.fixture
