@@ -12,6 +12,8 @@ nothing that grows with the table:
   its index value to value, one ``ORDER BY ... LIMIT 1`` step per value, instead of a
   ``SELECT DISTINCT`` that reads every payment.
 
+What the lists that draw their parts in Python share:
+
 - :class:`KeptDrawings` keeps HTML a list has drawn (a filters' drawer, a navigation bar,
   a sidebar's JSON) by every value its drawing reads, at most a bound of them per
   process; :func:`clear_all` drops every store (a template changed under the development
