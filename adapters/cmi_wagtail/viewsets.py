@@ -17,7 +17,6 @@ import functools
 import hashlib
 from collections import OrderedDict
 from decimal import Decimal
-from html import escape as _html_escape
 from typing import Any, ClassVar
 
 import django_filters
@@ -25,7 +24,13 @@ from cmi_django.actions import ACTIONS, posted_staff_action
 from cmi_django.dashboard import action_context
 from cmi_django.display import currency_code, format_money, money_for_csv
 from cmi_django.i18n import STATE_LABELS, isolate, state_label
-from cmi_django.listing import BoundedPaginator, distinct_values, list_limit
+from cmi_django.listing import (
+    BoundedPaginator,
+    cell_text,
+    distinct_values,
+    escape_text,
+    list_limit,
+)
 from django import forms
 from django.conf import settings
 from django.contrib.admin.utils import quote
@@ -41,18 +46,16 @@ from django.forms.renderers import get_default_renderer
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, resolve_url
 from django.template import Context, engines
-from django.template.base import render_value_in_context
 from django.template.loader import render_to_string, select_template
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import dateformat, timezone
+from django.utils import timezone
 from django.utils.decorators import method_decorator
-from django.utils.formats import date_format, get_format
-from django.utils.functional import Promise, cached_property
+from django.utils.formats import date_format
+from django.utils.functional import cached_property
 from django.utils.html import conditional_escape, escape, escapejs, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import capfirst
-from django.utils.timezone import template_localtime  # type: ignore[attr-defined]  # not in django-stubs
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
@@ -262,32 +265,19 @@ class PaymentPaginator(BoundedPaginator, WagtailPaginator):
         ) % {"count": self.count_display}
 
 
-def _escape(value: Any) -> str:
-    """:func:`~django.utils.html.conditional_escape`'s text, without its steps: the lazy-text
-    checks of ``escape`` and ``mark_safe`` cost more than the escaping of a short cell."""
-    if isinstance(value, Promise):
-        value = str(value)
-    if hasattr(value, "__html__"):
-        return str(value.__html__())
-    return _html_escape(str(value))  # what django.utils.html.escape calls
-
-
 def _cell_text(value: Any, context: Any, blank: Any = "") -> str:
     """A cell's value as Wagtail's cell templates print it, escaped: ``blank`` when empty,
-    an integer unlocalised, anything else as ``{{ value }}`` would (local time, localised)."""
+    an integer unlocalised, anything else as ``{{ value }}`` would in the table's context
+    (local time and localised as its ``use_tz`` and ``use_l10n`` say)."""
     if isinstance(value, str):  # most cells: what {{ value }} does to text, without its steps
-        return _escape(value if value.strip() else blank)
+        return escape_text(value if value.strip() else blank)
     if value is None:
-        return _escape(blank)
+        return escape_text(blank)
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    if isinstance(value, datetime.datetime):  # {{ value }}: local time, DATETIME_FORMAT
-        local = template_localtime(value, use_tz=context.use_tz)
-        pattern = get_format("DATETIME_FORMAT", use_l10n=context.use_l10n)
-        return _escape(dateformat.format(local, pattern))
-    if not str(value).strip():
-        return _escape(blank)
-    return _escape(render_value_in_context(value, context))
+    if not isinstance(value, datetime.datetime) and not str(value).strip():
+        return escape_text(blank)
+    return cell_text(value, use_tz=context.use_tz, use_l10n=context.use_l10n)
 
 
 class PlainHeaderMixin:
@@ -319,7 +309,7 @@ class PlainColumn(PlainHeaderMixin, Column):
 
     def cell_opening(self) -> str:
         """The cell's opening tag, the same for every row (built once a table)."""
-        return f'<td class="{_escape(self.classname)}">' if self.classname else "<td>"
+        return f'<td class="{escape_text(self.classname)}">' if self.classname else "<td>"
 
     def cell_html(self, instance: Any, parent_context: Any, opening: str) -> str:
         """The cell's markup, escaped (:class:`PaymentTable` joins them, then marks safe)."""
@@ -337,7 +327,7 @@ class PlainTitleColumn(PlainHeaderMixin, TitleColumn):
         return SafeString(self.cell_html(instance, parent_context, self.cell_opening()))
 
     def cell_opening(self) -> str:
-        classes = _escape(f"{self.classname} title" if self.classname else "title")
+        classes = escape_text(f"{self.classname} title" if self.classname else "title")
         return f'<td class="{classes}"><div class="title-wrapper">'
 
     def cell_html(self, instance: Any, parent_context: Any, opening: str) -> str:
@@ -348,7 +338,7 @@ class PlainTitleColumn(PlainHeaderMixin, TitleColumn):
         text = _cell_text(self.get_value(instance), parent_context, self.empty_value_display)
         url = self.get_link_url(instance, parent_context)
         if url:
-            text = f'<a href="{_escape(url)}">{text}</a>'
+            text = f'<a href="{escape_text(url)}">{text}</a>'
         return f"{opening}{text}</div></td>"
 
 
@@ -522,20 +512,20 @@ class PlainSelect(forms.Select):
             group = isinstance(option_label, list | tuple)
             if group:
                 label = "" if option_value is None else option_value
-                parts.append(f'\n  <optgroup label="{_escape(label)}">')
+                parts.append(f'\n  <optgroup label="{escape_text(label)}">')
             for sub_value, sub_label in option_label if group else [(option_value, option_label)]:
                 text = "" if sub_value is None and not group else str(sub_value)
                 # Django's rule: the first option whose value is chosen (all, if multiple).
                 selected = (not has_selected or self.allow_multiple_selected) and text in chosen
                 has_selected |= selected
                 parts.append(
-                    f'\n  <option value="{_escape(text)}"{" selected" if selected else ""}>'
-                    f"{_escape(sub_label)}</option>"
+                    f'\n  <option value="{escape_text(text)}"{" selected" if selected else ""}>'
+                    f"{escape_text(sub_label)}</option>"
                 )
             if group:
                 parts.append("\n  </optgroup>")
         parts.append("\n</select>")
-        return SafeString("".join(parts))  # every value above went through _escape
+        return SafeString("".join(parts))  # every value above went through escape_text
 
 
 #: The templates :class:`PlainRangeMixin` writes in Python, by the SHA-256 of the source it
@@ -584,14 +574,14 @@ def _input_html(widget: dict[str, Any]) -> str:
     """``django/forms/widgets/input.html`` and its ``attrs.html`` for a widget's context,
     each value as ``{{ value|stringformat:'s' }}`` prints it (escaped unless safe)."""
     value = widget["value"]
-    parts = [f'<input type="{_escape(widget["type"])}" name="{_escape(widget["name"])}"']
+    parts = [f'<input type="{escape_text(widget["type"])}" name="{escape_text(widget["name"])}"']
     if value is not None:
-        parts.append(f' value="{_escape(value)}"')
+        parts.append(f' value="{escape_text(value)}"')
     for name, attr in widget["attrs"].items():
         if attr is True:
-            parts.append(f" {_escape(name)}")
+            parts.append(f" {escape_text(name)}")
         elif attr is not False:
-            parts.append(f' {_escape(name)}="{_escape(attr)}"')
+            parts.append(f' {escape_text(name)}="{escape_text(attr)}"')
     parts.append(">\n")
     return "".join(parts)
 
@@ -632,7 +622,7 @@ class PlainRangeMixin:
                 return super().render(name, value, attrs, renderer)  # type: ignore[misc]
         # Django's renderer strips what the template wrote.
         html = '<div class="w-flex w-flex-col w-gap-4">\n    ' + "".join(parts) + "\n</div>"
-        return SafeString(html.strip())  # every value above went through _escape or escapejs
+        return SafeString(html.strip())  # every value above went through escape_text or escapejs
 
 
 class PlainDateRangeWidget(PlainRangeMixin, DateRangePickerWidget):

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import html
 import inspect
 import weakref
 from collections.abc import Container
@@ -58,6 +57,8 @@ from django.utils.safestring import SafeData, SafeString
 from django.utils.text import capfirst
 from django.utils.timezone import template_localtime  # type: ignore[attr-defined]
 from django.utils.translation import gettext
+
+from cmi_django.listing import escape_text, local_text
 
 register = template.Library()
 
@@ -168,9 +169,9 @@ class _Dates:
         self.days: dict[Any, list[str]] = {}
 
     def __call__(self, value: Any) -> str:
+        if not self.exact or not isinstance(value, datetime.datetime):
+            return local_text(value)
         local = template_localtime(value)
-        if not self.exact or not isinstance(local, datetime.datetime):
-            return str(formats.localize(local))
         written = dateformat.DateFormat(local)
         day = local.date()
         try:
@@ -273,13 +274,6 @@ def _django_link(cl: Any, result: Any) -> str:
     return str(conditional_escape(url))
 
 
-def _escape(value: Any) -> str:
-    """Django's ``conditional_escape`` for the values a cell holds (text, safe text)."""
-    if hasattr(value, "__html__"):
-        return str(value.__html__())
-    return html.escape(str(value))
-
-
 def _fields_known(meta: Any) -> bool:
     """The columns' fields are the types :func:`draw_rows` formats as Django does."""
     types: dict[str, type[Any]] = {
@@ -323,7 +317,7 @@ def draw_rows(cl: Any) -> list[SafeString] | None:
     places = meta.get_field("amount").decimal_places
     state = _payment_columns()[5]
     empty = cl.model_admin.get_empty_value_display()
-    escaped_empty = _escape(empty)
+    escaped_empty = escape_text(empty)
     link = _link_parts(cl) if results else None
     if results and (link is None or _django_link(cl, results[0]) != str(results[0].id).join(link)):
         return None
@@ -333,7 +327,7 @@ def draw_rows(cl: Any) -> list[SafeString] | None:
     def text(value: Any) -> str:
         if value in EMPTY_VALUES:
             return escaped_empty
-        return _escape(display_for_value(value, empty))
+        return escape_text(display_for_value(value, empty))
 
     rows = []
     for result in results:
@@ -352,13 +346,13 @@ def draw_rows(cl: Any) -> list[SafeString] | None:
                 + (
                     escaped_empty
                     if amount in EMPTY_VALUES
-                    else _escape(formats.number_format(amount, places))
+                    else escape_text(formats.number_format(amount, places))
                 )
                 + f'</td><td class="field-currency">{text(result.currency)}'
                 f'</td><td class="field-payment_state">'
-                f"{_escape(display_for_value(label, empty, False))}"
+                f"{escape_text(display_for_value(label, empty, False))}"
                 '</td><td class="field-created_at nowrap">'
-                + (escaped_empty if created in EMPTY_VALUES else _escape(dates(created)))
+                + (escaped_empty if created in EMPTY_VALUES else escape_text(dates(created)))
                 + "</td>"
             )
         )
@@ -370,32 +364,32 @@ def _header(header: dict[str, Any], num_sorted_fields: int, sortable_link: str) 
     text = header["text"]
     label = capfirst(text)
     if not isinstance(text, SafeData):
-        label = _escape(label)
+        label = escape_text(label)
     # Django's template: the ``{{ }}`` values escaped, the tags' text not.
-    out = [f'\n<th scope="col"{_escape(header["class_attrib"])}>\n   ']
+    out = [f'\n<th scope="col"{escape_text(header["class_attrib"])}>\n   ']
     if header["sortable"] and header["sort_priority"] > 0:
         priority = header["sort_priority"]
         out.append(
             '\n       <div class="sortoptions">\n'
-            f'         <a class="sortremove" href="{_escape(header["url_remove"])}" '
-            f'title="{_escape(gettext("Remove from sorting"))}"></a>\n         '
+            f'         <a class="sortremove" href="{escape_text(header["url_remove"])}" '
+            f'title="{escape_text(gettext("Remove from sorting"))}"></a>\n         '
         )
         if num_sorted_fields > 1:
             title = gettext("Sorting priority: %(priority_number)s") % {
-                "priority_number": _escape(formats.localize(priority))
+                "priority_number": escape_text(formats.localize(priority))
             }
             out.append(
                 f'<span class="sortpriority" title="{title}">'
-                f"{_escape(formats.localize(priority))}</span>"
+                f"{escape_text(formats.localize(priority))}</span>"
             )
         order = "ascending" if header["ascending"] else "descending"
         out.append(
-            f'\n         <a href="{_escape(header["url_toggle"])}" class="toggle {order}" '
-            f'title="{_escape(gettext("Toggle sorting"))}"></a>\n       </div>\n   '
+            f'\n         <a href="{escape_text(header["url_toggle"])}" class="toggle {order}" '
+            f'title="{escape_text(gettext("Toggle sorting"))}"></a>\n       </div>\n   '
         )
     out.append('\n   <div class="text">')
     if header["sortable"]:
-        out.append(f'{sortable_link}"{_escape(header["url_primary"])}">{label}</a>')
+        out.append(f'{sortable_link}"{escape_text(header["url_primary"])}">{label}</a>')
     else:
         out.append(f"<span>{label}</span>")
     out.append('</div>\n   <div class="clear"></div>\n</th>')

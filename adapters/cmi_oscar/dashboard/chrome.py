@@ -33,6 +33,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from cmi_django.listing import KeptDrawings
 from django.conf import settings
 from django.template import Context
 from django.template.loader import get_template
@@ -51,12 +52,12 @@ DEFAULT_ACCESS = "oscar.apps.dashboard.nav.default_access_fn"
 LAYOUT = "oscar/dashboard/layout.html"
 _BLOCK = re.compile(r"{% block dashboard_nav %}(.*?){% endblock %}", re.DOTALL)
 
-#: Drawings kept, keyed by the outcomes, language and URLs (at most _KEPT, then dropped).
-_drawn: dict[tuple[Any, ...], str] = {}
 _KEPT = 512
+#: Drawings kept, keyed by the outcomes, language and URLs (at most _KEPT, then dropped).
+_drawn: KeptDrawings[str] = KeptDrawings(_KEPT)
 #: (layout origin, navigation setting, URL conf, default access function) -> (compiled
-#: block, each entry's permissions) or None where the guard failed.
-_menus: dict[tuple[Any, ...], tuple[Any, list[Any], Any]] = {}
+#: block, each entry's permissions, the menu) or (None, [], the menu) where the guard failed.
+_menus: KeptDrawings[tuple[Any, list[Any], Any]] = KeptDrawings(_KEPT)
 
 
 def _sha256(text: str) -> str:
@@ -111,9 +112,7 @@ def _menu(items: Any, urlconf: Any) -> tuple[Any, list[Any], Any] | None:
         except Exception:  # noqa: BLE001 (Oscar's own path runs, and says what is wrong)
             found = (None, [], items)
         _drawn.clear()
-        if len(_menus) >= _KEPT:
-            _menus.clear()
-        _menus[key] = found
+        _menus.keep(key, found)
     return found if found[0] is not None else None
 
 
@@ -168,8 +167,7 @@ def navigation(user: Any) -> SafeString | None:
     key = (outcomes, get_language(), urlconf, get_script_prefix(), id(block))
     drawn = _drawn.get(key)
     if drawn is None:
-        drawn = block.render(Context({"user": user}, autoescape=block.engine.autoescape))
-        if len(_drawn) >= _KEPT:
-            _drawn.clear()
-        _drawn[key] = drawn
+        drawn = _drawn.keep(
+            key, block.render(Context({"user": user}, autoescape=block.engine.autoescape))
+        )
     return mark_safe(drawn)  # noqa: S308 (drawn by Oscar's block, as Oscar draws it)

@@ -9,13 +9,12 @@ included. The Oscar order follows through the hook (:mod:`cmi_oscar.hooks`).
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
 from cmi_django.actions import posted_staff_action
 from cmi_django.dashboard import action_context
-from cmi_django.listing import BoundedPaginator
+from cmi_django.listing import BoundedPaginator, KeptDrawings, cell_text, clear_all
 from cmi_django.models import CallbackLog, Payment
 from cmi_django.templatetags.cmi_money import money, state_label
 from django.contrib import messages
@@ -28,16 +27,13 @@ from django.template.loader import get_template
 from django.urls import get_script_prefix, reverse
 from django.utils.autoreload import file_changed
 from django.utils.decorators import method_decorator
-from django.utils.formats import localize
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timezone import template_localtime  # type: ignore[attr-defined]
 from django.utils.translation import get_language
 from django.views import View
 from django.views.generic import DetailView, ListView
 from oscar.core.loading import get_model
 
-from cmi_oscar.dashboard import chrome
 from cmi_oscar.dashboard.chrome import navigation
 from cmi_oscar.dashboard.forms import PaymentSearchForm
 from cmi_oscar.placement import find_order
@@ -81,22 +77,20 @@ class PaymentListView(ListView):
 #: template's loops (the tests compare the two).
 FAST = True
 _TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / PaymentListView.template_name
-#: Filters drawn, keyed by every value their drawing reads (at most _KEPT, then dropped).
-_drawn_filters: dict[tuple[Any, ...], str] = {}
 _KEPT = 512
+#: Filters drawn, keyed by every value their drawing reads (at most _KEPT, then dropped).
+_drawn_filters: KeptDrawings[str] = KeptDrawings(_KEPT)
 
 
 @receiver(file_changed, dispatch_uid="cmi_oscar_dashboard_templates")
 def forget_templates(sender: Any, file_path: Any, **kwargs: Any) -> None:
     """A template changed while the development server runs (Django's autoreloader then
     resets the template loaders instead of restarting): the navigation bar's block read
-    from ``layout.html`` and the kept drawings are forgotten, so that a site's template
-    edited meanwhile is checked, and drawn, on the next page."""
+    from ``layout.html`` (kept with the menus) and every kept drawing are forgotten, so
+    that a site's template edited meanwhile is checked, and drawn, on the next page."""
     if getattr(file_path, "suffix", "") == ".py":
         return  # the server restarts
-    chrome._menus.clear()
-    chrome._drawn.clear()
-    _drawn_filters.clear()
+    clear_all()
 
 
 def _template_is_ours(name: str) -> bool:
@@ -121,27 +115,15 @@ def _filters(form: PaymentSearchForm, request: HttpRequest) -> SafeString:
     )
     drawn = _drawn_filters.get(key)
     if drawn is None:
-        drawn = "".join(
-            '\n                <div class="form-group mr-2">'
-            f"{_text(field.label_tag())} {_text(field)}</div>\n            "
-            for field in form
+        drawn = _drawn_filters.keep(
+            key,
+            "".join(
+                '\n                <div class="form-group mr-2">'
+                f"{cell_text(field.label_tag())} {cell_text(field)}</div>\n            "
+                for field in form
+            ),
         )
-        if len(_drawn_filters) >= _KEPT:
-            _drawn_filters.clear()
-        _drawn_filters[key] = drawn
-    return mark_safe(drawn)  # noqa: S308 (drawn by Django's form renderer, escaped by _text)
-
-
-def _text(value: Any) -> str:
-    """``{{ value }}`` as the template engine writes it (local time, localized, escaped).
-
-    Text goes straight to the standard library's ``html.escape``: what Django's
-    ``conditional_escape`` returns for a plain ``str`` (localizing text changes nothing).
-    """
-    if type(value) is str:
-        return html.escape(value)
-    value = localize(template_localtime(value))
-    return conditional_escape(value if isinstance(value, str) else str(value))
+    return mark_safe(drawn)  # noqa: S308 (drawn by Django's form renderer, escaped by cell_text)
 
 
 _BADGES = {"needs_attention": "danger", "captured": "success", "authorised": "success"}
@@ -157,12 +139,12 @@ def _rows(payments: Any) -> SafeString:
     def amount(value: Any, currency: Any) -> str:
         key = (value, currency)
         if key not in amounts:
-            amounts[key] = _text(money(value, currency))
+            amounts[key] = cell_text(money(value, currency))
         return amounts[key]
 
     rows = []
     for payment in payments:
-        reference = _text(payment.reference)
+        reference = cell_text(payment.reference)
         if payment.has_order:
             url = conditional_escape(
                 reverse("dashboard:order-detail", kwargs={"number": payment.reference})
@@ -174,22 +156,22 @@ def _rows(payments: Any) -> SafeString:
         rows.append(
             "\n            <tr>\n"
             f'                <td><bdi dir="ltr"><a href="{before}{payment.pk}{after}">'
-            f"{_text(payment.oid)}</a></bdi></td>\n"
+            f"{cell_text(payment.oid)}</a></bdi></td>\n"
             f"                <td>{order}</td>\n"
             f'                <td><bdi dir="ltr">{amount(payment.amount, currency)}</bdi></td>\n'
             '                <td><span class="badge badge-'
             f'{_BADGES.get(payment.state, "secondary")}">'
-            f"{_text(state_label(payment.state))}</span></td>\n"
+            f"{cell_text(state_label(payment.state))}</span></td>\n"
             f'                <td><bdi dir="ltr">{amount(payment.captured_amount, currency)}'
             "</bdi></td>\n"
             f'                <td><bdi dir="ltr">{amount(payment.refunded_amount, currency)}'
             "</bdi></td>\n"
-            f"                <td>{_text(payment.card_brand)} "
-            f'<bdi dir="ltr">{_text(payment.masked_pan)}</bdi></td>\n'
-            f"                <td>{_text(payment.created_at)}</td>\n"
+            f"                <td>{cell_text(payment.card_brand)} "
+            f'<bdi dir="ltr">{cell_text(payment.masked_pan)}</bdi></td>\n'
+            f"                <td>{cell_text(payment.created_at)}</td>\n"
             "            </tr>\n        "
         )
-    return mark_safe("".join(rows))  # noqa: S308 (every value escaped by _text)
+    return mark_safe("".join(rows))  # noqa: S308 (every value escaped by cell_text)
 
 
 class PaymentDetailView(DetailView):

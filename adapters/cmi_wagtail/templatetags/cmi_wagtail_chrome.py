@@ -23,7 +23,7 @@ write:
 Whatever cannot be keyed so (a menu item whose packing is not telepath's plain
 constructor-and-arguments, a value of a type not listed here) is drawn by Wagtail's own
 code, uncached. The kept drawings are few (a menu per permission set, user and language)
-and bounded (:data:`MAX_KEPT`).
+and bounded (:data:`MAX_KEPT` in each of the module's stores, :class:`KeptDrawings`).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import re
 from functools import cache
 from typing import Any
 
+from cmi_django.listing import KeptDrawings, clear_all
 from django import template
 from django.dispatch import receiver
 from django.urls import get_script_prefix, get_urlconf
@@ -71,13 +72,16 @@ __all__ = [
     "wagtail_slim_header_as_copied",
 ]
 
-#: Drawings kept per process, at most (then all are dropped and drawn again).
+#: Drawings kept per process in each store, at most (then all are dropped and drawn again).
 MAX_KEPT = 512
 #: The filters drawer is kept only up to this many characters (its key holds its widgets'
 #: HTML too): a "Page" filter with thousands of choices is drawn each time instead, so the
 #: kept drawers stay within about 512 x 2 x 32 KB whatever staff submit.
 MAX_KEPT_DRAWER = 32 * 1024
-_KEPT: dict[Any, SafeString] = {}
+#: The sidebar's JSON, the keyboard dialog and the buttons' dropdowns.
+_KEPT: KeptDrawings[SafeString] = KeptDrawings(MAX_KEPT)
+#: The filters' drawers (:func:`cmi_filters_drawer`), each at most MAX_KEPT_DRAWER long.
+_DRAWERS: KeptDrawings[SafeString] = KeptDrawings(MAX_KEPT, largest=MAX_KEPT_DRAWER)
 
 #: ``wagtailadmin_tags.sidebar_props`` as this module rebuilds it (SHA-256s of its source):
 #: another body (a Wagtail release that changed the sidebar) is called as it is, uncached.
@@ -89,13 +93,6 @@ KEYBOARD_TEMPLATE = "wagtailadmin/shared/keyboard_shortcuts_dialog.html"
 
 class Unkeyable(Exception):  # noqa: N818 - a signal, not an error anyone sees
     """A value the sidebar's key cannot hold exactly: the sidebar is drawn uncached."""
-
-
-def _keep(key: Any, value: SafeString) -> SafeString:
-    if len(_KEPT) >= MAX_KEPT:
-        _KEPT.clear()
-    _KEPT[key] = value
-    return value
 
 
 def sidebar_key(value: Any) -> tuple[Any, ...]:
@@ -195,12 +192,13 @@ def cmi_sidebar_props(context: Any) -> SafeString:
         key = sidebar_key(modules)
     except Unkeyable:
         key = None
-    if key is not None and key in _KEPT:
-        return _KEPT[key]
+    kept = None if key is None else _KEPT.get(key)
+    if kept is not None:
+        return kept
     drawn = tags.json_script(
         {"modules": tags.JSContext().pack(modules)}, element_id="wagtail-sidebar-props"
     )
-    return drawn if key is None else _keep(key, drawn)
+    return drawn if key is None else _KEPT.keep(key, drawn)
 
 
 #: Wagtail's ``PagePermissionPolicy.explorable_root_instance``,
@@ -376,7 +374,7 @@ def cmi_keyboard_shortcuts_dialog(context: Any) -> SafeString:
     drawn = SafeString(dialog.render(inner))
     if csrf_token is not None and "csrf_token" in (dialog.source or ""):
         return drawn  # a per-user token: never kept (the dialog has no form today)
-    return _keep(key, drawn)
+    return _KEPT.keep(key, drawn)
 
 
 #: ``wagtailadmin_tags.wagtail_config`` and ``get_js_translation_strings`` as
@@ -385,7 +383,7 @@ def cmi_keyboard_shortcuts_dialog(context: Any) -> SafeString:
 WAGTAIL_CONFIG_SHA256 = frozenset(
     {"9c0f8613c4cd39e0e7d78150ea0d4a33b0f017bd2d274a26b57fa741025e9ca6"}  # Wagtail 8.0
 )
-_CONFIG_KEPT: dict[Any, tuple[str, str, str]] = {}
+_CONFIG_KEPT: KeptDrawings[tuple[str, str, str]] = KeptDrawings(MAX_KEPT)
 
 
 @cache
@@ -438,12 +436,8 @@ def cmi_wagtail_config(context: Any) -> SafeString:
             "PAGES": tags.reverse("wagtailadmin_explore_root"),
             "BLOCK_PREVIEW": tags.reverse("wagtailadmin_block_preview"),
         }
-        if len(_CONFIG_KEPT) >= MAX_KEPT:
-            _CONFIG_KEPT.clear()
-        kept = _CONFIG_KEPT[key] = (
-            _json(api),
-            _json(urls),
-            _json(tags.get_js_translation_strings()),
+        kept = _CONFIG_KEPT.keep(
+            key, (_json(api), _json(urls), _json(tags.get_js_translation_strings()))
         )
     api_json, urls_json, strings_json = kept
     parts = [
@@ -556,7 +550,7 @@ def kept_dropdown(dropdown: Any) -> Any:
             return SafeString(draw(parent_context))
         kept = _KEPT.get(key)
         if kept is None:
-            kept = _keep(key, SafeString(draw(parent_context)))
+            kept = _KEPT.keep(key, SafeString(draw(parent_context)))
         return kept
 
     dropdown.render_html = render_html
@@ -900,11 +894,9 @@ def cmi_filters_drawer(context: Any, filters: Any) -> SafeString:
         key = ("filters", id(engine), get_language(), context.autoescape, _filters_key(filters))
     except Unkeyable:
         return draw()
-    kept = _KEPT.get(key)
+    kept = _DRAWERS.get(key)
     if kept is None:
-        kept = draw()
-        if len(kept) <= MAX_KEPT_DRAWER:
-            _keep(key, kept)
+        kept = _DRAWERS.keep(key, draw())  # not kept past MAX_KEPT_DRAWER
     return kept
 
 
@@ -918,4 +910,4 @@ def forget_templates(sender: Any, file_path: Any, **kwargs: Any) -> None:
         return  # the server restarts
     for guard in (_dropdown_read, chrome_in_use, slim_header_in_use, _filters_read):
         guard.cache_clear()
-    _KEPT.clear()
+    clear_all()

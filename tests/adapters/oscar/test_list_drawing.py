@@ -155,7 +155,7 @@ def test_the_fast_path_draws(superuser: Client, monkeypatch: Any) -> None:
 
 
 def test_kept_filters_are_bounded(superuser: Client, monkeypatch: Any) -> None:
-    monkeypatch.setattr(views, "_KEPT", 3)
+    monkeypatch.setattr(views._drawn_filters, "bound", 3)
     for index in range(7):
         page(superuser, {"order_number": str(index)}, "en", True)
         assert len(views._drawn_filters) <= 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cmi_django.listing import KeptDrawings
 from cmi_oscar.dashboard import chrome
 from django.test import Client
 
@@ -48,7 +49,7 @@ def test_a_forked_dashboards_own_node_keeps_oscars_bar(
     ]
     monkeypatch.setattr(menu, "Node", Node)
     chrome._code_is_known.cache_clear()
-    monkeypatch.setattr(chrome, "_drawn", {})
+    monkeypatch.setattr(chrome, "_drawn", KeptDrawings(chrome._KEPT))
     try:
         clients = guest_and_owner(django_user_model)
         assert "Guests only" in nav_of(page(clients["guest"], {}, "en", True))
@@ -80,13 +81,13 @@ def test_a_sites_own_dashboard_tags_keep_oscars_bar(
 
     engine = engines["django"].engine  # type: ignore[attr-defined]
     monkeypatch.setitem(engine.template_libraries, "dashboard_tags", library)
-    monkeypatch.setattr(chrome, "_menus", {})
+    monkeypatch.setattr(chrome, "_menus", KeptDrawings(chrome._KEPT))
     _forget_compiled(engine)  # templates compiled before load Oscar's library
     settings.OSCAR_DASHBOARD_NAVIGATION = [
         *settings.OSCAR_DASHBOARD_NAVIGATION,
         {"label": "Guests only", "url_name": "cmi_oscar_dashboard:cmi-payment-list"},
     ]
-    monkeypatch.setattr(chrome, "_drawn", {})
+    monkeypatch.setattr(chrome, "_drawn", KeptDrawings(chrome._KEPT))
     clients = guest_and_owner(django_user_model)
     try:
         assert "Guests only" in nav_of(page(clients["guest"], {}, "en", True))
@@ -149,3 +150,22 @@ def test_a_navigation_block_edited_while_the_server_runs_is_drawn(
     )
     file_changed.send(sender=None, file_path=path)
     assert "SITE NAV" in page(superuser, {}, "en", True)
+
+
+def test_a_changed_template_drops_every_kept_drawing(superuser: Client) -> None:
+    """The bar's compiled block and drawing and the filters' drawing are all dropped when
+    a template changes under the development server, and none when Python code does (the
+    server restarts): the three stores are the shared kind :func:`clear_all` reaches."""
+    from pathlib import Path
+
+    from cmi_oscar.dashboard import views
+    from django.utils.autoreload import file_changed
+
+    stores = (chrome._menus, chrome._drawn, views._drawn_filters)
+    assert all(isinstance(store, KeptDrawings) for store in stores)
+    page(superuser, {"state": "captured"}, "en", True)
+    assert all(len(store) for store in stores)
+    file_changed.send(sender=None, file_path=Path("views.py"))
+    assert all(len(store) for store in stores)
+    file_changed.send(sender=None, file_path=Path("layout.html"))
+    assert [len(store) for store in stores] == [0, 0, 0]

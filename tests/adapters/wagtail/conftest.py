@@ -41,10 +41,9 @@ def _nothing_kept() -> None:
     """Each test starts with no kept drawing of the payments list's parts: one kept by an
     earlier test (the same values, so the same bytes) would spare this test's first page
     the drawing it counts."""
-    from cmi_wagtail.templatetags import cmi_wagtail_chrome as chrome
+    from cmi_django.listing import clear_all
 
-    chrome._KEPT.clear()
-    chrome._CONFIG_KEPT.clear()
+    clear_all()
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -35,15 +34,6 @@ needs_wagtail_8 = pytest.mark.skipif(
 INDEX = "/admin/cmi_payments/"
 MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0)"
 LINUX = "Mozilla/5.0 (X11; Linux x86_64)"
-
-
-@pytest.fixture(autouse=True)
-def nothing_kept() -> Iterator[None]:
-    chrome._KEPT.clear()
-    chrome._CONFIG_KEPT.clear()
-    yield
-    chrome._KEPT.clear()
-    chrome._CONFIG_KEPT.clear()
 
 
 @pytest.fixture
@@ -252,7 +242,7 @@ def test_a_site_branding_logo_is_drawn(
 
 def test_kept_drawings_are_bounded(boss: Any, monkeypatch: Any) -> None:
     """Any number of distinct menus (users, languages) keeps at most MAX_KEPT drawings."""
-    monkeypatch.setattr(chrome, "MAX_KEPT", 3)
+    monkeypatch.setattr(chrome._KEPT, "bound", 3)
     for number in range(10):
         boss.first_name = f"Boss {number}"  # the sidebar shows the name: a new key each time
         boss.save()

@@ -10,7 +10,6 @@ shown), in French, English and Arabic; and a site's own templates are drawn as t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -50,13 +49,6 @@ INVALID = (
     "?page=999999",
 )
 DRAWER = "wagtailadmin/shared/headers/_filters.html"
-
-
-@pytest.fixture(autouse=True)
-def nothing_kept() -> Iterator[None]:
-    chrome._KEPT.clear()
-    yield
-    chrome._KEPT.clear()
 
 
 @pytest.fixture
@@ -135,10 +127,10 @@ def test_invalid_input_shows_the_forms_errors(boss: Any, language: str) -> None:
 def test_the_drawer_is_kept_by_its_values(boss: Any) -> None:
     page(boss, "?state=captured", ours=True)
     page(boss, "?state=failed", ours=True)
-    kept = [key for key in chrome._KEPT if key[0] == "filters"]
+    kept = [key for key in chrome._DRAWERS if key[0] == "filters"]
     assert len(kept) == 2
     page(boss, "?state=captured", ours=True)
-    assert len([key for key in chrome._KEPT if key[0] == "filters"]) == 2
+    assert len([key for key in chrome._DRAWERS if key[0] == "filters"]) == 2
 
 
 @needs_wagtail_8
@@ -147,12 +139,12 @@ def test_a_drawer_larger_than_the_bound_is_drawn_each_time(
 ) -> None:
     """The key holds the widgets' HTML and the drawing all of it: a drawer over
     ``MAX_KEPT_DRAWER`` (a "Page" filter with thousands of choices) is never kept."""
-    monkeypatch.setattr(chrome, "MAX_KEPT_DRAWER", 100)
+    monkeypatch.setattr(chrome._DRAWERS, "largest", 100)
     for _ in range(2):
         ours, drawn = page(boss, "?state=captured", ours=True)
         assert ours == page(boss, "?state=captured", ours=False)[0]
         assert DRAWER in drawn
-    assert not [key for key in chrome._KEPT if key[0] == "filters"]
+    assert not [key for key in chrome._DRAWERS if key[0] == "filters"]
 
 
 @needs_wagtail_8
@@ -186,7 +178,7 @@ def test_a_site_drawer_template_is_drawn_every_time(
         assert ours == page(boss, url, ours=False)[0]
         assert "<b id='site-drawer'>" in ours
         assert DRAWER in drawn
-    assert not [key for key in chrome._KEPT if key[0] == "filters"]
+    assert not [key for key in chrome._DRAWERS if key[0] == "filters"]
 
 
 def test_a_site_header_template_is_drawn_as_it_is(boss: Any, settings: Any, tmp_path: Any) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cmi_wagtail.templatetags import cmi_wagtail_chrome as chrome
+from cmi_django.listing import clear_all
 from django.utils.autoreload import file_changed
 
 from tests.adapters.wagtail.test_filters_drawer import DRAWER, boss, drawer, needs_wagtail_8, page
@@ -28,7 +28,7 @@ def test_a_site_drawer_added_while_the_server_runs_is_drawn(
     import django.template.autoreload  # noqa: F401 (connects Django's own receiver, as runserver does)
 
     settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}]
-    chrome._KEPT.clear()
+    clear_all()
     assert "site-drawer" not in drawer(page(boss, "?state=captured", ours=True)[0])
     path = tmp_path / DRAWER
     path.parent.mkdir(parents=True)
@@ -37,3 +37,21 @@ def test_a_site_drawer_added_while_the_server_runs_is_drawn(
     ours = page(boss, "?state=captured", ours=True)[0]
     assert "<b id='site-drawer'>captured</b>" in ours
     assert ours == page(boss, "?state=captured", ours=False)[0]
+
+
+@needs_wagtail_8
+def test_a_changed_template_drops_every_kept_drawing(boss: Any) -> None:
+    """The sidebar's, the dialog's and the dropdowns' drawings, the filters' drawers and the
+    configuration script's parts are all dropped when a template changes under the
+    development server, and none when Python code does (the server restarts)."""
+    from cmi_django.listing import KeptDrawings
+    from cmi_wagtail.templatetags import cmi_wagtail_chrome as chrome
+
+    stores = (chrome._KEPT, chrome._DRAWERS, chrome._CONFIG_KEPT)
+    assert all(isinstance(store, KeptDrawings) for store in stores)
+    page(boss, "?state=captured", ours=True)
+    assert all(len(store) for store in stores)
+    file_changed.send(sender=None, file_path=Path("viewsets.py"))
+    assert all(len(store) for store in stores)
+    file_changed.send(sender=None, file_path=Path(DRAWER))
+    assert [len(store) for store in stores] == [0, 0, 0]

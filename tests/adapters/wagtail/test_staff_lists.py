@@ -193,7 +193,7 @@ def test_rows_and_options_are_escaped_without_djangos_lazy_steps(
     calls: list[Any] = []
     escape = django_html.escape
     # the filters' drawer drawn on both pages (the second offers other pages: another key)
-    monkeypatch.setattr(chrome, "MAX_KEPT_DRAWER", -1)
+    monkeypatch.setattr(chrome._DRAWERS, "largest", -1)
     fill(3, platform="wagtail", reference="11", title="Adhésion")
     admin_client.get(INDEX)  # the page's other kept parts drawn: both pages reuse them
     monkeypatch.setattr(django_html, "escape", lambda text: calls.append(text) or escape(text))
