@@ -329,19 +329,30 @@ def _sqlstate(exc: BaseException) -> str:
 
 
 def _opening_read(cursor: Any, held: Batch, begin: str, sql: str, params: Sequence[Any]) -> None:
-    """Send the read ``sql`` that opens ``held``'s transaction, with its ``BEGIN`` (and,
-    on a connection that prepares, as ``EXECUTE`` of its prepared statement, preparing
-    first what is due: :class:`_Prepared`); leave ``cursor`` on the read's rows."""
-    raw = held.connection.connection
-    kept = held.kept = _prepared_on(raw)
-    name, preparing = kept.read(sql) if kept is not None else (None, [])
-    if kept is None or name is None:
+    """Send the read ``sql`` that opens ``held``'s transaction, with its ``BEGIN`` (on a
+    connection that prepares, as ``EXECUTE`` of its prepared statement when it can be:
+    :func:`_executed_read`); leave ``cursor`` on the read's rows."""
+    kept = held.kept = _prepared_on(held.connection.connection)
+    if kept is None or not _executed_read(cursor, held, kept, f"{begin}; ", (sql, params)):
         cursor.execute(f"{begin}; {sql}", params)
         cursor.nextset()
-        return
-    texts = [begin, *(f"PREPARE {n} AS {_numbered(s)}" for s, n in preparing)]
+
+
+def _executed_read(
+    cursor: Any, held: Batch, kept: _Prepared, begin: str, read: tuple[str, Sequence[Any]]
+) -> bool:
+    """Send ``begin`` and the read (``sql``, ``params``) as ``EXECUTE`` of its statement
+    prepared on the connection, preparing first what is due (:class:`_Prepared`). False
+    when the read is
+    to be sent as SQL: not prepared here, or the server refused the query (then rolled
+    back: nothing else ran in the transaction, and the connection prepares nothing more)."""
+    sql, params = read
+    name, preparing = kept.read(sql)
+    if name is None:
+        return False
+    prepares = "".join(f"PREPARE {n} AS {_numbered(s)}; " for s, n in preparing)
     try:
-        cursor.execute("; ".join([*texts, _executed(name, params)]), list(params))
+        cursor.execute(f"{begin}{prepares}{_executed(name, params)}", list(params))
     except DatabaseError as exc:
         kept.off = True  # whatever this query left prepared is never relied on
         held.kept = None
@@ -350,15 +361,14 @@ def _opening_read(cursor: Any, held: Batch, begin: str, sql: str, params: Sequen
             _REFUSED.update(text for text, _ in preparing)
         if not code.startswith(_SENT_AGAIN):
             raise
-        raw.execute("ROLLBACK")  # nothing else ran in this transaction
-        cursor.execute(f"{begin}; {sql}", params)
-        cursor.nextset()
-        return
-    for _ in texts:
+        held.connection.connection.execute("ROLLBACK")
+        return False
+    for _ in range(1 + len(preparing)):  # the BEGIN's result, each PREPARE's
         cursor.nextset()
     kept.prepared(preparing)
     kept.anchor = sql
     held.on_server = True
+    return True
 
 
 # -- held writes ----------------------------------------------------------------------------
