@@ -24,17 +24,14 @@ from django.db import OperationalError, connection, connections
 from tests.adapters.recorded import round_trips
 
 from .conftest import callback_for, client_side_binding, postgres_only
+from .test_statements_fold import in_step
 
 pytestmark = [pytest.mark.django_db(transaction=True), postgres_only, client_side_binding]
 
 
-def in_step() -> None:
-    """psycopg's autocommit is Django's, and no transaction is left open."""
-    from psycopg import pq
-
-    raw = connection.connection
-    assert raw.autocommit is connection.get_autocommit() is True
-    assert raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
+def prepares_nothing(sent: list[str]) -> bool:
+    """No round trip of ``sent`` prepares a statement or runs a prepared one."""
+    return not any("PREPARE" in s or "EXECUTE" in s for s in sent)
 
 
 def paid(payment: Payment, trans_id: str) -> list[str]:
@@ -139,7 +136,7 @@ def test_statements_gone_from_the_server_the_read_is_sent_again_unprepared(
     assert third[-1].endswith("; COMMIT")
     for payment, trans_id in ((payments[3], "T4"), (payments[4], "T5")):
         sent = paid(payment, trans_id)
-        assert not any("PREPARE" in s or "EXECUTE" in s for s in sent), sent
+        assert prepares_nothing(sent), sent
     assert not on_server()
 
 
@@ -157,7 +154,7 @@ def test_a_name_taken_on_the_server_the_read_is_sent_again_unprepared(
     assert second[1] == "ROLLBACK"
     assert second[2].startswith("BEGIN; SELECT")
     sent = paid(payments[2], "T3")
-    assert not any("PREPARE" in s or "EXECUTE" in s for s in sent), sent
+    assert prepares_nothing(sent), sent
 
 
 def test_a_statement_postgresql_refuses_to_prepare_is_not_tried_again(
@@ -177,7 +174,7 @@ def test_a_statement_postgresql_refuses_to_prepare_is_not_tried_again(
     connection.close()
     for payment, trans_id in ((payments[2], "T3"), (payments[3], "T4"), (payments[4], "T5")):
         sent = paid(payment, trans_id)
-        assert not any("PREPARE" in s or "EXECUTE" in s for s in sent), sent
+        assert prepares_nothing(sent), sent
 
 
 def test_an_error_of_the_read_itself_is_not_sent_twice(payments: list[Payment]) -> None:
@@ -210,7 +207,7 @@ def test_an_error_of_the_read_itself_is_not_sent_twice(payments: list[Payment]) 
     assert Payment.objects.get(pk=payments[2].pk).state == before
     in_step()
     again = paid(payments[2], "T3")  # CMI's next call
-    assert not any("PREPARE" in s or "EXECUTE" in s for s in again), again
+    assert prepares_nothing(again), again
 
 
 def test_writes_run_prepared_only_after_a_prepared_read() -> None:
@@ -238,5 +235,5 @@ def test_the_setting_turns_preparing_off(payments: list[Payment], settings: Any)
     settings.CMI_PREPARED_STATEMENTS = False
     for payment, trans_id in zip(payments[:3], ("T1", "T2", "T3"), strict=True):
         sent = paid(payment, trans_id)
-        assert not any("PREPARE" in s or "EXECUTE" in s for s in sent), sent
+        assert prepares_nothing(sent), sent
     assert not on_server()
