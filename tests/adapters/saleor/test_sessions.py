@@ -295,7 +295,8 @@ def test_unverified_return_is_not_redirected(
 ) -> None:
     _, answer = initialize(client, saleor)
     fields = callback_for(answer)
-    fields["HASH"] = "x" + fields["HASH"][1:]
+    # another first character (a hash already starting with "x", 1 in 64, stayed intact)
+    fields["HASH"] = ("y" if fields["HASH"].startswith("x") else "x") + fields["HASH"][1:]
     response = client.post(
         "/cmi/ok", data=urlencode(fields), content_type="application/x-www-form-urlencoded"
     )
